@@ -1,0 +1,130 @@
+# derfseq — build, test, bench and demo.  `make help` lists the targets.
+#
+# MARCH picks the instruction set.  The default, x86-64 (SSE2), runs on any
+# x86-64 machine; `make MARCH=native` tunes for the build host (results may
+# then differ in the last bits because of FMA contraction).
+
+MARCH    ?= x86-64
+PREFIX   ?= /usr/local
+CC       ?= cc
+PYTHON   ?= /usr/bin/python3
+
+# The OpenMP build of OpenBLAS keeps its pkg-config file in its own folder.
+OPENBLAS_PC := /usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig
+export PKG_CONFIG_PATH := $(OPENBLAS_PC)$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+PKGS     := htslib sndfile fftw3f samplerate jansson openblas
+
+DEB_PKGS := build-essential pkg-config libhts-dev libsndfile1-dev libfftw3-dev \
+            libsamplerate0-dev libjansson-dev libopenblas-openmp-dev tabix
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS   ?= -O3
+ALL_CFLAGS = $(CFLAGS) -std=gnu11 -march=$(MARCH) -fopenmp -fno-math-errno $(WARN) \
+             -I. -Ilib -Imodels -DDS_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+LDLIBS   = $(PKG_LIBS) -fopenmp -lm
+
+# `make asan=1 …` (or `make asan`) builds the same tree with the sanitizers
+# into build-asan/, so a sanitizer build never mixes objects with a normal one.
+ifeq ($(asan),1)
+BUILD    := build-asan
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+else
+BUILD    := build
+endif
+
+LIB_SRC  := $(wildcard lib/*/*.c) $(wildcard models/*.c)
+CMD_SRC  := $(wildcard cmd/*.c)
+TEST_SRC := $(wildcard test/*.c)
+BENCH_SRC:= $(wildcard bench/*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+LIBA     := $(BUILD)/libderfseq.a
+BIN      := $(BUILD)/derfseq
+TESTBIN  := $(BUILD)/test_derfseq
+
+.PHONY: all test asan bench demo install deps golden clean help check-deps
+all: $(BIN) $(LIBA)
+	@ln -sf $(BIN) derfseq
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(CMD_OBJ) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(LIBA) $(LDLIBS)
+
+$(TESTBIN): $(TEST_OBJ) $(LIBA) $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+# The tests run from the repository root with two threads, the CI machine's size.
+test: deps
+	@$(MAKE) --no-print-directory $(TESTBIN)
+	DERFSEQ_BIN=$(BIN) OMP_NUM_THREADS=2 ./$(TESTBIN)
+
+asan: deps
+	@$(MAKE) --no-print-directory asan=1 build-asan/test_derfseq
+	DERFSEQ_BIN=build-asan/derfseq OMP_NUM_THREADS=2 ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 ./build-asan/test_derfseq
+
+bench: deps all $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+	@bench/run.sh $(BUILD)
+
+demo: deps all
+	@scripts/demo.sh $(BIN)
+
+golden:
+	@$(PYTHON) -c 'import torch' 2>/dev/null || { echo "make golden needs Debian's python3-torch: apt-get install python3-torch"; exit 1; }
+	@for f in test/reference/gen_*.py; do echo "$(PYTHON) $$f"; $(PYTHON) $$f || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/derfseq
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/libderfseq.a
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+# Installs what is missing with apt-get when run as root; otherwise prints
+# the exact command and stops.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "[deps] installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || \
+	      { echo "[deps] apt-get install failed for:$$missing"; exit 1; }; \
+	  else \
+	    echo "derfseq needs these Debian packages; run as root:"; \
+	    echo "  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf build build-asan derfseq
+
+help:
+	@echo "make [all]     build build/derfseq and build/libderfseq.a (MARCH=$(MARCH))"
+	@echo "make test      install missing deps, build and run the test suite"
+	@echo "make asan      the test suite under AddressSanitizer + UBSan"
+	@echo "make bench     op and model benchmarks (see bench/README.md)"
+	@echo "make demo      a small real job on testdata/"
+	@echo "make golden    regenerate testdata/golden with python3-torch"
+	@echo "make install   PREFIX=$(PREFIX)"
+
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,132 @@
+/* Parameter/gradient blocks with a name table, and the activation arena. */
+#include "core/arena.h"
+#include "core/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN_FLOATS 16
+
+static size_t align_up(size_t n) { return (n + ALIGN_FLOATS - 1) & ~(size_t)(ALIGN_FLOATS - 1); }
+
+void *ds_aligned_alloc(size_t bytes)
+{
+    size_t n = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, n ? n : 64);
+    if (p) memset(p, 0, n ? n : 64);
+    return p;
+}
+
+void ds_params_init(ds_params *ps) { memset(ps, 0, sizeof *ps); }
+
+static int add(ds_params *ps, const char *name, int ndim, const int64_t *shape, int decay, int trainable)
+{
+    if (ps->data) return ds_err(DS_EINVAL, "parameter '%s' added after the blocks were allocated", name);
+    if (ndim < 0 || ndim > DS_MAX_DIMS) return ds_err(DS_EINVAL, "parameter '%s': %d dimensions", name, ndim);
+    if (strlen(name) >= DS_NAME_MAX) return ds_err(DS_EINVAL, "parameter name too long: '%s'", name);
+    if (ds_params_find(ps, name) >= 0) return ds_err(DS_EINVAL, "parameter '%s' added twice", name);
+    if (ps->n == ps->cap) {
+        int cap = ps->cap ? 2 * ps->cap : 64;
+        ds_param *p = realloc(ps->p, (size_t)cap * sizeof *p);
+        if (!p) return ds_err(DS_ENOMEM, "out of memory adding parameter '%s'", name);
+        ps->p = p;
+        ps->cap = cap;
+    }
+    ds_param *p = &ps->p[ps->n];
+    memset(p, 0, sizeof *p);
+    strcpy(p->name, name);
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] <= 0) return ds_err(DS_EINVAL, "parameter '%s': dimension %d is %lld", name, i, (long long)shape[i]);
+        p->shape[i] = shape[i];
+        p->numel *= (size_t)shape[i];
+    }
+    p->decay = decay;
+    p->trainable = trainable;
+    p->offset = ps->total;
+    ps->total += align_up(p->numel);
+    return ps->n++;
+}
+
+int ds_params_add(ds_params *ps, const char *name, int ndim, const int64_t *shape, int decay)
+{
+    return add(ps, name, ndim, shape, decay, 1);
+}
+
+int ds_params_add_buffer(ds_params *ps, const char *name, int ndim, const int64_t *shape)
+{
+    return add(ps, name, ndim, shape, 0, 0);
+}
+
+int ds_params_alloc(ds_params *ps)
+{
+    size_t bytes = (ps->total ? ps->total : 1) * sizeof(float);
+    ps->data = ds_aligned_alloc(bytes);
+    ps->grad = ds_aligned_alloc(bytes);
+    if (!ps->data || !ps->grad) {
+        free(ps->data); free(ps->grad);
+        ps->data = ps->grad = NULL;
+        return ds_err(DS_ENOMEM, "out of memory for %zu parameters", ps->total);
+    }
+    return 0;
+}
+
+void ds_params_free(ds_params *ps)
+{
+    free(ps->p); free(ps->data); free(ps->grad);
+    ds_params_init(ps);
+}
+
+int ds_params_find(const ds_params *ps, const char *name)
+{
+    for (int i = 0; i < ps->n; i++)
+        if (!strcmp(ps->p[i].name, name)) return i;
+    return -1;
+}
+
+size_t ds_params_count(const ds_params *ps)
+{
+    size_t n = 0;
+    for (int i = 0; i < ps->n; i++) if (ps->p[i].trainable) n += ps->p[i].numel;
+    return n;
+}
+
+void ds_params_zero_grad(ds_params *ps)
+{
+    if (ps->grad) memset(ps->grad, 0, ps->total * sizeof(float));
+}
+
+const char *ds_shape_str(const int64_t *shape, int ndim, char *buf, size_t len)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < ndim && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%lld", i ? "," : "", (long long)shape[i]);
+    if (k < len) snprintf(buf + k, len - k, "]");
+    return buf;
+}
+
+void ds_arena_measure(ds_arena *a) { memset(a, 0, sizeof *a); }
+
+int ds_arena_init(ds_arena *a, size_t nfloats)
+{
+    memset(a, 0, sizeof *a);
+    a->base = ds_aligned_alloc((nfloats ? nfloats : 1) * sizeof(float));
+    if (!a->base) return ds_err(DS_ENOMEM, "out of memory for a %zu MB activation arena", nfloats * 4 >> 20);
+    a->cap = nfloats;
+    return 0;
+}
+
+float *ds_arena_take(ds_arena *a, size_t n)
+{
+    size_t need = align_up(n);
+    if (a->base && a->used + need > a->cap) return NULL;
+    float *p = a->base ? a->base + a->used : NULL;
+    a->used += need;
+    if (a->used > a->peak) a->peak = a->used;
+    return p;
+}
+
+void ds_arena_free(ds_arena *a) { free(a->base); memset(a, 0, sizeof *a); }

@@ -1,0 +1,16 @@
+/* NumPy .npy version 1.0/2.0: float32 C-order write; read of '<f4' and
+ * '<f8' (converted to float32), C order only. */
+#ifndef DS_NPY_H
+#define DS_NPY_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+int ds_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);   /* atomic */
+/* Streaming writer for outputs whose row count is known up front: header
+ * then rows appended with fwrite by the caller. */
+int ds_npy_write_header(FILE *fp, int ndim, const int64_t *shape);
+/* Reads a whole file; *data is malloc'd. */
+int ds_npy_read(const char *path, float **data, int *ndim, int64_t shape[8]);
+
+#endif

@@ -1,0 +1,54 @@
+/* Every op of lib/nn as a forward/backward pair over plain float arrays
+ * (architecture.md "An op"). Shapes are explicit arguments; row-major;
+ * backward ACCUMULATES (+=) into every gradient it writes, so tensors
+ * used twice just receive two contributions; any gradient pointer may be
+ * NULL to skip it. No op allocates; scratch comes from the caller. Results
+ * depend only on the inputs and the OpenMP thread count. */
+#ifndef DS_OPS_H
+#define DS_OPS_H
+
+#include <stdint.h>
+
+/* ---- linear.c: out[N,O] = inp[N,I] · W[O,I]^T + b[O]  (PyTorch layout), cblas_sgemm */
+void ds_linear_forward(float *out, const float *inp, const float *W, const float *b, int N, int I, int O);
+void ds_linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
+                        const float *W, int N, int I, int O);
+
+/* ---- embedding.c: out[N,C] = table[ids[n], :]; ids must be in [0, V). */
+void ds_embedding_forward(float *out, const int32_t *ids, const float *table, int N, int V, int C);
+void ds_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int V, int C);
+
+/* ---- act.c: elementwise activations over n values */
+void ds_gelu_forward(float *out, const float *inp, long n);            /* x·Φ(x), erf form */
+void ds_gelu_backward(float *dinp, const float *dout, const float *inp, long n);
+void ds_gelu_tanh_forward(float *out, const float *inp, long n);       /* tanh approximation */
+void ds_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, long n);
+void ds_silu_forward(float *out, const float *inp, long n);
+void ds_silu_backward(float *dinp, const float *dout, const float *inp, long n);
+/* HyenaDNA's Sin: out[n,c] = sin(freq[c] · inp[n,c]) */
+void ds_sin_forward(float *out, const float *inp, const float *freq, int N, int C);
+void ds_sin_backward(float *dinp, float *dfreq, const float *dout, const float *inp, const float *freq,
+                     int N, int C);
+
+/* ---- dropout.c: inverted dropout with a counter-based mask: element i is
+ * kept iff uniform(seed, stream, i) >= p; kept values are scaled by 1/(1-p).
+ * The mask is recomputed in backward from the same (seed, stream). */
+void ds_dropout_forward(float *out, const float *inp, long n, float p, uint64_t seed, uint64_t stream);
+void ds_dropout_backward(float *dinp, const float *dout, long n, float p, uint64_t seed, uint64_t stream);
+
+/* ---- loss.c: softmax + cross-entropy over V classes, mean over the rows whose
+ * target != ignore_index (PyTorch's reduction='mean'). probs[N,V] is written
+ * for backward. Returns the mean loss (0 when every row is ignored) and the
+ * number of counted rows in *count. */
+float ds_crossentropy_forward(float *probs, const float *logits, const int32_t *targets, int N, int V,
+                              int ignore_index, long *count);
+/* dlogits += dloss · (probs − onehot) / count for counted rows. */
+void ds_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V,
+                              int ignore_index, long count, float dloss);
+
+/* ---- mathfn.c: vectorisable float kernels (tested against libm) */
+void ds_erf_vec(float *out, const float *inp, long n);
+void ds_tanh_vec(float *out, const float *inp, long n);
+void ds_exp_vec(float *out, const float *inp, long n);
+
+#endif

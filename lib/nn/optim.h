@@ -1,0 +1,47 @@
+/* AdamW with decoupled weight decay (PyTorch semantics), learning-rate
+ * schedules and global gradient-norm clipping, generic over a ds_params
+ * table: decay is applied only to tensors whose `decay` flag is set, and
+ * buffers (trainable = 0) are never touched. */
+#ifndef DS_OPTIM_H
+#define DS_OPTIM_H
+
+#include "core/arena.h"
+
+typedef struct {
+    float beta1, beta2, eps, weight_decay;
+} ds_adamw_cfg;
+
+#define DS_ADAMW_DEFAULTS ((ds_adamw_cfg){ .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f })
+
+typedef struct {
+    ds_adamw_cfg cfg;
+    float *m, *v;        /* same size and offsets as the parameter block */
+    size_t total;
+    long step;           /* optimizer steps taken */
+} ds_adamw;
+
+int ds_adamw_init(ds_adamw *opt, const ds_params *ps, ds_adamw_cfg cfg);
+/* One update of every trainable tensor with learning rate lr. */
+void ds_adamw_step(ds_adamw *opt, ds_params *ps, float lr);
+void ds_adamw_free(ds_adamw *opt);
+
+typedef enum { DS_SCHED_COSINE, DS_SCHED_LINEAR, DS_SCHED_CONSTANT } ds_sched_kind;
+typedef struct {
+    ds_sched_kind kind;
+    float lr;            /* peak */
+    float min_lr;        /* floor reached at total_steps (cosine, linear) */
+    long warmup_steps;   /* linear ramp from lr/warmup to lr */
+    long total_steps;
+} ds_schedule;
+
+/* The learning rate for optimizer step `step` (0-based). */
+float ds_schedule_lr(const ds_schedule *s, long step);
+int ds_schedule_parse(const char *name);   /* "cosine" → DS_SCHED_COSINE; -1 if unknown */
+
+/* The global L2 norm of every trainable gradient, computed in double. When
+ * max_norm > 0 and the norm exceeds it, gradients are scaled by
+ * max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). Returns the
+ * norm before clipping. */
+float ds_grad_clip(ds_params *ps, float max_norm);
+
+#endif

@@ -1,0 +1,105 @@
+/* Test runner: runs every registered TEST (or those whose name contains
+ * argv[1]) and ends with the line "N passed, N failed". */
+#include "test.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TESTS 1024
+static struct { const char *name; ds_test_fn fn; } g_tests[MAX_TESTS];
+static int g_ntests, g_cur_failed;
+
+void ds_test_register(const char *name, ds_test_fn fn)
+{
+    if (g_ntests < MAX_TESTS) {
+        g_tests[g_ntests].name = name;
+        g_tests[g_ntests].fn = fn;
+        g_ntests++;
+    }
+}
+
+void ds_test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "    %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    g_cur_failed++;
+}
+
+int ds_test_failed_now(void) { return g_cur_failed; }
+
+double ds_max_rel_err(const float *got, const float *want, long n, double floor_)
+{
+    double worst = 0;
+    for (long i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + floor_);
+        if (!(e <= worst)) worst = e; /* NaN propagates as the worst */
+    }
+    return worst;
+}
+
+void ds_check_close(const char *file, int line, const char *name, const float *got, const float *want,
+                    long n, double tol)
+{
+    double scale = 0;
+    for (long i = 0; i < n; i++) if (fabs(want[i]) > scale) scale = fabs(want[i]);
+    double e = ds_max_rel_err(got, want, n, 1e-3 * scale + 1e-12);
+    if (!(e <= tol)) ds_test_fail(file, line, "%s: max rel err %.3g > %.3g", name, e, tol);
+}
+
+void ds_test_fill_uniform(float *x, long n, float lo, float hi, unsigned seed)
+{
+    uint64_t s = 0x9E3779B97F4A7C15ull * (seed + 1);
+    for (long i = 0; i < n; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        x[i] = lo + (hi - lo) * (float)((s >> 40) * (1.0 / 16777216.0));
+    }
+}
+
+static char g_tmpdir[512];
+static void rm_tmpdir(void)
+{
+    if (g_tmpdir[0]) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmpdir);
+    }
+}
+const char *ds_test_tmpdir(void)
+{
+    if (!g_tmpdir[0]) {
+        const char *t = getenv("TMPDIR");
+        snprintf(g_tmpdir, sizeof g_tmpdir, "%s/derfseq-test.XXXXXX", t && *t ? t : "/tmp");
+        if (!mkdtemp(g_tmpdir)) { perror("mkdtemp"); exit(1); }
+        atexit(rm_tmpdir);
+    }
+    return g_tmpdir;
+}
+
+int main(int argc, char **argv)
+{
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    int passed = 0, failed = 0;
+    for (int i = 0; i < g_ntests; i++) {
+        if (filter && !strstr(g_tests[i].name, filter)) continue;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        g_cur_failed = 0;
+        g_tests[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (g_cur_failed) { failed++; printf("FAIL %s (%.0f ms)\n", g_tests[i].name, ms); }
+        else { passed++; printf("ok   %s (%.0f ms)\n", g_tests[i].name, ms); }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
