@@ -11,6 +11,8 @@ typedef enum { DS_NORM_DERF, DS_NORM_DYT, DS_NORM_LAYERNORM, DS_NORM_RMSNORM } d
 
 #define DS_NORM_EPS 1e-5f
 #define DS_NORM_ALPHA_INIT 0.5f
+/* Widest norm: backward keeps one partial sum per 16 channels on the stack. */
+#define DS_NORM_MAX_C 32768
 
 /* Pointers into a parameter (or gradient) block; unused ones are NULL. */
 typedef struct { float *weight, *bias, *alpha, *shift; } ds_norm_w;

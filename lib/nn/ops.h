@@ -9,10 +9,10 @@
 
 #include <stdint.h>
 
-/* ---- linear.c: out[N,O] = inp[N,I] · W[O,I]^T + b[O]  (PyTorch layout), cblas_sgemm */
-void ds_linear_forward(float *out, const float *inp, const float *W, const float *b, int N, int I, int O);
+/* ---- linear.c: out[N,Cout] = inp[N,Cin] · W[Cout,Cin]^T + b[Cout]  (PyTorch layout), cblas_sgemm */
+void ds_linear_forward(float *out, const float *inp, const float *W, const float *b, int N, int Cin, int Cout);
 void ds_linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
-                        const float *W, int N, int I, int O);
+                        const float *W, int N, int Cin, int Cout);
 
 /* ---- embedding.c: out[N,C] = table[ids[n], :]; ids must be in [0, V). */
 void ds_embedding_forward(float *out, const int32_t *ids, const float *table, int N, int V, int C);
@@ -46,7 +46,7 @@ float ds_crossentropy_forward(float *probs, const float *logits, const int32_t *
 void ds_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V,
                               int ignore_index, long count, float dloss);
 
-/* ---- mathfn.c: vectorisable float kernels (tested against libm) */
+/* ---- act.c: the vectorised kernels of mathfn.h over arrays (tested against libm) */
 void ds_erf_vec(float *out, const float *inp, long n);
 void ds_tanh_vec(float *out, const float *inp, long n);
 void ds_exp_vec(float *out, const float *inp, long n);

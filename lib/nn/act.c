@@ -1,0 +1,105 @@
+/* Elementwise activations: GELU (erf and tanh forms), SiLU, and HyenaDNA's
+ * Sin with a per-channel frequency. */
+#include "nn/ops.h"
+#include "nn/mathfn.h"
+
+#include <math.h>
+
+#define INV_SQRT2 0.70710678118654752f
+#define INV_SQRT_2PI 0.39894228040143268f
+#define SQRT_2_OVER_PI 0.79788456080286536f
+#define GELU_C 0.044715f
+
+void ds_gelu_forward(float *out, const float *inp, long n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) out[i] = 0.5f * inp[i] * (1.0f + ds_erff(inp[i] * INV_SQRT2));
+}
+
+void ds_gelu_backward(float *dinp, const float *dout, const float *inp, long n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + ds_erff(x * INV_SQRT2));
+        float pdf = INV_SQRT_2PI * ds_expf(-0.5f * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+void ds_gelu_tanh_forward(float *out, const float *inp, long n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + ds_tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
+    }
+}
+
+void ds_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, long n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) {
+        float x = inp[i];
+        float t = ds_tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
+        float du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
+}
+
+void ds_silu_forward(float *out, const float *inp, long n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) out[i] = inp[i] / (1.0f + ds_expf(-inp[i]));
+}
+
+void ds_silu_backward(float *dinp, const float *dout, const float *inp, long n)
+{
+#pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + ds_expf(-inp[i]));
+        dinp[i] += dout[i] * s * (1.0f + inp[i] * (1.0f - s));
+    }
+}
+
+void ds_sin_forward(float *out, const float *inp, const float *freq, int N, int C)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) out[(size_t)n * C + c] = sinf(freq[c] * inp[(size_t)n * C + c]);
+}
+
+void ds_sin_backward(float *dinp, float *dfreq, const float *dout, const float *inp, const float *freq,
+                     int N, int C)
+{
+    /* Threads split channels so dfreq[c] is summed in row order by one thread. */
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float df = 0;
+        for (int n = 0; n < N; n++) {
+            size_t i = (size_t)n * C + c;
+            float g = dout[i] * cosf(freq[c] * inp[i]);
+            if (dinp) dinp[i] += g * freq[c];
+            df += g * inp[i];
+        }
+        if (dfreq) dfreq[c] += df;
+    }
+}
+
+void ds_erf_vec(float *out, const float *inp, long n)
+{
+#pragma omp simd
+    for (long i = 0; i < n; i++) out[i] = ds_erff(inp[i]);
+}
+
+void ds_tanh_vec(float *out, const float *inp, long n)
+{
+#pragma omp simd
+    for (long i = 0; i < n; i++) out[i] = ds_tanhf(inp[i]);
+}
+
+void ds_exp_vec(float *out, const float *inp, long n)
+{
+#pragma omp simd
+    for (long i = 0; i < n; i++) out[i] = ds_expf(inp[i]);
+}

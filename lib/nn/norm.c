@@ -1,0 +1,321 @@
+/* The norm family of norms.md §0 (Derf, DyT, LayerNorm, RMSNorm), forward and
+ * backward. Parameter reductions (γ, β, α, s) run over fixed channel blocks
+ * and are summed in a fixed order, so gradients do not depend on the thread
+ * count. */
+#include "nn/norm.h"
+#include "nn/mathfn.h"
+#include "core/error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Channels per block in backward: 16 floats = one cache line per row. */
+#define CB 16
+#define MAX_BLOCKS (DS_NORM_MAX_C / CB)
+#define TWO_OVER_SQRT_PI 1.12837916709551257f
+
+static int nblocks(int C) { return (C + CB - 1) / CB; }
+
+void ds_derf_forward(float *out, const float *inp, float alpha, float shift, const float *gamma,
+                     const float *beta, int N, int C)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) y[c] = gamma[c] * ds_erff(alpha * x[c] + shift) + beta[c];
+    }
+}
+
+void ds_derf_backward(float *dinp, float *dalpha, float *dshift, float *dgamma, float *dbeta,
+                      const float *dout, const float *inp, float alpha, float shift, const float *gamma,
+                      int N, int C)
+{
+    int nb = nblocks(C);
+    double pa[MAX_BLOCKS], ps[MAX_BLOCKS];
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nb; b++) {
+        int c0 = b * CB, c1 = c0 + CB < C ? c0 + CB : C;
+        double sa = 0, ss = 0;
+        float g[CB] = {0}, be[CB] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float *dx = dinp ? dinp + (size_t)n * C : NULL;
+            float ra = 0, rs = 0;
+            for (int c = c0; c < c1; c++) {
+                float z = alpha * x[c] + shift;
+                float dz = dy[c] * gamma[c] * TWO_OVER_SQRT_PI * ds_expf(-z * z);
+                g[c - c0] += dy[c] * ds_erff(z);
+                be[c - c0] += dy[c];
+                ra += dz * x[c];
+                rs += dz;
+                if (dx) dx[c] += dz * alpha;
+            }
+            sa += ra; ss += rs;
+        }
+        for (int c = c0; c < c1; c++) {
+            if (dgamma) dgamma[c] += g[c - c0];
+            if (dbeta) dbeta[c] += be[c - c0];
+        }
+        pa[b] = sa; ps[b] = ss;
+    }
+    double sa = 0, ss = 0;
+    for (int b = 0; b < nb; b++) { sa += pa[b]; ss += ps[b]; }
+    if (dalpha) *dalpha += (float)sa;
+    if (dshift) *dshift += (float)ss;
+}
+
+void ds_dyt_forward(float *out, const float *inp, float alpha, const float *gamma, const float *beta,
+                    int N, int C)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) y[c] = gamma[c] * ds_tanhf(alpha * x[c]) + beta[c];
+    }
+}
+
+void ds_dyt_backward(float *dinp, float *dalpha, float *dgamma, float *dbeta, const float *dout,
+                     const float *inp, float alpha, const float *gamma, int N, int C)
+{
+    int nb = nblocks(C);
+    double pa[MAX_BLOCKS];
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nb; b++) {
+        int c0 = b * CB, c1 = c0 + CB < C ? c0 + CB : C;
+        double sa = 0;
+        float g[CB] = {0}, be[CB] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float *dx = dinp ? dinp + (size_t)n * C : NULL;
+            float ra = 0;
+            for (int c = c0; c < c1; c++) {
+                float t = ds_tanhf(alpha * x[c]);
+                float dz = dy[c] * gamma[c] * (1.0f - t * t);
+                g[c - c0] += dy[c] * t;
+                be[c - c0] += dy[c];
+                ra += dz * x[c];
+                if (dx) dx[c] += dz * alpha;
+            }
+            sa += ra;
+        }
+        for (int c = c0; c < c1; c++) {
+            if (dgamma) dgamma[c] += g[c - c0];
+            if (dbeta) dbeta[c] += be[c - c0];
+        }
+        pa[b] = sa;
+    }
+    double sa = 0;
+    for (int b = 0; b < nb; b++) sa += pa[b];
+    if (dalpha) *dalpha += (float)sa;
+}
+
+void ds_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
+                          const float *beta, int N, int C, float eps)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        float m = 0, v = 0;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+        float r = 1.0f / sqrtf(v / C + eps);
+        for (int c = 0; c < C; c++) y[c] = (x[c] - m) * r * gamma[c] + beta[c];
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+
+void ds_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                           const float *mean, const float *rstd, const float *gamma, int N, int C)
+{
+    if (dinp) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float *dx = dinp + (size_t)n * C;
+            float m = mean[n], r = rstd[n], s1 = 0, s2 = 0;
+            for (int c = 0; c < C; c++) {
+                float dn = dy[c] * gamma[c];
+                s1 += dn;
+                s2 += dn * (x[c] - m) * r;
+            }
+            s1 /= C; s2 /= C;
+            for (int c = 0; c < C; c++)
+                dx[c] += (dy[c] * gamma[c] - s1 - (x[c] - m) * r * s2) * r;
+        }
+    }
+    if (!dgamma && !dbeta) return;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nblocks(C); b++) {
+        int c0 = b * CB, c1 = c0 + CB < C ? c0 + CB : C;
+        float g[CB] = {0}, be[CB] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float m = mean[n], r = rstd[n];
+            for (int c = c0; c < c1; c++) {
+                g[c - c0] += dy[c] * (x[c] - m) * r;
+                be[c - c0] += dy[c];
+            }
+        }
+        for (int c = c0; c < c1; c++) {
+            if (dgamma) dgamma[c] += g[c - c0];
+            if (dbeta) dbeta[c] += be[c - c0];
+        }
+    }
+}
+
+void ds_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *gamma, int N, int C, float eps)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        float ss = 0;
+        for (int c = 0; c < C; c++) ss += x[c] * x[c];
+        float r = 1.0f / sqrtf(ss / C + eps);
+        for (int c = 0; c < C; c++) y[c] = x[c] * r * gamma[c];
+        rstd[n] = r;
+    }
+}
+
+void ds_rmsnorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp, const float *rstd,
+                         const float *gamma, int N, int C)
+{
+    if (dinp) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float *dx = dinp + (size_t)n * C;
+            float r = rstd[n], s = 0;
+            for (int c = 0; c < C; c++) s += dy[c] * gamma[c] * x[c];
+            float k = r * r * r * s / C;
+            for (int c = 0; c < C; c++) dx[c] += dy[c] * gamma[c] * r - x[c] * k;
+        }
+    }
+    if (!dgamma) return;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nblocks(C); b++) {
+        int c0 = b * CB, c1 = c0 + CB < C ? c0 + CB : C;
+        float g[CB] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            for (int c = c0; c < c1; c++) g[c - c0] += dy[c] * x[c] * rstd[n];
+        }
+        for (int c = c0; c < c1; c++) dgamma[c] += g[c - c0];
+    }
+}
+
+/* ---- one calling convention ------------------------------------------- */
+
+static void derf_fwd(float *out, float *stats, const float *inp, const ds_norm_w *w, int N, int C, float eps)
+{
+    ds_derf_forward(out, inp, *w->alpha, *w->shift, w->weight, w->bias, N, C);
+}
+static void derf_bwd(float *dinp, const ds_norm_w *dw, const float *dout, const float *inp,
+                     const float *stats, const ds_norm_w *w, int N, int C, float eps)
+{
+    ds_derf_backward(dinp, dw->alpha, dw->shift, dw->weight, dw->bias, dout, inp, *w->alpha, *w->shift,
+                     w->weight, N, C);
+}
+static void dyt_fwd(float *out, float *stats, const float *inp, const ds_norm_w *w, int N, int C, float eps)
+{
+    ds_dyt_forward(out, inp, *w->alpha, w->weight, w->bias, N, C);
+}
+static void dyt_bwd(float *dinp, const ds_norm_w *dw, const float *dout, const float *inp,
+                    const float *stats, const ds_norm_w *w, int N, int C, float eps)
+{
+    ds_dyt_backward(dinp, dw->alpha, dw->weight, dw->bias, dout, inp, *w->alpha, w->weight, N, C);
+}
+static void ln_fwd(float *out, float *stats, const float *inp, const ds_norm_w *w, int N, int C, float eps)
+{
+    ds_layernorm_forward(out, stats, stats + N, inp, w->weight, w->bias, N, C, eps);
+}
+static void ln_bwd(float *dinp, const ds_norm_w *dw, const float *dout, const float *inp,
+                   const float *stats, const ds_norm_w *w, int N, int C, float eps)
+{
+    ds_layernorm_backward(dinp, dw->weight, dw->bias, dout, inp, stats, stats + N, w->weight, N, C);
+}
+static void rms_fwd(float *out, float *stats, const float *inp, const ds_norm_w *w, int N, int C, float eps)
+{
+    ds_rmsnorm_forward(out, stats, inp, w->weight, N, C, eps);
+}
+static void rms_bwd(float *dinp, const ds_norm_w *dw, const float *dout, const float *inp,
+                    const float *stats, const ds_norm_w *w, int N, int C, float eps)
+{
+    ds_rmsnorm_backward(dinp, dw->weight, dout, inp, stats, w->weight, N, C);
+}
+
+static const ds_norm_ops g_ops[] = {
+    { DS_NORM_DERF, "derf", derf_fwd, derf_bwd },
+    { DS_NORM_DYT, "dyt", dyt_fwd, dyt_bwd },
+    { DS_NORM_LAYERNORM, "layernorm", ln_fwd, ln_bwd },
+    { DS_NORM_RMSNORM, "rmsnorm", rms_fwd, rms_bwd },
+};
+
+const ds_norm_ops *ds_norm_ops_get(ds_norm_kind kind) { return &g_ops[kind]; }
+
+int ds_norm_kind_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof g_ops / sizeof g_ops[0]; i++)
+        if (!strcmp(name, g_ops[i].name)) return (int)g_ops[i].kind;
+    return -1;
+}
+
+static int has_bias(ds_norm_kind k) { return k != DS_NORM_RMSNORM; }
+static int has_alpha(ds_norm_kind k) { return k == DS_NORM_DERF || k == DS_NORM_DYT; }
+
+int ds_norm_add_params(ds_params *ps, const char *prefix, ds_norm_kind kind, int C)
+{
+    char name[DS_NAME_MAX];
+    int64_t shc[1] = { C }, sh1[1] = { 1 };
+    int r;
+    if (C < 1 || C > DS_NORM_MAX_C)
+        return ds_err(DS_EINVAL, "norm '%s': %d channels, expected 1..%d", prefix, C, DS_NORM_MAX_C);
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    if ((r = ds_params_add(ps, name, 1, shc, 0)) < 0) return r;
+    if (has_bias(kind)) {
+        snprintf(name, sizeof name, "%s.bias", prefix);
+        if ((r = ds_params_add(ps, name, 1, shc, 0)) < 0) return r;
+    }
+    if (has_alpha(kind)) {
+        snprintf(name, sizeof name, "%s.alpha", prefix);
+        if ((r = ds_params_add(ps, name, 1, sh1, 0)) < 0) return r;
+    }
+    if (kind == DS_NORM_DERF) {
+        snprintf(name, sizeof name, "%s.shift", prefix);
+        if ((r = ds_params_add(ps, name, 1, sh1, 0)) < 0) return r;
+    }
+    return 0;
+}
+
+static float *bind_one(const ds_params *ps, const char *prefix, const char *suffix, int grad)
+{
+    char name[DS_NAME_MAX];
+    snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    int i = ds_params_find(ps, name);
+    if (i < 0) return NULL;
+    return grad ? ds_params_grad(ps, i) : ds_params_data(ps, i);
+}
+
+int ds_norm_bind(ds_norm_w *w, const ds_params *ps, const char *prefix, int grad)
+{
+    w->weight = bind_one(ps, prefix, "weight", grad);
+    w->bias = bind_one(ps, prefix, "bias", grad);
+    w->alpha = bind_one(ps, prefix, "alpha", grad);
+    w->shift = bind_one(ps, prefix, "shift", grad);
+    if (!w->weight) return ds_err(DS_EMISMATCH, "norm '%s' has no weight", prefix);
+    return 0;
+}
+
+void ds_norm_init(const ds_norm_w *w, ds_norm_kind kind, int C, float alpha_init)
+{
+    for (int c = 0; c < C; c++) w->weight[c] = 1.0f;
+    if (w->bias) memset(w->bias, 0, (size_t)C * sizeof(float));
+    if (has_alpha(kind)) *w->alpha = alpha_init;
+    if (kind == DS_NORM_DERF) *w->shift = 0.0f;
+}

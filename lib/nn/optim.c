@@ -1,0 +1,97 @@
+/* AdamW (torch.optim.AdamW arithmetic, step for step), learning-rate
+ * schedules and global grad-norm clipping over a ds_params table. */
+#include "nn/optim.h"
+#include "core/error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ds_adamw_init(ds_adamw *opt, const ds_params *ps, ds_adamw_cfg cfg)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->cfg = cfg;
+    opt->total = ps->total;
+    opt->m = ds_aligned_alloc((ps->total ? ps->total : 1) * sizeof(float));
+    opt->v = ds_aligned_alloc((ps->total ? ps->total : 1) * sizeof(float));
+    if (!opt->m || !opt->v) {
+        ds_adamw_free(opt);
+        return ds_err(DS_ENOMEM, "out of memory for AdamW state (%zu parameters)", ps->total);
+    }
+    return 0;
+}
+
+void ds_adamw_free(ds_adamw *opt)
+{
+    free(opt->m);
+    free(opt->v);
+    opt->m = opt->v = NULL;
+}
+
+void ds_adamw_step(ds_adamw *opt, ds_params *ps, float lr)
+{
+    const ds_adamw_cfg c = opt->cfg;
+    opt->step++;
+    const float bc1 = 1.0f - powf(c.beta1, (float)opt->step);
+    const float bc2_sqrt = sqrtf(1.0f - powf(c.beta2, (float)opt->step));
+    const float step_size = lr / bc1;
+    for (int i = 0; i < ps->n; i++) {
+        const ds_param *p = &ps->p[i];
+        if (!p->trainable) continue;
+        float *w = ps->data + p->offset, *g = ps->grad + p->offset;
+        float *m = opt->m + p->offset, *v = opt->v + p->offset;
+        const float keep = p->decay ? 1.0f - lr * c.weight_decay : 1.0f;
+        const long n = (long)p->numel;
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+        for (long k = 0; k < n; k++) {
+            w[k] *= keep;
+            m[k] = c.beta1 * m[k] + (1.0f - c.beta1) * g[k];
+            v[k] = c.beta2 * v[k] + (1.0f - c.beta2) * g[k] * g[k];
+            w[k] -= step_size * m[k] / (sqrtf(v[k]) / bc2_sqrt + c.eps);
+        }
+    }
+}
+
+float ds_schedule_lr(const ds_schedule *s, long step)
+{
+    if (step < s->warmup_steps) return s->lr * (float)(step + 1) / (float)s->warmup_steps;
+    if (s->kind == DS_SCHED_CONSTANT) return s->lr;
+    long span = s->total_steps - s->warmup_steps;
+    double t = span > 0 ? (double)(step - s->warmup_steps) / (double)span : 1.0;
+    if (t > 1.0) t = 1.0;
+    double f = s->kind == DS_SCHED_COSINE ? 0.5 * (1.0 + cos(M_PI * t)) : 1.0 - t;
+    return (float)(s->min_lr + (s->lr - s->min_lr) * f);
+}
+
+int ds_schedule_parse(const char *name)
+{
+    if (!strcmp(name, "cosine")) return DS_SCHED_COSINE;
+    if (!strcmp(name, "linear")) return DS_SCHED_LINEAR;
+    if (!strcmp(name, "constant")) return DS_SCHED_CONSTANT;
+    return -1;
+}
+
+float ds_grad_clip(ds_params *ps, float max_norm)
+{
+    double ss = 0;
+    for (int i = 0; i < ps->n; i++) {
+        if (!ps->p[i].trainable) continue;
+        const float *g = ps->grad + ps->p[i].offset;
+        double a[4] = {0};
+        size_t n = ps->p[i].numel, k = 0;
+        for (; k + 4 <= n; k += 4)
+            for (int j = 0; j < 4; j++) a[j] += (double)g[k + j] * g[k + j];
+        for (; k < n; k++) a[0] += (double)g[k] * g[k];
+        ss += (a[0] + a[1]) + (a[2] + a[3]);
+    }
+    float norm = (float)sqrt(ss);
+    if (max_norm > 0 && norm > max_norm) {
+        float scale = max_norm / (norm + 1e-6f);
+        for (int i = 0; i < ps->n; i++) {
+            if (!ps->p[i].trainable) continue;
+            float *g = ps->grad + ps->p[i].offset;
+            for (size_t k = 0; k < ps->p[i].numel; k++) g[k] *= scale;
+        }
+    }
+    return norm;
+}

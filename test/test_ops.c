@@ -1,0 +1,199 @@
+/* lib/nn ops other than the norms: linear, embedding, activations, dropout,
+ * cross-entropy — each against a naive loop and finite differences. */
+#include "test.h"
+#include "gradcheck.h"
+#include "core/rng.h"
+#include "nn/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- linear ----------------------------------------------------------- */
+enum { LN = 7, LI = 33, LO = 20 };
+typedef struct { float x[LN * LI], W[LO * LI], b[LO]; } lin_case;
+static void lin_fwd(void *ctx, float *out) { lin_case *t = ctx; ds_linear_forward(out, t->x, t->W, t->b, LN, LI, LO); }
+
+TEST(test_linear_forward_matches_naive_loop)
+{
+    lin_case t;
+    ds_test_fill_uniform(t.x, LN * LI, -1, 1, 1);
+    ds_test_fill_uniform(t.W, LO * LI, -1, 1, 2);
+    ds_test_fill_uniform(t.b, LO, -1, 1, 3);
+    float out[LN * LO], ref[LN * LO];
+    lin_fwd(&t, out);
+    for (int n = 0; n < LN; n++)
+        for (int o = 0; o < LO; o++) {
+            double s = t.b[o];
+            for (int i = 0; i < LI; i++) s += (double)t.x[n * LI + i] * t.W[o * LI + i];
+            ref[n * LO + o] = (float)s;
+        }
+    CHECK_CLOSE("linear.out", out, ref, LN * LO, 1e-5);
+    ds_linear_forward(out, t.x, t.W, NULL, LN, LI, LO);
+    for (int n = 0; n < LN; n++)
+        for (int o = 0; o < LO; o++) ref[n * LO + o] -= t.b[o];
+    CHECK_CLOSE("linear.out without bias", out, ref, LN * LO, 1e-5);
+}
+
+TEST(test_linear_backward_matches_finite_differences)
+{
+    lin_case t;
+    ds_test_fill_uniform(t.x, LN * LI, -1, 1, 1);
+    ds_test_fill_uniform(t.W, LO * LI, -1, 1, 2);
+    ds_test_fill_uniform(t.b, LO, -1, 1, 3);
+    float w[LN * LO], dx[LN * LI] = {0}, dW[LO * LI] = {0}, db[LO] = {0};
+    ds_test_fill_uniform(w, LN * LO, -1, 1, 4);
+    ds_linear_backward(dx, dW, db, w, t.x, t.W, LN, LI, LO);
+    gc_input in[] = { { "x", t.x, dx, LN * LI }, { "W", t.W, dW, LO * LI }, { "b", t.b, db, LO } };
+    CHECK(gc_check(lin_fwd, &t, LN * LO, w, in, 3, 1e-2f, 300, 1e-3) <= 1e-3);
+}
+
+/* ---- embedding -------------------------------------------------------- */
+enum { EN = 10, EV = 16, EC = 20 };
+typedef struct { float table[EV * EC]; int32_t ids[EN]; } emb_case;
+static void emb_fwd(void *ctx, float *out) { emb_case *t = ctx; ds_embedding_forward(out, t->ids, t->table, EN, EV, EC); }
+
+TEST(test_embedding_gathers_rows_and_scatters_gradients)
+{
+    emb_case t;
+    const int32_t ids[EN] = { 7, 8, 9, 10, 7, 7, 11, 4, 0, 15 };   /* repeats on purpose */
+    memcpy(t.ids, ids, sizeof ids);
+    ds_test_fill_uniform(t.table, EV * EC, -1, 1, 5);
+    float out[EN * EC];
+    emb_fwd(&t, out);
+    for (int n = 0; n < EN; n++) CHECK(!memcmp(out + n * EC, t.table + ids[n] * EC, EC * sizeof(float)));
+    float w[EN * EC], dt[EV * EC] = {0};
+    ds_test_fill_uniform(w, EN * EC, -1, 1, 6);
+    ds_embedding_backward(dt, w, t.ids, EN, EV, EC);
+    gc_input in[] = { { "table", t.table, dt, EV * EC } };
+    CHECK(gc_check(emb_fwd, &t, EN * EC, w, in, 1, 1e-2f, 400, 1e-3) <= 1e-3);
+}
+
+/* ---- activations ------------------------------------------------------ */
+enum { AN = 301 };
+typedef struct { int which; float x[AN], freq[AN]; } act_case;
+static void act_fwd(void *ctx, float *out)
+{
+    act_case *t = ctx;
+    switch (t->which) {
+    case 0: ds_gelu_forward(out, t->x, AN); break;
+    case 1: ds_gelu_tanh_forward(out, t->x, AN); break;
+    case 2: ds_silu_forward(out, t->x, AN); break;
+    default: ds_sin_forward(out, t->x, t->freq, AN / 7, 7); break;   /* 43 rows × 7 channels */
+    }
+}
+static double act_ref(int which, double x)
+{
+    switch (which) {
+    case 0: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case 1: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    default: return x / (1 + exp(-x));
+    }
+}
+
+static void check_activation(int which, const char *name)
+{
+    act_case t = { .which = which };
+    ds_test_fill_uniform(t.x, AN, -5, 5, 7 + which);
+    ds_test_fill_uniform(t.freq, 7, 5, 10, 8);
+    float out[AN], w[AN], dx[AN] = {0}, dfreq[7] = {0};
+    act_fwd(&t, out);
+    int n = which == 3 ? AN / 7 * 7 : AN;
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double r = which == 3 ? sin((double)t.freq[i % 7] * t.x[i]) : act_ref(which, t.x[i]);
+        worst = fmax(worst, fabs(out[i] - r));
+    }
+    CHECK_MSG(worst < 2e-6, "%s forward: max abs err %.3g vs double reference", name, worst);
+    ds_test_fill_uniform(w, AN, -1, 1, 9);
+    switch (which) {
+    case 0: ds_gelu_backward(dx, w, t.x, AN); break;
+    case 1: ds_gelu_tanh_backward(dx, w, t.x, AN); break;
+    case 2: ds_silu_backward(dx, w, t.x, AN); break;
+    default: ds_sin_backward(dx, dfreq, w, t.x, t.freq, AN / 7, 7); break;
+    }
+    gc_input in[] = { { "x", t.x, dx, n }, { "freq", t.freq, dfreq, 7 } };
+    /* eps 1e-2: the polynomial erf/tanh are exact to ~4e-7 but not smooth at
+     * that scale, so a smaller step measures their rounding, not the slope */
+    float eps = which == 3 ? 2e-3f : 1e-2f;   /* sin(freq·x) with freq up to 10 curves fast */
+    double e = gc_check(act_fwd, &t, n, w, in, which == 3 ? 2 : 1, eps, AN, 2e-3);
+    CHECK_MSG(e <= 2e-3, "%s backward vs finite differences: err %.3g", name, e);
+}
+
+TEST(test_gelu_erf_matches_reference_and_finite_differences) { check_activation(0, "gelu"); }
+TEST(test_gelu_tanh_matches_reference_and_finite_differences) { check_activation(1, "gelu_tanh"); }
+TEST(test_silu_matches_reference_and_finite_differences) { check_activation(2, "silu"); }
+TEST(test_sin_matches_reference_and_finite_differences) { check_activation(3, "sin"); }
+
+/* ---- dropout ---------------------------------------------------------- */
+TEST(test_dropout_mask_is_counter_based_and_scaled)
+{
+    enum { n = 10001 };
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *dx = calloc(n, sizeof *dx);
+    ds_test_fill_uniform(x, n, 0.5f, 1.5f, 3);
+    ds_dropout_forward(y, x, n, 0.25f, 42, 7);
+    long kept = 0;
+    for (long i = 0; i < n; i++) {
+        int keep = ds_rng_uniform_at(42, 7, (uint64_t)i) >= 0.25f;
+        kept += keep;
+        CHECK(y[i] == (keep ? x[i] * (1.0f / 0.75f) : 0.0f));   /* PyTorch scales by 1/(1-p) */
+    }
+    CHECK_MSG(kept > 0.73 * n && kept < 0.77 * n, "kept %ld of %d with p = 0.25", kept, n);
+    /* backward applies the same mask to the gradient, accumulating */
+    ds_dropout_backward(dx, x, n, 0.25f, 42, 7);
+    CHECK(!memcmp(dx, y, n * sizeof *y));
+    /* another stream gives another mask; p = 0 is the identity */
+    ds_dropout_forward(dx, x, n, 0.25f, 42, 8);
+    CHECK(memcmp(dx, y, n * sizeof *y) != 0);
+    ds_dropout_forward(y, x, n, 0.0f, 42, 7);
+    CHECK(!memcmp(x, y, n * sizeof *y));
+    free(x); free(y); free(dx);
+}
+
+/* ---- cross-entropy ---------------------------------------------------- */
+enum { CN = 12, CV = 16, IGN = 4 };
+typedef struct { float logits[CN * CV], probs[CN * CV]; int32_t t[CN]; } ce_case;
+static void ce_fwd(void *ctx, float *out)
+{
+    ce_case *c = ctx;
+    out[0] = ds_crossentropy_forward(c->probs, c->logits, c->t, CN, CV, IGN, NULL);
+}
+
+TEST(test_crossentropy_matches_naive_and_ignores_index)
+{
+    ce_case c;
+    const int32_t t[CN] = { 7, 8, 4, 9, 10, 11, 4, 0, 1, 15, 7, 4 };
+    memcpy(c.t, t, sizeof t);
+    ds_test_fill_uniform(c.logits, CN * CV, -6, 6, 12);
+    c.logits[5] = 80.0f;   /* a large logit must not overflow */
+    long count;
+    float loss = ds_crossentropy_forward(c.probs, c.logits, c.t, CN, CV, IGN, &count);
+    double ref = 0;
+    int m = 0;
+    for (int n = 0; n < CN; n++) {
+        if (t[n] == IGN) continue;
+        double mx = -1e30, z = 0;
+        for (int v = 0; v < CV; v++) mx = fmax(mx, c.logits[n * CV + v]);
+        for (int v = 0; v < CV; v++) z += exp(c.logits[n * CV + v] - mx);
+        ref += log(z) + mx - c.logits[n * CV + t[n]];
+        m++;
+    }
+    CHECK_EQ_INT(count, m);
+    CHECK_NEAR(loss, ref / m, 1e-5 * fabs(ref / m));
+    float d[CN * CV] = {0}, one = 1.0f;
+    ds_crossentropy_backward(d, c.probs, c.t, CN, CV, IGN, count, 1.0f);
+    for (int v = 0; v < CV; v++) CHECK(d[2 * CV + v] == 0.0f);   /* ignored row */
+    for (int n = 0; n < CN; n++)   /* (softmax − onehot) / count, straight from the probabilities */
+        for (int v = 0; v < CV; v++)
+            if (t[n] != IGN) CHECK_NEAR(d[n * CV + v], (c.probs[n * CV + v] - (v == t[n])) / (double)m, 1e-7);
+    /* the loss is one float, so its rounding (~2e-7 relative) limits the
+     * finite difference; keep the loss O(1) for this part */
+    c.logits[5] = 1.0f;
+    memset(d, 0, sizeof d);
+    ds_crossentropy_forward(c.probs, c.logits, c.t, CN, CV, IGN, &count);
+    ds_crossentropy_backward(d, c.probs, c.t, CN, CV, IGN, count, 1.0f);
+    gc_input in[] = { { "logits", c.logits, d, CN * CV } };
+    CHECK(gc_check(ce_fwd, &c, 1, &one, in, 1, 1e-2f, CN * CV, 5e-3) <= 5e-3);
+    int32_t all_ignored[CN];
+    for (int n = 0; n < CN; n++) all_ignored[n] = IGN;
+    CHECK(ds_crossentropy_forward(c.probs, c.logits, all_ignored, CN, CV, IGN, &count) == 0.0f && count == 0);
+}

@@ -1,0 +1,93 @@
+/* AdamW against the update written out in double, decay groups, schedules
+ * and gradient clipping. */
+#include "test.h"
+#include "nn/optim.h"
+
+#include <string.h>
+
+static void two_tensors(ds_params *ps)
+{
+    ds_params_init(ps);
+    int64_t a[2] = { 3, 5 }, b[1] = { 7 }, c[1] = { 2 };
+    ds_params_add(ps, "w", 2, a, 1);
+    ds_params_add(ps, "norm.weight", 1, b, 0);
+    ds_params_add_buffer(ps, "buf", 1, c);
+    ds_params_alloc(ps);
+}
+
+TEST(test_adamw_matches_written_out_update_and_skips_no_decay_and_buffers)
+{
+    ds_params ps;
+    two_tensors(&ps);
+    const int n = 15 + 7;
+    float *w = ds_params_data(&ps, 0), *nw = ds_params_data(&ps, 1), *buf = ds_params_data(&ps, 2);
+    ds_test_fill_uniform(w, 15, -1, 1, 1);
+    ds_test_fill_uniform(nw, 7, -1, 1, 2);
+    buf[0] = 3; buf[1] = 4;
+    double p[22], m[22] = {0}, v[22] = {0};
+    for (int i = 0; i < 15; i++) p[i] = w[i];
+    for (int i = 0; i < 7; i++) p[15 + i] = nw[i];
+    ds_adamw opt;
+    ds_adamw_cfg cfg = { 0.9f, 0.95f, 1e-8f, 0.1f };
+    CHECK_EQ_INT(ds_adamw_init(&opt, &ps, cfg), 0);
+    for (int step = 1; step <= 5; step++) {
+        float g[22];
+        ds_test_fill_uniform(g, n, -1, 1, 10 + step);
+        memcpy(ds_params_grad(&ps, 0), g, 15 * sizeof(float));
+        memcpy(ds_params_grad(&ps, 1), g + 15, 7 * sizeof(float));
+        ds_params_grad(&ps, 2)[0] = 100.0f;   /* a buffer's gradient must be ignored */
+        double lr = 1e-2 * step;
+        ds_adamw_step(&opt, &ps, (float)lr);
+        for (int i = 0; i < n; i++) {
+            double wd = i < 15 ? 0.1 : 0.0;
+            p[i] *= 1 - lr * wd;
+            m[i] = 0.9 * m[i] + 0.1 * g[i];
+            v[i] = 0.95 * v[i] + 0.05 * (double)g[i] * g[i];
+            double mh = m[i] / (1 - pow(0.9, step)), vh = v[i] / (1 - pow(0.95, step));
+            p[i] -= lr * mh / (sqrt(vh) + 1e-8);
+        }
+    }
+    for (int i = 0; i < 15; i++) CHECK_NEAR(w[i], p[i], 2e-6);
+    for (int i = 0; i < 7; i++) CHECK_NEAR(nw[i], p[15 + i], 2e-6);
+    CHECK(buf[0] == 3 && buf[1] == 4);
+    CHECK_EQ_INT(opt.step, 5);
+    ds_adamw_free(&opt);
+    ds_params_free(&ps);
+}
+
+TEST(test_schedule_warms_up_then_decays_to_min_lr)
+{
+    ds_schedule s = { DS_SCHED_COSINE, 1e-3f, 1e-4f, 10, 110 };
+    CHECK_NEAR(ds_schedule_lr(&s, 0), 1e-4, 1e-9);
+    CHECK_NEAR(ds_schedule_lr(&s, 9), 1e-3, 1e-9);
+    CHECK_NEAR(ds_schedule_lr(&s, 10), 1e-3, 1e-9);
+    CHECK_NEAR(ds_schedule_lr(&s, 60), 5.5e-4, 1e-9);   /* half way: the mean of lr and min_lr */
+    CHECK_NEAR(ds_schedule_lr(&s, 110), 1e-4, 1e-9);
+    CHECK_NEAR(ds_schedule_lr(&s, 500), 1e-4, 1e-9);
+    s.kind = DS_SCHED_LINEAR;
+    CHECK_NEAR(ds_schedule_lr(&s, 35), 1e-3 - 0.25 * 9e-4, 1e-9);
+    s.kind = DS_SCHED_CONSTANT;
+    CHECK_NEAR(ds_schedule_lr(&s, 80), 1e-3, 1e-9);
+    CHECK_EQ_INT(ds_schedule_parse("linear"), DS_SCHED_LINEAR);
+    CHECK_EQ_INT(ds_schedule_parse("step"), -1);
+}
+
+TEST(test_grad_clip_scales_to_max_norm_like_torch)
+{
+    ds_params ps;
+    two_tensors(&ps);
+    float *g = ds_params_grad(&ps, 0), *h = ds_params_grad(&ps, 1);
+    for (int i = 0; i < 15; i++) g[i] = 1.0f;
+    for (int i = 0; i < 7; i++) h[i] = -2.0f;
+    ds_params_grad(&ps, 2)[0] = 1000.0f;   /* buffers do not count */
+    float norm = ds_grad_clip(&ps, 1.0f);
+    CHECK_NEAR(norm, sqrt(15 + 28.0), 1e-5);
+    double after = 0;
+    for (int i = 0; i < 15; i++) after += (double)g[i] * g[i];
+    for (int i = 0; i < 7; i++) after += (double)h[i] * h[i];
+    CHECK_NEAR(sqrt(after), 1.0, 1e-5);
+    float again = ds_grad_clip(&ps, 5.0f);   /* below the limit: untouched */
+    CHECK_NEAR(again, 1.0, 1e-5);
+    CHECK_NEAR(g[0], 1.0f / (sqrt(43.0) + 1e-6), 1e-6);
+    ds_params_free(&ps);
+}
