@@ -36,27 +36,32 @@ void ds_derf_backward(float *dinp, float *dalpha, float *dshift, float *dgamma, 
     double pa[MAX_BLOCKS], ps[MAX_BLOCKS];
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < nb; b++) {
-        int c0 = b * CB, c1 = c0 + CB < C ? c0 + CB : C;
-        double sa = 0, ss = 0;
-        float g[CB] = {0}, be[CB] = {0};
+        int c0 = b * CB, w = c0 + CB < C ? CB : C - c0;
+        /* per-lane accumulators: each lane sums over rows on its own, so the
+         * loop vectorises without reassociating a reduction */
+        float g[CB] = {0}, be[CB] = {0}, la[CB] = {0}, ls[CB] = {0}, dz[CB];
+        const float *gm = gamma + c0;
         for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
-            float *dx = dinp ? dinp + (size_t)n * C : NULL;
-            float ra = 0, rs = 0;
-            for (int c = c0; c < c1; c++) {
-                float z = alpha * x[c] + shift;
-                float dz = dy[c] * gamma[c] * TWO_OVER_SQRT_PI * ds_expf(-z * z);
-                g[c - c0] += dy[c] * ds_erff(z);
-                be[c - c0] += dy[c];
-                ra += dz * x[c];
-                rs += dz;
-                if (dx) dx[c] += dz * alpha;
+            const float *x = inp + (size_t)n * C + c0, *dy = dout + (size_t)n * C + c0;
+            for (int j = 0; j < w; j++) {
+                float z = alpha * x[j] + shift;
+                dz[j] = dy[j] * gm[j] * TWO_OVER_SQRT_PI * ds_expf(-z * z);
+                g[j] += dy[j] * ds_erff(z);
+                be[j] += dy[j];
+                la[j] += dz[j] * x[j];
+                ls[j] += dz[j];
             }
-            sa += ra; ss += rs;
+            if (dinp) {
+                float *dx = dinp + (size_t)n * C + c0;
+                for (int j = 0; j < w; j++) dx[j] += dz[j] * alpha;
+            }
         }
-        for (int c = c0; c < c1; c++) {
-            if (dgamma) dgamma[c] += g[c - c0];
-            if (dbeta) dbeta[c] += be[c - c0];
+        double sa = 0, ss = 0;
+        for (int j = 0; j < w; j++) {
+            if (dgamma) dgamma[c0 + j] += g[j];
+            if (dbeta) dbeta[c0 + j] += be[j];
+            sa += la[j];
+            ss += ls[j];
         }
         pa[b] = sa; ps[b] = ss;
     }
@@ -84,26 +89,28 @@ void ds_dyt_backward(float *dinp, float *dalpha, float *dgamma, float *dbeta, co
     double pa[MAX_BLOCKS];
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < nb; b++) {
-        int c0 = b * CB, c1 = c0 + CB < C ? c0 + CB : C;
-        double sa = 0;
-        float g[CB] = {0}, be[CB] = {0};
+        int c0 = b * CB, w = c0 + CB < C ? CB : C - c0;
+        float g[CB] = {0}, be[CB] = {0}, la[CB] = {0}, dz[CB];
+        const float *gm = gamma + c0;
         for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
-            float *dx = dinp ? dinp + (size_t)n * C : NULL;
-            float ra = 0;
-            for (int c = c0; c < c1; c++) {
-                float t = ds_tanhf(alpha * x[c]);
-                float dz = dy[c] * gamma[c] * (1.0f - t * t);
-                g[c - c0] += dy[c] * t;
-                be[c - c0] += dy[c];
-                ra += dz * x[c];
-                if (dx) dx[c] += dz * alpha;
+            const float *x = inp + (size_t)n * C + c0, *dy = dout + (size_t)n * C + c0;
+            for (int j = 0; j < w; j++) {
+                float t = ds_tanhf(alpha * x[j]);
+                dz[j] = dy[j] * gm[j] * (1.0f - t * t);
+                g[j] += dy[j] * t;
+                be[j] += dy[j];
+                la[j] += dz[j] * x[j];
             }
-            sa += ra;
+            if (dinp) {
+                float *dx = dinp + (size_t)n * C + c0;
+                for (int j = 0; j < w; j++) dx[j] += dz[j] * alpha;
+            }
         }
-        for (int c = c0; c < c1; c++) {
-            if (dgamma) dgamma[c] += g[c - c0];
-            if (dbeta) dbeta[c] += be[c - c0];
+        double sa = 0;
+        for (int j = 0; j < w; j++) {
+            if (dgamma) dgamma[c0 + j] += g[j];
+            if (dbeta) dbeta[c0 + j] += be[j];
+            sa += la[j];
         }
         pa[b] = sa;
     }

@@ -1,0 +1,85 @@
+/* Op micro-benchmarks for bench/README.md: linear-layer GF/s next to a bare
+ * cblas_sgemm of the same shape, and forward+backward ns/element of the
+ * norm family (Derf must stay within 1.2x of DyT). */
+#include "core/arena.h"
+#include "nn/norm.h"
+#include "nn/ops.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static float *randn(size_t n, unsigned seed)
+{
+    float *x = ds_aligned_alloc(n * sizeof *x);
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        x[i] = (float)((s >> 40) * (1.0 / 16777216.0)) * 4.0f - 2.0f;
+    }
+    return x;
+}
+
+/* Runs f until at least 0.5 s have passed; returns seconds per call. */
+#define TIME_IT(secs, body)                                                   \
+    do { body; double _t0 = now(); long _k = 0;                               \
+         do { body; _k++; } while (now() - _t0 < 0.5);                        \
+         secs = (now() - _t0) / _k; } while (0)
+
+static void bench_linear(int N, int Cin, int Cout)
+{
+    float *x = randn((size_t)N * Cin, 1), *W = randn((size_t)Cout * Cin, 2), *b = randn(Cout, 3);
+    float *y = randn((size_t)N * Cout, 4), *dy = randn((size_t)N * Cout, 5);
+    float *dx = randn((size_t)N * Cin, 6), *dW = randn((size_t)Cout * Cin, 7), *db = randn(Cout, 8);
+    double flops = 2.0 * N * Cin * Cout, t_fwd, t_gemm, t_bwd;
+    TIME_IT(t_fwd, ds_linear_forward(y, x, W, b, N, Cin, Cout));
+    TIME_IT(t_gemm, cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Cout, Cin, 1.0f, x, Cin, W, Cin,
+                                0.0f, y, Cout));
+    TIME_IT(t_bwd, ds_linear_backward(dx, dW, db, dy, x, W, N, Cin, Cout));
+    printf("linear  N=%-6d %4d->%-4d  fwd %6.1f GF/s  bare sgemm %6.1f GF/s  (linear/sgemm %.2f)  bwd %6.1f GF/s\n", N, Cin, Cout,
+           flops / t_fwd * 1e-9, flops / t_gemm * 1e-9, t_gemm / t_fwd, 2 * flops / t_bwd * 1e-9);
+    free(x); free(W); free(b); free(y); free(dy); free(dx); free(dW); free(db);
+}
+
+static void bench_norm(ds_norm_kind kind, int N, int C, double *ns)
+{
+    float *x = randn((size_t)N * C, 1), *y = randn((size_t)N * C, 2), *dy = randn((size_t)N * C, 3);
+    float *dx = randn((size_t)N * C, 4), *stats = randn(2 * (size_t)N, 5);
+    float *g = randn(C, 6), *b = randn(C, 7), *dg = randn(C, 8), *db = randn(C, 9);
+    float a = 0.5f, s = 0.1f, da = 0, dsh = 0;
+    ds_norm_w w = { g, b, &a, &s }, dw = { dg, db, &da, &dsh };
+    if (kind == DS_NORM_RMSNORM) w.bias = dw.bias = NULL;
+    const ds_norm_ops *op = ds_norm_ops_get(kind);
+    double tf, tb;
+    TIME_IT(tf, op->forward(y, stats, x, &w, N, C, DS_NORM_EPS));
+    TIME_IT(tb, op->backward(dx, &dw, dy, x, stats, &w, N, C, DS_NORM_EPS));
+    double e = (double)N * C;
+    ns[0] = tf / e * 1e9;
+    ns[1] = tb / e * 1e9;
+    printf("%-9s N=%-6d C=%-4d  fwd %6.3f  bwd %6.3f  fwd+bwd %6.3f ns/element\n", op->name, N, C, ns[0], ns[1],
+           ns[0] + ns[1]);
+    free(x); free(y); free(dy); free(dx); free(stats); free(g); free(b); free(dg); free(db);
+}
+
+int main(int argc, char **argv)
+{
+    printf("threads %d\n", omp_get_max_threads());
+    bench_linear(8192, 128, 384);     /* HyenaDNA-tiny in_proj, B8 x 1024 */
+    bench_linear(8192, 128, 512);     /* tiny MLP fc1 */
+    bench_linear(8192, 256, 1024);    /* small MLP fc1 */
+    bench_linear(8192, 768, 768);     /* wav2vec2-base attention projection */
+    double r[4][2];
+    for (int k = 0; k < 4; k++) bench_norm((ds_norm_kind)k, 8192, 256, r[k]);
+    printf("derf/dyt fwd+bwd ratio %.2f (target <= 1.2), derf/layernorm %.2f\n",
+           (r[0][0] + r[0][1]) / (r[1][0] + r[1][1]), (r[0][0] + r[0][1]) / (r[2][0] + r[2][1]));
+    return 0;
+}
