@@ -7,6 +7,7 @@
 #ifndef DS_OPS_H
 #define DS_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---- linear.c: out[N,Cout] = inp[N,Cin] · W[Cout,Cin]^T + b[Cout]  (PyTorch layout), cblas_sgemm */
@@ -17,6 +18,15 @@ void ds_linear_backward(float *dinp, float *dW, float *db, const float *dout, co
 /* ---- embedding.c: out[N,C] = table[ids[n], :]; ids must be in [0, V). */
 void ds_embedding_forward(float *out, const int32_t *ids, const float *table, int N, int V, int C);
 void ds_embedding_backward(float *dtable, const float *dout, const int32_t *ids, int N, int V, int C);
+
+/* ---- conv1d.c: depthwise causal convolution along time over [B, L, C]:
+ * out[b,t,c] = bias[c] + Σ_j w[c,j]·inp[b, t−(K−1)+j, c], inputs before 0 are 0.
+ * This is Conv1d(C, C, K, groups=C, padding=K−1) keeping the first L outputs
+ * (HyenaDNA's short_filter), w in PyTorch's [C, 1, K] layout. */
+void ds_conv1d_causal_forward(float *out, const float *inp, const float *w, const float *bias, int B, int L,
+                              int C, int K);
+void ds_conv1d_causal_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                               const float *w, int B, int L, int C, int K);
 
 /* ---- act.c: elementwise activations over n values */
 void ds_gelu_forward(float *out, const float *inp, long n);            /* x·Φ(x), erf form */
@@ -45,6 +55,15 @@ float ds_crossentropy_forward(float *probs, const float *logits, const int32_t *
 /* dlogits += dloss · (probs − onehot) / count for counted rows. */
 void ds_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V,
                               int ignore_index, long count, float dloss);
+
+/* ---- conv1d.c: depthwise causal convolution along time over [B, L, C]:
+ * out[b,t,c] = bias[c] + Σ_j w[c,j]·inp[b, t−(K−1)+j, c], inputs before 0 are 0.
+ * This is Conv1d(C, C, K, groups=C, padding=K−1) keeping the first L outputs
+ * (HyenaDNA's short_filter), w in PyTorch's [C, 1, K] layout. */
+void ds_conv1d_causal_forward(float *out, const float *inp, const float *w, const float *bias, int B, int L,
+                              int C, int K);
+void ds_conv1d_causal_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                               const float *w, int B, int L, int C, int K);
 
 /* ---- act.c: the vectorised kernels of mathfn.h over arrays (tested against libm) */
 void ds_erf_vec(float *out, const float *inp, long n);
