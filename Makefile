@@ -23,7 +23,7 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS   ?= -O3
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 -march=$(MARCH) -fopenmp -fno-math-errno -fno-trapping-math $(WARN) \
              -I. -Ilib -Imodels -DDS_VERSION='"$(VERSION)"' $(PKG_CFLAGS)

@@ -57,7 +57,10 @@ TEST(test_params_table_lays_out_aligned_blocks_and_rejects_duplicates)
     CHECK(ds_params_add(&ps, "a.weight", 1, s2, 0) < 0);
     CHECK(strstr(ds_errmsg(), "a.weight") != NULL);
     CHECK(ds_params_add(&ps, "b", 1, bad, 0) < 0);
+    CHECK_EQ_INT(ds_params_add_alias(&ps, "a.alpha_again", 1), 3);
     CHECK_EQ_INT(ds_params_alloc(&ps), 0);
+    CHECK_EQ_INT(ps.p[3].offset, ps.p[1].offset);   /* shared storage, no new space */
+    CHECK_EQ_INT(ps.total, 48);
     CHECK_EQ_INT(ps.p[1].offset % 16, 0);
     CHECK_EQ_INT(ps.p[1].offset, 16);
     CHECK_EQ_INT(((uintptr_t)ds_params_data(&ps, 1)) % 64, 0);

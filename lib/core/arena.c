@@ -45,6 +45,7 @@ static int add(ds_params *ps, const char *name, int ndim, const int64_t *shape, 
     }
     p->decay = decay;
     p->trainable = trainable;
+    p->alias_of = -1;
     p->offset = ps->total;
     ps->total += align_up(p->numel);
     return ps->n++;
@@ -58,6 +59,19 @@ int ds_params_add(ds_params *ps, const char *name, int ndim, const int64_t *shap
 int ds_params_add_buffer(ds_params *ps, const char *name, int ndim, const int64_t *shape)
 {
     return add(ps, name, ndim, shape, 0, 0);
+}
+
+int ds_params_add_alias(ds_params *ps, const char *name, int target)
+{
+    if (target < 0 || target >= ps->n) return ds_err(DS_EINVAL, "alias '%s' of a missing parameter", name);
+    ds_param t = ps->p[target];
+    size_t total = ps->total;
+    int i = add(ps, name, t.ndim, t.shape, 0, 0);
+    if (i < 0) return i;
+    ps->total = total;   /* shares storage: no new space */
+    ps->p[i].offset = ps->p[target].offset;
+    ps->p[i].alias_of = target;
+    return i;
 }
 
 int ds_params_alloc(ds_params *ps)

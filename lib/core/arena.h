@@ -20,6 +20,7 @@ typedef struct {
     size_t offset;            /* in floats, into data and grad; 16-float aligned */
     int decay;                /* 1: AdamW weight decay applies */
     int trainable;            /* 0: a buffer (saved, loaded, never updated) */
+    int alias_of;             /* -1, or the entry whose storage this name shares */
 } ds_param;
 
 typedef struct {
@@ -35,6 +36,10 @@ void ds_params_init(ds_params *ps);
  * (duplicate name, bad shape). */
 int ds_params_add(ds_params *ps, const char *name, int ndim, const int64_t *shape, int decay);
 int ds_params_add_buffer(ds_params *ps, const char *name, int ndim, const int64_t *shape);
+/* A second name for entry `target`'s storage (an official state dict that
+ * repeats a shared tensor, e.g. HyenaDNA's Sin freq); saved and loaded under
+ * its name, never counted or updated on its own. */
+int ds_params_add_alias(ds_params *ps, const char *name, int target);
 /* One zeroed, 64-byte aligned allocation each for data and grad. */
 int ds_params_alloc(ds_params *ps);
 void ds_params_free(ds_params *ps);

@@ -1,0 +1,37 @@
+/* HyenaDNA (hyenadna.md): configuration and constructor. The model itself is
+ * used through models/model.h. */
+#ifndef DS_HYENADNA_H
+#define DS_HYENADNA_H
+
+#include "model.h"
+#include "nn/norm.h"
+
+typedef struct {
+    char preset[64];
+    int d_model, n_layer, d_inner;
+    int vocab_size;               /* 12 tokens; the embedding is padded to a multiple of 8 */
+    int pad_vocab_size_multiple;
+    int l_max;                    /* positional features and the longest input (hyenadna.md §1.4) */
+    int emb_dim, filter_order;    /* implicit filter: positional features E, MLP width F */
+    float w;                      /* Sin frequency init */
+    float modulation_shift;       /* 0.0 (training code) or 0.05 (standalone / HF), pitfalls.md 1 */
+    float embed_dropout, resid_dropout;
+    ds_norm_kind norm;
+    float alpha_init;             /* Derf/DyT α₀ for every norm */
+    float eps;                    /* LayerNorm / RMSNorm epsilon */
+} ds_hyena_config;
+
+/* Official shapes (hyenadna.md §1.5) with derfseq's defaults: Derf, shift 0. */
+void ds_hyena_config_default(ds_hyena_config *c);
+int ds_hyena_config_to_json(const ds_hyena_config *c, char **json);
+int ds_hyena_config_from_json(ds_hyena_config *c, const char *json);
+int ds_hyena_create(ds_model **m, const ds_hyena_config *c);
+
+/* The implicit long filter of block `layer` for the reserved length:
+ * k[L, d] (hyenadna.md §1.4). Exposed so it can be checked on its own. */
+int ds_hyena_filter(ds_model *m, int layer, float *k);
+/* Accumulates the filter parameters' gradients for dk[L, d]; follows
+ * ds_hyena_filter (or an encode) of the same layer. */
+int ds_hyena_filter_backward(ds_model *m, int layer, const float *dk);
+
+#endif

@@ -1,0 +1,52 @@
+/* The common model interface (architecture.md "A model"): a named parameter
+ * table over one parameter block and one gradient block, an activation arena
+ * sized once per (batch, length), and an encoder that maps token ids to
+ * hidden states and back-propagates into the gradient block. Heads (LM,
+ * classification) live in heads.c and work with any encoder. */
+#ifndef DS_MODEL_H
+#define DS_MODEL_H
+
+#include "core/arena.h"
+
+#include <stdint.h>
+
+typedef struct ds_model ds_model;
+
+typedef struct {
+    const char *arch;                                   /* "hyenadna" */
+    /* Sizes the arena and per-length plans for batches of B × L tokens.
+     * Call again only when the shape changes (never inside a step). */
+    int (*reserve)(ds_model *m, int B, int L);
+    /* Hidden states [B·L, d] of the final norm; train = 1 enables dropout
+     * drawn from (seed, step). ids are in [0, vocab). */
+    int (*encode)(ds_model *m, const int32_t *ids, int B, int L, int train, uint64_t seed, uint64_t step);
+    /* Accumulates parameter gradients for dhidden = dL/d(hidden) [B·L, d]
+     * of the last encode (which must have had train = 1 or 0 consistently). */
+    void (*encode_backward)(ds_model *m, const float *dhidden);
+    /* The residual stream after block `layer` (0-based) of the last encode,
+     * [B·L, d]; layer = n_layer − 1 is the input of the final norm. */
+    const float *(*layer_output)(const ds_model *m, int layer);
+    /* Deterministic initialisation of every parameter and buffer from seed,
+     * one RNG stream per tensor, as the official code initialises. */
+    int (*init_weights)(ds_model *m, uint64_t seed);
+    char *(*config_json)(const ds_model *m);            /* malloc'd */
+    void (*destroy)(ds_model *m);
+} ds_model_vt;
+
+struct ds_model {
+    const ds_model_vt *vt;
+    ds_params params;
+    int d_model, n_layer, vocab;   /* vocab = rows of the embedding (padded) */
+    int max_len;                   /* longest L the model accepts (l_max for HyenaDNA) */
+    int B, L;                      /* shape reserved */
+    const float *hidden;           /* [B·L, d] after encode */
+    int emb_index;                 /* parameter index of the token embedding (tied LM head) */
+    void *impl;
+};
+
+/* Creates a model from its config JSON (the checkpoint's "derfseq.config",
+ * dispatching on "arch"), parameters allocated but not initialised. */
+int ds_model_from_json(ds_model **m, const char *config_json);
+void ds_model_free(ds_model *m);
+
+#endif

@@ -1,0 +1,77 @@
+/* Model presets by name (derfseq.md "Presets") and the factory that builds a
+ * model from its config JSON. */
+#include "presets.h"
+#include "hyenadna.h"
+#include "core/error.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name, *about;
+    int d_model, n_layer, l_max;
+} hyena_preset;
+
+/* Official shapes (hyenadna.md §1.5); d_inner = 4·d_model throughout. */
+static const hyena_preset g_hyena[] = {
+    { "hyenadna-tiny-1k", "official tiny-1k-seqlen shape (436,096 parameters with LayerNorm)", 128, 2, 1026 },
+    { "hyenadna-tiny-1k-d256", "official tiny-1k-seqlen-d256 shape", 256, 2, 1026 },
+    { "hyenadna-small-32k", "official small-32k-seqlen shape", 256, 4, 32770 },
+    { "hyenadna-medium-160k", "official medium-160k-seqlen shape", 256, 8, 160002 },
+    { "hyenadna-demo", "a CPU demo size: d 64, 2 layers, up to 1024 tokens", 64, 2, 1026 },
+};
+
+int ds_preset_config_json(const char *name, const char *norm, float alpha_init, char **json)
+{
+    for (size_t i = 0; i < sizeof g_hyena / sizeof g_hyena[0]; i++) {
+        const hyena_preset *p = &g_hyena[i];
+        if (strcmp(name, p->name)) continue;
+        ds_hyena_config c;
+        ds_hyena_config_default(&c);
+        snprintf(c.preset, sizeof c.preset, "%s", p->name);
+        c.d_model = p->d_model;
+        c.n_layer = p->n_layer;
+        c.d_inner = 4 * p->d_model;
+        c.l_max = p->l_max;
+        if (norm) {
+            int k = ds_norm_kind_parse(norm);
+            if (k < 0) return ds_err(DS_EINVAL, "unknown norm '%s', expected derf, dyt, layernorm or rmsnorm", norm);
+            c.norm = (ds_norm_kind)k;
+        }
+        if (alpha_init == alpha_init) c.alpha_init = alpha_init;   /* NaN: keep the default */
+        return ds_hyena_config_to_json(&c, json);
+    }
+    return ds_err(DS_EINVAL, "unknown model preset '%s' (see 'derfseq pretrain --help' for the list)", name);
+}
+
+void ds_preset_list(void (*fn)(const char *name, const char *about, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < sizeof g_hyena / sizeof g_hyena[0]; i++) fn(g_hyena[i].name, g_hyena[i].about, ctx);
+}
+
+int ds_model_from_json(ds_model **m, const char *config_json)
+{
+    *m = NULL;
+    json_t *o = json_loads(config_json, 0, NULL);
+    const char *arch = o ? json_string_value(json_object_get(o, "arch")) : NULL;
+    char a[32];
+    snprintf(a, sizeof a, "%s", arch ? arch : "");
+    json_decref(o);
+    if (!strcmp(a, "hyenadna")) {
+        ds_hyena_config c;
+        int r = ds_hyena_config_from_json(&c, config_json);
+        return r ? r : ds_hyena_create(m, &c);
+    }
+    if (!a[0]) return ds_err(DS_EFORMAT, "model config has no \"arch\" (expected e.g. \"hyenadna\")");
+    return ds_err(DS_ENOTSUP, "model architecture '%s' is not built in this version", a);
+}
+
+void ds_model_free(ds_model *m)
+{
+    if (!m) return;
+    if (m->vt && m->vt->destroy) m->vt->destroy(m);
+    ds_params_free(&m->params);
+    free(m);
+}

@@ -1,0 +1,12 @@
+/* Named model presets and the config-JSON model factory (models/model.h). */
+#ifndef DS_PRESETS_H
+#define DS_PRESETS_H
+
+#include "model.h"
+
+/* The config JSON of preset `name` with the norm swapped to `norm` (NULL:
+ * the preset's default, Derf) and α₀ = alpha_init (NaN: default 0.5). */
+int ds_preset_config_json(const char *name, const char *norm, float alpha_init, char **json);
+void ds_preset_list(void (*fn)(const char *name, const char *about, void *ctx), void *ctx);
+
+#endif
