@@ -55,6 +55,7 @@ void ds_check_close(const char *file, int line, const char *name, const float *g
     double scale = 0;
     for (long i = 0; i < n; i++) if (fabs(want[i]) > scale) scale = fabs(want[i]);
     double e = ds_max_rel_err(got, want, n, 1e-3 * scale + 1e-12);
+    if (getenv("DS_TEST_VERBOSE")) fprintf(stderr, "    %-70s max rel err %.2e (tol %.0e)\n", name, e, tol);
     if (!(e <= tol)) ds_test_fail(file, line, "%s: max rel err %.3g > %.3g", name, e, tol);
 }
 
