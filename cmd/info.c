@@ -1,0 +1,124 @@
+/* derfseq info: the config, parameter count and tensor table of a
+ * safetensors checkpoint, as text on stdout and optionally JSON. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/opts.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "io/checkpoint.h"
+#include "io/outfile.h"
+#include "io/safetensors.h"
+
+static const struct option LONGOPTS[] = {
+    DS_LONGOPT_JSON, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
+    { NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *fp, const ds_common_opts *co)
+{
+    fprintf(fp, "Usage: derfseq info [options] CKPT\n\n"
+                "Prints the model config stored in CKPT (safetensors metadata key\n"
+                "'" DS_CKPT_CONFIG_KEY "'), the number of tensors, the parameter count and a\n"
+                "table name<TAB>dtype<TAB>shape<TAB>numel in file order.\n\nOptions:\n");
+    ds_usage_common(fp, co);
+}
+
+static unsigned long long param_count(const ds_st_file *f)
+{
+    unsigned long long n = 0;
+    for (int i = 0; i < f->n; i++) n += f->t[i].numel;
+    return n;
+}
+
+static void print_text(FILE *fp, const char *path, const ds_st_file *f, const char *config)
+{
+    char shape[256];
+    fprintf(fp, "file: %s\nconfig:", path);
+    json_t *root = config ? json_loads(config, 0, NULL) : NULL;
+    char *pretty = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    /* A config that is not JSON is shown as stored rather than hidden. */
+    fprintf(fp, "%s%s\n", config ? "\n" : " ", pretty ? pretty : config ? config : "(no derfseq config)");
+    free(pretty);
+    json_decref(root);
+    fprintf(fp, "tensors: %d\nparameters: %llu\n\nname\tdtype\tshape\tnumel\n", f->n, param_count(f));
+    for (int i = 0; i < f->n; i++) {
+        const ds_st_tensor *t = &f->t[i];
+        fprintf(fp, "%s\t%s\t%s\t%zu\n", t->name, ds_st_dtype_name(t->dtype),
+                ds_shape_str(t->shape, t->ndim, shape, sizeof shape), t->numel);
+    }
+}
+
+static json_t *tensor_json(const ds_st_tensor *t)
+{
+    json_t *shape = json_array();
+    for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
+    return json_pack("{s:s, s:s, s:o, s:I}", "name", t->name, "dtype", ds_st_dtype_name(t->dtype), "shape",
+                     shape, "numel", (json_int_t)t->numel);
+}
+
+static json_t *info_json(const char *path, const ds_st_file *f, const char *config)
+{
+    json_t *cfg = config ? json_loads(config, 0, NULL) : json_null();
+    if (!cfg) cfg = json_string(config);
+    json_t *tensors = json_array();
+    for (int i = 0; i < f->n; i++) json_array_append_new(tensors, tensor_json(&f->t[i]));
+    return json_pack("{s:s, s:o, s:i, s:I, s:o}", "file", path, "config", cfg, "n_tensors", f->n,
+                     "n_parameters", (json_int_t)param_count(f), "tensors", tensors);
+}
+
+/* "-" is stdout; a file is written whole or not at all. */
+static int write_json(const char *cmd, const char *path, const char *ckpt, const ds_st_file *f,
+                      const char *config)
+{
+    json_t *obj = info_json(ckpt, f, config);
+    char *text = obj ? json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(obj);
+    if (!text) return ds_cmd_error(cmd, "%s: out of memory", path);
+    int rc = 0;
+    if (strcmp(path, "-") == 0) rc = printf("%s\n", text) < 0 ? ds_cmd_error(cmd, "-: write error") : 0;
+    else {
+        size_t len = strlen(text);
+        text[len] = '\n';   /* the NUL's byte becomes the file's final newline */
+        if (ds_write_file_atomic(path, text, len + 1) != 0) rc = ds_cmd_error(cmd, "%s", ds_errmsg());
+    }
+    free(text);
+    return rc;
+}
+
+static int parse(ds_common_opts *co, int argc, char **argv)
+{
+    int c, r;
+    while ((c = getopt_long(argc, argv, ":h", LONGOPTS, NULL)) != -1) {
+        if ((r = ds_opts_common(co, c, optarg)) < 0) return 2;
+        if (r == 0) return ds_opts_unknown(co, c, argv);
+    }
+    return 0;
+}
+
+int main_info(int argc, char **argv)
+{
+    double t0 = ds_realtime();
+    ds_common_opts co;
+    ds_common_defaults(&co, "info", DS_O_JSON | DS_O_QUIET);
+    if (argc < 2) { usage(stderr, &co); return 2; }
+    int rc = parse(&co, argc, argv);
+    if (rc) return rc;
+    if (co.help) { usage(stdout, &co); return 0; }
+    if (optind == argc) return ds_usage_error(co.cmd, "missing CKPT");
+    if (argc - optind > 1) return ds_usage_error(co.cmd, "expected one CKPT, got %d", argc - optind);
+    ds_st_file f;
+    if (ds_st_open(&f, argv[optind]) != 0) return ds_cmd_error(co.cmd, "%s", ds_errmsg());
+    const char *config = ds_st_meta(&f, DS_CKPT_CONFIG_KEY);
+    int to_stdout = co.json_path && strcmp(co.json_path, "-") == 0;
+    if (!to_stdout) print_text(stdout, argv[optind], &f, config);
+    if (co.json_path) rc = write_json(co.cmd, co.json_path, argv[optind], &f, config);
+    ds_st_close(&f);
+    if (!rc && fflush(stdout) != 0) rc = ds_cmd_error(co.cmd, "-: write error");
+    if (!rc && !co.quiet) ds_resource_line(t0);
+    return rc;
+}

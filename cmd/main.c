@@ -1,0 +1,63 @@
+/* derfseq: dispatches `derfseq <command> ...` to main_<command>, and answers
+ * help and --version itself (derfseq.md "Command line"). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/opts.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *what;
+} COMMANDS[] = {
+    { "pretrain", main_pretrain, "train an encoder from scratch on DNA or audio" },
+    { "finetune", main_finetune, "train a task head (and the encoder) from a checkpoint" },
+    { "eval", main_eval, "metrics of a checkpoint on held-out data" },
+    { "embed", main_embed, "embeddings of sequences or regions" },
+    { "info", main_info, "config, parameter count and tensor table of a checkpoint" },
+};
+#define NCOMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "Usage: derfseq <command> [options] [inputs]\n\n"
+                "Normalization-free sequence encoders (HyenaDNA, Caduceus, wav2vec2) with\n"
+                "Derf, DyT, LayerNorm or RMSNorm, trained and run on CPUs.\n\nCommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++) fprintf(fp, "  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].what);
+    fprintf(fp, "  %-11s %s\n\nOptions:\n", "help [CMD]", "this text, or the options of CMD");
+    ds_usage_line(fp, "--version", "print the version and exit", NULL);
+    ds_usage_line(fp, "-h, --help", "show this help and exit", NULL);
+    fprintf(fp, "\n'derfseq <command> --help' lists a command's options and their defaults.\n"
+                "In this version only 'info' does real work; see README.md, 'Status'.\n");
+}
+
+static int find_command(const char *name)
+{
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(name, COMMANDS[i].name) == 0) return i;
+    return -1;
+}
+
+/* `derfseq help CMD` is `derfseq CMD --help`. */
+static int help(int argc, char **argv)
+{
+    if (argc < 2) { usage(stdout); return 0; }
+    int i = find_command(argv[1]);
+    if (i < 0) return ds_usage_error(NULL, "unknown command '%s'", argv[1]);
+    char *args[] = { (char *)COMMANDS[i].name, "--help", NULL };
+    return COMMANDS[i].fn(2, args);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0) { printf("derfseq %s\n", DS_VERSION); return 0; }
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) { usage(stdout); return 0; }
+    if (strcmp(cmd, "help") == 0) return help(argc - 1, argv + 1);
+    int i = find_command(cmd);
+    if (i >= 0) return COMMANDS[i].fn(argc - 1, argv + 1);
+    if (cmd[0] == '-') return ds_usage_error(NULL, "unknown option '%s'", cmd);
+    return ds_usage_error(NULL, "unknown command '%s'", cmd);
+}

@@ -1,0 +1,338 @@
+/* Shared option parsing, validation, usage lines and the one-line error
+ * messages of derfseq.md "Command line" / "Exit status". */
+#include "cmd/opts.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "nn/norm.h"
+#include "nn/optim.h"
+
+static const char *const NORM_NAMES = "derf|dyt|layernorm|rmsnorm";
+static const char *const SCHED_NAMES = "cosine|linear|constant";
+
+void ds_common_defaults(ds_common_opts *co, const char *cmd, int which)
+{
+    memset(co, 0, sizeof *co);
+    co->cmd = cmd;
+    co->which = which;
+    co->seed = 1;
+}
+
+/* The shared defaults are pretraining's; finetune overrides a few. The
+ * values follow the HyenaDNA/Caduceus recipes (hyenadna.md, caduceus.md)
+ * scaled to a CPU: AdamW lr 6e-4, wd 0.1, clip 1.0, cosine, 1% warmup. */
+void ds_train_defaults(ds_train_opts *tr)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->steps = 10000;
+    tr->batch_size = 8;
+    tr->accum = 1;
+    tr->seq_len = 1024;
+    tr->lr = 6e-4;
+    tr->warmup = -1;
+    tr->schedule = DS_SCHED_COSINE;
+    tr->weight_decay = 0.1;
+    tr->grad_clip = 1.0;
+    tr->eval_every = 1000;
+    tr->save_every = 1000;
+    tr->norm = DS_NORM_DERF;
+    tr->alpha_init = DS_NORM_ALPHA_INIT;
+    tr->alpha_attn = tr->alpha_ffn = tr->alpha_final = NAN;
+}
+
+static void vmsg(const char *cmd, const char *fmt, va_list ap, const char *tail)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    /* Messages are one line even when a value carries a newline. */
+    for (char *s = msg; *s; s++) if (*s == '\n' || *s == '\r') *s = ' ';
+    fprintf(stderr, "derfseq%s%s: %s%s\n", cmd ? " " : "", cmd ? cmd : "", msg, tail);
+}
+
+int ds_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char tail[64];
+    snprintf(tail, sizeof tail, " (see 'derfseq %s%s')", cmd ? cmd : "help", cmd ? " --help" : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(cmd, fmt, ap, tail);
+    va_end(ap);
+    return 2;
+}
+
+int ds_cmd_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(cmd, fmt, ap, "");
+    va_end(ap);
+    return 1;
+}
+
+int ds_not_built(const char *cmd, const char *model)
+{
+    if (model)
+        return ds_cmd_error(cmd, "model '%s' is not built yet in this version (see README.md, 'Status')", model);
+    return ds_cmd_error(cmd, "no model is built yet in this version (see README.md, 'Status')");
+}
+
+int ds_parse_long(const ds_common_opts *co, const char *name, const char *arg, long min, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    /* strtol skips leading blanks; a count is digits only. */
+    if (!*arg || isspace((unsigned char)*arg) || *end || errno == ERANGE || v < min) {
+        ds_usage_error(co->cmd, "--%s: expected an integer >= %ld, got '%s'", name, min, arg);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int ds_parse_real(const ds_common_opts *co, const char *name, const char *arg, double min, int min_ok,
+                  double *out)
+{
+    char *end;
+    double v = strtod(arg, &end);
+    if (!*arg || isspace((unsigned char)*arg) || *end || !isfinite(v) || v < min || (!min_ok && v == min)) {
+        ds_usage_error(co->cmd, "--%s: expected a number %s %g, got '%s'", name, min_ok ? ">=" : ">", min, arg);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int ds_parse_choice(const ds_common_opts *co, const char *name, const char *arg, const char *const *choices)
+{
+    char list[256] = "";
+    for (int i = 0; choices[i]; i++) {
+        if (strcmp(arg, choices[i]) == 0) return i;
+        if (i) strncat(list, "|", sizeof list - strlen(list) - 1);
+        strncat(list, choices[i], sizeof list - strlen(list) - 1);
+    }
+    ds_usage_error(co->cmd, "--%s: expected %s, got '%s'", name, list, arg);
+    return -1;
+}
+
+int ds_opts_common(ds_common_opts *co, int c, const char *arg)
+{
+    long v;
+    switch (c) {
+    case 'h': co->help = 1; return 1;
+    case OPT_QUIET: co->quiet = 1; return 1;
+    case OPT_LOG: co->log_path = arg; return 1;
+    case OPT_JSON: co->json_path = arg; return 1;
+    case OPT_SEED: return ds_parse_long(co, "seed", arg, 0, &co->seed) ? -1 : 1;
+    case 't':
+        if (ds_parse_long(co, "threads", arg, 1, &v)) return -1;
+        co->threads = v > 4096 ? 4096 : (int)v;
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_enum(const ds_common_opts *co, const char *name, const char *arg, int kind,
+                      const char *expected, int *out)
+{
+    if (kind < 0) {
+        ds_usage_error(co->cmd, "--%s: expected %s, got '%s'", name, expected, arg);
+        return -1;
+    }
+    *out = kind;
+    return 1;
+}
+
+/* A count option: 1 after storing, -1 on a bad value. */
+static int count(const ds_common_opts *co, const char *name, const char *arg, long min, long *out)
+{
+    return ds_parse_long(co, name, arg, min, out) ? -1 : 1;
+}
+
+static int real(const ds_common_opts *co, const char *name, const char *arg, double min, int min_ok, double *out)
+{
+    return ds_parse_real(co, name, arg, min, min_ok, out) ? -1 : 1;
+}
+
+int ds_opts_train(const ds_common_opts *co, ds_train_opts *tr, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_STEPS: tr->steps_set = 1; return count(co, "steps", arg, 0, &tr->steps);
+    case OPT_EPOCHS: tr->epochs_set = 1; return count(co, "epochs", arg, 1, &tr->epochs);
+    case OPT_BATCH: return count(co, "batch-size", arg, 1, &tr->batch_size);
+    case OPT_ACCUM: return count(co, "accum", arg, 1, &tr->accum);
+    case OPT_SEQLEN: return count(co, "seq-len", arg, 1, &tr->seq_len);
+    case OPT_WARMUP: return count(co, "warmup", arg, 0, &tr->warmup);
+    case OPT_EVAL_EVERY: return count(co, "eval-every", arg, 0, &tr->eval_every);
+    case OPT_SAVE_EVERY: return count(co, "save-every", arg, 0, &tr->save_every);
+    case OPT_LR: return real(co, "lr", arg, 0, 0, &tr->lr);
+    case OPT_WD: return real(co, "weight-decay", arg, 0, 1, &tr->weight_decay);
+    case OPT_CLIP: return real(co, "grad-clip", arg, 0, 1, &tr->grad_clip);
+    case OPT_ALPHA: return real(co, "alpha-init", arg, 0, 0, &tr->alpha_init);
+    case OPT_ALPHA_ATTN: return real(co, "alpha-init-attn", arg, 0, 0, &tr->alpha_attn);
+    case OPT_ALPHA_FFN: return real(co, "alpha-init-ffn", arg, 0, 0, &tr->alpha_ffn);
+    case OPT_ALPHA_FINAL: return real(co, "alpha-init-final", arg, 0, 0, &tr->alpha_final);
+    case OPT_RESUME: tr->resume = arg; return 1;
+    case OPT_NORM: return parse_enum(co, "norm", arg, ds_norm_kind_parse(arg), NORM_NAMES, &tr->norm);
+    case OPT_SCHEDULE:
+        return parse_enum(co, "schedule", arg, ds_schedule_parse(arg), SCHED_NAMES, &tr->schedule);
+    }
+    return 0;
+}
+
+int ds_train_check(const ds_common_opts *co, ds_train_opts *tr)
+{
+    if (tr->steps_set && tr->epochs_set) {
+        ds_usage_error(co->cmd, "give --steps or --epochs, not both");
+        return -1;
+    }
+    /* The one given replaces the command's default unit of length. */
+    if (tr->steps_set) tr->epochs = 0;
+    if (tr->epochs_set) tr->steps = 0;
+    if (isnan(tr->alpha_attn)) tr->alpha_attn = tr->alpha_init;
+    if (isnan(tr->alpha_ffn)) tr->alpha_ffn = tr->alpha_init;
+    if (isnan(tr->alpha_final)) tr->alpha_final = tr->alpha_init;
+    return 0;
+}
+
+int ds_opts_unknown(const ds_common_opts *co, int c, char **argv)
+{
+    const char *given = optind > 0 ? argv[optind - 1] : "?";
+    if (c == ':') return ds_usage_error(co->cmd, "option '%s' needs a value", given);
+    if (c == '?' && optopt > 0 && optopt < 256 && strncmp(given, "--", 2) != 0)
+        return ds_usage_error(co->cmd, "unknown option '-%c'", optopt);
+    if (c == '?' && optopt != 0 && strchr(given, '='))
+        return ds_usage_error(co->cmd, "option '%.*s' takes no value", (int)(strchr(given, '=') - given), given);
+    return ds_usage_error(co->cmd, "unknown option '%s'", given);
+}
+
+void ds_usage_line(FILE *fp, const char *opt, const char *what, const char *def)
+{
+    if (def) fprintf(fp, "  %-26s %s [%s]\n", opt, what, def);
+    else fprintf(fp, "  %-26s %s\n", opt, what);
+}
+
+void ds_usage_common(FILE *fp, const ds_common_opts *co)
+{
+    char buf[32];
+    if (co->which & DS_O_THREADS)
+        ds_usage_line(fp, "-t, --threads N", "threads for OpenMP and BLAS", "OMP_NUM_THREADS, else all cores");
+    if (co->which & DS_O_SEED) {
+        snprintf(buf, sizeof buf, "%ld", co->seed);
+        ds_usage_line(fp, "    --seed N", "random seed; same seed and threads, same output", buf);
+    }
+    if (co->which & DS_O_LOG)
+        ds_usage_line(fp, "    --log FILE.jsonl", "append one JSON object per logged step", "none");
+    if (co->which & DS_O_JSON) ds_usage_line(fp, "    --json FILE", "also write the result as JSON ('-': stdout)", "none");
+    if (co->which & DS_O_QUIET)
+        ds_usage_line(fp, "    --quiet", "no progress and no resource line on stderr", "off");
+    ds_usage_line(fp, "-h, --help", "show this help and exit", NULL);
+}
+
+/* "0" is shown as the meaning the option gives it. */
+static const char *lstr(char *buf, size_t len, long v, const char *zero)
+{
+    if (v == 0 && zero) return zero;
+    snprintf(buf, len, "%ld", v);
+    return buf;
+}
+
+static const char *dstr(char *buf, size_t len, double v)
+{
+    snprintf(buf, len, "%g", v);
+    return buf;
+}
+
+void ds_usage_train(FILE *fp, const ds_train_opts *tr)
+{
+    static const char *const scheds[] = { "cosine", "linear", "constant" };
+    char b[64];
+    ds_usage_line(fp, "    --steps N", "optimizer steps", lstr(b, sizeof b, tr->steps, "off, see --epochs"));
+    ds_usage_line(fp, "    --epochs N", "passes over the data, instead of --steps", lstr(b, sizeof b, tr->epochs, "off"));
+    ds_usage_line(fp, "    --batch-size N", "sequences per micro-batch", lstr(b, sizeof b, tr->batch_size, NULL));
+    ds_usage_line(fp, "    --accum N", "micro-batches per optimizer step", lstr(b, sizeof b, tr->accum, NULL));
+    ds_usage_line(fp, "    --seq-len N", "tokens per sequence", lstr(b, sizeof b, tr->seq_len, "the model's length"));
+    ds_usage_line(fp, "    --lr X", "peak learning rate (AdamW)", dstr(b, sizeof b, tr->lr));
+    ds_usage_line(fp, "    --warmup N", "linear warm-up steps", tr->warmup < 0 ? "1% of the steps" : lstr(b, sizeof b, tr->warmup, NULL));
+    ds_usage_line(fp, "    --schedule NAME", "cosine|linear|constant decay to 0.1 x lr", scheds[tr->schedule]);
+    ds_usage_line(fp, "    --weight-decay X", "AdamW decoupled weight decay", dstr(b, sizeof b, tr->weight_decay));
+    ds_usage_line(fp, "    --grad-clip X", "clip the global gradient norm; 0: off", dstr(b, sizeof b, tr->grad_clip));
+    ds_usage_line(fp, "    --eval-every N", "validate every N steps; 0: at the end", lstr(b, sizeof b, tr->eval_every, NULL));
+    ds_usage_line(fp, "    --save-every N", "checkpoint every N steps; 0: at the end", lstr(b, sizeof b, tr->save_every, NULL));
+    ds_usage_line(fp, "    --resume RUN_DIR", "continue the run saved in RUN_DIR exactly", "none");
+}
+
+void ds_usage_norm(FILE *fp, const ds_train_opts *tr)
+{
+    static const char *const norms[] = { "derf", "dyt", "layernorm", "rmsnorm" };
+    char b[64];
+    ds_usage_line(fp, "    --norm NAME", "derf|dyt|layernorm|rmsnorm in every swapped norm", norms[tr->norm]);
+    ds_usage_line(fp, "    --alpha-init X", "initial alpha of Derf/DyT", dstr(b, sizeof b, tr->alpha_init));
+    ds_usage_line(fp, "    --alpha-init-attn X", "alpha of attention-input norms", "--alpha-init");
+    ds_usage_line(fp, "    --alpha-init-ffn X", "alpha of FFN-input norms", "--alpha-init");
+    ds_usage_line(fp, "    --alpha-init-final X", "alpha of the final norm", "--alpha-init");
+}
+
+int ds_check_input(const char *cmd, const char *path)
+{
+    if (strcmp(path, "-") != 0 && access(path, R_OK) != 0) return ds_cmd_error(cmd, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+int ds_check_inputs(const char *cmd, char **paths, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ds_check_input(cmd, paths[i])) return 1;
+    return 0;
+}
+
+/* The most specific name a config holds: derfseq's "preset" or "arch"
+ * (models/), a hand-written "model", or a Hugging Face "model_type". */
+static char *model_name(const json_t *root)
+{
+    static const char *const keys[] = { "preset", "arch", "model", "model_type" };
+    for (int i = 0; i < 4; i++) {
+        const char *name = json_string_value(json_object_get(root, keys[i]));
+        if (name && *name) return strdup(name);
+    }
+    return NULL;
+}
+
+char *ds_config_model_name(const char *json_text)
+{
+    json_t *root = json_text ? json_loads(json_text, 0, NULL) : NULL;
+    char *out = model_name(root);
+    json_decref(root);
+    return out;
+}
+
+int ds_from_model_name(const char *cmd, const char *path, char **name)
+{
+    ds_st_file f;
+    *name = NULL;
+    if (ds_st_open(&f, path) != 0) return ds_cmd_error(cmd, "%s", ds_errmsg());
+    *name = ds_config_model_name(ds_st_meta(&f, DS_CKPT_CONFIG_KEY));
+    ds_st_close(&f);
+    return 0;
+}
+
+int ds_config_file_model_name(const char *cmd, const char *path, char **name)
+{
+    json_error_t e;
+    json_t *root = json_load_file(path, 0, &e);
+    *name = NULL;
+    if (!root) return ds_cmd_error(cmd, "%s:%d: %s", path, e.line, e.text);
+    *name = model_name(root);
+    json_decref(root);
+    return 0;
+}
