@@ -22,7 +22,7 @@ void ds_embedding_backward(float *dtable, const float *dout, const int32_t *ids,
 /* ---- conv1d.c: depthwise causal convolution along time over [B, L, C]:
  * out[b,t,c] = bias[c] + Σ_j w[c,j]·inp[b, t−(K−1)+j, c], inputs before 0 are 0.
  * This is Conv1d(C, C, K, groups=C, padding=K−1) keeping the first L outputs
- * (HyenaDNA's short_filter), w in PyTorch's [C, 1, K] layout. */
+ * (HyenaDNA's short_filter), w in PyTorch's [C, 1, K] layout, K <= 16. */
 void ds_conv1d_causal_forward(float *out, const float *inp, const float *w, const float *bias, int B, int L,
                               int C, int K);
 void ds_conv1d_causal_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
@@ -55,15 +55,6 @@ float ds_crossentropy_forward(float *probs, const float *logits, const int32_t *
 /* dlogits += dloss · (probs − onehot) / count for counted rows. */
 void ds_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N, int V,
                               int ignore_index, long count, float dloss);
-
-/* ---- conv1d.c: depthwise causal convolution along time over [B, L, C]:
- * out[b,t,c] = bias[c] + Σ_j w[c,j]·inp[b, t−(K−1)+j, c], inputs before 0 are 0.
- * This is Conv1d(C, C, K, groups=C, padding=K−1) keeping the first L outputs
- * (HyenaDNA's short_filter), w in PyTorch's [C, 1, K] layout. */
-void ds_conv1d_causal_forward(float *out, const float *inp, const float *w, const float *bias, int B, int L,
-                              int C, int K);
-void ds_conv1d_causal_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                               const float *w, int B, int L, int C, int K);
 
 /* ---- act.c: the vectorised kernels of mathfn.h over arrays (tested against libm) */
 void ds_erf_vec(float *out, const float *inp, long n);
