@@ -1,0 +1,153 @@
+/* Window sampler and tiler over a reference (genome_windows.h). */
+#include "io/genome_windows.h"
+#include "core/error.h"
+#include "core/rng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HELD_OUT_FRACTION 0.05
+#define MAX_TRIES 10000
+
+static int in_list(const char *list, const char *name)
+{
+    if (!list) return 1;
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t k = c ? (size_t)(c - p) : strlen(p);
+        if (k == n && !strncmp(p, name, n)) return 1;
+        p = c ? c + 1 : NULL;
+    }
+    return 0;
+}
+
+static int add_iv(ds_windows *w, int contig, int64_t beg, int64_t end, int *cap)
+{
+    if (end - beg < w->W) return 0;   /* too short for one window */
+    if (w->n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        ds_interval *p = realloc(w->iv, (size_t)*cap * sizeof *p);
+        if (!p) return ds_err(DS_ENOMEM, "out of memory for windows");
+        w->iv = p;
+    }
+    w->iv[w->n++] = (ds_interval){ contig, beg, end };
+    return 0;
+}
+
+static int from_bed(ds_windows *w, const ds_regions *bed, const char *contigs, int split, int *cap)
+{
+    for (int i = 0; i < bed->n; i++) {
+        const ds_region *r = &bed->r[i];
+        if ((split && r->split != split) || !in_list(contigs, r->chrom)) continue;
+        int c = ds_ref_contig_index(w->ref, r->chrom);
+        if (c < 0) return ds_err(DS_EINVAL, "BED line %d: %s", r->line, ds_errmsg());
+        int64_t end = r->end < 0 ? ds_ref_contig_len(w->ref, c) : r->end;
+        if (end > ds_ref_contig_len(w->ref, c))
+            return ds_err(DS_EINVAL, "BED line %d: %s:%lld-%lld is past the contig's end (%lld)", r->line, r->chrom,
+                          (long long)r->beg, (long long)end, (long long)ds_ref_contig_len(w->ref, c));
+        int e = add_iv(w, c, r->beg, end, cap);
+        if (e) return e;
+    }
+    return 0;
+}
+
+static int from_contigs(ds_windows *w, const char *contigs, int split, int *cap)
+{
+    for (int c = 0; c < ds_ref_ncontigs(w->ref); c++) {
+        if (!in_list(contigs, ds_ref_contig_name(w->ref, c))) continue;
+        int64_t len = ds_ref_contig_len(w->ref, c);
+        int64_t hold = (int64_t)(len * HELD_OUT_FRACTION);
+        if (hold < w->W) hold = w->W;
+        if (hold > len) hold = len;
+        int e = split == DS_SPLIT_TRAIN ? add_iv(w, c, 0, len - hold, cap)
+              : split == DS_SPLIT_NONE ? add_iv(w, c, 0, len, cap) : add_iv(w, c, len - hold, len, cap);
+        if (e) return e;
+    }
+    return 0;
+}
+
+int ds_windows_init(ds_windows *w, const ds_ref *ref, const ds_regions *bed, const char *contigs, int split, int W,
+                    int max_n, uint64_t seed)
+{
+    memset(w, 0, sizeof *w);
+    w->ref = ref; w->W = W; w->max_n = max_n; w->seed = seed;
+    if (W < 1) return ds_err(DS_EINVAL, "window length %d must be positive", W);
+    int cap = 0;
+    int r = bed ? from_bed(w, bed, contigs, split, &cap) : from_contigs(w, contigs, split, &cap);
+    if (!r && !w->n)
+        r = ds_err(DS_EINVAL, "%s: no %s interval of at least %d bases%s", ds_ref_path(ref),
+                   split ? ds_split_name(split) : "usable", W, contigs ? " among --contigs" : "");
+    if (!r) {
+        w->cum = malloc(sizeof *w->cum * (size_t)(w->n + 1));
+        w->tiles = malloc(sizeof *w->tiles * (size_t)(w->n + 1));
+        if (!w->cum || !w->tiles) r = ds_err(DS_ENOMEM, "out of memory for windows");
+    }
+    if (r) { ds_windows_free(w); return r; }
+    w->cum[0] = w->tiles[0] = 0;
+    for (int i = 0; i < w->n; i++) {
+        w->cum[i + 1] = w->cum[i] + (w->iv[i].end - w->iv[i].beg - W + 1);
+        w->tiles[i + 1] = w->tiles[i] + (w->iv[i].end - w->iv[i].beg) / W;
+    }
+    return 0;
+}
+
+void ds_windows_free(ds_windows *w)
+{
+    free(w->iv); free(w->cum); free(w->tiles);
+    w->iv = NULL; w->cum = w->tiles = NULL;
+    w->n = 0;
+}
+
+static int count_n(const char *s, int W)
+{
+    int k = 0;
+    for (int i = 0; i < W; i++) k += s[i] == 'N' || s[i] == 'n';
+    return k;
+}
+
+/* interval i holding global position x of a cumulative table */
+static int find(const int64_t *cum, int n, int64_t x)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (cum[mid] <= x) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
+
+int ds_windows_next(ds_windows *w, char *seq, int *contig, int64_t *beg)
+{
+    for (int tries = 0; tries < MAX_TRIES; tries++) {
+        ds_rng r;
+        /* one stream per draw ("WIND" | draw), so a draw's rejection
+         * sampling never reaches into the next draw's numbers */
+        ds_rng_init(&r, w->seed, 0x57494e44ull << 32 ^ w->draws++);
+        int64_t x = (int64_t)ds_rng_below(&r, (uint64_t)w->cum[w->n]);
+        int i = find(w->cum, w->n, x);
+        int64_t b = w->iv[i].beg + (x - w->cum[i]);
+        const char *name = ds_ref_contig_name(w->ref, w->iv[i].contig);
+        int e = ds_ref_fetch(w->ref, name, b, b + w->W, seq);
+        if (e) return e;
+        if (count_n(seq, w->W) <= w->max_n) {
+            if (contig) *contig = w->iv[i].contig;
+            if (beg) *beg = b;
+            return 0;
+        }
+    }
+    return ds_err(DS_EINVAL, "%s: %d random windows in a row had more than %d N; lower --seq-len or raise --max-n",
+                  ds_ref_path(w->ref), MAX_TRIES, w->max_n);
+}
+
+int64_t ds_windows_ntiles(const ds_windows *w) { return w->tiles[w->n]; }
+
+int ds_windows_tile(const ds_windows *w, int64_t k, char *seq, int *skip)
+{
+    if (k < 0 || k >= w->tiles[w->n]) return ds_err(DS_EINVAL, "tile %lld out of range", (long long)k);
+    int i = find(w->tiles, w->n, k);
+    int64_t b = w->iv[i].beg + (k - w->tiles[i]) * w->W;
+    int e = ds_ref_fetch(w->ref, ds_ref_contig_name(w->ref, w->iv[i].contig), b, b + w->W, seq);
+    if (!e && skip) *skip = count_n(seq, w->W) > w->max_n;
+    return e;
+}
