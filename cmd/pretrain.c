@@ -1,16 +1,37 @@
-/* derfseq pretrain: trains an encoder from scratch on DNA or audio
- * (derfseq.md "Command line", "Norm family"). No model is built yet. */
+/* derfseq pretrain: next-token LM pretraining of a DNA encoder on windows of a
+ * reference genome (derfseq.md "Command line", hyenadna.md §1.5, §1.8), with a
+ * run directory that --resume continues exactly. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/lm.h"
 #include "cmd/opts.h"
+#include "cmd/rundir.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
 #include "core/threads.h"
+#include "io/checkpoint.h"
+#include "io/fasta.h"
+#include "io/trainstate.h"
+#include "nn/norm.h"
+#include "nn/optim.h"
+#include "presets.h"
+
+enum { OPT_MAX_N = 1000, OPT_STOP_AT, OPT_EVAL_WINDOWS };
 
 typedef struct {
     ds_common_opts co;
     ds_train_opts tr;
-    const char *model, *config, *regions, *contigs, *out;
+    const char *model, *config, *ref, *regions, *contigs, *out;
+    long max_n, stop_at, eval_windows;
     int prenorm;
 } pretrain_opts;
 
@@ -18,8 +39,12 @@ static const struct option LONGOPTS[] = {
     { "model", required_argument, NULL, OPT_MODEL },
     { "config", required_argument, NULL, OPT_CONFIG },
     { "prenorm", no_argument, NULL, OPT_PRENORM },
+    { "ref", required_argument, NULL, OPT_REF },
     { "regions", required_argument, NULL, OPT_REGIONS },
     { "contigs", required_argument, NULL, OPT_CONTIGS },
+    { "max-n", required_argument, NULL, OPT_MAX_N },
+    { "eval-windows", required_argument, NULL, OPT_EVAL_WINDOWS },
+    { "stop-at", required_argument, NULL, OPT_STOP_AT },
     { "output", required_argument, NULL, 'o' },
     DS_LONGOPTS_NORM,
     DS_LONGOPTS_TRAIN,
@@ -27,20 +52,35 @@ static const struct option LONGOPTS[] = {
     { NULL, 0, NULL, 0 },
 };
 
+static void list_preset(const char *name, const char *about, void *fp)
+{
+    fprintf(fp, "      %-22s %s\n", name, about);
+}
+
 static void usage(FILE *fp, const pretrain_opts *o)
 {
-    fprintf(fp, "Usage: derfseq pretrain --model PRESET|--config FILE [options] DATA... -o RUN_DIR\n\n"
-                "Trains an encoder from scratch on DNA (FASTA/FASTQ, plain or gzip) or audio\n"
-                "(WAV/FLAC/OGG files, a file list, a LibriSpeech tree or a manifest TSV).\n\n"
+    fprintf(fp, "Usage: derfseq pretrain --model PRESET|--config FILE [options] GENOME.fa[.gz] -o RUN_DIR\n"
+                "       derfseq pretrain --resume RUN_DIR\n\n"
+                "Pretrains a DNA encoder as a next-token language model on random windows of a\n"
+                "reference genome (FASTA, plain or bgzip; the .fai is built when missing).\n"
+                "Lower-case bases are upper-cased; N becomes [PAD] and is left out of the loss.\n\n"
                 "Model:\n");
-    ds_usage_line(fp, "    --model PRESET", "a preset, e.g. hyenadna-tiny-1k", "required, or --config");
+    ds_usage_line(fp, "    --model PRESET", "a preset (below)", "required, or --config");
     ds_usage_line(fp, "    --config FILE", "model config JSON instead of a preset", "none");
     ds_usage_norm(fp, &o->tr);
     ds_usage_line(fp, "    --prenorm", "wav2vec2: pre-LN blocks as in the paper's Derf run", "off: post-LN");
+    fprintf(fp, "    presets:\n");
+    ds_preset_list(list_preset, fp);
     fprintf(fp, "\nData and output:\n");
+    ds_usage_line(fp, "    --ref FASTA", "the genome (or give it as the argument)", "the argument");
     ds_usage_line(fp, "    --regions BED", "windows from these regions; 4th column train|valid|test", "all contigs");
     ds_usage_line(fp, "    --contigs LIST", "comma-separated contigs to draw windows from", "all");
+    ds_usage_line(fp, "    --max-n N", "skip windows with more than N bases N", "seq-len/10");
+    ds_usage_line(fp, "    --eval-windows N", "held-out windows per validation", "256");
+    ds_usage_line(fp, "    --stop-at STEP", "save and stop after this step (time-sliced jobs)", "off");
     ds_usage_line(fp, "-o, --output RUN_DIR", "run directory: config, checkpoints, state, log", "required");
+    fprintf(fp, "    Without a BED split column the last 5%% of every contig is held out for\n"
+                "    validation and training windows never touch it.\n");
     fprintf(fp, "\nTraining:\n");
     ds_usage_train(fp, &o->tr);
     fprintf(fp, "\nGeneral:\n");
@@ -59,8 +99,12 @@ static int parse(pretrain_opts *o, int argc, char **argv)
         case OPT_MODEL: o->model = optarg; break;
         case OPT_CONFIG: o->config = optarg; break;
         case OPT_PRENORM: o->prenorm = 1; break;
+        case OPT_REF: o->ref = optarg; break;
         case OPT_REGIONS: o->regions = optarg; break;
         case OPT_CONTIGS: o->contigs = optarg; break;
+        case OPT_MAX_N: if (ds_parse_long(&o->co, "max-n", optarg, 0, &o->max_n)) return 2; break;
+        case OPT_EVAL_WINDOWS: if (ds_parse_long(&o->co, "eval-windows", optarg, 1, &o->eval_windows)) return 2; break;
+        case OPT_STOP_AT: if (ds_parse_long(&o->co, "stop-at", optarg, 1, &o->stop_at)) return 2; break;
         case 'o': o->out = optarg; break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
@@ -68,32 +112,273 @@ static int parse(pretrain_opts *o, int argc, char **argv)
     return ds_train_check(&o->co, &o->tr) ? 2 : 0;
 }
 
-/* A resumed run takes its model and directory from RUN_DIR. */
-static int check_required(const pretrain_opts *o, int ndata)
+static int check_required(pretrain_opts *o, int ndata, char **data)
 {
     const char *cmd = o->co.cmd;
+    if (o->tr.resume) return 0;
     if (o->model && o->config) return ds_usage_error(cmd, "give --model or --config, not both");
-    if (!o->tr.resume && !o->model && !o->config) return ds_usage_error(cmd, "missing --model PRESET or --config FILE");
-    if (!o->tr.resume && !o->out) return ds_usage_error(cmd, "missing -o RUN_DIR");
-    if (ndata == 0) return ds_usage_error(cmd, "missing DATA (FASTA, FASTQ or audio inputs)");
+    if (!o->model && !o->config) return ds_usage_error(cmd, "missing --model PRESET or --config FILE");
+    if (!o->out) return ds_usage_error(cmd, "missing -o RUN_DIR");
+    if (ndata > 1 || (ndata == 1 && o->ref)) return ds_usage_error(cmd, "give one genome FASTA");
+    if (ndata == 1) o->ref = data[0];
+    if (!o->ref) return ds_usage_error(cmd, "missing DATA: the genome FASTA (argument or --ref)");
+    char *json = NULL;
+    if (o->model && ds_preset_config_json(o->model, NULL, NAN, &json)) return ds_usage_error(cmd, "%s", ds_errmsg());
+    free(json);
+    if (o->tr.epochs_set) return ds_usage_error(cmd, "pretraining counts --steps, not --epochs");
     return 0;
+}
+
+/* ---- the run --------------------------------------------------------- */
+
+typedef struct {
+    pretrain_opts *o;
+    ds_run run;
+    ds_model *m;
+    ds_lm_head head;
+    ds_adamw opt;
+    ds_schedule sched;
+    ds_ref *ref;
+    ds_regions bed;
+    ds_windows train, valid;
+    int have_valid;
+    ds_lm_batch batch;
+    ds_log *log, *user_log;
+    double best;
+} pretrain;
+
+static int fail(pretrain *p)
+{
+    return ds_cmd_error(p->o->co.cmd, "%s", ds_errmsg());
+}
+
+static int open_data(pretrain *p)
+{
+    const ds_run_cfg *c = &p->run.cfg;
+    int e = ds_ref_open(&p->ref, c->ref);
+    if (!e && c->regions[0]) e = ds_bed_read(c->regions, &p->bed);
+    if (e) return e;
+    int split_col = 0;
+    for (int i = 0; i < p->bed.n; i++) split_col |= p->bed.r[i].split != DS_SPLIT_NONE;
+    const ds_regions *bed = c->regions[0] ? &p->bed : NULL;
+    const char *contigs = c->contigs[0] ? c->contigs : NULL;
+    int W = (int)c->seq_len + 1;
+    e = ds_windows_init(&p->train, p->ref, bed, contigs, bed ? (split_col ? DS_SPLIT_TRAIN : DS_SPLIT_NONE) : DS_SPLIT_TRAIN,
+                        W, (int)c->max_n, (uint64_t)c->seed);
+    if (e) return e;
+    if (!bed || split_col) {
+        int vs = DS_SPLIT_VALID;
+        e = ds_windows_init(&p->valid, p->ref, bed, contigs, vs, W, (int)c->max_n, (uint64_t)c->seed);
+        p->have_valid = !e;
+        ds_err_clear();
+    }
+    return 0;
+}
+
+static int build_model(pretrain *p, int resuming)
+{
+    int e = ds_model_from_json(&p->m, p->run.model_json);
+    if (e) return e;
+    if (p->run.cfg.seq_len > p->m->max_len - 1)
+        return ds_err(DS_EINVAL, "--seq-len %ld exceeds what %s accepts (%d tokens incl. one for the target shift)",
+                      p->run.cfg.seq_len, p->m->vt->arch, p->m->max_len - 1);
+    if ((e = p->m->vt->reserve(p->m, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len))) return e;
+    if ((e = ds_lm_head_reserve(&p->head, p->m, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len))) return e;
+    if ((e = ds_lm_batch_init(&p->batch, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len))) return e;
+    ds_adamw_cfg ac = DS_ADAMW_DEFAULTS;
+    ac.weight_decay = (float)p->run.cfg.weight_decay;
+    if ((e = ds_adamw_init(&p->opt, &p->m->params, ac))) return e;
+    if (!resuming) return p->m->vt->init_weights(p->m, (uint64_t)p->run.cfg.seed);
+    return 0;
+}
+
+static int save(pretrain *p, long step)
+{
+    ds_counters c = {0};
+    ds_counters_set(&c, "step", step);
+    ds_counters_set(&c, "draws", (int64_t)p->train.draws);
+    int e = ds_run_save(&p->run, &p->m->params, &p->opt, &c, step);
+    return e;
+}
+
+static int validate(pretrain *p, long step, double *loss)
+{
+    ds_lm_eval_result r;
+    int e = ds_lm_evaluate(p->m, &p->head, &p->valid, &p->batch, p->run.cfg.eval_windows, &r);
+    if (e) return e;
+    *loss = r.loss;
+    json_t *j = json_pack("{s:I, s:f, s:f, s:f, s:I}", "step", (json_int_t)step, "val_loss", r.loss, "val_ppl",
+                          exp(r.loss), "val_bits_per_base", r.loss / log(2.0), "val_tokens", (json_int_t)r.tokens);
+    ds_log_write(p->log, j);
+    if (p->user_log) ds_log_write(p->user_log, j);
+    json_decref(j);
+    if (!p->o->co.quiet)
+        fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f nats/token, %.4f bits/base (%ld tokens)\n", step,
+                r.loss, r.loss / log(2.0), r.tokens);
+    if (r.loss < p->best) {
+        p->best = r.loss;
+        return ds_run_save_best(&p->run, &p->m->params, step);
+    }
+    return 0;
+}
+
+static float train_step(pretrain *p, long step, double *gnorm)
+{
+    const ds_run_cfg *c = &p->run.cfg;
+    ds_params_zero_grad(&p->m->params);
+    double loss = 0;
+    for (long a = 0; a < c->accum; a++) {
+        int e = ds_lm_batch_draw(&p->batch, &p->train);
+        if (!e) e = p->m->vt->encode(p->m, p->batch.inp, p->batch.B, p->batch.L, 1, (uint64_t)c->seed,
+                                     (uint64_t)(step * c->accum + a));
+        if (e) return NAN;
+        loss += ds_lm_head_loss(&p->head, p->m, p->batch.tgt, DS_LM_IGNORE) / (double)c->accum;
+        ds_lm_head_backward(&p->head, p->m, 1.0f / (float)c->accum);
+    }
+    *gnorm = ds_grad_clip(&p->m->params, (float)c->grad_clip);
+    ds_adamw_step(&p->opt, &p->m->params, ds_schedule_lr(&p->sched, step));
+    return (float)loss;
+}
+
+static int log_step(pretrain *p, long step, float loss, double gnorm, double tok_s, double t0)
+{
+    json_t *j = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)step, "loss", (double)loss, "lr",
+                          (double)ds_schedule_lr(&p->sched, step - 1), "grad_norm", gnorm, "tokens_per_s", tok_s,
+                          "wall_s", ds_realtime() - t0);
+    int e = ds_log_write(p->log, j);
+    if (!e && p->user_log) e = ds_log_write(p->user_log, j);
+    json_decref(j);
+    return e;
+}
+
+static int run_loop(pretrain *p, long start)
+{
+    const ds_run_cfg *c = &p->run.cfg;
+    long end = c->steps;
+    if (p->o->stop_at && p->o->stop_at < end) end = p->o->stop_at;
+    ds_progress pg;
+    ds_progress_init(&pg, "pretrain", c->steps, "tok/s", c->eval_every ? c->eval_every : 100, p->o->co.quiet);
+    double t0 = ds_realtime(), tokens = 0;
+    int e = 0;
+    for (long step = start; step < end && !e; step++) {
+        double gnorm;
+        float loss = train_step(p, step, &gnorm);
+        if (isnan(loss)) return -1;
+        if (!isfinite(loss)) return ds_err(DS_EINVAL, "loss became %f at step %ld (lower --lr?)", loss, step + 1);
+        tokens += (double)c->batch_size * c->seq_len * c->accum;
+        ds_progress_update(&pg, step + 1, loss, tokens);
+        e = log_step(p, step + 1, loss, gnorm, tokens / (ds_realtime() - t0), t0);
+        if (!e && p->have_valid && c->eval_every && (step + 1) % c->eval_every == 0) {
+            double vl;
+            ds_progress_finish(&pg);
+            e = validate(p, step + 1, &vl);
+        }
+        if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end)) e = save(p, step + 1);
+    }
+    ds_progress_finish(&pg);
+    if (!e && end == c->steps && p->have_valid && (!c->eval_every || c->steps % c->eval_every)) {
+        double vl;
+        e = validate(p, c->steps, &vl);
+    }
+    return e;
+}
+
+static void cleanup(pretrain *p)
+{
+    ds_lm_batch_free(&p->batch);
+    ds_windows_free(&p->train);
+    ds_windows_free(&p->valid);
+    ds_regions_free(&p->bed);
+    ds_ref_close(p->ref);
+    ds_adamw_free(&p->opt);
+    ds_lm_head_free(&p->head);
+    ds_model_free(p->m);
+    ds_log_close(p->log);
+    ds_log_close(p->user_log);
+    ds_run_free(&p->run);
+}
+
+/* A new run's config: the model JSON (preset or file, norm applied) and the
+ * data and training settings, all that --resume needs. */
+static int new_run(pretrain *p)
+{
+    pretrain_opts *o = p->o;
+    char *model_json = NULL;
+    int e;
+    if (o->model) e = ds_preset_config_json(o->model, ds_norm_ops_get((ds_norm_kind)o->tr.norm)->name,
+                                            (float)o->tr.alpha_init, &model_json);
+    else e = ds_run_read_model_config(o->config, ds_norm_ops_get((ds_norm_kind)o->tr.norm)->name,
+                                      (float)o->tr.alpha_init, &model_json);
+    if (e) return e;
+    ds_run_cfg c = {0};
+    snprintf(c.ref, sizeof c.ref, "%s", o->ref);
+    snprintf(c.regions, sizeof c.regions, "%s", o->regions ? o->regions : "");
+    snprintf(c.contigs, sizeof c.contigs, "%s", o->contigs ? o->contigs : "");
+    c.seq_len = o->tr.seq_len;
+    c.max_n = o->max_n >= 0 ? o->max_n : o->tr.seq_len / 10;
+    c.eval_windows = o->eval_windows;
+    c.steps = o->tr.steps;
+    c.batch_size = o->tr.batch_size;
+    c.accum = o->tr.accum;
+    c.lr = o->tr.lr;
+    c.warmup = o->tr.warmup >= 0 ? o->tr.warmup : o->tr.steps / 100;
+    c.schedule = o->tr.schedule;
+    c.weight_decay = o->tr.weight_decay;
+    c.grad_clip = o->tr.grad_clip;
+    c.eval_every = o->tr.eval_every;
+    c.save_every = o->tr.save_every;
+    c.seed = o->co.seed;
+    e = ds_run_create(&p->run, o->out, model_json, &c);
+    free(model_json);
+    return e;
 }
 
 int main_pretrain(int argc, char **argv)
 {
+    double t0 = ds_realtime();
     pretrain_opts o = { 0 };
+    o.max_n = -1;
+    o.eval_windows = 256;
     ds_common_defaults(&o.co, "pretrain", DS_O_THREADS | DS_O_SEED | DS_O_LOG | DS_O_QUIET);
     ds_train_defaults(&o.tr);
     if (argc < 2) { usage(stderr, &o); return 2; }
     int rc = parse(&o, argc, argv);
     if (rc) return rc;
     if (o.co.help) { usage(stdout, &o); return 0; }
-    if ((rc = check_required(&o, argc - optind))) return rc;
+    if ((rc = check_required(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
-    char *name = NULL;
-    if (o.config && ds_config_file_model_name(o.co.cmd, o.config, &name)) return 1;
-    if (ds_check_inputs(o.co.cmd, argv + optind, argc - optind)) { free(name); return 1; }
-    rc = ds_not_built(o.co.cmd, o.model ? o.model : name);
-    free(name);
+    pretrain p = { .o = &o, .best = INFINITY };
+    int resuming = o.tr.resume != NULL;
+    int e = resuming ? ds_run_open(&p.run, o.tr.resume) : new_run(&p);
+    if (!e) e = open_data(&p);
+    if (!e) e = build_model(&p, resuming);
+    long start = 0;
+    if (!e && resuming) {
+        ds_counters c = {0};
+        int64_t step = 0, draws = 0;
+        e = ds_run_load_state(&p.run, &p.m->params, &p.opt, &c);
+        if (!e) e = ds_counters_get(&c, "step", &step);
+        if (!e) e = ds_counters_get(&c, "draws", &draws);
+        start = (long)step;
+        p.train.draws = (uint64_t)draws;
+        p.best = p.run.best_loss;
+        if (!e && !o.co.quiet) fprintf(stderr, "[M::pretrain] resuming %s at step %ld\n", p.run.dir, start);
+    }
+    if (!e) {
+        const ds_run_cfg *c = &p.run.cfg;
+        p.sched = (ds_schedule){ (ds_sched_kind)c->schedule, (float)c->lr, (float)(0.1 * c->lr), c->warmup, c->steps };
+        p.log = ds_log_open(p.run.log_path);
+        if (!p.log) e = ds_err_errno(DS_EIO, "%s: cannot open the run log", p.run.log_path);
+        if (!e && o.co.log_path && !(p.user_log = ds_log_open(o.co.log_path)))
+            e = ds_err_errno(DS_EIO, "%s: cannot open", o.co.log_path);
+    }
+    if (!e && !o.co.quiet)
+        fprintf(stderr, "[M::pretrain] %s, %zu parameters, %ld steps of %ld x %ld x %ld tokens on %s\n",
+                p.m->vt->arch, ds_params_count(&p.m->params), p.run.cfg.steps, p.run.cfg.accum, p.run.cfg.batch_size,
+                p.run.cfg.seq_len, p.run.cfg.ref);
+    if (!e) e = run_loop(&p, start);
+    rc = e ? fail(&p) : 0;
+    cleanup(&p);
+    if (!rc && !o.co.quiet) ds_resource_line(t0);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "test.h"
+#include "cli.h"
 
 static const char *const COMMANDS[] = { "pretrain", "finetune", "eval", "embed", "info" };
 #define NCMD 5
@@ -26,68 +27,6 @@ static const char *const EVAL_OPTS[] = { "--from", "--json", "--threads", "--see
 static const char *const EMBED_OPTS[] = { "--from", "-o", "--format", "--pool", "--layer", "--threads",
                                           "--quiet", "--help", NULL };
 static const char *const INFO_OPTS[] = { "--json", "--quiet", "--help", NULL };
-
-static char g_out[1 << 16], g_err[1 << 16];
-
-static const char *bin(void)
-{
-    const char *b = getenv("DERFSEQ_BIN");
-    return b && *b ? b : "build/derfseq";
-}
-
-static void slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *fp = fopen(path, "rb");
-    size_t n = fp ? fread(buf, 1, cap - 1, fp) : 0;
-    buf[n] = 0;
-    if (fp) fclose(fp);
-}
-
-/* Runs `derfseq <args>`; stdout and stderr land in g_out and g_err.
- * Returns the exit status, -1 if it did not exit normally. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char args[2048], cmd[4096], out[600], err[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(out, sizeof out, "%s/stdout", ds_test_tmpdir());
-    snprintf(err, sizeof err, "%s/stderr", ds_test_tmpdir());
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", bin(), args, out, err);
-    int st = system(cmd);
-    slurp(out, g_out, sizeof g_out);
-    slurp(err, g_err, sizeof g_err);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int nlines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
-/* A usage or runtime error: the status, one line on stderr, nothing on stdout. */
-#define CHECK_ERROR(status, want_status, cmd, needle)                                               \
-    do {                                                                                          \
-        CHECK_EQ_INT(status, want_status);                                                        \
-        CHECK_MSG(nlines(g_err) == 1, "stderr is not one line: '%s'", g_err);                     \
-        CHECK_MSG(strncmp(g_err, "derfseq" cmd ": ", strlen("derfseq" cmd ": ")) == 0,            \
-                  "stderr lacks the 'derfseq%s: ' prefix: '%s'", cmd, g_err);                      \
-        CHECK_MSG(strstr(g_err, needle), "stderr '%s' does not name '%s'", g_err, needle);        \
-        CHECK_MSG(g_out[0] == 0, "stdout is not empty: '%s'", g_out);                             \
-    } while (0)
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][600];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", ds_test_tmpdir(), name);
-    return buf[k];
-}
 
 /* Two tensors, 12 + 1 parameters, and a config naming model 'toy'. */
 static const char *toy_checkpoint(void)
@@ -311,14 +250,13 @@ TEST(test_cli_info_without_config_says_so)
     CHECK(strstr(g_out, "parameters: 2\n"));
 }
 
-TEST(test_cli_pretrain_says_the_model_is_not_built_yet)
+TEST(test_cli_pretrain_rejects_unknown_presets_and_missing_genomes)
 {
-    const char *fa = small_fasta(), *rundir = tmp_path("run");
-    CHECK_EQ_INT(run("pretrain --model hyenadna-tiny-1k --norm dyt --lr=1e-3 --steps 10 -t 1 -o '%s' '%s'", rundir, fa), 1);
-    CHECK_MSG(strcmp(g_err, "derfseq pretrain: model 'hyenadna-tiny-1k' is not built yet in this version "
-                            "(see README.md, 'Status')\n") == 0, "stderr: '%s'", g_err);
-    CHECK(g_out[0] == 0);
-    CHECK_ERROR(run("pretrain --model m -o r '%s'", tmp_path("missing.fa")), 1, " pretrain", "missing.fa");
+    CHECK_ERROR(run("pretrain --model hyenadna-huge -o '%s' x.fa", tmp_path("r0")), 2, " pretrain",
+                "unknown model preset 'hyenadna-huge'");
+    CHECK_ERROR(run("pretrain --model hyenadna-demo -o '%s' '%s'", tmp_path("r1"), tmp_path("missing.fa")), 1,
+                " pretrain", "missing.fa");
+    CHECK_ERROR(run("pretrain --resume '%s'", tmp_path("no-such-run")), 1, " pretrain", "config.json");
 }
 
 TEST(test_cli_commands_from_a_checkpoint_say_its_model_is_not_built_yet)

@@ -30,12 +30,16 @@ int ds_trainstate_save(const char *path, const ds_params *ps, const ds_adamw *op
 {
     int nt = 0;
     for (int i = 0; i < ps->n; i++) nt += ps->p[i].trainable;
-    ds_st_entry *e = calloc((size_t)(2 * nt + 1), sizeof *e);
-    char (*names)[DS_NAME_MAX + 16] = calloc((size_t)(2 * nt + 1), sizeof *names);
+    ds_st_entry *e = calloc((size_t)(2 * nt + ps->n + 1), sizeof *e);
+    char (*names)[DS_NAME_MAX + 16] = calloc((size_t)(2 * nt + ps->n + 1), sizeof *names);
     const char *keys[DS_STATE_MAX_COUNTERS + 1], *vals[DS_STATE_MAX_COUNTERS + 1];
     char buf[DS_STATE_MAX_COUNTERS + 1][32];
     if (!e || !names) { free(e); free(names); return ds_err(DS_ENOMEM, "%s: out of memory", path); }
     int k = 0;
+    for (int i = 0; i < ps->n; i++, k++) {
+        snprintf(names[k], sizeof names[k], "param.%s", ps->p[i].name);
+        e[k] = (ds_st_entry){ names[k], ps->p[i].ndim, ps->p[i].shape, ds_params_data(ps, i) };
+    }
     for (int i = 0; i < ps->n; i++) {
         const ds_param *p = &ps->p[i];
         if (!p->trainable) continue;
@@ -74,6 +78,14 @@ int ds_trainstate_load(const char *path, const ds_params *ps, ds_adamw *opt, ds_
     ds_st_file f;
     int r = ds_st_open(&f, path);
     if (r) return r;
+    for (int i = 0; i < ps->n && !r; i++) {
+        char name[DS_NAME_MAX + 16];
+        snprintf(name, sizeof name, "param.%s", ps->p[i].name);
+        const ds_st_tensor *t = ds_st_find(&f, name);
+        if (!t || t->numel != ps->p[i].numel)
+            r = ds_err(DS_EMISMATCH, "%s: parameter '%s' is missing or has another size", path, ps->p[i].name);
+        else r = ds_st_read_f32(&f, t, ds_params_data(ps, i));
+    }
     for (int i = 0; i < ps->n && !r; i++) {
         const ds_param *p = &ps->p[i];
         if (!p->trainable) continue;

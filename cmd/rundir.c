@@ -1,0 +1,166 @@
+/* Run directories for pretrain/finetune (rundir.h). */
+#include "cmd/rundir.h"
+#include "core/error.h"
+#include "io/checkpoint.h"
+#include "io/outfile.h"
+#include "io/safetensors.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Model configs hold float32 values: 7 significant digits print them as
+ * written (0.1, not 0.100000001) and read back to the same float. */
+#define MODEL_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7))
+
+static void set_paths(ds_run *r, const char *dir)
+{
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    snprintf(r->config_path, sizeof r->config_path, "%s/config.json", dir);
+    snprintf(r->state_path, sizeof r->state_path, "%s/state.safetensors", dir);
+    snprintf(r->last_path, sizeof r->last_path, "%s/last.safetensors", dir);
+    snprintf(r->best_path, sizeof r->best_path, "%s/best.safetensors", dir);
+    snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", dir);
+    r->best_loss = INFINITY;
+}
+
+static json_t *cfg_to_json(const ds_run_cfg *c)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:f, s:f, s:f}",
+                     "ref", c->ref, "regions", c->regions, "contigs", c->contigs, "seq_len", (json_int_t)c->seq_len,
+                     "max_n", (json_int_t)c->max_n, "eval_windows", (json_int_t)c->eval_windows, "steps",
+                     (json_int_t)c->steps, "batch_size", (json_int_t)c->batch_size, "accum", (json_int_t)c->accum,
+                     "warmup", (json_int_t)c->warmup, "eval_every", (json_int_t)c->eval_every, "save_every",
+                     (json_int_t)c->save_every, "seed", (json_int_t)c->seed, "schedule", c->schedule, "lr", c->lr,
+                     "weight_decay", c->weight_decay, "grad_clip", c->grad_clip);
+}
+
+static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
+{
+    const char *ref = NULL, *reg = NULL, *con = NULL;
+    json_int_t v[11];
+    json_error_t e;
+    if (json_unpack_ex(t, &e, 0, "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:F, s:F, s:F}",
+                       "ref", &ref, "regions", &reg, "contigs", &con, "seq_len", &v[0], "max_n", &v[1],
+                       "eval_windows", &v[2], "steps", &v[3], "batch_size", &v[4], "accum", &v[5], "warmup", &v[6],
+                       "eval_every", &v[7], "save_every", &v[8], "seed", &v[9], "schedule", &c->schedule, "lr",
+                       &c->lr, "weight_decay", &c->weight_decay, "grad_clip", &c->grad_clip))
+        return ds_err(DS_EFORMAT, "%s: \"train\": %s", path, e.text);
+    snprintf(c->ref, sizeof c->ref, "%s", ref);
+    snprintf(c->regions, sizeof c->regions, "%s", reg);
+    snprintf(c->contigs, sizeof c->contigs, "%s", con);
+    c->seq_len = (long)v[0]; c->max_n = (long)v[1]; c->eval_windows = (long)v[2]; c->steps = (long)v[3];
+    c->batch_size = (long)v[4]; c->accum = (long)v[5]; c->warmup = (long)v[6]; c->eval_every = (long)v[7];
+    c->save_every = (long)v[8]; c->seed = (long)v[9];
+    return 0;
+}
+
+int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds_run_cfg *cfg)
+{
+    memset(run, 0, sizeof *run);
+    set_paths(run, dir);
+    if (mkdir(dir, 0755) && errno != EEXIST) return ds_err_errno(DS_EIO, "%s: cannot create the run directory", dir);
+    if (!access(run->config_path, F_OK))
+        return ds_err(DS_EINVAL, "%s: already holds a run; continue it with --resume %s or choose another -o", dir, dir);
+    json_error_t e;
+    json_t *model = json_loads(model_json, 0, &e);
+    if (!model) return ds_err(DS_EFORMAT, "model config: %s", e.text);
+    /* the same compact text ds_run_open gives, so checkpoints of a resumed
+     * run are byte-identical to those of an uninterrupted one */
+    run->model_json = json_dumps(model, MODEL_JSON_FLAGS);
+    json_t *root = json_pack("{s:o, s:o}", "model", model, "train", cfg_to_json(cfg));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(root);
+    int r = text ? ds_write_file_atomic(run->config_path, text, strlen(text)) : ds_err(DS_ENOMEM, "out of memory");
+    free(text);
+    if (r) return r;
+    run->cfg = *cfg;
+    return run->model_json ? 0 : ds_err(DS_ENOMEM, "out of memory");
+}
+
+int ds_run_open(ds_run *run, const char *dir)
+{
+    memset(run, 0, sizeof *run);
+    set_paths(run, dir);
+    json_error_t e;
+    json_t *root = json_load_file(run->config_path, 0, &e);
+    if (!root) {
+        if (access(run->config_path, F_OK)) return ds_err(DS_EIO, "%s: no config.json; is this a derfseq run directory?", dir);
+        return ds_err(DS_EFORMAT, "%s:%d: %s", run->config_path, e.line, e.text);
+    }
+    json_t *model = json_object_get(root, "model"), *train = json_object_get(root, "train");
+    int r = model && train ? cfg_from_json(run->config_path, train, &run->cfg)
+                           : ds_err(DS_EFORMAT, "%s: expected \"model\" and \"train\" objects", run->config_path);
+    if (!r) {
+        run->model_json = json_dumps(model, MODEL_JSON_FLAGS);
+        if (!run->model_json) r = ds_err(DS_ENOMEM, "out of memory");
+    }
+    json_decref(root);
+    if (!r && !access(run->best_path, F_OK)) {
+        ds_st_file f;
+        if (!ds_st_open(&f, run->best_path)) {
+            const char *v = ds_st_meta(&f, "derfseq.val_loss");
+            if (v) run->best_loss = strtod(v, NULL);
+            ds_st_close(&f);
+        }
+    }
+    return r;
+}
+
+static int save_weights(const char *path, const ds_params *ps, const char *model_json, long step, const char *loss)
+{
+    ds_st_entry *e = calloc((size_t)(ps->n ? ps->n : 1), sizeof *e);
+    if (!e) return ds_err(DS_ENOMEM, "out of memory");
+    for (int i = 0; i < ps->n; i++) e[i] = (ds_st_entry){ ps->p[i].name, ps->p[i].ndim, ps->p[i].shape, ds_params_data(ps, i) };
+    char sbuf[32];
+    snprintf(sbuf, sizeof sbuf, "%ld", step);
+    const char *k[3] = { DS_CKPT_CONFIG_KEY, "derfseq.step", "derfseq.val_loss" }, *v[3] = { model_json, sbuf, loss };
+    int r = ds_st_write(path, e, ps->n, k, v, loss ? 3 : 2);
+    free(e);
+    return r;
+}
+
+int ds_run_save(const ds_run *run, const ds_params *ps, const ds_adamw *opt, const ds_counters *c, long step)
+{
+    int r = ds_trainstate_save(run->state_path, ps, opt, c);
+    return r ? r : save_weights(run->last_path, ps, run->model_json, step, NULL);
+}
+
+int ds_run_save_best(ds_run *run, const ds_params *ps, long step)
+{
+    (void)step;
+    char loss[32];
+    snprintf(loss, sizeof loss, "%.9g", run->best_loss);
+    return save_weights(run->best_path, ps, run->model_json, step, loss);
+}
+
+int ds_run_load_state(ds_run *run, ds_params *ps, ds_adamw *opt, ds_counters *c)
+{
+    if (access(run->state_path, F_OK))
+        return ds_err(DS_EIO, "%s: no state.safetensors yet (the run stopped before its first save); start it again", run->dir);
+    return ds_trainstate_load(run->state_path, ps, opt, c);
+}
+
+void ds_run_free(ds_run *run)
+{
+    free(run->model_json);
+    run->model_json = NULL;
+}
+
+int ds_run_read_model_config(const char *path, const char *norm, float alpha_init, char **json)
+{
+    json_error_t e;
+    json_t *o = json_load_file(path, 0, &e);
+    if (!o) return ds_err(DS_EFORMAT, "%s:%d: %s", path, e.line, e.text);
+    if (!json_is_object(o)) { json_decref(o); return ds_err(DS_EFORMAT, "%s: expected a JSON object", path); }
+    if (norm) json_object_set_new(o, "norm", json_string(norm));
+    if (alpha_init == alpha_init) json_object_set_new(o, "alpha_init", json_real(alpha_init));
+    *json = json_dumps(o, MODEL_JSON_FLAGS);
+    json_decref(o);
+    return *json ? 0 : ds_err(DS_ENOMEM, "out of memory");
+}
