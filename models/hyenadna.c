@@ -78,7 +78,7 @@ int ds_hyena_config_to_json(const ds_hyena_config *c, char **json)
                           "norm", ds_norm_ops_get(c->norm)->name, "alpha_init", (double)c->alpha_init,
                           "layer_norm_epsilon", (double)c->eps);
     if (!o) return ds_err(DS_ENOMEM, "cannot build the HyenaDNA config JSON");
-    *json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    *json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));   /* float32 values */
     json_decref(o);
     return *json ? 0 : ds_err(DS_ENOMEM, "cannot serialise the HyenaDNA config");
 }
