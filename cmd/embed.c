@@ -1,21 +1,41 @@
 /* derfseq embed: embeddings of sequences or regions as TSV, .npy or
- * safetensors (derfseq.md "Embedding options", "Outputs"). No model yet. */
+ * safetensors (derfseq.md "Embedding options", "Outputs"), one record at a
+ * time in input order, in eval mode; memory does not grow with the number of
+ * records. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/lm.h"
 #include "cmd/opts.h"
+#include "core/error.h"
+#include "core/progress.h"
 #include "core/threads.h"
+#include "io/fasta.h"
+#include "io/npy.h"
+#include "io/outfile.h"
+#include "io/regions.h"
+#include "io/safetensors.h"
+#include "io/tokenizer.h"
+#include "io/tsv.h"
+#include "presets.h"
 
 static const char *const FORMATS[] = { "tsv", "npy", "safetensors", NULL };
 static const char *const POOLS[] = { "mean", "last", "cls", "none", NULL };
+enum { FMT_TSV, FMT_NPY, FMT_ST };
+enum { POOL_MEAN, POOL_LAST, POOL_CLS, POOL_NONE };
+enum { OPT_CHUNK = 1200 };
+
+#define NPY_HEADER 128
 
 typedef struct {
     ds_common_opts co;
     const char *from, *ref, *regions, *out;
     int format, pool;         /* indices into FORMATS, POOLS */
     long layer;               /* -1: the final normed output */
-    long batch_size, seq_len; /* seq_len 0: the model's length */
+    long chunk;               /* 0: a record longer than the model allows is an error */
 } embed_opts;
 
 static const struct option LONGOPTS[] = {
@@ -26,30 +46,33 @@ static const struct option LONGOPTS[] = {
     { "format", required_argument, NULL, OPT_FORMAT },
     { "pool", required_argument, NULL, OPT_POOL },
     { "layer", required_argument, NULL, OPT_LAYER },
-    { "batch-size", required_argument, NULL, OPT_BATCH },
-    { "seq-len", required_argument, NULL, OPT_SEQLEN },
+    { "chunk", required_argument, NULL, OPT_CHUNK },
     DS_LONGOPT_THREADS, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
     { NULL, 0, NULL, 0 },
 };
 
 static void usage(FILE *fp, const embed_opts *o)
 {
-    char b[32];
-    fprintf(fp, "Usage: derfseq embed --from CKPT [options] INPUT...\n\n"
-                "Embeds every record of INPUT (FASTA/FASTQ, audio, or chr:start-end with\n"
-                "--ref) in input order, deterministically (eval mode, no dropout).\n\n"
+    fprintf(fp, "Usage: derfseq embed --from CKPT [options] INPUT...\n"
+                "Usage: derfseq embed --from CKPT --ref FASTA [options] [chr:beg-end...]\n\n"
+                "Embeds every record of INPUT (FASTA/FASTQ, plain or gzip, '-' for stdin) or every\n"
+                "region of --ref in input order, deterministically (eval mode, no dropout).\n"
+                "Bases are upper-cased and N becomes [PAD], as in pretraining; '-' strand BED\n"
+                "regions are reverse-complemented.\n\n"
                 "Input:\n");
     ds_usage_line(fp, "    --from CKPT", "checkpoint (safetensors)", "required");
-    ds_usage_line(fp, "    --ref FASTA", "reference for --regions and chr:start-end inputs", "none");
-    ds_usage_line(fp, "    --regions BED", "embed these regions of --ref; '-' strand reverse-complemented", "none");
-    snprintf(b, sizeof b, "%ld", o->batch_size);
-    ds_usage_line(fp, "    --batch-size N", "records per batch", b);
-    ds_usage_line(fp, "    --seq-len N", "maximum tokens per record", "the model's length");
+    ds_usage_line(fp, "    --ref FASTA", "reference for --regions and chr:beg-end inputs", "none");
+    ds_usage_line(fp, "    --regions BED", "embed these regions of --ref", "none");
+    ds_usage_line(fp, "    --chunk N", "split longer records into N-token chunks", "off: error");
     fprintf(fp, "\nOutput:\n");
-    ds_usage_line(fp, "-o, --output FILE", "where to write ('-': stdout)", "-");
+    ds_usage_line(fp, "-o, --output FILE", "where to write ('-': stdout, TSV only)", "-");
     ds_usage_line(fp, "    --format NAME", "tsv|npy|safetensors", FORMATS[o->format]);
-    ds_usage_line(fp, "    --pool NAME", "mean|last|cls over tokens, or none: one row per token", POOLS[o->pool]);
-    ds_usage_line(fp, "    --layer N", "output of block N (0-based)", "the final normed output");
+    ds_usage_line(fp, "    --pool NAME", "mean|last over tokens, or none: one row per token", POOLS[o->pool]);
+    ds_usage_line(fp, "    --layer N", "output of block N (0-based), before the final norm", "the final normed output");
+    fprintf(fp, "    TSV: id<TAB>v1... per record (pool none: id<TAB>pos<TAB>v1... per token).\n"
+                "    npy: [n, d]; pool none: [L, d] for one record, [n, L, d] for equal lengths.\n"
+                "    safetensors: one tensor per record, named by its id.\n"
+                "    With --chunk, mean pools over all chunks' tokens and last takes the last token.\n");
     fprintf(fp, "\nGeneral:\n");
     ds_usage_common(fp, &o->co);
 }
@@ -74,11 +97,8 @@ static int parse(embed_opts *o, int argc, char **argv)
         case OPT_LAYER:
             if (ds_parse_long(&o->co, "layer", optarg, 0, &o->layer)) return 2;
             break;
-        case OPT_BATCH:
-            if (ds_parse_long(&o->co, "batch-size", optarg, 1, &o->batch_size)) return 2;
-            break;
-        case OPT_SEQLEN:
-            if (ds_parse_long(&o->co, "seq-len", optarg, 1, &o->seq_len)) return 2;
+        case OPT_CHUNK:
+            if (ds_parse_long(&o->co, "chunk", optarg, 1, &o->chunk)) return 2;
             break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
@@ -86,17 +106,225 @@ static int parse(embed_opts *o, int argc, char **argv)
     return 0;
 }
 
-/* Inputs are files, unless --ref makes them chr:start-end regions. */
-static int check_inputs(const embed_opts *o, char **inputs, int n)
+/* ---- writer ----------------------------------------------------------- */
+
+typedef struct {
+    int format, pool, d;
+    ds_outfile out;
+    FILE *data;              /* safetensors: tensor bytes until the header is known */
+    json_t *index;           /* safetensors: name → entry */
+    size_t offset;
+    long records, rows_per_record;   /* npy: same L for every record (pool none) */
+} writer;
+
+static int writer_open(writer *w, const embed_opts *o, int d)
 {
-    if (o->ref && ds_check_input(o->co.cmd, o->ref)) return 1;
-    if (o->regions && ds_check_input(o->co.cmd, o->regions)) return 1;
-    return o->ref ? 0 : ds_check_inputs(o->co.cmd, inputs, n);
+    memset(w, 0, sizeof *w);
+    w->format = o->format;
+    w->pool = o->pool;
+    w->d = d;
+    w->rows_per_record = -1;
+    int e = ds_outfile_open(&w->out, o->out);
+    if (e) return e;
+    if (w->format == FMT_NPY) {   /* a placeholder header, rewritten with the final shape */
+        int64_t shape[2] = { 0, d };
+        e = ds_npy_write_header_sized(w->out.fp, 2, shape, NPY_HEADER);
+    } else if (w->format == FMT_ST) {
+        w->data = tmpfile();
+        w->index = json_object();
+        if (!w->data) e = ds_err_errno(DS_EIO, "cannot create a temporary file");
+    }
+    return e;
+}
+
+static int writer_record(writer *w, const char *id, const float *v, long rows)
+{
+    int e = 0;
+    if (w->format == FMT_TSV) {
+        for (long r = 0; r < rows && !e; r++)
+            e = w->pool == POOL_NONE ? ds_tsv_write_token_row(w->out.fp, id, r, v + r * w->d, w->d)
+                                     : ds_tsv_write_row(w->out.fp, id, v, w->d);
+    } else if (w->format == FMT_NPY) {
+        if (w->rows_per_record >= 0 && rows != w->rows_per_record && w->pool == POOL_NONE)
+            return ds_err(DS_EINVAL, "record '%s' has %ld tokens, earlier ones %ld: one .npy holds equal lengths only "
+                                     "(use --format safetensors or tsv)", id, rows, w->rows_per_record);
+        w->rows_per_record = rows;
+        if (fwrite(v, sizeof(float) * (size_t)w->d, (size_t)rows, w->out.fp) != (size_t)rows) e = ds_err_errno(DS_EIO, "write failed");
+    } else {
+        if (json_object_get(w->index, id))
+            return ds_err(DS_EINVAL, "record id '%s' appears twice; safetensors names must be unique", id);
+        size_t n = (size_t)rows * w->d * sizeof(float);
+        json_t *shape = w->pool == POOL_NONE ? json_pack("[I, i]", (json_int_t)rows, w->d) : json_pack("[i]", w->d);
+        json_object_set_new(w->index, id, json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape,
+                                                   "data_offsets", (json_int_t)w->offset, (json_int_t)(w->offset + n)));
+        w->offset += n;
+        if (fwrite(v, 1, n, w->data) != n) e = ds_err_errno(DS_EIO, "temporary file: write failed");
+    }
+    w->records++;
+    return e;
+}
+
+static int finish_npy(writer *w)
+{
+    int64_t shape[3] = { w->records, w->d, 0 };
+    int nd = 2;
+    if (w->pool == POOL_NONE) {
+        if (w->records == 1) { shape[0] = w->rows_per_record; shape[1] = w->d; }
+        else { shape[0] = w->records; shape[1] = w->rows_per_record; shape[2] = w->d; nd = 3; }
+    }
+    if (fflush(w->out.fp) || fseek(w->out.fp, 0, SEEK_SET)) return ds_err_errno(DS_EIO, "cannot rewrite the npy header");
+    int e = ds_npy_write_header_sized(w->out.fp, nd, shape, NPY_HEADER);
+    if (!e && fseek(w->out.fp, 0, SEEK_END)) e = ds_err_errno(DS_EIO, "seek failed");
+    return e;
+}
+
+static int finish_safetensors(writer *w)
+{
+    char *hdr = json_dumps(w->index, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!hdr) return ds_err(DS_ENOMEM, "out of memory");
+    size_t hlen = strlen(hdr), padded = (hlen + 7) & ~(size_t)7;
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(padded >> (8 * i));
+    fwrite(len8, 1, 8, w->out.fp);
+    fwrite(hdr, 1, hlen, w->out.fp);
+    for (size_t i = hlen; i < padded; i++) fputc(' ', w->out.fp);
+    free(hdr);
+    rewind(w->data);
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, w->data)) > 0)
+        if (fwrite(buf, 1, n, w->out.fp) != n) return ds_err_errno(DS_EIO, "write failed");
+    return ferror(w->data) ? ds_err(DS_EIO, "temporary file: read failed") : 0;
+}
+
+static int writer_close(writer *w, int ok)
+{
+    int e = 0;
+    if (ok && w->format == FMT_NPY) e = finish_npy(w);
+    if (ok && !e && w->format == FMT_ST) e = finish_safetensors(w);
+    if (ok && !e) e = ds_outfile_commit(&w->out);
+    if (!ok || e) ds_outfile_abort(&w->out);
+    if (w->data) fclose(w->data);
+    json_decref(w->index);
+    return e;
+}
+
+/* ---- encoder ---------------------------------------------------------- */
+
+typedef struct {
+    const embed_opts *o;
+    ds_model *m;
+    int32_t *ids;
+    float *rows;              /* pool none: [L, d] for the record; else [1, d] */
+    size_t cap_ids, cap_rows;
+    writer w;
+} embedder;
+
+static int grow(void **p, size_t *cap, size_t need)
+{
+    if (need <= *cap) return 0;
+    void *q = realloc(*p, need);
+    if (!q) return ds_err(DS_ENOMEM, "out of memory for a record of %zu bytes", need);
+    *p = q;
+    *cap = need;
+    return 0;
+}
+
+/* Encodes ids[0, n) in chunks no longer than the model allows and pools. */
+static int embed_ids(embedder *E, const char *id, int64_t n)
+{
+    ds_model *m = E->m;
+    int d = m->d_model;
+    long chunk = E->o->chunk ? E->o->chunk : m->max_len;
+    if (n > m->max_len && !E->o->chunk)
+        return ds_err(DS_EINVAL, "record '%s' has %lld tokens, more than the model's %d (use --chunk N)", id, (long long)n,
+                      m->max_len);
+    if (chunk > m->max_len) return ds_err(DS_EINVAL, "--chunk %ld exceeds the model's %d tokens", chunk, m->max_len);
+    if (n == 0) return ds_err(DS_EINVAL, "record '%s' is empty", id);
+    int none = E->o->pool == POOL_NONE;
+    int e = grow((void **)&E->rows, &E->cap_rows, sizeof(float) * (size_t)d * (none ? (size_t)n : 1));
+    if (e) return e;
+    if (!none) memset(E->rows, 0, sizeof(float) * (size_t)d);
+    for (int64_t s = 0; s < n; s += chunk) {
+        int L = (int)(n - s < chunk ? n - s : chunk);
+        if ((e = m->vt->reserve(m, 1, L)) || (e = m->vt->encode(m, E->ids + s, 1, L, 0, 0, 0))) return e;
+        const float *h = E->o->layer < 0 ? m->hidden : m->vt->layer_output(m, (int)E->o->layer);
+        if (none) memcpy(E->rows + (size_t)s * d, h, sizeof(float) * (size_t)L * d);
+        else if (E->o->pool == POOL_LAST) memcpy(E->rows, h + (size_t)(L - 1) * d, sizeof(float) * (size_t)d);
+        else
+            for (int t = 0; t < L; t++)
+                for (int c = 0; c < d; c++) E->rows[c] += h[(size_t)t * d + c] / (float)n;
+    }
+    return writer_record(&E->w, id, E->rows, none ? (long)n : 1);
+}
+
+static int embed_seq(embedder *E, const char *id, const char *seq, int64_t len)
+{
+    int e = grow((void **)&E->ids, &E->cap_ids, sizeof(int32_t) * (size_t)(len ? len : 1));
+    if (e) return e;
+    ds_tokenize(seq, len, DS_LM_TOK_FLAGS, E->ids);
+    return embed_ids(E, id, len);
+}
+
+static int embed_files(embedder *E, char **paths, int n, long *count)
+{
+    for (int i = 0; i < n; i++) {
+        ds_fasta_reader *r;
+        int e = ds_fasta_open(&r, paths[i]);
+        ds_fasta_record rec;
+        while (!e && (e = ds_fasta_next(r, &rec)) == 1) {
+            e = embed_seq(E, rec.id, rec.seq, rec.len);
+            (*count)++;
+        }
+        ds_fasta_close(r);
+        if (e < 0) return e;
+    }
+    return 0;
+}
+
+static int embed_region(embedder *E, ds_ref *ref, ds_region *g, char **buf, size_t *cap, long *count)
+{
+    int c = ds_ref_contig_index(ref, g->chrom);
+    if (c < 0) return g->line ? ds_err(DS_EINVAL, "%s:%d: %s", E->o->regions, g->line, ds_errmsg()) : c;
+    int64_t end = g->end < 0 ? ds_ref_contig_len(ref, c) : g->end;
+    int e = grow((void **)buf, cap, (size_t)(end - g->beg) + 1);
+    if (!e) e = ds_ref_fetch(ref, g->chrom, g->beg, end, *buf);
+    if (e) return g->line ? ds_err(DS_EINVAL, "%s:%d: %s", E->o->regions, g->line, ds_errmsg()) : e;
+    if (g->strand == '-') ds_revcomp(*buf, end - g->beg);
+    char id[512];
+    if (g->name) snprintf(id, sizeof id, "%s", g->name);
+    else snprintf(id, sizeof id, "%s:%lld-%lld%s", g->chrom, (long long)g->beg + 1, (long long)end,
+                  g->strand == '-' ? "(-)" : "");
+    (*count)++;
+    return embed_seq(E, id, *buf, end - g->beg);
+}
+
+static int embed_regions(embedder *E, char **args, int nargs, long *count)
+{
+    ds_ref *ref;
+    ds_regions bed = {0};
+    char *buf = NULL;
+    size_t cap = 0;
+    int e = ds_ref_open(&ref, E->o->ref);
+    if (e) return e;
+    if (E->o->regions) e = ds_bed_read(E->o->regions, &bed);
+    for (int i = 0; !e && i < bed.n; i++) e = embed_region(E, ref, &bed.r[i], &buf, &cap, count);
+    for (int i = 0; !e && i < nargs; i++) {
+        ds_region g;
+        e = ds_region_parse(args[i], &g);
+        if (!e) e = embed_region(E, ref, &g, &buf, &cap, count);
+        ds_region_free(&g);
+    }
+    free(buf);
+    ds_regions_free(&bed);
+    ds_ref_close(ref);
+    return e;
 }
 
 int main_embed(int argc, char **argv)
 {
-    embed_opts o = { .out = "-", .layer = -1, .batch_size = 8 };
+    double t0 = ds_realtime();
+    embed_opts o = { .out = "-", .layer = -1 };
     ds_common_defaults(&o.co, "embed", DS_O_THREADS | DS_O_QUIET);
     if (argc < 2) { usage(stderr, &o); return 2; }
     int rc = parse(&o, argc, argv);
@@ -105,11 +333,32 @@ int main_embed(int argc, char **argv)
     if (!o.from) return ds_usage_error(o.co.cmd, "missing --from CKPT");
     if (optind == argc && !o.regions) return ds_usage_error(o.co.cmd, "missing INPUT");
     if (o.regions && !o.ref) return ds_usage_error(o.co.cmd, "--regions needs --ref FASTA");
+    if (o.format != FMT_TSV && !strcmp(o.out, "-"))
+        return ds_usage_error(o.co.cmd, "--format %s needs -o FILE (it is finished by seeking back)", FORMATS[o.format]);
+    if (o.pool == POOL_CLS)
+        return ds_usage_error(o.co.cmd, "--pool cls: DNA inputs carry no [CLS] token here; use mean or last");
     ds_threads_set(o.co.threads);
-    if (check_inputs(&o, argv + optind, argc - optind)) return 1;
-    char *name = NULL;
-    if (ds_from_model_name(o.co.cmd, o.from, &name)) return 1;
-    rc = ds_not_built(o.co.cmd, name);
-    free(name);
-    return rc;
+    embedder E = { .o = &o };
+    int e = ds_model_load(&E.m, o.from);
+    if (!e && o.layer >= E.m->n_layer)
+        e = ds_err(DS_EINVAL, "--layer %ld: the model has blocks 0..%d", o.layer, E.m->n_layer - 1);
+    int opened = 0;
+    if (!e) e = writer_open(&E.w, &o, E.m->d_model), opened = 1;
+    long count = 0;
+    if (!e) e = o.ref ? embed_regions(&E, argv + optind, argc - optind, &count)
+                      : embed_files(&E, argv + optind, argc - optind, &count);
+    if (!e && !count) e = ds_err(DS_EINVAL, "no records to embed");
+    if (opened) {
+        int e2 = writer_close(&E.w, !e);
+        if (!e) e = e2;
+    }
+    free(E.ids);
+    free(E.rows);
+    ds_model_free(E.m);
+    if (e) return ds_cmd_error(o.co.cmd, "%s", ds_errmsg());
+    if (!o.co.quiet) {
+        fprintf(stderr, "[M::embed] %ld records\n", count);
+        ds_resource_line(t0);
+    }
+    return 0;
 }

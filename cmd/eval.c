@@ -1,16 +1,30 @@
 /* derfseq eval: metrics of a checkpoint on held-out data, as a table on
- * stdout and optionally JSON (derfseq.md "Outputs", "Metrics"). No model yet. */
+ * stdout and optionally JSON (derfseq.md "Outputs", "Metrics"). DNA language
+ * models today: loss, perplexity and bits per base on a genome's held-out
+ * split. */
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/lm.h"
 #include "cmd/opts.h"
+#include "core/error.h"
+#include "core/progress.h"
 #include "core/threads.h"
+#include "io/outfile.h"
+#include "io/regions.h"
+#include "presets.h"
+
+enum { OPT_SPLIT = 1100, OPT_MAX_WINDOWS, OPT_MAX_N };
 
 typedef struct {
     ds_common_opts co;
-    const char *from, *ref, *regions;
-    long batch_size, seq_len;   /* seq_len 0: the model's length */
+    const char *from, *ref, *regions, *split;
+    long batch_size, seq_len;   /* seq_len 0: min(1024, the model's length) */
+    long max_windows, max_n;
 } eval_opts;
 
 static const struct option LONGOPTS[] = {
@@ -19,6 +33,9 @@ static const struct option LONGOPTS[] = {
     { "regions", required_argument, NULL, OPT_REGIONS },
     { "batch-size", required_argument, NULL, OPT_BATCH },
     { "seq-len", required_argument, NULL, OPT_SEQLEN },
+    { "split", required_argument, NULL, OPT_SPLIT },
+    { "max-windows", required_argument, NULL, OPT_MAX_WINDOWS },
+    { "max-n", required_argument, NULL, OPT_MAX_N },
     DS_LONGOPT_JSON, DS_LONGOPT_THREADS, DS_LONGOPT_SEED, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
     { NULL, 0, NULL, 0 },
 };
@@ -34,10 +51,16 @@ static void usage(FILE *fp, const eval_opts *o)
                 "Input:\n");
     ds_usage_line(fp, "    --from CKPT", "checkpoint to evaluate (safetensors)", "required");
     ds_usage_line(fp, "    --ref FASTA", "reference for regions and coordinate datasets", "none");
-    ds_usage_line(fp, "    --regions BED", "evaluate these regions (the 'test' split if a 4th column)", "all of DATA");
+    ds_usage_line(fp, "    --regions BED", "evaluate these regions (the --split rows if a 4th column)", "all of DATA");
+    ds_usage_line(fp, "    --split NAME", "valid|test: BED split column value", "test");
     snprintf(b, sizeof b, "%ld", o->batch_size);
     ds_usage_line(fp, "    --batch-size N", "sequences per batch", b);
-    ds_usage_line(fp, "    --seq-len N", "tokens per sequence", "the model's length");
+    ds_usage_line(fp, "    --seq-len N", "tokens per window", "1024 or the model's length");
+    ds_usage_line(fp, "    --max-windows N", "evaluate at most N windows", "all");
+    ds_usage_line(fp, "    --max-n N", "skip windows with more than N bases N", "seq-len/10");
+    fprintf(fp, "    A DNA language model is scored on non-overlapping windows of the genome's\n"
+                "    held-out part: the BED rows of --split, or without a BED the last 5%% of\n"
+                "    every contig (the part pretrain holds out).\n");
     fprintf(fp, "\nGeneral:\n");
     ds_usage_common(fp, &o->co);
 }
@@ -58,27 +81,107 @@ static int parse(eval_opts *o, int argc, char **argv)
         case OPT_SEQLEN:
             if (ds_parse_long(&o->co, "seq-len", optarg, 1, &o->seq_len)) return 2;
             break;
+        case OPT_SPLIT:
+            if (ds_split_parse(optarg) != DS_SPLIT_VALID && ds_split_parse(optarg) != DS_SPLIT_TEST)
+                return ds_usage_error(o->co.cmd, "--split: expected valid or test, got '%s'", optarg);
+            o->split = optarg;
+            break;
+        case OPT_MAX_WINDOWS:
+            if (ds_parse_long(&o->co, "max-windows", optarg, 1, &o->max_windows)) return 2;
+            break;
+        case OPT_MAX_N:
+            if (ds_parse_long(&o->co, "max-n", optarg, 0, &o->max_n)) return 2;
+            break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
     }
     return 0;
 }
 
+/* The metrics table on stdout and, with --json, the same as JSON. */
+static int report(const eval_opts *o, const ds_model *m, const ds_lm_eval_result *r, const char *split_desc)
+{
+    double bits = r->loss / log(2.0);
+    int table = !o->co.json_path || strcmp(o->co.json_path, "-");
+    if (table) printf("checkpoint\t%s\nmodel\t%s\ndata\t%s\nsplit\t%s\n", o->from, m->vt->arch, o->ref, split_desc);
+    if (table) printf("windows\t%ld\ntokens\t%ld\nloss_nats_per_token\t%.6f\nperplexity\t%.6f\nbits_per_base\t%.6f\n",
+           r->windows, r->tokens, r->loss, exp(r->loss), bits);
+    if (fflush(stdout)) return ds_err_errno(DS_EIO, "standard output");
+    if (!o->co.json_path) return 0;
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f}", "checkpoint", o->from, "model",
+                          m->vt->arch, "data", o->ref, "split", split_desc, "windows", (json_int_t)r->windows,
+                          "tokens", (json_int_t)r->tokens, "loss", r->loss, "perplexity", exp(r->loss),
+                          "bits_per_base", bits);
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    ds_outfile out;
+    int e = ds_outfile_open(&out, o->co.json_path);
+    if (!e) {
+        fprintf(out.fp, "%s\n", text);
+        e = ds_outfile_commit(&out);
+        if (e) ds_outfile_abort(&out);
+    }
+    free(text);
+    return e;
+}
+
+static int evaluate_lm(eval_opts *o, ds_model *m)
+{
+    ds_ref *ref = NULL;
+    ds_regions bed = {0};
+    ds_windows w = {0};
+    ds_lm_head head = {0};
+    ds_lm_batch batch = {0};
+    ds_lm_eval_result res;
+    long L = o->seq_len ? o->seq_len : (m->max_len - 1 < 1024 ? m->max_len - 1 : 1024);
+    long max_n = o->max_n >= 0 ? o->max_n : L / 10;
+    int split = o->split ? ds_split_parse(o->split) : DS_SPLIT_TEST;
+    int e = L > m->max_len - 1 ? ds_err(DS_EINVAL, "--seq-len %ld exceeds the model's %d tokens", L, m->max_len - 1) : 0;
+    if (!e) e = ds_ref_open(&ref, o->ref);
+    if (!e && o->regions) e = ds_bed_read(o->regions, &bed);
+    int split_col = 0;
+    for (int i = 0; i < bed.n; i++) split_col |= bed.r[i].split != DS_SPLIT_NONE;
+    if (!e) e = ds_windows_init(&w, ref, o->regions ? &bed : NULL, NULL,
+                                o->regions ? (split_col ? split : DS_SPLIT_NONE) : DS_SPLIT_VALID, (int)L + 1,
+                                (int)max_n, 0);
+    if (!e) e = m->vt->reserve(m, (int)o->batch_size, (int)L);
+    if (!e) e = ds_lm_head_reserve(&head, m, (int)o->batch_size, (int)L);
+    if (!e) e = ds_lm_batch_init(&batch, (int)o->batch_size, (int)L);
+    if (!e) e = ds_lm_evaluate(m, &head, &w, &batch, o->max_windows, &res);
+    if (!e) {
+        char desc[64];
+        snprintf(desc, sizeof desc, "%s", !o->regions ? "held-out 5% tail of each contig"
+                                          : split_col ? ds_split_name(split) : "all BED rows");
+        e = report(o, m, &res, desc);
+    }
+    ds_lm_batch_free(&batch);
+    ds_lm_head_free(&head);
+    ds_windows_free(&w);
+    ds_regions_free(&bed);
+    ds_ref_close(ref);
+    return e;
+}
+
 int main_eval(int argc, char **argv)
 {
-    eval_opts o = { .batch_size = 8 };
+    double t0 = ds_realtime();
+    eval_opts o = { .batch_size = 8, .max_n = -1 };
     ds_common_defaults(&o.co, "eval", DS_O_THREADS | DS_O_SEED | DS_O_JSON | DS_O_QUIET);
     if (argc < 2) { usage(stderr, &o); return 2; }
     int rc = parse(&o, argc, argv);
     if (rc) return rc;
     if (o.co.help) { usage(stdout, &o); return 0; }
     if (!o.from) return ds_usage_error(o.co.cmd, "missing --from CKPT");
-    if (optind == argc) return ds_usage_error(o.co.cmd, "missing DATA");
+    if (optind == argc && !o.ref) return ds_usage_error(o.co.cmd, "missing DATA");
+    if (optind < argc && o.ref) return ds_usage_error(o.co.cmd, "give the genome as DATA or --ref, not both");
+    if (!o.ref) o.ref = argv[optind];
+    if (argc - optind > 1) return ds_usage_error(o.co.cmd, "give one genome FASTA");
     ds_threads_set(o.co.threads);
-    if (ds_check_inputs(o.co.cmd, argv + optind, argc - optind)) return 1;
-    char *name = NULL;
-    if (ds_from_model_name(o.co.cmd, o.from, &name)) return 1;
-    rc = ds_not_built(o.co.cmd, name);
-    free(name);
-    return rc;
+    ds_model *m = NULL;
+    int e = ds_model_load(&m, o.from);
+    if (!e) e = evaluate_lm(&o, m);
+    ds_model_free(m);
+    if (e) return ds_cmd_error(o.co.cmd, "%s", ds_errmsg());
+    if (!o.co.quiet) ds_resource_line(t0);
+    return 0;
 }

@@ -60,7 +60,7 @@ static void list_preset(const char *name, const char *about, void *fp)
 static void usage(FILE *fp, const pretrain_opts *o)
 {
     fprintf(fp, "Usage: derfseq pretrain --model PRESET|--config FILE [options] GENOME.fa[.gz] -o RUN_DIR\n"
-                "       derfseq pretrain --resume RUN_DIR\n\n"
+                "Usage: derfseq pretrain --resume RUN_DIR\n\n"
                 "Pretrains a DNA encoder as a next-token language model on random windows of a\n"
                 "reference genome (FASTA, plain or bgzip; the .fai is built when missing).\n"
                 "Lower-case bases are upper-cased; N becomes [PAD] and is left out of the loss.\n\n"

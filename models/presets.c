@@ -3,6 +3,7 @@
 #include "presets.h"
 #include "hyenadna.h"
 #include "core/error.h"
+#include "io/checkpoint.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -74,4 +75,16 @@ void ds_model_free(ds_model *m)
     if (m->vt && m->vt->destroy) m->vt->destroy(m);
     ds_params_free(&m->params);
     free(m);
+}
+
+int ds_model_load(ds_model **m, const char *path)
+{
+    *m = NULL;
+    char *cfg = ds_checkpoint_config(path);
+    if (!cfg) return DS_EFORMAT;
+    int r = ds_model_from_json(m, cfg);
+    free(cfg);
+    if (!r) r = ds_checkpoint_load(path, &(*m)->params, 0);
+    if (r) { ds_model_free(*m); *m = NULL; }
+    return r;
 }

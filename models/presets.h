@@ -7,6 +7,10 @@
 /* The config JSON of preset `name` with the norm swapped to `norm` (NULL:
  * the preset's default, Derf) and α₀ = alpha_init (NaN: default 0.5). */
 int ds_preset_config_json(const char *name, const char *norm, float alpha_init, char **json);
+/* A model from a checkpoint: its "derfseq.config" metadata (or, beside an
+ * official checkpoint, nothing else yet), then every tensor by name and
+ * shape. Extra tensors (an untied HF lm_head.weight) are ignored. */
+int ds_model_load(ds_model **m, const char *path);
 void ds_preset_list(void (*fn)(const char *name, const char *about, void *ctx), void *ctx);
 
 #endif

@@ -259,13 +259,13 @@ TEST(test_cli_pretrain_rejects_unknown_presets_and_missing_genomes)
     CHECK_ERROR(run("pretrain --resume '%s'", tmp_path("no-such-run")), 1, " pretrain", "config.json");
 }
 
-TEST(test_cli_commands_from_a_checkpoint_say_its_model_is_not_built_yet)
+TEST(test_cli_commands_from_a_foreign_checkpoint_fail_with_one_line)
 {
     const char *ckpt = toy_checkpoint(), *fa = small_fasta(), *run_dir = tmp_path("ft");
     CHECK_ERROR(run("finetune --from '%s' --task cls --epochs 1 -o '%s' '%s'", ckpt, run_dir, fa), 1, " finetune",
                 "model 'toy' is not built yet");
-    CHECK_ERROR(run("eval --from '%s' '%s'", ckpt, fa), 1, " eval", "model 'toy' is not built yet");
-    CHECK_ERROR(run("embed --from '%s' --pool none --layer 1 --format npy '%s'", ckpt, fa), 1, " embed",
-                "model 'toy' is not built yet");
+    CHECK_ERROR(run("eval --from '%s' '%s'", ckpt, fa), 1, " eval", "no \"arch\"");
+    CHECK_ERROR(run("embed --from '%s' --pool none --layer 1 --format npy -o '%s' '%s'", ckpt, tmp_path("e.npy"), fa),
+                1, " embed", "no \"arch\"");
     CHECK_ERROR(run("embed --from '%s' '%s'", tmp_path("nope.safetensors"), fa), 1, " embed", "nope.safetensors");
 }

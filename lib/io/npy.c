@@ -7,14 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ds_npy_write_header(FILE *fp, int ndim, const int64_t *shape)
+int ds_npy_write_header(FILE *fp, int ndim, const int64_t *shape) { return ds_npy_write_header_sized(fp, ndim, shape, 0); }
+
+int ds_npy_write_header_sized(FILE *fp, int ndim, const int64_t *shape, int size)
 {
     char dict[256];
     int k = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (int i = 0; i < ndim; i++) k += snprintf(dict + k, sizeof dict - (size_t)k, "%lld,%s", (long long)shape[i], i + 1 < ndim ? " " : "");
     k += snprintf(dict + k, sizeof dict - (size_t)k, "), }");
     /* magic(6) + version(2) + len(2) + dict + padding + '\n', total a multiple of 64 */
-    int total = (10 + k + 1 + 63) / 64 * 64, hlen = total - 10;
+    int total = (10 + k + 1 + 63) / 64 * 64, hlen;
+    if (size) {
+        if (size < total || size % 64) return ds_err(DS_EINVAL, "npy: header needs %d bytes, %d reserved", total, size);
+        total = size;
+    }
+    hlen = total - 10;
     unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8) };
     if (fwrite(pre, 1, 10, fp) != 10 || fwrite(dict, 1, (size_t)k, fp) != (size_t)k) return ds_err(DS_EIO, "npy: write failed");
     for (int i = 10 + k; i < total - 1; i++) fputc(' ', fp);

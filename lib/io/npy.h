@@ -10,6 +10,9 @@ int ds_npy_write(const char *path, const float *data, int ndim, const int64_t *s
 /* Streaming writer for outputs whose row count is known up front: header
  * then rows appended with fwrite by the caller. */
 int ds_npy_write_header(FILE *fp, int ndim, const int64_t *shape);
+/* The same header padded to exactly `size` bytes (a multiple of 64), so a
+ * writer that learns the row count at the end can rewrite it in place. */
+int ds_npy_write_header_sized(FILE *fp, int ndim, const int64_t *shape, int size);
 /* Reads a whole file; *data is malloc'd. */
 int ds_npy_read(const char *path, float **data, int *ndim, int64_t shape[8]);
 

@@ -1,0 +1,175 @@
+/* derfseq eval and embed on a checkpoint pretrained on the bundled lambda
+ * genome: eval reproduces pretrain's validation loss, embeddings follow
+ * input order and pooling rules, and failures leave no output file. */
+#include "test.h"
+#include "cli.h"
+#include "io/npy.h"
+#include "io/safetensors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LAMBDA "testdata/lambda_virus.fa.gz"
+
+/* A 16-step pretraining run, made once. */
+static const char *run_dir(void)
+{
+    static char dir[600];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "%s/lm", ds_test_tmpdir());
+        CHECK_EQ_INT(run("pretrain --model hyenadna-demo --batch-size 4 --seq-len 100 --eval-windows 8 --steps 16 "
+                         "--eval-every 16 --lr 3e-3 -t 2 --quiet '%s' -o '%s'", LAMBDA, dir), 0);
+    }
+    return dir;
+}
+
+static const char *ckpt(void)
+{
+    static char path[700];
+    snprintf(path, sizeof path, "%s/last.safetensors", run_dir());
+    return path;
+}
+
+static const char *write_fasta(const char *name, const char *text)
+{
+    const char *p = tmp_path(name);
+    FILE *fp = fopen(p, "w");
+    fputs(text, fp);
+    fclose(fp);
+    return p;
+}
+
+/* Parses TSV rows "id\tv..." into vals; returns the number of rows. */
+static int tsv_rows(const char *text, char ids[][32], float vals[][64], int max_rows)
+{
+    int n = 0;
+    for (const char *p = text; *p && n < max_rows; n++) {
+        sscanf(p, "%31s", ids[n]);
+        const char *q = strchr(p, '\t');
+        for (int k = 0; k < 64 && q && *q == '\t'; k++) {
+            char *end;
+            vals[n][k] = strtof(q + 1, &end);
+            q = end;
+        }
+        p = strchr(p, '\n');
+        if (!p) break;
+        p++;
+    }
+    return n;
+}
+
+TEST(test_eval_reproduces_pretrain_validation_loss)
+{
+    char log[700], buf[1 << 16];
+    snprintf(log, sizeof log, "%s/log.jsonl", run_dir());
+    slurp(log, buf, sizeof buf);
+    char *v = strstr(buf, "\"val_loss\":");
+    CHECK(v != NULL);
+    double want = v ? strtod(v + 11, NULL) : 0;
+    CHECK_EQ_INT(run("eval --from '%s' --seq-len 100 --max-windows 8 --json - -t 2 --quiet '%s'", ckpt(), LAMBDA), 0);
+    char *l = strstr(g_out, "\"loss\":");
+    CHECK_MSG(l && fabs(strtod(l + 7, NULL) - want) < 1e-5, "eval loss %s, pretrain val_loss %.7f", l ? l + 7 : "?", want);
+    CHECK(strstr(g_out, "\"bits_per_base\"") && !strstr(g_out, "perplexity\t"));   /* JSON only with --json - */
+    CHECK_EQ_INT(run("eval --from '%s' --seq-len 100 --quiet '%s'", ckpt(), LAMBDA), 0);
+    CHECK(strstr(g_out, "bits_per_base\t") && strstr(g_out, "held-out 5% tail"));
+    CHECK_EQ_INT(run("eval --from '%s' --seq-len 100 --regions testdata/lambda_splits.bed --split valid --quiet '%s'",
+                     ckpt(), LAMBDA), 0);
+    CHECK(strstr(g_out, "split\tvalid") && strstr(g_out, "windows\t39\n"));   /* 4000 bases / 101 */
+    CHECK_ERROR(run("eval --from '%s' --seq-len 5000 --quiet '%s'", ckpt(), LAMBDA), 1, " eval", "exceeds");
+    CHECK_ERROR(run("eval --from '%s' --split train --quiet '%s'", ckpt(), LAMBDA), 2, " eval", "--split");
+}
+
+TEST(test_embed_pools_in_input_order_and_is_deterministic)
+{
+    const char *fa = write_fasta("three.fa", ">a\nACGTACGTAC\n>b first\nacgtnACGTTTT\n>c\nGGGGCCCCAAAATTTT\n");
+    static char ids[8][32];
+    static float mean[8][64], none[64][64];
+    CHECK_EQ_INT(run("embed --from '%s' --quiet '%s'", ckpt(), fa), 0);
+    char first[sizeof g_out];
+    memcpy(first, g_out, sizeof g_out);
+    CHECK_EQ_INT(tsv_rows(g_out, ids, mean, 8), 3);
+    CHECK(!strcmp(ids[0], "a") && !strcmp(ids[1], "b") && !strcmp(ids[2], "c"));
+    CHECK_EQ_INT(run("embed --from '%s' --quiet '%s'", ckpt(), fa), 0);
+    CHECK_MSG(!strcmp(first, g_out), "two runs gave different embeddings");
+    /* mean pooling is the mean of the per-token rows */
+    const char *one = write_fasta("one.fa", ">a\nACGTACGTAC\n");
+    CHECK_EQ_INT(run("embed --from '%s' --pool none --quiet '%s'", ckpt(), one), 0);
+    int n = 0;
+    for (const char *p = g_out; (p = strchr(p, '\n')); p++) n++;
+    CHECK_EQ_INT(n, 10);
+    for (const char *p = g_out; n-- > 0; p = strchr(p, '\n') + 1) {   /* skip "a\tpos" and read the vector */
+        const char *q = strchr(strchr(p, '\t') + 1, '\t');
+        for (int k = 0; k < 64; k++) { char *e; none[9 - n][k] = strtof(q + 1, &e); q = e; }
+    }
+    for (int k = 0; k < 64; k += 9) {
+        double m = 0;
+        for (int t = 0; t < 10; t++) m += none[t][k] / 10.0;
+        CHECK_NEAR(mean[0][k], m, 1e-5 + 1e-5 * fabs(m));
+    }
+    CHECK_EQ_INT(run("embed --from '%s' --pool last --layer 1 --quiet '%s'", ckpt(), one), 0);
+    CHECK(g_out[0] == 'a');
+}
+
+TEST(test_embed_writes_npy_and_safetensors)
+{
+    const char *fa = write_fasta("eq.fa", ">x\nACGTACGTAC\n>y\nTTTTACGTAC\n");
+    const char *npy = tmp_path("e.npy"), *st = tmp_path("e.safetensors");
+    CHECK_EQ_INT(run("embed --from '%s' --format npy -o '%s' --quiet '%s'", ckpt(), npy, fa), 0);
+    float *data = NULL;
+    int nd;
+    int64_t shape[8];
+    CHECK_EQ_INT(ds_npy_read(npy, &data, &nd, shape), 0);
+    CHECK(nd == 2 && shape[0] == 2 && shape[1] == 64);
+    free(data);
+    CHECK_EQ_INT(run("embed --from '%s' --format npy --pool none -o '%s' --quiet '%s'", ckpt(), npy, fa), 0);
+    CHECK_EQ_INT(ds_npy_read(npy, &data, &nd, shape), 0);
+    CHECK(nd == 3 && shape[0] == 2 && shape[1] == 10 && shape[2] == 64);
+    free(data);
+    CHECK_EQ_INT(run("embed --from '%s' --format safetensors --pool none -o '%s' --quiet '%s'", ckpt(), st, fa), 0);
+    ds_st_file f;
+    CHECK_EQ_INT(ds_st_open(&f, st), 0);
+    const ds_st_tensor *t = ds_st_find(&f, "y");
+    CHECK(f.n == 2 && t && t->ndim == 2 && t->shape[0] == 10 && t->shape[1] == 64);
+    ds_st_close(&f);
+}
+
+TEST(test_embed_regions_reverse_complement_the_minus_strand)
+{
+    /* region_b is NC_001416.1:1001-1300 on '-': its embedding equals that of the
+     * reverse complement given as FASTA */
+    CHECK_EQ_INT(run("embed --from '%s' --ref %s --regions testdata/lambda_regions.bed --quiet", ckpt(), LAMBDA), 0);
+    static char ids[8][32], ids2[8][32];
+    static float v[8][64], w[8][64];
+    CHECK_EQ_INT(tsv_rows(g_out, ids, v, 8), 3);
+    CHECK(!strcmp(ids[1], "region_b"));
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "zcat %s | awk 'NR>1' | tr -d '\\n' | cut -c1001-1300 | rev | tr ACGT TGCA | "
+                              "sed '1i>rc' > %s/rc.fa", LAMBDA, ds_test_tmpdir());
+    CHECK_EQ_INT(system(cmd), 0);
+    CHECK_EQ_INT(run("embed --from '%s' --quiet %s/rc.fa", ckpt(), ds_test_tmpdir()), 0);
+    CHECK_EQ_INT(tsv_rows(g_out, ids2, w, 8), 1);
+    for (int k = 0; k < 64; k++) CHECK_NEAR(v[1][k], w[0][k], 1e-6);
+    /* region arguments are 1-based inclusive and named chr:beg-end */
+    CHECK_EQ_INT(run("embed --from '%s' --ref %s --quiet NC_001416.1:1001-1300", ckpt(), LAMBDA), 0);
+    CHECK(!strncmp(g_out, "NC_001416.1:1001-1300\t", 22));
+}
+
+TEST(test_embed_failures_are_one_line_and_leave_no_file)
+{
+    char longseq[3000] = ">long\n";
+    for (int i = 0; i < 2000; i++) longseq[6 + i] = "ACGT"[i % 4];   /* longer than l_max 1026 */
+    longseq[6 + 2000] = '\n';
+    longseq[6 + 2001] = 0;
+    const char *fa = write_fasta("long.fa", longseq), *npy = tmp_path("fail.npy");
+    CHECK_ERROR(run("embed --from '%s' --format npy -o '%s' '%s'", ckpt(), npy, fa), 1, " embed", "--chunk");
+    CHECK_MSG(access(npy, F_OK) != 0, "a failed run left %s behind", npy);
+    CHECK_EQ_INT(run("embed --from '%s' --chunk 1000 --quiet '%s'", ckpt(), fa), 0);
+    CHECK(!strncmp(g_out, "long\t", 5));
+    CHECK_ERROR(run("embed --from '%s' --ref %s --regions testdata/bad/unknown_contig.bed", ckpt(), LAMBDA), 1, " embed",
+                "unknown_contig.bed:1:");
+    CHECK_ERROR(run("embed --from '%s' testdata/bad/no_header.fa", ckpt()), 1, " embed", "no_header.fa:1:");
+    CHECK_ERROR(run("embed --from '%s' --format npy '%s'", ckpt(), fa), 2, " embed", "-o FILE");
+    CHECK_ERROR(run("embed --from '%s' --layer 7 '%s'", ckpt(), fa), 1, " embed", "--layer 7");
+}
