@@ -46,8 +46,9 @@ void ds_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, lon
         /* 1 − tanh² as sech² = (2 / (eᵘ + e⁻ᵘ))²: 1 − t·t would cancel where
          * |t| ≈ 1 and x·du is large (|x| ≈ 5 gives errors of 1e-5) */
         float sech = 2.0f / (ds_expf(u) + ds_expf(-u));
+        float s2 = t * t < 0.25f ? 1.0f - t * t : sech * sech;   /* each where it is exact */
         float du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * sech * sech * du);
+        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * s2 * du);
     }
 }
 
