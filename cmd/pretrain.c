@@ -309,7 +309,9 @@ static int new_run(pretrain *p)
                                             (float)o->tr.alpha_init, &model_json);
     else e = ds_run_read_model_config(o->config, ds_norm_ops_get((ds_norm_kind)o->tr.norm)->name,
                                       (float)o->tr.alpha_init, &model_json);
-    if (e) return e;
+    if (!e) e = ds_config_set_role_alphas(&model_json, (float)o->tr.alpha_attn, (float)o->tr.alpha_ffn,
+                                          (float)o->tr.alpha_final);
+    if (e) { free(model_json); return e; }
     ds_run_cfg c = {0};
     snprintf(c.ref, sizeof c.ref, "%s", o->ref);
     snprintf(c.regions, sizeof c.regions, "%s", o->regions ? o->regions : "");

@@ -65,7 +65,11 @@ void ds_hyena_config_default(ds_hyena_config *c)
     c->l_max = 1026; c->emb_dim = 5; c->filter_order = 64; c->w = 10.0f;
     c->modulation_shift = 0.0f; c->embed_dropout = 0.1f; c->resid_dropout = 0.0f;
     c->norm = DS_NORM_DERF; c->alpha_init = DS_NORM_ALPHA_INIT; c->eps = DS_NORM_EPS;
+    c->alpha_attn = c->alpha_ffn = c->alpha_final = NAN;
 }
+
+/* α₀ of a role: its own value, else alpha_init (norms.md §0.1) */
+static float role_alpha(float role, float all) { return role == role ? role : all; }
 
 int ds_hyena_config_to_json(const ds_hyena_config *c, char **json)
 {
@@ -78,6 +82,10 @@ int ds_hyena_config_to_json(const ds_hyena_config *c, char **json)
                           "norm", ds_norm_ops_get(c->norm)->name, "alpha_init", (double)c->alpha_init,
                           "layer_norm_epsilon", (double)c->eps);
     if (!o) return ds_err(DS_ENOMEM, "cannot build the HyenaDNA config JSON");
+    const char *keys[3] = { "alpha_init_attn", "alpha_init_ffn", "alpha_init_final" };
+    const float vals[3] = { c->alpha_attn, c->alpha_ffn, c->alpha_final };
+    for (int i = 0; i < 3; i++)
+        if (vals[i] == vals[i]) json_object_set_new(o, keys[i], json_real(vals[i]));
     *json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));   /* float32 values */
     json_decref(o);
     return *json ? 0 : ds_err(DS_ENOMEM, "cannot serialise the HyenaDNA config");
@@ -130,6 +138,9 @@ int ds_hyena_config_from_json(ds_hyena_config *c, const char *text)
     if (!r) r = get_float(o, "embed_dropout", &c->embed_dropout, 0, 0.999);
     if (!r) r = get_float(o, "resid_dropout", &c->resid_dropout, 0, 0.999);
     if (!r) r = get_float(o, "alpha_init", &c->alpha_init, -1e3, 1e3);
+    if (!r) r = get_float(o, "alpha_init_attn", &c->alpha_attn, -1e3, 1e3);
+    if (!r) r = get_float(o, "alpha_init_ffn", &c->alpha_ffn, -1e3, 1e3);
+    if (!r) r = get_float(o, "alpha_init_final", &c->alpha_final, -1e3, 1e3);
     if (!r) r = get_float(o, "layer_norm_epsilon", &c->eps, 0, 1);
     if (!r && (s = json_string_value(json_object_get(o, "norm")))) {
         int k = ds_norm_kind_parse(s);
@@ -312,12 +323,12 @@ static int hyena_init(ds_model *m, uint64_t seed)
         else if (ends_with(nm, ".bias")) memset(x, 0, p->numel * sizeof(float));
     }
     for (int i = 0; i < c->n_layer; i++) {
-        ds_norm_init(&h->w[i].n1, c->norm, c->d_model, c->alpha_init);
-        ds_norm_init(&h->w[i].n2, c->norm, c->d_model, c->alpha_init);
+        ds_norm_init(&h->w[i].n1, c->norm, c->d_model, role_alpha(c->alpha_attn, c->alpha_init));
+        ds_norm_init(&h->w[i].n2, c->norm, c->d_model, role_alpha(c->alpha_ffn, c->alpha_init));
         fill_buffers(c, P(ps, 0, LP "mixer.filter_fn.pos_emb.z", i), P(ps, 0, LP "mixer.filter_fn.pos_emb.t", i),
                      P(ps, 0, LP "mixer.filter_fn.modulation.deltas", i));
     }
-    ds_norm_init(&h->lnf, c->norm, c->d_model, c->alpha_init);
+    ds_norm_init(&h->lnf, c->norm, c->d_model, role_alpha(c->alpha_final, c->alpha_init));
     return 0;
 }
 

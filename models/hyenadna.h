@@ -17,7 +17,8 @@ typedef struct {
     float modulation_shift;       /* 0.0 (training code) or 0.05 (standalone / HF), pitfalls.md 1 */
     float embed_dropout, resid_dropout;
     ds_norm_kind norm;
-    float alpha_init;             /* Derf/DyT α₀ for every norm */
+    float alpha_init;             /* Derf/DyT α₀ ... */
+    float alpha_attn, alpha_ffn, alpha_final;   /* ... per role: norm1, norm2, ln_f (NaN: alpha_init) */
     float eps;                    /* LayerNorm / RMSNorm epsilon */
 } ds_hyena_config;
 

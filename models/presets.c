@@ -88,3 +88,19 @@ int ds_model_load(ds_model **m, const char *path)
     if (r) { ds_model_free(*m); *m = NULL; }
     return r;
 }
+
+int ds_config_set_role_alphas(char **json, float attn, float ffn, float final_)
+{
+    json_t *o = json_loads(*json, 0, NULL);
+    if (!o) return ds_err(DS_EFORMAT, "model config is not JSON");
+    const char *keys[3] = { "alpha_init_attn", "alpha_init_ffn", "alpha_init_final" };
+    const float vals[3] = { attn, ffn, final_ };
+    for (int i = 0; i < 3; i++)
+        if (vals[i] == vals[i]) json_object_set_new(o, keys[i], json_real(vals[i]));
+    char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    json_decref(o);
+    if (!out) return ds_err(DS_ENOMEM, "out of memory");
+    free(*json);
+    *json = out;
+    return 0;
+}

@@ -248,3 +248,23 @@ TEST(test_hyenadna_gradients_do_not_depend_on_thread_count)
     CHECK(!memcmp(g[0], g[1], sizeof(float) * total));
     free(g[0]); free(g[1]);
 }
+
+TEST(test_hyenadna_per_role_alpha_init_reaches_norm1_norm2_and_ln_f)
+{
+    char *json = NULL;
+    CHECK_EQ_INT(ds_preset_config_json("hyenadna-demo", "dyt", 0.3f, &json), 0);
+    CHECK_EQ_INT(ds_config_set_role_alphas(&json, 0.8f, NAN, 0.2f), 0);
+    ds_model *m = NULL;
+    CHECK_EQ_INT(ds_model_from_json(&m, json), 0);
+    if (!m) { free(json); return; }
+    m->vt->init_weights(m, 1);
+    const char *names[3] = { "hyena.backbone.layers.1.norm1.alpha", "hyena.backbone.layers.1.norm2.alpha",
+                             "hyena.backbone.ln_f.alpha" };
+    const float want[3] = { 0.8f, 0.3f, 0.2f };   /* ffn falls back to --alpha-init */
+    for (int i = 0; i < 3; i++) {
+        int k = ds_params_find(&m->params, names[i]);
+        CHECK_MSG(k >= 0 && ds_params_data(&m->params, k)[0] == want[i], "%s", names[i]);
+    }
+    ds_model_free(m);
+    free(json);
+}
