@@ -13,6 +13,7 @@
 #include "io/checkpoint.h"
 #include "io/outfile.h"
 #include "io/safetensors.h"
+#include "presets.h"
 
 static const struct option LONGOPTS[] = {
     DS_LONGOPT_JSON, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
@@ -23,13 +24,23 @@ static void usage(FILE *fp, const ds_common_opts *co)
 {
     fprintf(fp, "Usage: derfseq info [options] CKPT\n\n"
                 "Prints the model config stored in CKPT (safetensors metadata key\n"
-                "'" DS_CKPT_CONFIG_KEY "'), the number of tensors, the parameter count and a\n"
+                "'" DS_CKPT_CONFIG_KEY "'), the number of tensors, the parameter count (trainable,\n"
+                "shared tensors once, when the config names a model derfseq builds) and a\n"
                 "table name<TAB>dtype<TAB>shape<TAB>numel in file order.\n\nOptions:\n");
     ds_usage_common(fp, co);
 }
 
-static unsigned long long param_count(const ds_st_file *f)
+/* Trainable parameters as the model counts them (shared tensors once, no
+ * buffers) when the config names a model derfseq builds; else every value. */
+static unsigned long long param_count(const ds_st_file *f, const char *config)
 {
+    ds_model *m = NULL;
+    if (config && ds_model_from_json(&m, config) == 0) {
+        unsigned long long n = ds_params_count(&m->params);
+        ds_model_free(m);
+        return n;
+    }
+    ds_err_clear();
     unsigned long long n = 0;
     for (int i = 0; i < f->n; i++) n += f->t[i].numel;
     return n;
@@ -45,7 +56,7 @@ static void print_text(FILE *fp, const char *path, const ds_st_file *f, const ch
     fprintf(fp, "%s%s\n", config ? "\n" : " ", pretty ? pretty : config ? config : "(no derfseq config)");
     free(pretty);
     json_decref(root);
-    fprintf(fp, "tensors: %d\nparameters: %llu\n\nname\tdtype\tshape\tnumel\n", f->n, param_count(f));
+    fprintf(fp, "tensors: %d\nparameters: %llu\n\nname\tdtype\tshape\tnumel\n", f->n, param_count(f, config));
     for (int i = 0; i < f->n; i++) {
         const ds_st_tensor *t = &f->t[i];
         fprintf(fp, "%s\t%s\t%s\t%zu\n", t->name, ds_st_dtype_name(t->dtype),
@@ -68,7 +79,7 @@ static json_t *info_json(const char *path, const ds_st_file *f, const char *conf
     json_t *tensors = json_array();
     for (int i = 0; i < f->n; i++) json_array_append_new(tensors, tensor_json(&f->t[i]));
     return json_pack("{s:s, s:o, s:i, s:I, s:o}", "file", path, "config", cfg, "n_tensors", f->n,
-                     "n_parameters", (json_int_t)param_count(f), "tensors", tensors);
+                     "n_parameters", (json_int_t)param_count(f, config), "tensors", tensors);
 }
 
 /* "-" is stdout; a file is written whole or not at all. */

@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# make demo: shows what this version of derfseq really does. It will run a
-# small HyenaDNA job on testdata/ once that model is built (README "Status").
+# make demo: a real small job on testdata/ — pretrain a Derf HyenaDNA on the
+# lambda phage genome for about half a minute, evaluate it on the held-out
+# tail, and embed the regions of a BED file.
 set -euo pipefail
 bin=${1:-build/derfseq}
 cd "$(dirname "$0")/.."
+run=build/demo-run
+rm -rf "$run"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-echo "\$ derfseq --version"
-"$bin" --version
+say() { printf '\n$ %s\n' "$*"; }
+
+say derfseq pretrain --model hyenadna-demo --norm derf testdata/lambda_virus.fa.gz -o $run --steps 800 ...
+"$bin" pretrain --model hyenadna-demo --norm derf testdata/lambda_virus.fa.gz -o "$run" \
+    --steps 800 --batch-size 8 --seq-len 256 --lr 2e-3 --eval-every 200 --save-every 400 --eval-windows 64
+
+first=$(head -1 "$run/log.jsonl" | sed 's/.*"loss":\([0-9.]*\).*/\1/')
+last=$(grep '"loss"' "$run/log.jsonl" | tail -1 | sed 's/.*"loss":\([0-9.]*\).*/\1/')
+echo "training loss: first step $first, last step $last nats/token"
+
+say derfseq eval --from $run/best.safetensors --seq-len 256 testdata/lambda_virus.fa.gz
+"$bin" eval --from "$run/best.safetensors" --seq-len 256 --quiet testdata/lambda_virus.fa.gz
+
+say "derfseq embed --from $run/best.safetensors --ref testdata/lambda_virus.fa.gz --regions testdata/lambda_regions.bed | cut -f1-6"
+"$bin" embed --from "$run/best.safetensors" --ref testdata/lambda_virus.fa.gz \
+    --regions testdata/lambda_regions.bed --quiet | cut -f1-6
+
+say derfseq info $run/best.safetensors "| head -4"
+"$bin" info --quiet "$run/best.safetensors" | grep -E '^(file|parameters|tensors)' || true
 echo
-echo "\$ derfseq help"
-"$bin" help
-echo
-echo "The model demos (pretrain, finetune, eval and embed on testdata/) arrive"
-echo "with the HyenaDNA model; today only 'derfseq info CKPT' does real work."
-echo "See README.md, 'Status'."
+echo "The run directory $run holds config.json, state.safetensors (resumable with"
+echo "'derfseq pretrain --resume $run'), last/best.safetensors and log.jsonl."
