@@ -21,6 +21,10 @@ def bench(preset, B=8, L=1024, train_steps=5, infer_steps=10):
            "w": 10.0, "modulation_shift": 0.0, "norm": "derf", "layer_norm_epsilon": 1e-5}
     torch.manual_seed(1)
     model = hyenadna.HyenaDNA(cfg)
+    with torch.no_grad():   # the official init's scale (N(0, 0.02)), as derfseq's init
+        for name, p in model.named_parameters():
+            if p.dim() >= 2 and ".freq" not in name and "short_filter" not in name:
+                p.normal_(0.0, 0.02)
     ids = torch.randint(7, 11, (B, L + 1))
     inp, tgt = ids[:, :-1], ids[:, 1:]
     opt = torch.optim.AdamW(model.parameters(), lr=6e-4)

@@ -1,19 +1,47 @@
 #!/usr/bin/env bash
-# make bench: runs every benchmark binary built from bench/*.c with the
-# machine's description first, so a pasted result carries its context.
+# make bench: runs every benchmark binary built from bench/*.c and, when
+# Debian's python3-torch is installed, the PyTorch twins on the same shapes
+# and thread count, then prints derfseq/PyTorch ratios. The first lines name
+# the machine, so a pasted result carries its context.
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 build=${1:-build}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 echo "== $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "== OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}  $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "== OMP_NUM_THREADS=$OMP_NUM_THREADS  $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "$build"/bench/*; do
     [ -x "$b" ] || continue
     echo "== $(basename "$b")"
-    "$b"
+    "$b" | tee -a "$out"
 done
-if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-    echo "== PyTorch twins (same shapes, same threads)"
-    OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} /usr/bin/python3 bench/ops_torch.py
-else
+if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     echo "== PyTorch twins skipped: apt-get install python3-torch to compare"
+    exit 0
 fi
+echo "== PyTorch twins (same shapes, same threads)"
+/usr/bin/python3 bench/ops_torch.py | tee -a "$out"
+/usr/bin/python3 bench/hyenadna_torch.py | tee -a "$out"
+echo "== derfseq / PyTorch (higher is better for tok/s, lower for RSS)"
+awk '
+    $1 == "derfseq" || $1 == "torch" {
+        if ($2 ~ /^hyenadna/) {
+            key = $2; who = $1
+            for (i = 1; i <= NF; i++) {
+                if ($i == "train") tr[who, key] = $(i + 1)
+                if ($i == "infer") inf[who, key] = $(i + 1)
+                if ($i == "RSS") rss[who, key] = $(i + 1)
+            }
+            keys[key] = 1
+        }
+    }
+    $1 ~ /^(derf|dyt|layernorm)$/ && /fwd\+bwd/ { for (i = 1; i <= NF; i++) if ($i == "fwd+bwd") ours[$1] = $(i + 1) }
+    $1 == "torch" && $2 ~ /^(derf|dyt|layernorm)$/ { for (i = 1; i <= NF; i++) if ($i == "fwd+bwd") theirs[$2] = $(i + 1) }
+    END {
+        for (k in keys)
+            if (tr["torch", k] > 0)
+                printf "%-20s train %.2fx  inference %.2fx  peak RSS %.2fx\n", k, tr["derfseq", k] / tr["torch", k],
+                       inf["derfseq", k] / inf["torch", k], rss["derfseq", k] / rss["torch", k]
+        for (n in ours)
+            if (theirs[n] > 0) printf "%-20s fwd+bwd speed %.2fx\n", n, theirs[n] / ours[n]
+    }' "$out" | sort
