@@ -311,7 +311,10 @@ static int embed_regions(embedder *E, char **args, int nargs, long *count)
     for (int i = 0; !e && i < bed.n; i++) e = embed_region(E, ref, &bed.r[i], &buf, &cap, count);
     for (int i = 0; !e && i < nargs; i++) {
         ds_region g;
-        e = ds_region_parse(args[i], &g);
+        /* a contig named like a region ("22:20000001-21000000") is that
+         * whole contig, as samtools resolves it */
+        if (ds_ref_has_contig(ref, args[i])) e = ds_region_parse_whole(args[i], &g);
+        else e = ds_region_parse(args[i], &g);
         if (!e) e = embed_region(E, ref, &g, &buf, &cap, count);
         ds_region_free(&g);
     }

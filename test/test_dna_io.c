@@ -131,6 +131,7 @@ TEST(test_faidx_builds_a_missing_index_and_explains_plain_gzip)
     snprintf(path, sizeof path, "%s/chr.fa", ds_test_tmpdir());
     CHECK_EQ_INT(ds_ref_open(&ref, path), 0);
     CHECK(ds_ref_contig_index(ref, "1") < 0 && strstr(ds_errmsg(), "the reference has 'chr1'"));
+    CHECK(ds_ref_has_contig(ref, "chr1") && !ds_ref_has_contig(ref, "chr1:1-4"));
     ds_ref_close(ref);
 }
 

@@ -154,6 +154,14 @@ TEST(test_embed_regions_reverse_complement_the_minus_strand)
     /* region arguments are 1-based inclusive and named chr:beg-end */
     CHECK_EQ_INT(run("embed --from '%s' --ref %s --quiet NC_001416.1:1001-1300", ckpt(), LAMBDA), 0);
     CHECK(!strncmp(g_out, "NC_001416.1:1001-1300\t", 22));
+    /* a contig whose name looks like a region is taken whole (hisat2's GRCh37 example names them so) */
+    char fa[700];
+    snprintf(fa, sizeof fa, "%s/colon.fa", ds_test_tmpdir());
+    FILE *fp = fopen(fa, "w");
+    fputs(">22:20000001-20000020\nACGTACGTACGTACGTACGT\n", fp);
+    fclose(fp);
+    CHECK_EQ_INT(run("embed --from '%s' --ref '%s' --quiet 22:20000001-20000020 22:20000001-20000020:1-10", ckpt(), fa), 0);
+    CHECK(strstr(g_out, "22:20000001-20000020:1-20\t") && strstr(g_out, "22:20000001-20000020:1-10\t"));
 }
 
 TEST(test_embed_failures_are_one_line_and_leave_no_file)

@@ -113,6 +113,8 @@ const char *ds_ref_contig_name(const ds_ref *r, int i) { return faidx_iseq(r->fa
 int64_t ds_ref_contig_len(const ds_ref *r, int i) { return faidx_seq_len(r->fai, faidx_iseq(r->fai, i)); }
 const char *ds_ref_path(const ds_ref *r) { return r->path; }
 
+int ds_ref_has_contig(const ds_ref *r, const char *name) { return faidx_has_seq(r->fai, name) == 1; }
+
 int ds_ref_contig_index(const ds_ref *r, const char *name)
 {
     int n = faidx_nseq(r->fai);

@@ -34,6 +34,7 @@ int64_t ds_ref_contig_len(const ds_ref *ref, int i);
 /* Index of a contig by name, or a DS_EINVAL code whose message names it and
  * suggests the "chr"-prefixed (or unprefixed) name when that one exists. */
 int ds_ref_contig_index(const ds_ref *ref, const char *name);
+int ds_ref_has_contig(const ds_ref *ref, const char *name);   /* 1 or 0, no error message */
 /* Bases [beg, end) (0-based half-open) of contig `name` into buf (end-beg
  * bytes, not terminated). Errors: unknown contig, end < beg, end past the
  * contig's length. */

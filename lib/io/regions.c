@@ -87,6 +87,15 @@ int ds_region_parse(const char *s, ds_region *out)
     return out->chrom ? 0 : ds_err(DS_ENOMEM, "out of memory");
 }
 
+int ds_region_parse_whole(const char *s, ds_region *out)
+{
+    memset(out, 0, sizeof *out);
+    out->strand = '+';
+    out->end = -1;
+    out->chrom = strdup(s);
+    return out->chrom ? 0 : ds_err(DS_ENOMEM, "out of memory");
+}
+
 /* A non-negative integer column; -1 if it is not one. */
 static int64_t parse_coord(const char *s)
 {

@@ -26,6 +26,8 @@ typedef struct {
 /* "chr1:1,001-2,000" → chr1 [1000, 2000); "chr1" → whole contig;
  * "chr1:1001" → [1000, end). */
 int ds_region_parse(const char *s, ds_region *out);
+/* The whole contig named s, whatever characters its name holds. */
+int ds_region_parse_whole(const char *s, ds_region *out);
 /* Appends every region of a BED file (plain or gzip); errors name file:line. */
 int ds_bed_read(const char *path, ds_regions *out);
 int ds_regions_add(ds_regions *rs, const ds_region *r);   /* takes ownership of its strings */
