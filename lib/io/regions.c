@@ -123,20 +123,18 @@ static int parse_bed_line(const char *path, int line, char *s, ds_region *r)
     if (end < 0) return ds_err(DS_EFORMAT, "%s:%d: end '%s' is not a non-negative integer", path, line, col[2]);
     if (end < beg) return ds_err(DS_EFORMAT, "%s:%d: end (%lld) < start (%lld)", path, line, (long long)end, (long long)beg);
     if (!*col[0]) return ds_err(DS_EFORMAT, "%s:%d: empty chrom column", path, line);
+    if (n >= 6 && strcmp(col[5], "+") && strcmp(col[5], "-") && strcmp(col[5], "."))
+        return ds_err(DS_EFORMAT, "%s:%d: strand '%s', expected '+', '-' or '.'", path, line, col[5]);
     memset(r, 0, sizeof *r);
     r->beg = beg;
     r->end = end;
     r->line = line;
-    r->strand = '+';
+    r->strand = n >= 6 ? col[5][0] : '+';
     if (n == 4 && ds_split_parse(col[3])) r->split = ds_split_parse(col[3]);   /* Basenji: chrom start end split */
     else if (n >= 4 && strcmp(col[3], ".")) r->name = strdup(col[3]);
-    if (n >= 6) {
-        if (strcmp(col[5], "+") && strcmp(col[5], "-") && strcmp(col[5], "."))
-            return ds_err(DS_EFORMAT, "%s:%d: strand '%s', expected '+', '-' or '.'", path, line, col[5]);
-        r->strand = col[5][0];
-    }
     r->chrom = strdup(col[0]);
-    return r->chrom ? 0 : ds_err(DS_ENOMEM, "out of memory");
+    if (!r->chrom) { ds_region_free(r); return ds_err(DS_ENOMEM, "out of memory"); }
+    return 0;
 }
 
 int ds_bed_read(const char *path, ds_regions *out)
