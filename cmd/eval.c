@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/gbtask.h"
 #include "cmd/lm.h"
+#include "core/metrics.h"
 #include "cmd/opts.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -18,13 +20,15 @@
 #include "io/regions.h"
 #include "presets.h"
 
-enum { OPT_SPLIT = 1100, OPT_MAX_WINDOWS, OPT_MAX_N };
+enum { OPT_SPLIT = 1100, OPT_MAX_WINDOWS, OPT_MAX_N, OPT_LAYOUT, OPT_PREDICTIONS };
 
 typedef struct {
     ds_common_opts co;
     const char *from, *ref, *regions, *split;
     long batch_size, seq_len;   /* seq_len 0: min(1024, the model's length) */
     long max_windows, max_n;
+    int layout;                 /* DS_GB_* for classifiers */
+    const char *predictions;    /* classifier: per-sequence TSV */
 } eval_opts;
 
 static const struct option LONGOPTS[] = {
@@ -36,6 +40,8 @@ static const struct option LONGOPTS[] = {
     { "split", required_argument, NULL, OPT_SPLIT },
     { "max-windows", required_argument, NULL, OPT_MAX_WINDOWS },
     { "max-n", required_argument, NULL, OPT_MAX_N },
+    { "layout", required_argument, NULL, OPT_LAYOUT },
+    { "predictions", required_argument, NULL, OPT_PREDICTIONS },
     DS_LONGOPT_JSON, DS_LONGOPT_THREADS, DS_LONGOPT_SEED, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
     { NULL, 0, NULL, 0 },
 };
@@ -58,6 +64,10 @@ static void usage(FILE *fp, const eval_opts *o)
     ds_usage_line(fp, "    --seq-len N", "tokens per window", "1024 or the model's length");
     ds_usage_line(fp, "    --max-windows N", "evaluate at most N windows", "all");
     ds_usage_line(fp, "    --max-n N", "skip windows with more than N bases N", "seq-len/10");
+    ds_usage_line(fp, "    --layout NAME", "classifier data: auto|tree|coords|table", "auto");
+    ds_usage_line(fp, "    --predictions FILE", "classifier: id, true, predicted, probabilities (TSV)", "none");
+    fprintf(fp, "    A fine-tuned classifier is scored on DATA's --split (default test):\n"
+                "    accuracy, MCC, macro F1, per-class precision and recall, confusion matrix.\n");
     fprintf(fp, "    A DNA language model is scored on non-overlapping windows of the genome's\n"
                 "    held-out part: the BED rows of --split, or without a BED the last 5%% of\n"
                 "    every contig (the part pretrain holds out).\n");
@@ -82,8 +92,8 @@ static int parse(eval_opts *o, int argc, char **argv)
             if (ds_parse_long(&o->co, "seq-len", optarg, 1, &o->seq_len)) return 2;
             break;
         case OPT_SPLIT:
-            if (ds_split_parse(optarg) != DS_SPLIT_VALID && ds_split_parse(optarg) != DS_SPLIT_TEST)
-                return ds_usage_error(o->co.cmd, "--split: expected valid or test, got '%s'", optarg);
+            if (ds_split_parse(optarg) == DS_SPLIT_NONE)
+                return ds_usage_error(o->co.cmd, "--split: expected train, valid or test, got '%s'", optarg);
             o->split = optarg;
             break;
         case OPT_MAX_WINDOWS:
@@ -92,6 +102,11 @@ static int parse(eval_opts *o, int argc, char **argv)
         case OPT_MAX_N:
             if (ds_parse_long(&o->co, "max-n", optarg, 0, &o->max_n)) return 2;
             break;
+        case OPT_LAYOUT:
+            if ((o->layout = ds_gb_layout_parse(optarg)) < 0)
+                return ds_usage_error(o->co.cmd, "--layout: expected auto, tree, coords or table, got '%s'", optarg);
+            break;
+        case OPT_PREDICTIONS: o->predictions = optarg; break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
     }
@@ -162,6 +177,107 @@ static int evaluate_lm(eval_opts *o, ds_model *m)
     return e;
 }
 
+/* ---- classifiers ---------------------------------------------------- */
+
+static void print_metrics(FILE *fp, const ds_classifier *c, const ds_cls_metrics *m)
+{
+    fprintf(fp, "n\t%ld\naccuracy\t%.6f\nmcc\t%.6f\nmacro_f1\t%.6f\n", m->n, m->accuracy, m->mcc, m->macro_f1);
+    fprintf(fp, "\nclass\tprecision\trecall\tf1\n");
+    for (int k = 0; k < m->k; k++)
+        fprintf(fp, "%s\t%.6f\t%.6f\t%.6f\n", c->classes[k], m->precision[k], m->recall[k], m->f1[k]);
+    fprintf(fp, "\nconfusion (rows true, columns predicted)");
+    for (int k = 0; k < m->k; k++) fprintf(fp, "\t%s", c->classes[k]);
+    for (int t = 0; t < m->k; t++) {
+        fprintf(fp, "\n%s", c->classes[t]);
+        for (int k = 0; k < m->k; k++) fprintf(fp, "\t%ld", m->confusion[t * m->k + k]);
+    }
+    fputc('\n', fp);
+}
+
+static json_t *metrics_json(const eval_opts *o, const ds_classifier *c, const ds_cls_metrics *m, const char *data,
+                            const char *split)
+{
+    json_t *per = json_object(), *conf = json_array();
+    for (int k = 0; k < m->k; k++) {
+        json_object_set_new(per, c->classes[k], json_pack("{s:f, s:f, s:f}", "precision", m->precision[k], "recall",
+                                                          m->recall[k], "f1", m->f1[k]));
+        json_t *row = json_array();
+        for (int j = 0; j < m->k; j++) json_array_append_new(row, json_integer(m->confusion[k * m->k + j]));
+        json_array_append_new(conf, row);
+    }
+    return json_pack("{s:s, s:s, s:s, s:I, s:f, s:f, s:f, s:o, s:o}", "checkpoint", o->from, "data", data, "split",
+                     split, "n", (json_int_t)m->n, "accuracy", m->accuracy, "mcc", m->mcc, "macro_f1", m->macro_f1,
+                     "per_class", per, "confusion", conf);
+}
+
+static int write_predictions(const char *path, const ds_classifier *c, const ds_gb_split *s, const int *pred,
+                             const float *probs)
+{
+    ds_outfile out;
+    int e = ds_outfile_open(&out, path);
+    if (e) return e;
+    fprintf(out.fp, "id\ttrue\tpredicted");
+    for (int k = 0; k < c->nclass; k++) fprintf(out.fp, "\tp_%s", c->classes[k]);
+    fputc('\n', out.fp);
+    for (long i = 0; i < s->n; i++) {
+        fprintf(out.fp, "%s\t%s\t%s", s->r[i].id, c->classes[s->r[i].label], c->classes[pred[i]]);
+        for (int k = 0; k < c->nclass; k++) fprintf(out.fp, "\t%.6f", (double)probs[i * c->nclass + k]);
+        fputc('\n', out.fp);
+    }
+    e = ds_outfile_commit(&out);
+    if (e) ds_outfile_abort(&out);
+    return e;
+}
+
+static int evaluate_classifier(eval_opts *o, const char *data)
+{
+    ds_classifier c;
+    ds_gb_split s = {0};
+    const char *split = o->split ? o->split : "test";
+    int *pred = NULL, *truth = NULL;
+    float *probs = NULL;
+    ds_cls_metrics m = {0};
+    int e = ds_classifier_load(&c, o->from);
+    if (e) return e;
+    e = ds_gb_read(&s, data, split, o->layout, o->ref, c.classes, c.nclass);
+    if (!e) {
+        pred = malloc(sizeof *pred * (size_t)s.n);
+        truth = malloc(sizeof *truth * (size_t)s.n);
+        probs = malloc(sizeof *probs * (size_t)s.n * c.nclass);
+        if (!pred || !truth || !probs) e = ds_err(DS_ENOMEM, "out of memory");
+    }
+    if (!e) e = ds_classifier_predict(&c, &s, (int)o->batch_size, pred, probs);
+    for (long i = 0; !e && i < s.n; i++) truth[i] = s.r[i].label;
+    if (!e) e = ds_cls_metrics_compute(&m, truth, pred, s.n, c.nclass);
+    if (!e && o->predictions) e = write_predictions(o->predictions, &c, &s, pred, probs);
+    if (!e) {
+        int table = !o->co.json_path || strcmp(o->co.json_path, "-");
+        if (table) {
+            printf("checkpoint\t%s\ndata\t%s\nsplit\t%s\n", o->from, data, split);
+            print_metrics(stdout, &c, &m);
+            if (fflush(stdout)) e = ds_err_errno(DS_EIO, "standard output");
+        }
+        if (!e && o->co.json_path) {
+            json_t *j = metrics_json(o, &c, &m, data, split);
+            char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            json_decref(j);
+            ds_outfile out;
+            e = ds_outfile_open(&out, o->co.json_path);
+            if (!e) {
+                fprintf(out.fp, "%s\n", text);
+                e = ds_outfile_commit(&out);
+                if (e) ds_outfile_abort(&out);
+            }
+            free(text);
+        }
+    }
+    ds_cls_metrics_free(&m);
+    free(pred); free(truth); free(probs);
+    ds_gb_free(&s);
+    ds_classifier_free(&c);
+    return e;
+}
+
 int main_eval(int argc, char **argv)
 {
     double t0 = ds_realtime();
@@ -173,14 +289,20 @@ int main_eval(int argc, char **argv)
     if (o.co.help) { usage(stdout, &o); return 0; }
     if (!o.from) return ds_usage_error(o.co.cmd, "missing --from CKPT");
     if (optind == argc && !o.ref) return ds_usage_error(o.co.cmd, "missing DATA");
-    if (optind < argc && o.ref) return ds_usage_error(o.co.cmd, "give the genome as DATA or --ref, not both");
-    if (!o.ref) o.ref = argv[optind];
-    if (argc - optind > 1) return ds_usage_error(o.co.cmd, "give one genome FASTA");
+
+    if (argc - optind > 1) return ds_usage_error(o.co.cmd, "give one DATA");
     ds_threads_set(o.co.threads);
-    ds_model *m = NULL;
-    int e = ds_model_load(&m, o.from);
-    if (!e) e = evaluate_lm(&o, m);
-    ds_model_free(m);
+    int e;
+    if (ds_checkpoint_is_classifier(o.from)) {
+        if (optind == argc) return ds_usage_error(o.co.cmd, "missing DATA: the dataset directory");
+        e = evaluate_classifier(&o, argv[optind]);
+    } else {
+        if (!o.ref) o.ref = argv[optind];
+        ds_model *m = NULL;
+        e = ds_model_load(&m, o.from);
+        if (!e) e = evaluate_lm(&o, m);
+        ds_model_free(m);
+    }
     if (e) return ds_cmd_error(o.co.cmd, "%s", ds_errmsg());
     if (!o.co.quiet) ds_resource_line(t0);
     return 0;

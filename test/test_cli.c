@@ -263,7 +263,7 @@ TEST(test_cli_commands_from_a_foreign_checkpoint_fail_with_one_line)
 {
     const char *ckpt = toy_checkpoint(), *fa = small_fasta(), *run_dir = tmp_path("ft");
     CHECK_ERROR(run("finetune --from '%s' --task cls --epochs 1 -o '%s' '%s'", ckpt, run_dir, fa), 1, " finetune",
-                "model 'toy' is not built yet");
+                "not a GenomicBenchmarks dataset");
     CHECK_ERROR(run("eval --from '%s' '%s'", ckpt, fa), 1, " eval", "no \"arch\"");
     CHECK_ERROR(run("embed --from '%s' --pool none --layer 1 --format npy -o '%s' '%s'", ckpt, tmp_path("e.npy"), fa),
                 1, " embed", "no \"arch\"");

@@ -78,7 +78,7 @@ TEST(test_eval_reproduces_pretrain_validation_loss)
                      ckpt(), LAMBDA), 0);
     CHECK(strstr(g_out, "split\tvalid") && strstr(g_out, "windows\t39\n"));   /* 4000 bases / 101 */
     CHECK_ERROR(run("eval --from '%s' --seq-len 5000 --quiet '%s'", ckpt(), LAMBDA), 1, " eval", "exceeds");
-    CHECK_ERROR(run("eval --from '%s' --split train --quiet '%s'", ckpt(), LAMBDA), 2, " eval", "--split");
+    CHECK_ERROR(run("eval --from '%s' --split dev --quiet '%s'", ckpt(), LAMBDA), 2, " eval", "--split");
 }
 
 TEST(test_embed_pools_in_input_order_and_is_deterministic)

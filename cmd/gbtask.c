@@ -1,0 +1,173 @@
+/* Sequence classification plumbing (gbtask.h). */
+#include "cmd/gbtask.h"
+#include "core/error.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "io/tokenizer.h"
+#include "presets.h"
+
+#include <jansson.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ds_gb_default_max_length(const char *dir)
+{
+    static const struct { const char *name; int len; } t[] = {
+        { "dummy_mouse_enhancers_ensembl", 1024 }, { "demo_coding_vs_intergenomic_seqs", 200 },
+        { "demo_human_or_worm", 200 }, { "human_enhancers_cohn", 500 }, { "human_enhancers_ensembl", 512 },
+        { "human_ensembl_regulatory", 512 }, { "human_nontata_promoters", 251 }, { "human_ocr_ensembl", 512 },
+    };
+    char *copy = strdup(dir);
+    if (!copy) return 0;
+    size_t n = strlen(copy);
+    while (n > 1 && copy[n - 1] == '/') copy[--n] = 0;
+    const char *base = basename(copy);
+    int len = 0;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (!strcmp(base, t[i].name)) len = t[i].len;
+    free(copy);
+    return len;
+}
+
+void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels)
+{
+    for (int b = 0; b < B; b++) {
+        int32_t *row = ids + (size_t)b * L;
+        if (b >= n) {
+            for (int t = 0; t < L; t++) row[t] = DS_TOK_PAD;
+            labels[b] = -1;
+            continue;
+        }
+        const ds_gb_record *r = &s->r[idx[b]];
+        int64_t len = r->len < L ? r->len : L;   /* truncation keeps the first L bases */
+        int pad = L - (int)len;
+        for (int t = 0; t < pad; t++) row[t] = DS_TOK_PAD;   /* left padding */
+        ds_tokenize(r->seq, len, DS_TOK_UPPER, row + pad);
+        labels[b] = r->label;
+    }
+}
+
+static int task_config(ds_classifier *c)
+{
+    char *enc = c->m->vt->config_json(c->m);
+    json_t *o = enc ? json_loads(enc, 0, NULL) : NULL;
+    free(enc);
+    if (!o) return ds_err(DS_ENOMEM, "cannot build the classifier config");
+    json_t *cls = json_array();
+    for (int i = 0; i < c->nclass; i++) json_array_append_new(cls, json_string(c->classes[i]));
+    json_object_set_new(o, "task", json_pack("{s:s, s:o, s:i}", "name", "gb", "classes", cls, "max_length", c->max_length));
+    c->config = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    json_decref(o);
+    return c->config ? 0 : ds_err(DS_ENOMEM, "out of memory");
+}
+
+int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int nclass, int max_length, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    c->m = m;
+    c->max_length = max_length;
+    c->nclass = nclass;
+    c->classes = calloc((size_t)nclass, sizeof *c->classes);
+    if (!c->classes) return ds_err(DS_ENOMEM, "out of memory");
+    for (int i = 0; i < nclass; i++) c->classes[i] = strdup(classes[i]);
+    int r = ds_cls_head_init(&c->head, m->d_model, nclass);
+    if (r) return r;
+    ds_cls_head_init_weights(&c->head, seed);
+    return task_config(c);
+}
+
+void ds_classifier_free(ds_classifier *c)
+{
+    ds_cls_head_free(&c->head);
+    for (int i = 0; i < c->nclass; i++) free(c->classes[i]);
+    free(c->classes);
+    free(c->config);
+    ds_model_free(c->m);
+    memset(c, 0, sizeof *c);
+}
+
+int ds_checkpoint_is_classifier(const char *path)
+{
+    char *cfg = ds_checkpoint_config(path);
+    json_t *o = cfg ? json_loads(cfg, 0, NULL) : NULL;
+    int yes = o && json_is_object(json_object_get(o, "task"));
+    json_decref(o);
+    free(cfg);
+    ds_err_clear();
+    return yes;
+}
+
+int ds_classifier_load(ds_classifier *c, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    char *cfg = ds_checkpoint_config(path);
+    if (!cfg) return DS_EFORMAT;
+    json_t *o = json_loads(cfg, 0, NULL), *task = o ? json_object_get(o, "task") : NULL;
+    json_t *cls = task ? json_object_get(task, "classes") : NULL;
+    int r = 0;
+    if (!json_is_array(cls) || json_array_size(cls) < 2)
+        r = ds_err(DS_EMISMATCH, "%s: not a fine-tuned classifier (no task.classes in its config); fine-tune it first", path);
+    if (!r) {
+        c->nclass = (int)json_array_size(cls);
+        c->classes = calloc((size_t)c->nclass, sizeof *c->classes);
+        for (int i = 0; i < c->nclass; i++) c->classes[i] = strdup(json_string_value(json_array_get(cls, (size_t)i)));
+        c->max_length = (int)json_integer_value(json_object_get(task, "max_length"));
+        c->config = cfg;
+        cfg = NULL;
+        r = ds_model_load(&c->m, path);
+    }
+    if (!r) r = ds_cls_head_init(&c->head, c->m->d_model, c->nclass);
+    if (!r) r = ds_checkpoint_load(path, &c->head.params, 0);
+    json_decref(o);
+    free(cfg);
+    if (r) ds_classifier_free(c);
+    return r;
+}
+
+int ds_classifier_save(const ds_classifier *c, const char *path, const char *extra_key, const char *extra_val)
+{
+    const ds_params *a = &c->m->params, *b = &c->head.params;
+    int n = a->n + b->n;
+    ds_st_entry *e = calloc((size_t)n, sizeof *e);
+    if (!e) return ds_err(DS_ENOMEM, "out of memory");
+    for (int i = 0; i < a->n; i++) e[i] = (ds_st_entry){ a->p[i].name, a->p[i].ndim, a->p[i].shape, ds_params_data(a, i) };
+    for (int i = 0; i < b->n; i++)
+        e[a->n + i] = (ds_st_entry){ b->p[i].name, b->p[i].ndim, b->p[i].shape, ds_params_data(b, i) };
+    const char *k[2] = { DS_CKPT_CONFIG_KEY, extra_key }, *v[2] = { c->config, extra_val };
+    int r = ds_st_write(path, e, n, k, v, extra_key ? 2 : 1);
+    free(e);
+    return r;
+}
+
+int ds_classifier_predict(ds_classifier *c, const ds_gb_split *s, int B, int *pred, float *probs)
+{
+    int L = c->max_length;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * L), *lab = malloc(sizeof(int32_t) * (size_t)B);
+    long *idx = malloc(sizeof(long) * (size_t)B);
+    int r = ids && lab && idx ? 0 : ds_err(DS_ENOMEM, "out of memory");
+    if (!r) r = c->m->vt->reserve(c->m, B, L);
+    if (!r) r = ds_cls_head_reserve(&c->head, B, L);
+    for (long i0 = 0; !r && i0 < s->n; i0 += B) {
+        int n = (int)(s->n - i0 < B ? s->n - i0 : B);
+        for (int b = 0; b < n; b++) idx[b] = i0 + b;
+        ds_gb_batch(s, idx, n, B, L, ids, lab);
+        r = c->m->vt->encode(c->m, ids, B, L, 0, 0, 0);
+        if (r) break;
+        ds_cls_head_forward(&c->head, c->m, NULL);
+        for (int b = 0; b < n; b++) {
+            const float *lg = c->head.logits + (size_t)b * c->nclass;
+            int best = 0;
+            double mx = lg[0], z = 0;
+            for (int k = 1; k < c->nclass; k++) if (lg[k] > lg[best]) best = k;
+            mx = lg[best];
+            for (int k = 0; k < c->nclass; k++) z += exp((double)lg[k] - mx);
+            pred[i0 + b] = best;
+            for (int k = 0; probs && k < c->nclass; k++)
+                probs[(i0 + b) * c->nclass + k] = (float)(exp((double)lg[k] - mx) / z);
+        }
+    }
+    free(ids); free(lab); free(idx);
+    return r;
+}

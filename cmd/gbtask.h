@@ -1,0 +1,44 @@
+/* Sequence classification plumbing shared by finetune and eval
+ * (genomic_benchmarks.md §4.4-4.5): token batches with the official padding
+ * (no special tokens, left [PAD], truncation keeps the first max_length
+ * bases), predictions over a split, and classifier checkpoints (encoder
+ * tensors + decoder.0.output_transform.* + a config naming the task, its
+ * sorted classes and max_length). */
+#ifndef DS_CMD_GBTASK_H
+#define DS_CMD_GBTASK_H
+
+#include "heads.h"
+#include "io/gb.h"
+#include "model.h"
+
+typedef struct {
+    ds_model *m;
+    ds_cls_head head;
+    int nclass;
+    char **classes;
+    int max_length;
+    char *config;        /* encoder config + "task" object, for checkpoints */
+} ds_classifier;
+
+/* The max_length of the official recipes for a dataset directory's name
+ * (Caduceus table, genomic_benchmarks.md §4.7), or 0 when unknown. */
+int ds_gb_default_max_length(const char *dataset_dir);
+
+/* Fills ids [B·L] and labels [B] from records idx[0..n) (n <= B); rows
+ * beyond n are all [PAD] with label −1 (left out of the loss). */
+void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels);
+
+/* Builds the classifier around an encoder, with a fresh head. */
+int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int nclass, int max_length, uint64_t seed);
+/* Loads a classifier checkpoint written by ds_classifier_save. */
+int ds_classifier_load(ds_classifier *c, const char *path);
+int ds_classifier_save(const ds_classifier *c, const char *path, const char *extra_key, const char *extra_val);
+void ds_classifier_free(ds_classifier *c);
+/* 1 when the checkpoint's config names a classification task. */
+int ds_checkpoint_is_classifier(const char *path);
+
+/* Predicted classes (and, if probs is not NULL, probabilities [n·k]) for
+ * every record of s, in batches of B, eval mode. */
+int ds_classifier_predict(ds_classifier *c, const ds_gb_split *s, int B, int *pred, float *probs);
+
+#endif

@@ -1,0 +1,42 @@
+/* GenomicBenchmarks datasets in the three layouts users have offline
+ * (genomic_benchmarks.md §4.1-4.2, derfseq.md "Inputs"):
+ *   tree   <dir>/{train,test}/<class>/<id>.txt     one raw sequence per file
+ *   coords <dir>/{train,test}/<class>.csv[.gz]     id,region,start,end,strand + a reference FASTA
+ *   table  <dir>/{train,test}.{csv,tsv}[.gz]       a header with "sequence" and "label" columns
+ * Class ids are the sorted class names (the official consumers use
+ * directory order, which differs between machines). Records keep a stable
+ * order: classes sorted, then files or rows in sorted/file order. */
+#ifndef DS_GB_H
+#define DS_GB_H
+
+#include <stdint.h>
+
+enum { DS_GB_AUTO = 0, DS_GB_TREE, DS_GB_COORDS, DS_GB_TABLE };
+
+typedef struct {
+    char *id;            /* "<class>/<file stem>" (tree), "<class>:<id>" (coords), "<line>" (table) */
+    char *seq;
+    int64_t len;
+    int label;
+} ds_gb_record;
+
+typedef struct {
+    int layout;
+    int nclass;
+    char **classes;      /* sorted */
+    ds_gb_record *r;
+    long n, cap;
+} ds_gb_split;
+
+const char *ds_gb_layout_name(int layout);
+int ds_gb_layout_parse(const char *name);   /* "tree", "coords", "table"; -1 if unknown */
+/* The layout of a dataset directory; an error names what was looked for. */
+int ds_gb_detect(const char *dir, int *layout);
+/* Reads split "train" or "test". ref: the FASTA for the coords layout (else
+ * NULL). classes/nclass: the class list a checkpoint fixes (a label outside
+ * it is an error naming file and line); NULL derives it from the data. */
+int ds_gb_read(ds_gb_split *s, const char *dir, const char *split, int layout, const char *ref,
+               char *const *classes, int nclass);
+void ds_gb_free(ds_gb_split *s);
+
+#endif
