@@ -20,11 +20,12 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "io/outfile.h"
+#include "io/trainstate.h"
 #include "nn/norm.h"
 #include "nn/optim.h"
 #include "presets.h"
 
-enum { OPT_LAYOUT = 1300, OPT_MAX_LENGTH, OPT_VAL_FRACTION, OPT_PATIENCE };
+enum { OPT_LAYOUT = 1300, OPT_MAX_LENGTH, OPT_VAL_FRACTION, OPT_PATIENCE, OPT_STOP_AT };
 
 static const char *const TASKS[] = { "cls", "ctc", "gb", NULL };
 
@@ -34,8 +35,9 @@ typedef struct {
     const char *from, *model, *ref, *out;
     int task;                 /* index into TASKS, -1 before --task */
     int layout;               /* DS_GB_* */
-    long max_length, patience;
+    long max_length, patience, stop_at;
     double val_fraction;
+    const char *data;
 } finetune_opts;
 
 static const struct option LONGOPTS[] = {
@@ -47,6 +49,7 @@ static const struct option LONGOPTS[] = {
     { "max-length", required_argument, NULL, OPT_MAX_LENGTH },
     { "val-fraction", required_argument, NULL, OPT_VAL_FRACTION },
     { "patience", required_argument, NULL, OPT_PATIENCE },
+    { "stop-at", required_argument, NULL, OPT_STOP_AT },
     { "output", required_argument, NULL, 'o' },
     DS_LONGOPTS_NORM,
     DS_LONGOPTS_TRAIN,
@@ -92,6 +95,7 @@ static void usage(FILE *fp, const finetune_opts *o)
     ds_usage_line(fp, "    --max-length N", "tokens per sequence", "the dataset's recipe value, else the longest");
     ds_usage_line(fp, "    --val-fraction X", "share of train held out for validation", "0.1");
     ds_usage_line(fp, "    --patience N", "stop after N epochs without a better validation accuracy", "3");
+    ds_usage_line(fp, "    --stop-at EPOCH", "save and stop after this epoch (continue with --resume)", "off");
     ds_usage_norm(fp, &o->tr);
     ds_usage_line(fp, "-o, --output RUN_DIR", "run directory: config, checkpoints, state, log", "required");
     fprintf(fp, "\nTraining:\n");
@@ -120,6 +124,7 @@ static int parse(finetune_opts *o, int argc, char **argv)
             break;
         case OPT_MAX_LENGTH: if (ds_parse_long(&o->co, "max-length", optarg, 1, &o->max_length)) return 2; break;
         case OPT_PATIENCE: if (ds_parse_long(&o->co, "patience", optarg, 1, &o->patience)) return 2; break;
+        case OPT_STOP_AT: if (ds_parse_long(&o->co, "stop-at", optarg, 1, &o->stop_at)) return 2; break;
         case OPT_VAL_FRACTION:
             if (ds_parse_real(&o->co, "val-fraction", optarg, 0, 0, &o->val_fraction)) return 2;
             if (o->val_fraction >= 0.9) return ds_usage_error(o->co.cmd, "--val-fraction: expected a share below 0.9");
@@ -135,7 +140,7 @@ static int parse(finetune_opts *o, int argc, char **argv)
 static int check_required(const finetune_opts *o, int ndata)
 {
     const char *cmd = o->co.cmd;
-    if (o->tr.resume) return ds_usage_error(cmd, "--resume is not built for finetune yet; start the run again");
+    if (o->tr.resume) return ndata ? ds_usage_error(cmd, "--resume takes DATA and the rest from the run directory") : 0;
     if (!o->from && !o->model) return ds_usage_error(cmd, "missing --from CKPT (or --model PRESET)");
     if (o->from && o->model) return ds_usage_error(cmd, "give --from or --model, not both");
     if (o->task < 0) return ds_usage_error(cmd, "missing --task gb|cls");
@@ -153,8 +158,11 @@ static int check_required(const finetune_opts *o, int ndata)
 typedef struct {
     finetune_opts *o;
     ds_gb_split data;
-    long *train, *val;
+    long *train, *val, *train0;   /* train0: the split's order, reshuffled per epoch */
     long ntrain, nval;
+    long start_epoch, start_step, stale;
+    double best_acc;
+    char state[1100];
     ds_classifier clf;
     ds_adamw opt_enc, opt_head;
     ds_schedule sched;
@@ -193,7 +201,11 @@ static int split_train(finetune *f)
     f->val = idx;
     f->train = idx + f->nval;
     f->ntrain = n - f->nval;
-    return f->ntrain > 0 ? 0 : ds_err(DS_EINVAL, "the train split has too few sequences (%ld)", n);
+    if (f->ntrain <= 0) return ds_err(DS_EINVAL, "the train split has too few sequences (%ld)", n);
+    f->train0 = malloc(sizeof *f->train0 * (size_t)f->ntrain);
+    if (!f->train0) return ds_err(DS_ENOMEM, "out of memory");
+    memcpy(f->train0, f->train, sizeof *f->train0 * (size_t)f->ntrain);
+    return 0;
 }
 
 static double accuracy(finetune *f, const long *idx, long n, int B)
@@ -224,6 +236,38 @@ static void log_json(finetune *f, json_t *j)
     json_decref(j);
 }
 
+/* Parameters, both optimizers and the loop position, in one atomic file. */
+static int save_state(finetune *f, long epoch, long step, double best, long stale)
+{
+    ds_counters c = {0};
+    ds_counters_set(&c, "epoch", epoch);
+    ds_counters_set(&c, "step", step);
+    ds_counters_set(&c, "stale", stale);
+    ds_counters_set(&c, "best_accuracy_ppb", (int64_t)llround(best * 1e9));
+    const ds_params *ps[2] = { &f->clf.m->params, &f->clf.head.params };
+    const ds_adamw *op[2] = { &f->opt_enc, &f->opt_head };
+    return ds_trainstate_save_n(f->state, ps, op, 2, &c);
+}
+
+static int load_state(finetune *f)
+{
+    ds_counters c = {0};
+    ds_params *ps[2] = { &f->clf.m->params, &f->clf.head.params };
+    ds_adamw *op[2] = { &f->opt_enc, &f->opt_head };
+    int64_t ep = 0, step = 0, stale = 0, best = 0;
+    int e = access(f->state, F_OK) ? ds_err(DS_EIO, "%s: no state yet (stopped before its first epoch); start it again", f->dir)
+                                   : ds_trainstate_load_n(f->state, ps, op, 2, &c);
+    if (!e) e = ds_counters_get(&c, "epoch", &ep);
+    if (!e) e = ds_counters_get(&c, "step", &step);
+    if (!e) e = ds_counters_get(&c, "stale", &stale);
+    if (!e) e = ds_counters_get(&c, "best_accuracy_ppb", &best);
+    f->start_epoch = (long)ep;
+    f->start_step = (long)step;
+    f->stale = (long)stale;
+    f->best_acc = (double)best / 1e9;
+    return e;
+}
+
 static int train(finetune *f)
 {
     const ds_train_opts *tr = &f->o->tr;
@@ -237,11 +281,13 @@ static int train(finetune *f)
     if (!e) e = ds_cls_head_reserve(&f->clf.head, B, L);
     ds_progress pg;
     ds_progress_init(&pg, "finetune", total, "seq/s", per_epoch, f->o->co.quiet);
-    double best = -1, t0 = ds_realtime();
-    long step = 0, stale = 0;
-    for (long ep = 0; !e && ep < tr->epochs && stale < f->o->patience; ep++) {
-        ds_rng r;   /* the epoch's order depends only on (seed, epoch) */
+    double best = f->best_acc, t0 = ds_realtime();
+    long step = f->start_step, stale = f->stale, ep;
+    long end = f->o->stop_at && f->o->stop_at < tr->epochs ? f->o->stop_at : tr->epochs;
+    for (ep = f->start_epoch; !e && ep < end && stale < f->o->patience; ep++) {
+        ds_rng r;   /* the epoch's order depends only on (seed, epoch), so a resumed run sees the same */
         ds_rng_init(&r, (uint64_t)f->o->co.seed, 0x45504f4300000000ull ^ (uint64_t)ep);
+        memcpy(f->train, f->train0, sizeof *f->train * (size_t)f->ntrain);
         for (long i = f->ntrain - 1; i > 0; i--) {
             long j = (long)ds_rng_below(&r, (uint64_t)i + 1), t = f->train[i];
             f->train[i] = f->train[j];
@@ -286,6 +332,7 @@ static int train(finetune *f)
             snprintf(v, sizeof v, "%.6f", acc);
             e = ds_classifier_save(&f->clf, f->best, "derfseq.val_accuracy", v);
         } else stale++;
+        if (!e) e = save_state(f, ep + 1, step, best, stale);
         /* the encode/head buffers were resized for prediction batches; size them back */
         if (!e) e = f->clf.m->vt->reserve(f->clf.m, B, L);
         if (!e) e = ds_cls_head_reserve(&f->clf.head, B, L);
@@ -296,51 +343,96 @@ static int train(finetune *f)
     return e;
 }
 
-static int setup(finetune *f, char **data)
+/* Everything --resume needs, as config.json. */
+static int write_config(finetune *f, int L)
+{
+    const finetune_opts *o = f->o;
+    const ds_train_opts *t = &o->tr;
+    json_t *j = json_pack("{s:s, s:s, s:s*, s:s*, s:s*, s:s, s:f, s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:i, s:f, s:f, s:I}",
+                          "data", o->data, "layout", ds_gb_layout_name(f->data.layout), "ref", o->ref, "from", o->from,
+                          "model", o->model, "norm", ds_norm_ops_get((ds_norm_kind)t->norm)->name, "alpha_init",
+                          t->alpha_init, "max_length", (json_int_t)L, "val_fraction", o->val_fraction, "seed",
+                          (json_int_t)o->co.seed, "epochs", (json_int_t)t->epochs, "batch_size", (json_int_t)t->batch_size,
+                          "lr", t->lr, "warmup", (json_int_t)t->warmup, "schedule", t->schedule, "weight_decay",
+                          t->weight_decay, "grad_clip", t->grad_clip, "patience", (json_int_t)o->patience);
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(j);
+    char p[1100];
+    snprintf(p, sizeof p, "%s/config.json", f->dir);
+    int e = text ? ds_write_file_atomic(p, text, strlen(text)) : ds_err(DS_ENOMEM, "out of memory");
+    free(text);
+    return e;
+}
+
+/* Fills the options of a run from its config.json (strings stay in *root). */
+static int read_config(finetune_opts *o, const char *dir, json_t **root)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    json_error_t err;
+    json_t *j = *root = json_load_file(p, 0, &err);
+    if (!j) return ds_err(DS_EIO, "%s: cannot read (%s); is this a finetune run directory?", p, err.text);
+    const char *layout = "auto", *norm = "derf";
+    json_int_t L = 0, seed = 1, ep = 0, bs = 0, warm = 0, pat = 0;
+    if (json_unpack_ex(j, &err, 0, "{s:s, s:s, s?s, s?s, s?s, s:s, s:F, s:I, s:F, s:I, s:I, s:I, s:F, s:I, s:i, s:F, s:F, s:I}",
+                       "data", &o->data, "layout", &layout, "ref", &o->ref, "from", &o->from, "model", &o->model,
+                       "norm", &norm, "alpha_init", &o->tr.alpha_init, "max_length", &L, "val_fraction",
+                       &o->val_fraction, "seed", &seed, "epochs", &ep, "batch_size", &bs, "lr", &o->tr.lr, "warmup",
+                       &warm, "schedule", &o->tr.schedule, "weight_decay", &o->tr.weight_decay, "grad_clip",
+                       &o->tr.grad_clip, "patience", &pat))
+        return ds_err(DS_EFORMAT, "%s: %s", p, err.text);
+    o->layout = ds_gb_layout_parse(layout);
+    o->tr.norm = ds_norm_kind_parse(norm);
+    o->max_length = (long)L;
+    o->co.seed = (long)seed;
+    o->tr.epochs = (long)ep;
+    o->tr.batch_size = (long)bs;
+    o->tr.warmup = (long)warm;
+    o->patience = (long)pat;
+    o->out = dir;
+    return o->layout < 0 || o->tr.norm < 0 ? ds_err(DS_EFORMAT, "%s: bad layout or norm", p) : 0;
+}
+
+static int setup(finetune *f, int resuming)
 {
     finetune_opts *o = f->o;
     snprintf(f->dir, sizeof f->dir, "%s", o->out);
     snprintf(f->best, sizeof f->best, "%s/best.safetensors", o->out);
     snprintf(f->last, sizeof f->last, "%s/last.safetensors", o->out);
+    snprintf(f->state, sizeof f->state, "%s/state.safetensors", o->out);
     snprintf(f->logp, sizeof f->logp, "%s/log.jsonl", o->out);
-    if (mkdir(o->out, 0755) && errno != EEXIST) return ds_err_errno(DS_EIO, "%s: cannot create the run directory", o->out);
-    if (!access(f->last, F_OK) || !access(f->best, F_OK))
-        return ds_err(DS_EINVAL, "%s: already holds a fine-tuning run; choose another -o", o->out);
-    int e = ds_gb_read(&f->data, data[0], "train", o->layout, o->ref, NULL, 0);
+    if (!resuming && mkdir(o->out, 0755) && errno != EEXIST)
+        return ds_err_errno(DS_EIO, "%s: cannot create the run directory", o->out);
+    if (!resuming && (!access(f->state, F_OK) || !access(f->best, F_OK)))
+        return ds_err(DS_EINVAL, "%s: already holds a fine-tuning run; continue it with --resume %s or choose another -o",
+                      o->out, o->out);
+    int e = ds_gb_read(&f->data, o->data, "train", o->layout, o->ref, NULL, 0);
     if (!e) e = split_train(f);
     ds_model *m = NULL;
     if (!e) e = build_encoder(f, &m);
     if (e) { ds_model_free(m); return e; }
     int L = (int)(o->max_length ? o->max_length : o->tr.seq_len);   /* --seq-len is the same thing */
-    if (!L) L = ds_gb_default_max_length(data[0]);
+    if (!L) L = ds_gb_default_max_length(o->data);
     if (!L) for (long i = 0; i < f->data.n; i++) if (f->data.r[i].len > L) L = (int)f->data.r[i].len;
     if (L > m->max_len) {
         if (o->max_length) { ds_model_free(m); return ds_err(DS_EINVAL, "--max-length %d exceeds the model's %d tokens", L, m->max_len); }
         L = m->max_len;
     }
     e = ds_classifier_new(&f->clf, m, f->data.classes, f->data.nclass, L, (uint64_t)o->co.seed);
-    if (e) { ds_model_free(m); f->clf.m = NULL; return e; }
+    if (e) { if (!f->clf.m) ds_model_free(m); return e; }
     ds_adamw_cfg ac = DS_ADAMW_DEFAULTS;
     ac.weight_decay = (float)o->tr.weight_decay;
-    if (!e) e = ds_adamw_init(&f->opt_enc, &f->clf.m->params, ac);
+    e = ds_adamw_init(&f->opt_enc, &f->clf.m->params, ac);
     if (!e) e = ds_adamw_init(&f->opt_head, &f->clf.head.params, ac);
-    char *cfgtext = NULL;
-    if (!e) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:f, s:I}", "data", data[0], "layout",
-                              ds_gb_layout_name(f->data.layout), "from", o->from ? o->from : o->model, "max_length",
-                              (json_int_t)L, "val_fraction", o->val_fraction, "seed", (json_int_t)o->co.seed);
-        cfgtext = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(j);
-        char p[1100];
-        snprintf(p, sizeof p, "%s/config.json", o->out);
-        e = cfgtext ? ds_write_file_atomic(p, cfgtext, strlen(cfgtext)) : ds_err(DS_ENOMEM, "out of memory");
-    }
-    free(cfgtext);
+    if (!e && o->tr.warmup < 0) o->tr.warmup = ((f->ntrain + o->tr.batch_size - 1) / o->tr.batch_size) * o->tr.epochs / 100;
+    f->best_acc = -1;
+    if (!e) e = resuming ? load_state(f) : write_config(f, L);
     if (!e && !(f->log = ds_log_open(f->logp))) e = ds_err_errno(DS_EIO, "%s: cannot open", f->logp);
     if (!e && o->co.log_path && !(f->user_log = ds_log_open(o->co.log_path))) e = ds_err_errno(DS_EIO, "%s: cannot open", o->co.log_path);
     if (!e && !o->co.quiet)
-        fprintf(stderr, "[M::finetune] %s: %ld train / %ld validation sequences, %d classes, max length %d (%s layout)\n",
-                data[0], f->ntrain, f->nval, f->data.nclass, L, ds_gb_layout_name(f->data.layout));
+        fprintf(stderr, "[M::finetune] %s: %ld train / %ld validation sequences, %d classes, max length %d (%s layout)%s\n",
+                o->data, f->ntrain, f->nval, f->data.nclass, L, ds_gb_layout_name(f->data.layout),
+                resuming ? ", resuming" : "");
     return e;
 }
 
@@ -355,8 +447,8 @@ int main_finetune(int argc, char **argv)
     if (o.co.help) { usage(stdout, &o); return 0; }
     if ((rc = check_required(&o, argc - optind))) return rc;
     ds_threads_set(o.co.threads);
-    if (ds_check_inputs(o.co.cmd, argv + optind, 1)) return 1;
-    if (!strcmp(TASKS[o.task], "ctc")) {
+    if (!o.tr.resume && ds_check_inputs(o.co.cmd, argv + optind, 1)) return 1;
+    if (!o.tr.resume && !strcmp(TASKS[o.task], "ctc")) {
         char *name = NULL;
         if (o.from && ds_from_model_name(o.co.cmd, o.from, &name)) return 1;
         rc = ds_not_built(o.co.cmd, name ? name : "ctc");
@@ -364,7 +456,18 @@ int main_finetune(int argc, char **argv)
         return rc;
     }
     finetune f = { .o = &o };
-    int e = setup(&f, argv + optind);
+    json_t *saved = NULL;
+    int resuming = o.tr.resume != NULL, e = 0;
+    if (resuming) {
+        long stop = o.stop_at;
+        int quiet = o.co.quiet;
+        e = read_config(&o, o.tr.resume, &saved);
+        o.stop_at = stop;
+        o.co.quiet = quiet;
+    } else {
+        o.data = argv[optind];
+    }
+    if (!e) e = setup(&f, resuming);
     if (!e) e = train(&f);
     if (e) ds_cmd_error(o.co.cmd, "%s", ds_errmsg());
     ds_log_close(f.log);
@@ -373,7 +476,9 @@ int main_finetune(int argc, char **argv)
     ds_adamw_free(&f.opt_head);
     ds_classifier_free(&f.clf);
     free(f.val);
+    free(f.train0);
     ds_gb_free(&f.data);
+    json_decref(saved);
     if (e) return 1;
     if (!o.co.quiet) ds_resource_line(t0);
     return 0;

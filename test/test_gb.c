@@ -158,3 +158,21 @@ TEST(test_finetune_learns_the_lambda_task_and_eval_agrees_across_layouts)
     CHECK_EQ_INT(nlines(tsv), 41);
     CHECK_ERROR(run("eval --from '%s' --quiet testdata/gb_lambda/coords", best), 1, " eval", "--ref");
 }
+
+TEST(test_finetune_resume_is_bitwise_identical_to_an_uninterrupted_run)
+{
+    char a[600], b[600], fa[700], fb[700];
+    snprintf(a, sizeof a, "%s", tmp_path("ft_whole"));
+    snprintf(b, sizeof b, "%s", tmp_path("ft_split"));
+    const char *opts = "--model hyenadna-demo --norm derf --task gb --lr 3e-3 --epochs 4 --batch-size 16 -t 2 --quiet";
+    CHECK_EQ_INT(run("finetune %s " GB "/table -o '%s'", opts, a), 0);
+    CHECK_EQ_INT(run("finetune %s " GB "/table -o '%s' --stop-at 2", opts, b), 0);
+    CHECK_EQ_INT(run("finetune --resume '%s' --quiet -t 2", b), 0);
+    snprintf(fa, sizeof fa, "%s/last.safetensors", a);
+    snprintf(fb, sizeof fb, "%s/last.safetensors", b);
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", fa, fb);
+    CHECK_MSG(system(cmd) == 0, "resumed fine-tune differs from the uninterrupted one");
+    CHECK_ERROR(run("finetune %s " GB "/table -o '%s'", opts, a), 1, " finetune", "--resume");
+    CHECK_ERROR(run("finetune --resume '%s' " GB "/table", a), 2, " finetune", "--resume");
+}

@@ -27,6 +27,11 @@ int ds_counters_get(const ds_counters *c, const char *name, int64_t *v);
  * "adamw.v.<name>"; counters (and the optimizer step as "adamw.step") in
  * the metadata. */
 int ds_trainstate_save(const char *path, const ds_params *ps, const ds_adamw *opt, const ds_counters *c);
+/* The same for n (parameter table, optimizer) pairs in one file, e.g. an
+ * encoder and a task head; their tensor names must not collide. */
+int ds_trainstate_save_n(const char *path, const ds_params *const *ps, const ds_adamw *const *opt, int n,
+                         const ds_counters *c);
+int ds_trainstate_load_n(const char *path, ds_params *const *ps, ds_adamw *const *opt, int n, ds_counters *c);
 /* Restores parameters, moments and counters into a model and initialised
  * optimizer of the same parameter table. */
 int ds_trainstate_load(const char *path, const ds_params *ps, ds_adamw *opt, ds_counters *c);
