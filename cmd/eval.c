@@ -2,8 +2,11 @@
  * stdout and optionally JSON (derfseq.md "Outputs", "Metrics"). DNA language
  * models today: loss, perplexity and bits per base on a genome's held-out
  * split. */
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +58,7 @@ static void usage(FILE *fp, const eval_opts *o)
                 "per base for DNA language models; contrastive and diversity loss and code\n"
                 "perplexity for speech pretraining; WER and CER for CTC.\n\n"
                 "Input:\n");
-    ds_usage_line(fp, "    --from CKPT", "checkpoint to evaluate (safetensors)", "required");
+    ds_usage_line(fp, "    --from CKPT", "checkpoint to evaluate (safetensors), or RUNS/ for a suite", "required");
     ds_usage_line(fp, "    --ref FASTA", "reference for regions and coordinate datasets", "none");
     ds_usage_line(fp, "    --regions BED", "evaluate these regions (the --split rows if a 4th column)", "all of DATA");
     ds_usage_line(fp, "    --split NAME", "valid|test: BED split column value", "test");
@@ -67,7 +70,9 @@ static void usage(FILE *fp, const eval_opts *o)
     ds_usage_line(fp, "    --layout NAME", "classifier data: auto|tree|coords|table", "auto");
     ds_usage_line(fp, "    --predictions FILE", "classifier: id, true, predicted, probabilities (TSV)", "none");
     fprintf(fp, "    A fine-tuned classifier is scored on DATA's --split (default test):\n"
-                "    accuracy, MCC, macro F1, per-class precision and recall, confusion matrix.\n");
+                "    accuracy, MCC, macro F1, per-class precision and recall, confusion matrix.\n"
+                "    Suite: --from RUNS/ with RUNS/<name>/best.safetensors scores each DATA/<name>/\n"
+                "    and prints one row per dataset.\n");
     fprintf(fp, "    A DNA language model is scored on non-overlapping windows of the genome's\n"
                 "    held-out part: the BED rows of --split, or without a BED the last 5%% of\n"
                 "    every contig (the part pretrain holds out).\n");
@@ -229,15 +234,34 @@ static int write_predictions(const char *path, const ds_classifier *c, const ds_
     return e;
 }
 
-static int evaluate_classifier(eval_opts *o, const char *data)
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int write_json_file(const char *path, json_t *j)
+{
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text) return ds_err(DS_ENOMEM, "out of memory");
+    ds_outfile out;
+    int e = ds_outfile_open(&out, path);
+    if (!e) {
+        fprintf(out.fp, "%s\n", text);
+        e = ds_outfile_commit(&out);
+        if (e) ds_outfile_abort(&out);
+    }
+    free(text);
+    return e;
+}
+
+/* Metrics of one classifier checkpoint on DATA's split; with c, the loaded
+ * classifier is handed back for reporting (the caller frees it). */
+static int classifier_metrics(eval_opts *o, const char *ckpt, const char *data, ds_cls_metrics *m, ds_classifier *keep)
 {
     ds_classifier c;
     ds_gb_split s = {0};
     const char *split = o->split ? o->split : "test";
     int *pred = NULL, *truth = NULL;
     float *probs = NULL;
-    ds_cls_metrics m = {0};
-    int e = ds_classifier_load(&c, o->from);
+    memset(m, 0, sizeof *m);
+    int e = ds_classifier_load(&c, ckpt);
     if (e) return e;
     e = ds_gb_read(&s, data, split, o->layout, o->ref, c.classes, c.nclass);
     if (!e) {
@@ -248,34 +272,76 @@ static int evaluate_classifier(eval_opts *o, const char *data)
     }
     if (!e) e = ds_classifier_predict(&c, &s, (int)o->batch_size, pred, probs);
     for (long i = 0; !e && i < s.n; i++) truth[i] = s.r[i].label;
-    if (!e) e = ds_cls_metrics_compute(&m, truth, pred, s.n, c.nclass);
-    if (!e && o->predictions) e = write_predictions(o->predictions, &c, &s, pred, probs);
-    if (!e) {
-        int table = !o->co.json_path || strcmp(o->co.json_path, "-");
-        if (table) {
-            printf("checkpoint\t%s\ndata\t%s\nsplit\t%s\n", o->from, data, split);
-            print_metrics(stdout, &c, &m);
-            if (fflush(stdout)) e = ds_err_errno(DS_EIO, "standard output");
-        }
-        if (!e && o->co.json_path) {
-            json_t *j = metrics_json(o, &c, &m, data, split);
-            char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            json_decref(j);
-            ds_outfile out;
-            e = ds_outfile_open(&out, o->co.json_path);
-            if (!e) {
-                fprintf(out.fp, "%s\n", text);
-                e = ds_outfile_commit(&out);
-                if (e) ds_outfile_abort(&out);
-            }
-            free(text);
-        }
-    }
-    ds_cls_metrics_free(&m);
+    if (!e) e = ds_cls_metrics_compute(m, truth, pred, s.n, c.nclass);
+    if (!e && keep && o->predictions) e = write_predictions(o->predictions, &c, &s, pred, probs);
     free(pred); free(truth); free(probs);
     ds_gb_free(&s);
+    if (!e && keep) *keep = c;
+    else ds_classifier_free(&c);
+    return e;
+}
+
+static int evaluate_classifier(eval_opts *o, const char *data)
+{
+    ds_classifier c;
+    ds_cls_metrics m;
+    const char *split = o->split ? o->split : "test";
+    int e = classifier_metrics(o, o->from, data, &m, &c);
+    if (e) return e;
+    if (!o->co.json_path || strcmp(o->co.json_path, "-")) {
+        printf("checkpoint\t%s\ndata\t%s\nsplit\t%s\n", o->from, data, split);
+        print_metrics(stdout, &c, &m);
+        if (fflush(stdout)) e = ds_err_errno(DS_EIO, "standard output");
+    }
+    if (!e && o->co.json_path) {
+        json_t *j = metrics_json(o, &c, &m, data, split);
+        e = write_json_file(o->co.json_path, j);
+        json_decref(j);
+    }
+    ds_cls_metrics_free(&m);
     ds_classifier_free(&c);
     return e;
+}
+
+/* Suite mode: --from RUNS/ with RUNS/<name>/best.safetensors for every
+ * DATA/<name>/ dataset; one row per dataset, as the papers' tables. */
+static int evaluate_suite(eval_opts *o, const char *runs, const char *datasets)
+{
+    DIR *d = opendir(runs);
+    if (!d) return ds_err_errno(DS_EIO, "%s: cannot open the runs directory", runs);
+    char **names = NULL;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char p[4096];
+        if (e->d_name[0] == '.' || snprintf(p, sizeof p, "%s/%s/best.safetensors", runs, e->d_name) >= (int)sizeof p) continue;
+        if (access(p, R_OK)) continue;
+        names = realloc(names, sizeof *names * (size_t)(n + 1));
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    int r = n ? 0 : ds_err(DS_EINVAL, "%s: no <dataset>/best.safetensors runs", runs);
+    json_t *rows = json_array();
+    int table = !o->co.json_path || strcmp(o->co.json_path, "-");
+    if (!r && table) printf("dataset\tn\taccuracy\tmcc\tmacro_f1\n");
+    for (int i = 0; !r && i < n; i++) {
+        char ckpt[4096], data[4096];
+        snprintf(ckpt, sizeof ckpt, "%s/%s/best.safetensors", runs, names[i]);
+        snprintf(data, sizeof data, "%s/%s", datasets, names[i]);
+        ds_cls_metrics m;
+        r = classifier_metrics(o, ckpt, data, &m, NULL);
+        if (r) { r = ds_err(DS_EINVAL, "%s: %s", names[i], ds_errmsg()); break; }
+        if (table) printf("%s\t%ld\t%.4f\t%.4f\t%.4f\n", names[i], m.n, m.accuracy, m.mcc, m.macro_f1);
+        json_array_append_new(rows, json_pack("{s:s, s:I, s:f, s:f, s:f}", "dataset", names[i], "n", (json_int_t)m.n,
+                                              "accuracy", m.accuracy, "mcc", m.mcc, "macro_f1", m.macro_f1));
+        ds_cls_metrics_free(&m);
+    }
+    if (!r && o->co.json_path) r = write_json_file(o->co.json_path, rows);
+    json_decref(rows);
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return r;
 }
 
 int main_eval(int argc, char **argv)
@@ -293,7 +359,11 @@ int main_eval(int argc, char **argv)
     if (argc - optind > 1) return ds_usage_error(o.co.cmd, "give one DATA");
     ds_threads_set(o.co.threads);
     int e;
-    if (ds_checkpoint_is_classifier(o.from)) {
+    struct stat st;
+    if (!stat(o.from, &st) && S_ISDIR(st.st_mode)) {
+        if (optind == argc) return ds_usage_error(o.co.cmd, "missing DATA: the directory of datasets");
+        e = evaluate_suite(&o, o.from, argv[optind]);
+    } else if (ds_checkpoint_is_classifier(o.from)) {
         if (optind == argc) return ds_usage_error(o.co.cmd, "missing DATA: the dataset directory");
         e = evaluate_classifier(&o, argv[optind]);
     } else {

@@ -157,6 +157,15 @@ TEST(test_finetune_learns_the_lambda_task_and_eval_agrees_across_layouts)
     CHECK(!strncmp(tsv, "id\ttrue\tpredicted\tp_left_arm\tp_right_arm\n", 40));
     CHECK_EQ_INT(nlines(tsv), 41);
     CHECK_ERROR(run("eval --from '%s' --quiet testdata/gb_lambda/coords", best), 1, " eval", "--ref");
+    /* suite mode: RUNS/<name>/best.safetensors against DATA/<name>/, one row per dataset */
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/runs/lambda' '%s/data' && cp '%s' '%s/runs/lambda/' && "
+                              "ln -s \"$PWD/" GB "/tree\" '%s/data/lambda'", run_dir, run_dir, best, run_dir, run_dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    CHECK_EQ_INT(run("eval --from '%s/runs' --quiet '%s/data'", run_dir, run_dir), 0);
+    const char *head = "dataset\tn\taccuracy\tmcc\tmacro_f1\nlambda\t40\t";
+    CHECK_MSG(!strncmp(g_out, head, strlen(head)) && nlines(g_out) == 2,
+              "suite table: '%s'", g_out);
 }
 
 TEST(test_finetune_resume_is_bitwise_identical_to_an_uninterrupted_run)
