@@ -111,21 +111,23 @@ TEST(test_gb_region_names_follow_chr_and_transcript_version_rules)
 {
     char d[700], t[800];
     snprintf(d, sizeof d, "%s", make_dir("names"));
-    write(d, "ref.fa", ">1\nACGTACGTAAAA\n>ENST00000371014.5\nGGGGCCCCAAAA\n>MT\nTTTTTTTTTTTT\n");
+    write(d, "ref.fa", ">1\nACGTACGTaaaa\n>ENST00000371014.5\nGGGGCCCCAAAA\n>MT\nTTTTTTTTTTTT\n");
     snprintf(t, sizeof t, "%s/train", d);
     mkdir(t, 0755);
     write(t, "x.csv", "id,region,start,end,strand\na,chr1,0,4,+\nb,ENST00000371014,0,4,\nc,chrMT,0,2,-\nd,1,8,12,-\n");
     write(t, "y.csv", "id,region,start,end,strand\ne,chr1,4,8,+\n");
+    write(t, "z.csv", "id,region,start,end,strand\n");   /* a class with no rows in this subset is fine */
     char ref[900];
     snprintf(ref, sizeof ref, "%s/ref.fa", d);
     ds_gb_split s;
     CHECK_MSG(ds_gb_read(&s, d, "train", DS_GB_COORDS, ref, NULL, 0) == 0, "%s", ds_errmsg());
     CHECK_EQ_INT(s.n, 5);
+    CHECK_EQ_INT(s.nclass, 3);
     if (s.n == 5) {
         CHECK(!strcmp(s.r[0].seq, "ACGT"));
         CHECK(!strcmp(s.r[1].seq, "GGGG"));      /* version-less id, empty strand = forward */
         CHECK(!strcmp(s.r[2].seq, "AA"));        /* chrMT → MT, '-' reverse-complemented */
-        CHECK(!strcmp(s.r[3].seq, "TTTT"));      /* AAAA on '-' */
+        CHECK(!strcmp(s.r[3].seq, "TTTT"));      /* soft-masked aaaa, upper-cased as GB's unmasked reference, on '-' */
         CHECK(!strcmp(s.r[3].id, "x:d") && s.r[4].label == 1);
     }
     ds_gb_free(&s);
