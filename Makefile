@@ -52,7 +52,7 @@ LIBA     := $(BUILD)/libderfseq.a
 BIN      := $(BUILD)/derfseq
 TESTBIN  := $(BUILD)/test_derfseq
 
-.PHONY: all test asan bench demo install deps golden clean help check-deps
+.PHONY: all test asan bench demo compare install deps golden clean help check-deps
 all: $(BIN) $(LIBA)
 	@ln -sf $(BIN) derfseq
 
@@ -90,6 +90,14 @@ bench: deps all $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 demo: deps all
 	@scripts/demo.sh $(BIN)
 
+# The paper's norm comparison (bench/compare_norms.sh); the default runs the
+# bundled lambda task in a few minutes. For real data, e.g.:
+#   make compare COMPARE_ARGS='-g hg38.fa.gz -p 20000 -s "1 2 3" -e 10 gb/human_nontata_promoters'
+COMPARE_ARGS ?= -g testdata/lambda_virus.fa.gz -m hyenadna-demo -p 300 -s "1 2 3" -e 10 -o build/compare \
+                -x "--batch-size 16 --lr 3e-3 --val-fraction 0.2 --patience 10" testdata/gb_lambda/tree
+compare: deps all
+	@DERFSEQ=$(BIN) bench/compare_norms.sh $(COMPARE_ARGS)
+
 golden:
 	@$(PYTHON) -c 'import torch' 2>/dev/null || { echo "make golden needs Debian's python3-torch: apt-get install python3-torch"; exit 1; }
 	@for f in test/reference/*.py; do case $$f in */st.py) continue;; esac; echo "$(PYTHON) $$f"; $(PYTHON) $$f || exit 1; done
@@ -126,6 +134,7 @@ help:
 	@echo "make asan      the test suite under AddressSanitizer + UBSan"
 	@echo "make bench     op and model benchmarks (see bench/README.md)"
 	@echo "make demo      a small real job on testdata/"
+	@echo "make compare   LayerNorm vs DyT vs Derf: pretrain, fine-tune over seeds, mean +- sd (COMPARE_ARGS)"
 	@echo "make golden    regenerate testdata/golden with python3-torch"
 	@echo "make install   PREFIX=$(PREFIX)"
 
