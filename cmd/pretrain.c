@@ -126,6 +126,7 @@ static int check_required(pretrain_opts *o, int ndata, char **data)
     if (o->model && ds_preset_config_json(o->model, NULL, NAN, &json)) return ds_usage_error(cmd, "%s", ds_errmsg());
     free(json);
     if (o->tr.epochs_set) return ds_usage_error(cmd, "pretraining counts --steps, not --epochs");
+    if (o->prenorm) return ds_usage_error(cmd, "--prenorm applies to wav2vec2, which is not built yet");
     return 0;
 }
 
