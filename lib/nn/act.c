@@ -4,6 +4,7 @@
 #include "nn/mathfn.h"
 
 #include <math.h>
+#include <omp.h>
 
 #define INV_SQRT2 0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
@@ -27,19 +28,35 @@ void ds_gelu_backward(float *dinp, const float *dout, const float *inp, long n)
     }
 }
 
-void ds_gelu_tanh_forward(float *out, const float *inp, long n)
+static DS_CLONES void gelu_tanh_fwd_span(float *out, const float *inp, long a, long b)
 {
-#pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; i++) {
+    for (long i = a; i < b; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + ds_tanhf(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
     }
 }
 
-void ds_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, long n)
+/* [a, b) of n for this OpenMP thread (static, contiguous). */
+static void span(long n, long *a, long *b)
 {
-#pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; i++) {
+    long t = omp_get_thread_num(), k = omp_get_num_threads(), per = (n + k - 1) / k;
+    *a = t * per < n ? t * per : n;
+    *b = *a + per < n ? *a + per : n;
+}
+
+void ds_gelu_tanh_forward(float *out, const float *inp, long n)
+{
+#pragma omp parallel
+    {
+        long a, b;
+        span(n, &a, &b);
+        gelu_tanh_fwd_span(out, inp, a, b);
+    }
+}
+
+static DS_CLONES void gelu_tanh_bwd_span(float *dinp, const float *dout, const float *inp, long a, long b)
+{
+    for (long i = a; i < b; i++) {
         float x = inp[i];
         float u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
         float t = ds_tanhf(u);
@@ -49,6 +66,16 @@ void ds_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, lon
         float s2 = t * t < 0.25f ? 1.0f - t * t : sech * sech;   /* each where it is exact */
         float du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x * x);
         dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * s2 * du);
+    }
+}
+
+void ds_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, long n)
+{
+#pragma omp parallel
+    {
+        long a, b;
+        span(n, &a, &b);
+        gelu_tanh_bwd_span(dinp, dout, inp, a, b);
     }
 }
 

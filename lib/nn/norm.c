@@ -17,15 +17,51 @@
 
 static int nblocks(int C) { return (C + CB - 1) / CB; }
 
+static DS_CLONES void derf_row(float *y, const float *x, float alpha, float shift, const float *gamma,
+                               const float *beta, int C)
+{
+    for (int c = 0; c < C; c++) y[c] = gamma[c] * ds_erff(alpha * x[c] + shift) + beta[c];
+}
+
 void ds_derf_forward(float *out, const float *inp, float alpha, float shift, const float *gamma,
                      const float *beta, int N, int C)
 {
 #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) derf_row(out + (size_t)n * C, inp + (size_t)n * C, alpha, shift, gamma, beta, C);
+}
+
+/* One 16-channel block over all rows: per-lane accumulators, so the loop
+ * vectorises without reassociating a reduction. Returns Σ dz·x and Σ dz. */
+static DS_CLONES void derf_bwd_block(float *dinp, float *dgamma, float *dbeta, double *sa_out, double *ss_out,
+                                     const float *dout, const float *inp, float alpha, float shift,
+                                     const float *gamma, int N, int C, int c0, int w)
+{
+    float g[CB] = {0}, be[CB] = {0}, la[CB] = {0}, ls[CB] = {0}, dz[CB];
+    const float *gm = gamma + c0;
     for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float *y = out + (size_t)n * C;
-        for (int c = 0; c < C; c++) y[c] = gamma[c] * ds_erff(alpha * x[c] + shift) + beta[c];
+        const float *x = inp + (size_t)n * C + c0, *dy = dout + (size_t)n * C + c0;
+        for (int j = 0; j < w; j++) {
+            float z = alpha * x[j] + shift;
+            dz[j] = dy[j] * gm[j] * TWO_OVER_SQRT_PI * ds_expf(-z * z);
+            g[j] += dy[j] * ds_erff(z);
+            be[j] += dy[j];
+            la[j] += dz[j] * x[j];
+            ls[j] += dz[j];
+        }
+        if (dinp) {
+            float *dx = dinp + (size_t)n * C + c0;
+            for (int j = 0; j < w; j++) dx[j] += dz[j] * alpha;
+        }
     }
+    double sa = 0, ss = 0;
+    for (int j = 0; j < w; j++) {
+        if (dgamma) dgamma[c0 + j] += g[j];
+        if (dbeta) dbeta[c0 + j] += be[j];
+        sa += la[j];
+        ss += ls[j];
+    }
+    *sa_out = sa;
+    *ss_out = ss;
 }
 
 void ds_derf_backward(float *dinp, float *dalpha, float *dshift, float *dgamma, float *dbeta,
@@ -37,33 +73,7 @@ void ds_derf_backward(float *dinp, float *dalpha, float *dshift, float *dgamma, 
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < nb; b++) {
         int c0 = b * CB, w = c0 + CB < C ? CB : C - c0;
-        /* per-lane accumulators: each lane sums over rows on its own, so the
-         * loop vectorises without reassociating a reduction */
-        float g[CB] = {0}, be[CB] = {0}, la[CB] = {0}, ls[CB] = {0}, dz[CB];
-        const float *gm = gamma + c0;
-        for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * C + c0, *dy = dout + (size_t)n * C + c0;
-            for (int j = 0; j < w; j++) {
-                float z = alpha * x[j] + shift;
-                dz[j] = dy[j] * gm[j] * TWO_OVER_SQRT_PI * ds_expf(-z * z);
-                g[j] += dy[j] * ds_erff(z);
-                be[j] += dy[j];
-                la[j] += dz[j] * x[j];
-                ls[j] += dz[j];
-            }
-            if (dinp) {
-                float *dx = dinp + (size_t)n * C + c0;
-                for (int j = 0; j < w; j++) dx[j] += dz[j] * alpha;
-            }
-        }
-        double sa = 0, ss = 0;
-        for (int j = 0; j < w; j++) {
-            if (dgamma) dgamma[c0 + j] += g[j];
-            if (dbeta) dbeta[c0 + j] += be[j];
-            sa += la[j];
-            ss += ls[j];
-        }
-        pa[b] = sa; ps[b] = ss;
+        derf_bwd_block(dinp, dgamma, dbeta, &pa[b], &ps[b], dout, inp, alpha, shift, gamma, N, C, c0, w);
     }
     double sa = 0, ss = 0;
     for (int b = 0; b < nb; b++) { sa += pa[b]; ss += ps[b]; }
@@ -71,15 +81,44 @@ void ds_derf_backward(float *dinp, float *dalpha, float *dshift, float *dgamma, 
     if (dshift) *dshift += (float)ss;
 }
 
+static DS_CLONES void dyt_row(float *y, const float *x, float alpha, const float *gamma, const float *beta, int C)
+{
+    for (int c = 0; c < C; c++) y[c] = gamma[c] * ds_tanhf(alpha * x[c]) + beta[c];
+}
+
 void ds_dyt_forward(float *out, const float *inp, float alpha, const float *gamma, const float *beta,
                     int N, int C)
 {
 #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) dyt_row(out + (size_t)n * C, inp + (size_t)n * C, alpha, gamma, beta, C);
+}
+
+static DS_CLONES void dyt_bwd_block(float *dinp, float *dgamma, float *dbeta, double *sa_out, const float *dout,
+                                    const float *inp, float alpha, const float *gamma, int N, int C, int c0, int w)
+{
+    float g[CB] = {0}, be[CB] = {0}, la[CB] = {0}, dz[CB];
+    const float *gm = gamma + c0;
     for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        float *y = out + (size_t)n * C;
-        for (int c = 0; c < C; c++) y[c] = gamma[c] * ds_tanhf(alpha * x[c]) + beta[c];
+        const float *x = inp + (size_t)n * C + c0, *dy = dout + (size_t)n * C + c0;
+        for (int j = 0; j < w; j++) {
+            float t = ds_tanhf(alpha * x[j]);
+            dz[j] = dy[j] * gm[j] * (1.0f - t * t);
+            g[j] += dy[j] * t;
+            be[j] += dy[j];
+            la[j] += dz[j] * x[j];
+        }
+        if (dinp) {
+            float *dx = dinp + (size_t)n * C + c0;
+            for (int j = 0; j < w; j++) dx[j] += dz[j] * alpha;
+        }
     }
+    double sa = 0;
+    for (int j = 0; j < w; j++) {
+        if (dgamma) dgamma[c0 + j] += g[j];
+        if (dbeta) dbeta[c0 + j] += be[j];
+        sa += la[j];
+    }
+    *sa_out = sa;
 }
 
 void ds_dyt_backward(float *dinp, float *dalpha, float *dgamma, float *dbeta, const float *dout,
@@ -90,29 +129,7 @@ void ds_dyt_backward(float *dinp, float *dalpha, float *dgamma, float *dbeta, co
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < nb; b++) {
         int c0 = b * CB, w = c0 + CB < C ? CB : C - c0;
-        float g[CB] = {0}, be[CB] = {0}, la[CB] = {0}, dz[CB];
-        const float *gm = gamma + c0;
-        for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * C + c0, *dy = dout + (size_t)n * C + c0;
-            for (int j = 0; j < w; j++) {
-                float t = ds_tanhf(alpha * x[j]);
-                dz[j] = dy[j] * gm[j] * (1.0f - t * t);
-                g[j] += dy[j] * t;
-                be[j] += dy[j];
-                la[j] += dz[j] * x[j];
-            }
-            if (dinp) {
-                float *dx = dinp + (size_t)n * C + c0;
-                for (int j = 0; j < w; j++) dx[j] += dz[j] * alpha;
-            }
-        }
-        double sa = 0;
-        for (int j = 0; j < w; j++) {
-            if (dgamma) dgamma[c0 + j] += g[j];
-            if (dbeta) dbeta[c0 + j] += be[j];
-            sa += la[j];
-        }
-        pa[b] = sa;
+        dyt_bwd_block(dinp, dgamma, dbeta, &pa[b], dout, inp, alpha, gamma, N, C, c0, w);
     }
     double sa = 0;
     for (int b = 0; b < nb; b++) sa += pa[b];
