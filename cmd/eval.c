@@ -118,6 +118,21 @@ static int parse(eval_opts *o, int argc, char **argv)
     return 0;
 }
 
+static int write_json_file(const char *path, json_t *j)
+{
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text) return ds_err(DS_ENOMEM, "out of memory");
+    ds_outfile out;
+    int e = ds_outfile_open(&out, path);
+    if (!e) {
+        fprintf(out.fp, "%s\n", text);
+        e = ds_outfile_commit(&out);
+        if (e) ds_outfile_abort(&out);
+    }
+    free(text);
+    return e;
+}
+
 /* The metrics table on stdout and, with --json, the same as JSON. */
 static int report(const eval_opts *o, const ds_model *m, const ds_lm_eval_result *r, const char *split_desc)
 {
@@ -132,16 +147,8 @@ static int report(const eval_opts *o, const ds_model *m, const ds_lm_eval_result
                           m->vt->arch, "data", o->ref, "split", split_desc, "windows", (json_int_t)r->windows,
                           "tokens", (json_int_t)r->tokens, "loss", r->loss, "perplexity", exp(r->loss),
                           "bits_per_base", bits);
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int e = write_json_file(o->co.json_path, j);
     json_decref(j);
-    ds_outfile out;
-    int e = ds_outfile_open(&out, o->co.json_path);
-    if (!e) {
-        fprintf(out.fp, "%s\n", text);
-        e = ds_outfile_commit(&out);
-        if (e) ds_outfile_abort(&out);
-    }
-    free(text);
     return e;
 }
 
@@ -235,21 +242,6 @@ static int write_predictions(const char *path, const ds_classifier *c, const ds_
 }
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int write_json_file(const char *path, json_t *j)
-{
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (!text) return ds_err(DS_ENOMEM, "out of memory");
-    ds_outfile out;
-    int e = ds_outfile_open(&out, path);
-    if (!e) {
-        fprintf(out.fp, "%s\n", text);
-        e = ds_outfile_commit(&out);
-        if (e) ds_outfile_abort(&out);
-    }
-    free(text);
-    return e;
-}
 
 /* Metrics of one classifier checkpoint on DATA's split; with c, the loaded
  * classifier is handed back for reporting (the caller frees it). */

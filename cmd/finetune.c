@@ -303,13 +303,8 @@ static int train(finetune *f)
             float loss = ds_cls_head_forward(&f->clf.head, f->clf.m, lab);
             ds_cls_head_backward(&f->clf.head, f->clf.m, 1.0f);
             /* one global norm over encoder and head, as clip_grad_norm_ over all parameters */
-            float g1 = ds_grad_clip(&f->clf.m->params, 0), g2 = ds_grad_clip(&f->clf.head.params, 0);
-            float gn = sqrtf(g1 * g1 + g2 * g2);
-            if (tr->grad_clip > 0 && gn > tr->grad_clip) {
-                float sc = (float)tr->grad_clip / (gn + 1e-6f);
-                for (size_t k = 0; k < f->clf.m->params.total; k++) f->clf.m->params.grad[k] *= sc;
-                for (size_t k = 0; k < f->clf.head.params.total; k++) f->clf.head.params.grad[k] *= sc;
-            }
+            ds_params *both[2] = { &f->clf.m->params, &f->clf.head.params };
+            float gn = ds_grad_clip_n(both, 2, (float)tr->grad_clip);
             float lr = ds_schedule_lr(&f->sched, step);
             ds_adamw_step(&f->opt_enc, &f->clf.m->params, lr);
             ds_adamw_step(&f->opt_head, &f->clf.head.params, lr);

@@ -71,7 +71,7 @@ int ds_schedule_parse(const char *name)
     return -1;
 }
 
-float ds_grad_clip(ds_params *ps, float max_norm)
+static double sum_squares(const ds_params *ps)
 {
     double ss = 0;
     for (int i = 0; i < ps->n; i++) {
@@ -84,14 +84,26 @@ float ds_grad_clip(ds_params *ps, float max_norm)
         for (; k < n; k++) a[0] += (double)g[k] * g[k];
         ss += (a[0] + a[1]) + (a[2] + a[3]);
     }
-    float norm = (float)sqrt(ss);
-    if (max_norm > 0 && norm > max_norm) {
-        float scale = max_norm / (norm + 1e-6f);
-        for (int i = 0; i < ps->n; i++) {
-            if (!ps->p[i].trainable) continue;
-            float *g = ps->grad + ps->p[i].offset;
-            for (size_t k = 0; k < ps->p[i].numel; k++) g[k] *= scale;
-        }
+    return ss;
+}
+
+static void scale_grads(ds_params *ps, float scale)
+{
+    for (int i = 0; i < ps->n; i++) {
+        if (!ps->p[i].trainable) continue;
+        float *g = ps->grad + ps->p[i].offset;
+        for (size_t k = 0; k < ps->p[i].numel; k++) g[k] *= scale;
     }
+}
+
+float ds_grad_clip_n(ds_params *const *ps, int n, float max_norm)
+{
+    double ss = 0;
+    for (int t = 0; t < n; t++) ss += sum_squares(ps[t]);
+    float norm = (float)sqrt(ss);
+    if (max_norm > 0 && norm > max_norm)
+        for (int t = 0; t < n; t++) scale_grads(ps[t], max_norm / (norm + 1e-6f));
     return norm;
 }
+
+float ds_grad_clip(ds_params *ps, float max_norm) { return ds_grad_clip_n(&ps, 1, max_norm); }

@@ -43,5 +43,7 @@ int ds_schedule_parse(const char *name);   /* "cosine" → DS_SCHED_COSINE; -1 i
  * max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). Returns the
  * norm before clipping. */
 float ds_grad_clip(ds_params *ps, float max_norm);
+/* The same over several tables (an encoder and its task head): one global norm. */
+float ds_grad_clip_n(ds_params *const *ps, int n, float max_norm);
 
 #endif
