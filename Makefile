@@ -107,6 +107,9 @@ install: all
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/derfseq
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/libderfseq.a
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	for d in core nn io; do install -d $(DESTDIR)$(PREFIX)/include/derfseq/$$d && \
+	  install -m 644 lib/$$d/*.h $(DESTDIR)$(PREFIX)/include/derfseq/$$d/; done
+	install -m 644 models/*.h $(DESTDIR)$(PREFIX)/include/derfseq/
 
 # Installs what is missing with apt-get when run as root; otherwise prints
 # the exact command and stops.
