@@ -359,6 +359,23 @@ static int write_config(finetune *f, int L)
     return e;
 }
 
+/* The validation records, so the split is visible in RUN (it is also
+ * reproducible from the seed and the sorted data). */
+static int write_val_ids(finetune *f)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/validation.tsv", f->dir);
+    ds_outfile out;
+    int e = ds_outfile_open(&out, p);
+    if (e) return e;
+    fprintf(out.fp, "id\tclass\n");
+    for (long i = 0; i < f->nval; i++)
+        fprintf(out.fp, "%s\t%s\n", f->data.r[f->val[i]].id, f->data.classes[f->data.r[f->val[i]].label]);
+    e = ds_outfile_commit(&out);
+    if (e) ds_outfile_abort(&out);
+    return e;
+}
+
 /* Fills the options of a run from its config.json (strings stay in *root). */
 static int read_config(finetune_opts *o, const char *dir, json_t **root)
 {
@@ -422,6 +439,7 @@ static int setup(finetune *f, int resuming)
     if (!e && o->tr.warmup < 0) o->tr.warmup = ((f->ntrain + o->tr.batch_size - 1) / o->tr.batch_size) * o->tr.epochs / 100;
     f->best_acc = -1;
     if (!e) e = resuming ? load_state(f) : write_config(f, L);
+    if (!e && !resuming) e = write_val_ids(f);
     if (!e && !(f->log = ds_log_open(f->logp))) e = ds_err_errno(DS_EIO, "%s: cannot open", f->logp);
     if (!e && o->co.log_path && !(f->user_log = ds_log_open(o->co.log_path))) e = ds_err_errno(DS_EIO, "%s: cannot open", o->co.log_path);
     if (!e && !o->co.quiet)

@@ -139,6 +139,11 @@ TEST(test_finetune_learns_the_lambda_task_and_eval_agrees_across_layouts)
     CHECK_EQ_INT(run("finetune --model hyenadna-demo --norm layernorm --task gb --lr 3e-3 --epochs 30 --batch-size 16 "
                      "--patience 30 --val-fraction 0.2 -t 2 --quiet " GB "/tree -o '%s'", run_dir), 0);
     CHECK_MSG(g_err[0] == 0, "%s", g_err);
+    static char val[1 << 14];
+    char vpath[700];
+    snprintf(vpath, sizeof vpath, "%s/validation.tsv", run_dir);
+    slurp(vpath, val, sizeof val);
+    CHECK_MSG(!strncmp(val, "id\tclass\n", 9) && nlines(val) == 25, "validation.tsv: %d lines", nlines(val));   /* 20% of 120 */
     char best[700], pred[700];
     snprintf(best, sizeof best, "%s/best.safetensors", run_dir);
     snprintf(pred, sizeof pred, "%s/pred.tsv", run_dir);
