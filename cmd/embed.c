@@ -26,7 +26,13 @@ static const char *const FORMATS[] = { "tsv", "npy", "safetensors", NULL };
 static const char *const POOLS[] = { "mean", "last", "cls", "none", NULL };
 enum { FMT_TSV, FMT_NPY, FMT_ST };
 enum { POOL_MEAN, POOL_LAST, POOL_CLS, POOL_NONE };
-enum { OPT_CHUNK = 1200 };
+enum { OPT_CHUNK = 1200, OPT_TOKENS };
+/* Tokenization rules (lib/io/tokenizer.h): derfseq's (upper-case, N → [PAD],
+ * as in pretraining), the official HyenaDNA tokenizer (case kept, lower case
+ * → [UNK], N = 11, no special tokens: the GenomicBenchmarks recipe), and the
+ * same with [SEP] appended (the LongSafari -hf tokenizer). */
+static const char *const TOKENS[] = { "derfseq", "official", "official-hf", NULL };
+static const int TOKEN_FLAGS[] = { DS_TOK_UPPER | DS_TOK_N_TO_PAD, 0, DS_TOK_ADD_SEP };
 
 #define NPY_HEADER 128
 
@@ -36,6 +42,7 @@ typedef struct {
     int format, pool;         /* indices into FORMATS, POOLS */
     long layer;               /* -1: the final normed output */
     long chunk;               /* 0: a record longer than the model allows is an error */
+    int tokens;               /* index into TOKENS */
 } embed_opts;
 
 static const struct option LONGOPTS[] = {
@@ -47,6 +54,7 @@ static const struct option LONGOPTS[] = {
     { "pool", required_argument, NULL, OPT_POOL },
     { "layer", required_argument, NULL, OPT_LAYER },
     { "chunk", required_argument, NULL, OPT_CHUNK },
+    { "tokens", required_argument, NULL, OPT_TOKENS },
     DS_LONGOPT_THREADS, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
     { NULL, 0, NULL, 0 },
 };
@@ -57,13 +65,16 @@ static void usage(FILE *fp, const embed_opts *o)
                 "Usage: derfseq embed --from CKPT --ref FASTA [options] [chr:beg-end...]\n\n"
                 "Embeds every record of INPUT (FASTA/FASTQ, plain or gzip, '-' for stdin) or every\n"
                 "region of --ref in input order, deterministically (eval mode, no dropout).\n"
-                "Bases are upper-cased and N becomes [PAD], as in pretraining; '-' strand BED\n"
-                "regions are reverse-complemented.\n\n"
+                "By default bases are upper-cased and N becomes [PAD], as in pretraining;\n"
+                "--tokens official keeps the official HyenaDNA tokenizer's rules (lower case\n"
+                "is [UNK], N is N), official-hf also appends [SEP] as the -hf checkpoints'\n"
+                "tokenizer. '-' strand BED regions are reverse-complemented.\n\n"
                 "Input:\n");
     ds_usage_line(fp, "    --from CKPT", "checkpoint (safetensors)", "required");
     ds_usage_line(fp, "    --ref FASTA", "reference for --regions and chr:beg-end inputs", "none");
     ds_usage_line(fp, "    --regions BED", "embed these regions of --ref", "none");
     ds_usage_line(fp, "    --chunk N", "split longer records into N-token chunks", "off: error");
+    ds_usage_line(fp, "    --tokens NAME", "derfseq|official|official-hf tokenization", TOKENS[o->tokens]);
     fprintf(fp, "\nOutput:\n");
     ds_usage_line(fp, "-o, --output FILE", "where to write ('-': stdout, TSV only)", "-");
     ds_usage_line(fp, "    --format NAME", "tsv|npy|safetensors", FORMATS[o->format]);
@@ -99,6 +110,9 @@ static int parse(embed_opts *o, int argc, char **argv)
             break;
         case OPT_CHUNK:
             if (ds_parse_long(&o->co, "chunk", optarg, 1, &o->chunk)) return 2;
+            break;
+        case OPT_TOKENS:
+            if ((o->tokens = ds_parse_choice(&o->co, "tokens", optarg, TOKENS)) < 0) return 2;
             break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
@@ -260,10 +274,10 @@ static int embed_ids(embedder *E, const char *id, int64_t n)
 
 static int embed_seq(embedder *E, const char *id, const char *seq, int64_t len)
 {
-    int e = grow((void **)&E->ids, &E->cap_ids, sizeof(int32_t) * (size_t)(len ? len : 1));
+    int e = grow((void **)&E->ids, &E->cap_ids, sizeof(int32_t) * (size_t)(len + 2));
     if (e) return e;
-    ds_tokenize(seq, len, DS_LM_TOK_FLAGS, E->ids);
-    return embed_ids(E, id, len);
+    int64_t n = ds_tokenize(seq, len, TOKEN_FLAGS[E->o->tokens], E->ids);
+    return embed_ids(E, id, n);
 }
 
 static int embed_files(embedder *E, char **paths, int n, long *count)

@@ -81,6 +81,15 @@ TEST(test_eval_reproduces_pretrain_validation_loss)
     CHECK_ERROR(run("eval --from '%s' --split dev --quiet '%s'", ckpt(), LAMBDA), 2, " eval", "--split");
 }
 
+/* Whether the first two TSV rows carry the same vector (ids aside). */
+static int same_vectors(const char *tsv)
+{
+    const char *l2 = strchr(tsv, '\n');
+    if (!l2) return 0;
+    const char *v1 = strchr(tsv, '\t'), *v2 = strchr(l2 + 1, '\t'), *e2 = strchr(l2 + 1, '\n');
+    return v1 && v2 && e2 && v1 < l2 && l2 - v1 == e2 - v2 && !strncmp(v1, v2, (size_t)(l2 - v1));
+}
+
 TEST(test_embed_pools_in_input_order_and_is_deterministic)
 {
     const char *fa = write_fasta("three.fa", ">a\nACGTACGTAC\n>b first\nacgtnACGTTTT\n>c\nGGGGCCCCAAAATTTT\n");
@@ -110,6 +119,14 @@ TEST(test_embed_pools_in_input_order_and_is_deterministic)
     }
     CHECK_EQ_INT(run("embed --from '%s' --pool last --layer 1 --quiet '%s'", ckpt(), one), 0);
     CHECK(g_out[0] == 'a');
+    /* the official tokenizer keeps case (lower case is [UNK]); -hf appends [SEP] */
+    const char *low = write_fasta("low.fa", ">u\nACGTACGTAC\n>l\nacgtacgtac\n");
+    CHECK_EQ_INT(run("embed --from '%s' --quiet '%s'", ckpt(), low), 0);
+    CHECK_MSG(same_vectors(g_out), "derfseq tokens: lower and upper case embed differently");
+    CHECK_EQ_INT(run("embed --from '%s' --tokens official --quiet '%s'", ckpt(), low), 0);
+    CHECK_MSG(!same_vectors(g_out), "official tokens: lower case did not become [UNK]");
+    CHECK_EQ_INT(run("embed --from '%s' --tokens official-hf --pool none --quiet '%s'", ckpt(), one), 0);
+    CHECK_EQ_INT(nlines(g_out), 11);
 }
 
 TEST(test_embed_writes_npy_and_safetensors)
