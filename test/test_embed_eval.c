@@ -198,3 +198,32 @@ TEST(test_embed_failures_are_one_line_and_leave_no_file)
     CHECK_ERROR(run("embed --from '%s' --format npy '%s'", ckpt(), fa), 2, " embed", "-o FILE");
     CHECK_ERROR(run("embed --from '%s' --layer 7 '%s'", ckpt(), fa), 1, " embed", "--layer 7");
 }
+
+/* A checkpoint whose tensors do not fit its config (another model's weights)
+ * is refused, naming the first tensor and both shapes. */
+TEST(test_checkpoint_of_another_model_is_refused_naming_the_tensor)
+{
+    ds_st_file f;
+    CHECK_EQ_INT(ds_st_open(&f, ckpt()), 0);
+    int n = f.n;
+    ds_st_entry *e = calloc((size_t)n, sizeof *e);
+    float **bufs = calloc((size_t)n, sizeof *bufs);
+    for (int i = 0; i < n; i++) {
+        bufs[i] = malloc(f.t[i].numel * sizeof(float));
+        ds_st_read_f32(&f, &f.t[i], bufs[i]);
+        e[i] = (ds_st_entry){ f.t[i].name, f.t[i].ndim, f.t[i].shape, bufs[i] };
+    }
+    /* the demo model's weights (d 64) under the tiny-1k config (d 128) */
+    const char *k[1] = { "derfseq.config" };
+    const char *v[1] = { "{\"arch\": \"hyenadna\", \"d_model\": 128, \"n_layer\": 2, \"d_inner\": 512, \"l_max\": 1026}" };
+    const char *bad = tmp_path("mismatch.safetensors");
+    CHECK_EQ_INT(ds_st_write(bad, e, n, k, v, 1), 0);
+    for (int i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(e);
+    ds_st_close(&f);
+    const char *fa = write_fasta("m.fa", ">a\nACGT\n");
+    CHECK_ERROR(run("embed --from '%s' '%s'", bad, fa), 1, " embed",
+                "tensor 'hyena.backbone.embeddings.word_embeddings.weight' has wrong shape: expected [16,128], got [16,64]");
+    CHECK_ERROR(run("eval --from '%s' " LAMBDA, bad), 1, " eval", "has wrong shape");
+}
