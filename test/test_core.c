@@ -90,3 +90,11 @@ TEST(test_arena_measure_pass_sizes_the_real_arena)
     CHECK(ds_arena_take(&a, 10) == x);
     ds_arena_free(&a);
 }
+
+TEST(test_error_message_can_wrap_the_previous_one)
+{
+    ds_err(DS_EFORMAT, "regions.bed:%d: unknown contig '%s'", 1, "chrQ");
+    int r = ds_err(DS_EINVAL, "%s: %s", "embed", ds_errmsg());
+    CHECK_EQ_INT(r, DS_EINVAL);
+    CHECK_MSG(!strcmp(ds_errmsg(), "embed: regions.bed:1: unknown contig 'chrQ'"), "got '%s'", ds_errmsg());
+}
