@@ -1,5 +1,5 @@
-/* Every op of lib/nn against PyTorch (test/reference/gen_ops.py): outputs and
- * gradients on the twin's inputs, compared with its float64 results. */
+/* Every op of lib/nn against its PyTorch twin (test/reference/gen_ops.py):
+ * the C op on the twin's inputs reproduces PyTorch's outputs and gradients. */
 #include "test.h"
 #include "core/error.h"
 #include "io/safetensors.h"
@@ -7,184 +7,318 @@
 #include "nn/ops.h"
 #include "nn/optim.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Relative to the repository root, where `make test` runs the suite. */
 #define GOLDEN "testdata/golden/ops.safetensors"
-/* float32 ops against float64 truth, relative to each tensor's scale (test.h) */
+
+/* The golden holds PyTorch's float64 answer for float32 inputs, rounded to
+ * float32, so these bound the C op's own float32 error (CHECK_CLOSE metric:
+ * relative per element, floored at 1e-3 of the tensor's largest value).
+ * TOL is the spec's 1e-4. Ops measured far inside it are held tighter, with
+ * at least 2x margin over what both `make` and `make MARCH=native` (FMA)
+ * builds give, so a loss of accuracy shows up here: TIGHT where the worst
+ * seen is <= 6e-6, MID where cancellation inherent to float32 gives 1.5e-5
+ * to 2.5e-5 (see each use). */
 #define TOL 1e-4
+#define MID 5e-5
+#define TIGHT 2e-5
 
 static ds_st_file g_file;
-static int g_open;
+static int g_open = -1;   /* -1 not tried yet, 0 failed, 1 open */
 
+/* The open golden, or NULL after one failed CHECK (each test then returns). */
 static const ds_st_file *golden(void)
 {
-    if (!g_open && ds_st_open(&g_file, GOLDEN) == 0) g_open = 1;
-    CHECK_MSG(g_open, "%s", ds_errmsg());
+    if (g_open < 0) {
+        g_open = ds_st_open(&g_file, GOLDEN) == 0;
+        if (!g_open) fprintf(stderr, "    %s (regenerate with `make golden`)\n", ds_errmsg());
+    }
+    CHECK_MSG(g_open, "cannot open %s", GOLDEN);
+    if (g_open) {
+        const char *gen = ds_st_meta(&g_file, "generator");
+        CHECK_MSG(gen && strcmp(gen, "test/reference/gen_ops.py") == 0, "%s: generator is '%s'", GOLDEN,
+                  gen ? gen : "(none)");
+    }
     return g_open ? &g_file : NULL;
 }
 
-/* A golden tensor as float (malloc'd, zero-filled buffer of the same size in *zeros if asked). */
-static float *T(const char *name, long *n)
+static const ds_st_tensor *find(const char *name)
 {
     const ds_st_file *f = golden();
     const ds_st_tensor *t = f ? ds_st_find(f, name) : NULL;
-    CHECK_MSG(t != NULL, "golden lacks '%s'", name);
-    if (!t) return calloc(1, sizeof(float));
-    float *x = malloc(t->numel * sizeof *x);
-    if (t->dtype == DS_ST_I32) {
-        const int32_t *src = (const int32_t *)(f->data + t->begin);
-        memcpy(x, src, t->numel * sizeof *x);   /* caller reinterprets as int32 */
-    } else {
-        ds_st_read_f32(f, t, x);
-    }
-    if (n) *n = (long)t->numel;
+    CHECK_MSG(!f || t, "%s lacks tensor '%s'", GOLDEN, name);
+    return t;
+}
+
+/* Number of values of a golden tensor (0 when absent). */
+static long numel(const char *name)
+{
+    const ds_st_tensor *t = find(name);
+    return t ? (long)t->numel : 0;
+}
+
+/* Whether golden tensor t holds exactly the n values the caller will read. */
+static int sized(const ds_st_tensor *t, const char *name, long n)
+{
+    CHECK_MSG(!t || (long)t->numel == n, "%s: '%s' has %zu values, the C op %ld", GOLDEN, name,
+              t ? t->numel : 0, n);
+    return t && (long)t->numel == n;
+}
+
+/* A float golden tensor read into n fresh floats. When it is absent or has
+ * another size the buffer stays zero and a CHECK has failed, so a wrong
+ * golden fails the test instead of overrunning a buffer. */
+static float *F(const char *name, long n)
+{
+    const ds_st_tensor *t = find(name);
+    float *x = calloc(n > 0 ? (size_t)n : 1, sizeof *x);
+    if (sized(t, name, n)) CHECK_MSG(ds_st_read_f32(&g_file, t, x) == 0, "%s", ds_errmsg());
     return x;
+}
+
+/* The same for an I32 tensor: ds_st_read_f32 converts floating types only,
+ * and safetensors stores integers little-endian whatever the host. */
+static int32_t *I(const char *name, long n)
+{
+    const ds_st_tensor *t = find(name);
+    int32_t *x = calloc(n > 0 ? (size_t)n : 1, sizeof *x);
+    if (!sized(t, name, n)) return x;
+    CHECK_MSG(t->dtype == DS_ST_I32, "%s: '%s' is %s, expected I32", GOLDEN, name, ds_st_dtype_name(t->dtype));
+    for (long i = 0; t->dtype == DS_ST_I32 && i < n; i++) {
+        const uint8_t *b = g_file.data + t->begin + 4 * i;
+        x[i] = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+    }
+    return x;
+}
+
+/* Dimension k of a golden tensor (1 when absent). */
+static int dim(const char *name, int k)
+{
+    const ds_st_tensor *t = find(name);
+    return t && k < t->ndim ? (int)t->shape[k] : 1;
 }
 
 static float *zeros(long n) { return calloc((size_t)n, sizeof(float)); }
 
-#define EXPECT_TOL(name, got, n, tol) do { long _n; float *_w = T(name, &_n); CHECK_EQ_INT(_n, n); \
-    CHECK_CLOSE(name, got, _w, n, tol); free(_w); } while (0)
-#define EXPECT(name, got, n) EXPECT_TOL(name, got, n, TOL)
-/* Inputs reach |x| = 5 (sin: |freq·x| = 50), where float32 rounding of x·Φ(x),
- * 1 + tanh and the phase freq·x alone gives ~1e-4 of the tensor's scale. */
-#define ACT_TOL 3e-4
-
-static void norm_case(ds_norm_kind kind, const char *pre)
+/* got[n] matches golden tensor `name` to tol. */
+static void expect(const char *name, const float *got, long n, double tol)
 {
-    char k[64];
-    long n, C;
-#define NAME(s) (snprintf(k, sizeof k, "%s.%s", pre, s), k)
-    float *x = T(NAME("x"), &n), *w = T(NAME("weight"), &C), *dy = T("norm.dy", NULL);
-    int N = (int)(n / C);
-    float *b = kind == DS_NORM_RMSNORM ? NULL : T(NAME("bias"), NULL);
-    float *a = kind <= DS_NORM_DYT ? T(NAME("alpha"), NULL) : NULL, *s = kind == DS_NORM_DERF ? T(NAME("shift"), NULL) : NULL;
-    float *y = zeros(n), *dx = zeros(n), *dw = zeros(C), *db = zeros(C), da = 0, dsh = 0, *stats = zeros(2 * N);
-    ds_norm_w W = { w, b, a, s }, D = { dw, b ? db : NULL, a ? &da : NULL, s ? &dsh : NULL };
-    const ds_norm_ops *op = ds_norm_ops_get(kind);
-    op->forward(y, stats, x, &W, N, (int)C, 1e-5f);
-    op->backward(dx, &D, dy, x, stats, &W, N, (int)C, 1e-5f);
-    EXPECT(NAME("y"), y, n);
-    EXPECT(NAME("dx"), dx, n);
-    EXPECT(NAME("dweight"), dw, C);
-    if (b) EXPECT(NAME("dbias"), db, C);
-    if (a) EXPECT(NAME("dalpha"), &da, 1);
-    if (s) EXPECT(NAME("dshift"), &dsh, 1);
-#undef NAME
-    free(x); free(w); free(dy); free(b); free(a); free(s); free(y); free(dx); free(dw); free(db); free(stats);
+    if (!sized(ds_st_find(&g_file, name), name, n)) return;
+    float *want = F(name, n);
+    CHECK_CLOSE(name, got, want, n, tol);
+    free(want);
 }
 
-TEST(test_derf_matches_pytorch_golden) { norm_case(DS_NORM_DERF, "derf"); }
-TEST(test_dyt_matches_pytorch_golden) { norm_case(DS_NORM_DYT, "dyt"); }
-TEST(test_layernorm_matches_pytorch_golden) { norm_case(DS_NORM_LAYERNORM, "layernorm"); }
-TEST(test_rmsnorm_matches_pytorch_golden) { norm_case(DS_NORM_RMSNORM, "rmsnorm"); }
+static const char *nm(char *buf, const char *op, const char *what)
+{
+    snprintf(buf, 64, "%s.%s", op, what);
+    return buf;
+}
 
+/* ---- the norm family, through the table a model calls (norm.h) ------------
+ * Derf: y = weight·erf(alpha·x + shift) + bias; DyT: weight·tanh(alpha·x) + bias;
+ * LayerNorm (eps 1e-5, biased variance); RMSNorm (mamba rms_norm_ref, no bias). */
+static void norm_case(ds_norm_kind kind, const char *op, double tol)
+{
+    if (!golden()) return;
+    char k[64];
+    int has_bias = kind != DS_NORM_RMSNORM, has_alpha = kind == DS_NORM_DERF || kind == DS_NORM_DYT;
+    int has_shift = kind == DS_NORM_DERF;
+    int N = dim(nm(k, op, "x"), 0), C = dim(nm(k, op, "x"), 1);
+    long n = (long)N * C;
+    float *x = F(nm(k, op, "x"), n), *dout = F(nm(k, op, "dout"), n), *w = F(nm(k, op, "weight"), C);
+    float *b = has_bias ? F(nm(k, op, "bias"), C) : NULL;
+    float *a = has_alpha ? F(nm(k, op, "alpha"), 1) : NULL, *s = has_shift ? F(nm(k, op, "shift"), 1) : NULL;
+    /* gradients accumulate (ops.h), so they start at zero */
+    float *y = zeros(n), *dx = zeros(n), *dw = zeros(C), *db = zeros(C), da = 0, dsh = 0, *stats = zeros(2L * N);
+    ds_norm_w W = { w, b, a, s };
+    ds_norm_w D = { dw, has_bias ? db : NULL, has_alpha ? &da : NULL, has_shift ? &dsh : NULL };
+    const ds_norm_ops *ops = ds_norm_ops_get(kind);
+    ops->forward(y, stats, x, &W, N, C, DS_NORM_EPS);
+    ops->backward(dx, &D, dout, x, stats, &W, N, C, DS_NORM_EPS);
+    expect(nm(k, op, "y"), y, n, tol);
+    expect(nm(k, op, "dx"), dx, n, tol);
+    expect(nm(k, op, "dweight"), dw, C, tol);
+    if (has_bias) expect(nm(k, op, "dbias"), db, C, tol);
+    if (has_alpha) expect(nm(k, op, "dalpha"), &da, 1, tol);
+    if (has_shift) expect(nm(k, op, "dshift"), &dsh, 1, tol);
+    free(x); free(dout); free(w); free(b); free(a); free(s);
+    free(y); free(dx); free(dw); free(db); free(stats);
+}
+
+TEST(test_derf_matches_pytorch_golden) { norm_case(DS_NORM_DERF, "derf", TIGHT); }
+/* DyT's dx carries 1 − tanh²(αx), which cancels where |αx| > 3 (1.4e-5, 2.5e-5
+ * with FMA); LayerNorm's y on rows whose mean is large beside their spread
+ * loses a few bits in x − mean (1.5e-5). */
+TEST(test_dyt_matches_pytorch_golden) { norm_case(DS_NORM_DYT, "dyt", MID); }
+TEST(test_layernorm_matches_pytorch_golden) { norm_case(DS_NORM_LAYERNORM, "layernorm", MID); }
+TEST(test_rmsnorm_matches_pytorch_golden) { norm_case(DS_NORM_RMSNORM, "rmsnorm", TIGHT); }
+
+/* ---- linear: F.linear with PyTorch's [out, in] weight ---------------------- */
 TEST(test_linear_matches_pytorch_golden)
 {
-    long nx, nw, O;
-    float *x = T("linear.x", &nx), *w = T("linear.weight", &nw), *b = T("linear.bias", &O), *dy = T("linear.dy", NULL);
-    int I = (int)(nw / O), N = (int)(nx / I);
-    float *y = zeros(N * O), *dx = zeros(nx), *dw = zeros(nw), *db = zeros(O);
-    ds_linear_forward(y, x, w, b, N, I, (int)O);
-    ds_linear_backward(dx, dw, db, dy, x, w, N, I, (int)O);
-    EXPECT("linear.y", y, N * O);
-    EXPECT("linear.dx", dx, nx);
-    EXPECT("linear.dweight", dw, nw);
-    EXPECT("linear.dbias", db, O);
-    free(x); free(w); free(b); free(dy); free(y); free(dx); free(dw); free(db);
+    if (!golden()) return;
+    int N = dim("linear.x", 0), I = dim("linear.x", 1), O = dim("linear.weight", 0);
+    float *x = F("linear.x", (long)N * I), *w = F("linear.weight", (long)O * I), *b = F("linear.bias", O);
+    float *dout = F("linear.dout", (long)N * O);
+    float *y = zeros((long)N * O), *dx = zeros((long)N * I), *dw = zeros((long)O * I), *db = zeros(O);
+    ds_linear_forward(y, x, w, b, N, I, O);
+    ds_linear_backward(dx, dw, db, dout, x, w, N, I, O);
+    expect("linear.y", y, (long)N * O, TIGHT);
+    expect("linear.dx", dx, (long)N * I, TIGHT);
+    expect("linear.dweight", dw, (long)O * I, TIGHT);
+    expect("linear.dbias", db, O, TIGHT);
+    free(x); free(w); free(b); free(dout); free(y); free(dx); free(dw); free(db);
 }
 
-TEST(test_activations_match_pytorch_golden)
+/* ---- elementwise activations over x in [−4, 4] ------------------------------ */
+typedef void (*act_fwd)(float *, const float *, long);
+typedef void (*act_bwd)(float *, const float *, const float *, long);
+
+static void act_case(const char *op, act_fwd fwd, act_bwd bwd, double tol)
 {
-    long n;
-    float *x = T("gelu.x", &n), *dy = T("act.dy", NULL), *y = zeros(n), *dx = zeros(n);
-    ds_gelu_forward(y, x, n);
-    ds_gelu_backward(dx, dy, x, n);
-    EXPECT_TOL("gelu.y", y, n, ACT_TOL);
-    EXPECT_TOL("gelu.dx", dx, n, ACT_TOL);
-    memset(dx, 0, n * sizeof *dx);
-    ds_gelu_tanh_forward(y, x, n);
-    ds_gelu_tanh_backward(dx, dy, x, n);
-    EXPECT_TOL("gelutanh.y", y, n, ACT_TOL);
-    EXPECT_TOL("gelutanh.dx", dx, n, ACT_TOL);
-    memset(dx, 0, n * sizeof *dx);
-    ds_silu_forward(y, x, n);
-    ds_silu_backward(dx, dy, x, n);
-    EXPECT_TOL("silu.y", y, n, ACT_TOL);
-    EXPECT_TOL("silu.dx", dx, n, ACT_TOL);
-    long C;
-    float *f = T("sin.freq", &C), *df = zeros(C);
-    memset(dx, 0, n * sizeof *dx);
-    ds_sin_forward(y, x, f, (int)(n / C), (int)C);
-    ds_sin_backward(dx, df, dy, x, f, (int)(n / C), (int)C);
-    EXPECT_TOL("sin.y", y, n, ACT_TOL);
-    EXPECT_TOL("sin.dx", dx, n, ACT_TOL);
-    EXPECT_TOL("sin.dfreq", df, C, ACT_TOL);
-    free(x); free(dy); free(y); free(dx); free(f); free(df);
+    if (!golden()) return;
+    char k[64];
+    long n = numel(nm(k, op, "x"));
+    float *x = F(nm(k, op, "x"), n), *dout = F(nm(k, op, "dout"), n), *y = zeros(n), *dx = zeros(n);
+    fwd(y, x, n);
+    bwd(dx, dout, x, n);
+    expect(nm(k, op, "y"), y, n, tol);
+    expect(nm(k, op, "dx"), dx, n, tol);
+    free(x); free(dout); free(y); free(dx);
 }
 
-TEST(test_crossentropy_and_embedding_match_pytorch_golden)
+/* GELU for x < −2 is x times the small difference 1 + erf(x/√2) (or 1 + tanh),
+ * so an erf/tanh off by k ulp near −1 costs ~3e-5·k of the tensor's scale
+ * whatever the range: PyTorch's own float32 kernel is 4e-5 off, the C one
+ * 8.7e-5 (5.7e-5 with FMA). The spec's 1e-4 is what float32 can promise. */
+TEST(test_gelu_matches_pytorch_golden) { act_case("gelu", ds_gelu_forward, ds_gelu_backward, TOL); }
+TEST(test_gelu_tanh_matches_pytorch_golden)
 {
-    long n, nt;
-    float *logits = T("ce.logits", &n), *tg = T("ce.targets", &nt);
-    int V = (int)(n / nt);
-    float *probs = zeros(n), *d = zeros(n);
-    long count;
-    float loss = ds_crossentropy_forward(probs, logits, (const int32_t *)tg, (int)nt, V, 4, &count);
-    ds_crossentropy_backward(d, probs, (const int32_t *)tg, (int)nt, V, 4, count, 1.0f);
-    EXPECT("ce.loss", &loss, 1);
-    EXPECT("ce.dlogits", d, n);
-    long nv, ni;
-    float *table = T("embedding.table", &nv), *ids = T("embedding.ids", &ni), *dy = T("embedding.dy", NULL);
-    int C = (int)(nv / 16);
-    float *y = zeros(ni * C), *dt = zeros(nv);
-    ds_embedding_forward(y, (const int32_t *)ids, table, (int)ni, 16, C);
-    ds_embedding_backward(dt, dy, (const int32_t *)ids, (int)ni, 16, C);
-    EXPECT("embedding.y", y, ni * C);
-    EXPECT("embedding.dtable", dt, nv);
-    free(logits); free(tg); free(probs); free(d); free(table); free(ids); free(dy); free(y); free(dt);
+    act_case("gelu_tanh", ds_gelu_tanh_forward, ds_gelu_tanh_backward, TOL);
+}
+TEST(test_silu_matches_pytorch_golden) { act_case("silu", ds_silu_forward, ds_silu_backward, TIGHT); }
+
+/* HyenaDNA's Sin, y = sin(freq·x) with freq [1, C] shared by every row. freq ≈ 10
+ * as in HyenaDNA, so rounding the phase freq·x to float32 alone costs 1.4e-5
+ * in dx = dout·freq·cos(freq·x) (PyTorch float32 the same). */
+TEST(test_sin_matches_pytorch_golden)
+{
+    if (!golden()) return;
+    int N = dim("sin.x", 0), C = dim("sin.x", 1);
+    long n = (long)N * C;
+    float *x = F("sin.x", n), *freq = F("sin.freq", C), *dout = F("sin.dout", n);
+    float *y = zeros(n), *dx = zeros(n), *dfreq = zeros(C);
+    CHECK_EQ_INT(dim("sin.freq", 1), C);
+    ds_sin_forward(y, x, freq, N, C);
+    ds_sin_backward(dx, dfreq, dout, x, freq, N, C);
+    expect("sin.y", y, n, MID);
+    expect("sin.dx", dx, n, MID);
+    expect("sin.dfreq", dfreq, C, MID);
+    free(x); free(freq); free(dout); free(y); free(dx); free(dfreq);
 }
 
-TEST(test_adamw_and_clipping_match_pytorch_golden)
+/* ---- embedding: repeated ids sum their rows of dout into dtable ------------- */
+TEST(test_embedding_with_repeated_ids_matches_pytorch_golden)
 {
+    if (!golden()) return;
+    long N = numel("embedding.ids");
+    int V = dim("embedding.table", 0), C = dim("embedding.table", 1);
+    int32_t *ids = I("embedding.ids", N);
+    float *table = F("embedding.table", (long)V * C), *dout = F("embedding.dout", N * C);
+    float *y = zeros(N * C), *dtable = zeros((long)V * C);
+    ds_embedding_forward(y, ids, table, (int)N, V, C);
+    ds_embedding_backward(dtable, dout, ids, (int)N, V, C);
+    expect("embedding.y", y, N * C, 0);   /* a copy: exact */
+    expect("embedding.dtable", dtable, (long)V * C, TIGHT);
+    free(ids); free(table); free(dout); free(y); free(dtable);
+}
+
+/* ---- cross-entropy, reduction mean over the rows not equal to ignore_index -- */
+TEST(test_crossentropy_with_ignore_index_matches_pytorch_golden)
+{
+    if (!golden()) return;
+    long N = dim("ce.logits", 0);
+    int V = dim("ce.logits", 1);
+    int32_t *targets = I("ce.targets", N), *ignore = I("ce.ignore_index", 1);
+    float *logits = F("ce.logits", N * V), *probs = zeros(N * V), *dlogits = zeros(N * V);
+    long counted = 0, count = -1;
+    for (long i = 0; i < N; i++) counted += targets[i] != ignore[0];
+    CHECK(counted > 0 && counted < N);   /* the case must both count and ignore rows */
+    float loss = ds_crossentropy_forward(probs, logits, targets, (int)N, V, ignore[0], &count);
+    CHECK_EQ_INT(count, counted);
+    ds_crossentropy_backward(dlogits, probs, targets, (int)N, V, ignore[0], count, 1.0f);
+    expect("ce.loss", &loss, 1, TIGHT);
+    expect("ce.dlogits", dlogits, N * V, TIGHT);
+    free(targets); free(ignore); free(logits); free(probs); free(dlogits);
+}
+
+/* ---- optimizer: torch.optim.AdamW and clip_grad_norm_ over a ds_params table -- */
+/* Two tensors standing for the golden's two parameter groups: p_decay gets
+ * AdamW's weight decay, p_nodecay does not (decay flag 1 and 0). */
+static void two_groups(ds_params *ps, long nd, long nn)
+{
+    ds_params_init(ps);
+    CHECK(ds_params_add(ps, "p_decay", 1, (int64_t[]){ nd }, 1) >= 0);
+    CHECK(ds_params_add(ps, "p_nodecay", 1, (int64_t[]){ nn }, 0) >= 0);
+    CHECK(ds_params_alloc(ps) == 0);
+}
+
+static void load_into(float *dst, const char *name, long n)
+{
+    float *src = F(name, n);
+    memcpy(dst, src, (size_t)n * sizeof *dst);
+    free(src);
+}
+
+TEST(test_adamw_with_decay_and_no_decay_groups_matches_pytorch_golden)
+{
+    if (!golden()) return;
+    long nd = numel("adamw.p_decay"), nn = numel("adamw.p_nodecay");
     ds_params ps;
-    ds_params_init(&ps);
-    ds_params_add(&ps, "decay", 1, (int64_t[]){ 24 }, 1);
-    ds_params_add(&ps, "nodecay", 1, (int64_t[]){ 16 }, 0);
-    ds_params_alloc(&ps);
-    float *p0 = T("adamw.p_decay", NULL), *p1 = T("adamw.p_nodecay", NULL);
-    memcpy(ds_params_data(&ps, 0), p0, 24 * sizeof(float));
-    memcpy(ds_params_data(&ps, 1), p1, 16 * sizeof(float));
+    two_groups(&ps, nd, nn);
+    if (!ps.data) return;
+    load_into(ds_params_data(&ps, 0), "adamw.p_decay", nd);
+    load_into(ds_params_data(&ps, 1), "adamw.p_nodecay", nn);
     ds_adamw opt;
-    ds_adamw_init(&opt, &ps, (ds_adamw_cfg){ 0.9f, 0.999f, 1e-8f, 0.1f });
-    for (int k = 0; k < 5; k++) {
+    CHECK(ds_adamw_init(&opt, &ps, (ds_adamw_cfg){ 0.9f, 0.999f, 1e-8f, 0.1f }) == 0);
+    for (int step = 0; step < 5; step++) {
         char a[64], b[64];
-        snprintf(a, sizeof a, "adamw.g%d_decay", k);
-        snprintf(b, sizeof b, "adamw.g%d_nodecay", k);
-        float *ga = T(a, NULL), *gb = T(b, NULL);
-        memcpy(ds_params_grad(&ps, 0), ga, 24 * sizeof(float));
-        memcpy(ds_params_grad(&ps, 1), gb, 16 * sizeof(float));
+        snprintf(a, sizeof a, "adamw.g%d_decay", step);
+        snprintf(b, sizeof b, "adamw.g%d_nodecay", step);
+        load_into(ds_params_grad(&ps, 0), a, nd);
+        load_into(ds_params_grad(&ps, 1), b, nn);
         ds_adamw_step(&opt, &ps, 1e-2f);
-        snprintf(a, sizeof a, "adamw.after%d_decay", k);
-        snprintf(b, sizeof b, "adamw.after%d_nodecay", k);
-        EXPECT(a, ds_params_data(&ps, 0), 24);
-        EXPECT(b, ds_params_data(&ps, 1), 16);
-        free(ga); free(gb);
+        snprintf(a, sizeof a, "adamw.after%d_decay", step);
+        snprintf(b, sizeof b, "adamw.after%d_nodecay", step);
+        expect(a, ds_params_data(&ps, 0), nd, TIGHT);
+        expect(b, ds_params_data(&ps, 1), nn, TIGHT);
     }
     ds_adamw_free(&opt);
-    float *g1 = T("clip.g1", NULL), *g2 = T("clip.g2", NULL);
-    memcpy(ds_params_grad(&ps, 0), g1, 24 * sizeof(float));
-    memcpy(ds_params_grad(&ps, 1), g2, 16 * sizeof(float));
-    float norm = ds_grad_clip(&ps, 1.0f);
-    EXPECT("clip.norm", &norm, 1);
-    EXPECT("clip.after1", ds_params_grad(&ps, 0), 24);
-    EXPECT("clip.after2", ds_params_grad(&ps, 1), 16);
-    free(p0); free(p1); free(g1); free(g2);
+    ds_params_free(&ps);
+}
+
+TEST(test_grad_clip_to_norm_1_matches_pytorch_golden)
+{
+    if (!golden()) return;
+    long nd = numel("clip.g_decay"), nn = numel("clip.g_nodecay");
+    ds_params ps;
+    two_groups(&ps, nd, nn);
+    if (!ps.data) return;
+    load_into(ds_params_grad(&ps, 0), "clip.g_decay", nd);
+    load_into(ds_params_grad(&ps, 1), "clip.g_nodecay", nn);
+    float norm = ds_grad_clip(&ps, 1.0f);   /* returns the norm before clipping */
+    CHECK(norm > 1.0f);
+    expect("clip.norm", &norm, 1, TIGHT);
+    expect("clip.after_decay", ds_params_grad(&ps, 0), nd, TIGHT);
+    expect("clip.after_nodecay", ds_params_grad(&ps, 1), nn, TIGHT);
     ds_params_free(&ps);
 }
 
 __attribute__((destructor)) static void close_golden(void)
 {
-    if (g_open) ds_st_close(&g_file);
+    if (g_open == 1) ds_st_close(&g_file);
 }
