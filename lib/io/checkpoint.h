@@ -13,7 +13,9 @@ int ds_checkpoint_save(const char *path, const ds_params *ps, const char *config
 /* Loads every tensor of `ps` by name, checking shapes; fails naming the first
  * tensor that is missing or has the wrong shape:
  *   "model.ckpt: tensor 'x.weight' has wrong shape: expected [768,768], got [768,512]".
- * Unknown tensors in the file are an error when strict, else ignored. */
+ * A 0-dim tensor matches shape [1] (and [1] matches a 0-dim parameter).
+ * Unknown tensors in the file are an error when strict, else ignored. On
+ * any error the parameters are left unchanged. */
 int ds_checkpoint_load(const char *path, ds_params *ps, int strict);
 /* The config JSON stored in a checkpoint, malloc'd (NULL + error if absent). */
 char *ds_checkpoint_config(const char *path);

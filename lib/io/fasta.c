@@ -1,6 +1,9 @@
-/* FASTA/FASTQ streaming with htslib's kseq over BGZF (which reads plain,
- * gzip and bgzip alike) and reference random access with faidx. htslib's own
- * log lines are silenced here: errors come back as one derfseq message. */
+/* FASTA/FASTQ streaming and faidx reference access (fasta.h, derfseq.md
+ * "Inputs"). Records are parsed from htslib BGZF lines (BGZF reads plain,
+ * gzip and bgzip alike) rather than with kseq, so every error can name its
+ * line; htslib's own log lines are silenced: errors come back as one
+ * derfseq message. */
+#define _GNU_SOURCE   /* qsort_r */
 #include "io/fasta.h"
 #include "core/error.h"
 
@@ -8,93 +11,293 @@
 #include <htslib/faidx.h>
 #include <htslib/hts.h>
 #include <htslib/hts_log.h>
-#include <htslib/kseq.h>
+#include <htslib/kstring.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-KSEQ_INIT(BGZF *, bgzf_read)
+/* ---- streaming ------------------------------------------------------- */
 
 struct ds_fasta_reader {
     BGZF *fp;
-    kseq_t *ks;
-    char *path;
-    int64_t n;
+    char *path;             /* as given, "(stdin)" for "-" */
+    kstring_t line, id, seq, qual;
+    int64_t lineno;         /* number of the line held in `line` */
+    int64_t n;              /* records returned so far */
+    int pending;            /* `line` holds the next record's header */
 };
+
+static BGZF *open_quiet(const char *path)
+{
+    enum htsLogLevel lv = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);
+    BGZF *fp;
+    if (strcmp(path, "-")) fp = bgzf_open(path, "r");
+    else {
+        int fd = dup(STDIN_FILENO);   /* closing the reader leaves stdin open */
+        fp = fd < 0 ? NULL : bgzf_dopen(fd, "r");
+        if (!fp && fd >= 0) close(fd);
+    }
+    hts_set_log_level(lv);
+    return fp;
+}
+
+/* 1 with the next line (CR and trailing blanks cut) in r->line, 0 at end. */
+static int read_line(ds_fasta_reader *r)
+{
+    enum htsLogLevel lv = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);   /* a corrupt block is reported once, by us */
+    int got = bgzf_getline(r->fp, '\n', &r->line);
+    hts_set_log_level(lv);
+    if (got == -1) return 0;
+    if (got < -1)
+        return ds_err(DS_EIO, "%s: read error after line %lld (truncated or corrupt compressed data?)", r->path,
+                      (long long)r->lineno);
+    r->lineno++;
+    while (r->line.l && (r->line.s[r->line.l - 1] == '\r' || r->line.s[r->line.l - 1] == ' ' ||
+                         r->line.s[r->line.l - 1] == '\t'))
+        r->line.s[--r->line.l] = 0;
+    return 1;
+}
+
+static int read_nonblank(ds_fasta_reader *r)
+{
+    int e;
+    while ((e = read_line(r)) == 1 && !r->line.l) {}
+    return e;
+}
+
+static int expect_header(const ds_fasta_reader *r)
+{
+    char c = r->line.s[0];
+    if (c == '>' || c == '@') return 0;
+    return ds_err(DS_EFORMAT, "%s:%lld: expected '>' or '@' at the start of a record", r->path, (long long)r->lineno);
+}
 
 int ds_fasta_open(ds_fasta_reader **out, const char *path)
 {
     *out = NULL;
     ds_fasta_reader *r = calloc(1, sizeof *r);
-    if (!r) return ds_err(DS_ENOMEM, "out of memory");
-    r->path = strdup(!strcmp(path, "-") ? "(stdin)" : path);
-    enum htsLogLevel lv = hts_get_log_level();
-    hts_set_log_level(HTS_LOG_OFF);
-    r->fp = !strcmp(path, "-") ? bgzf_dopen(STDIN_FILENO, "r") : bgzf_open(path, "r");
-    hts_set_log_level(lv);
-    if (!r->fp) { int e = ds_err_errno(DS_EIO, "%s: cannot open", r->path); ds_fasta_close(r); return e; }
-    int c = bgzf_peek(r->fp);
-    if (c == -1) { ds_fasta_close(r); return ds_err(DS_EFORMAT, "%s: no sequence records (empty input)", path); }
-    if (c != '>' && c != '@') {
-        ds_fasta_close(r);
-        return ds_err(DS_EFORMAT, "%s:1: expected '>' (FASTA) or '@' (FASTQ) at the start of a record", path);
+    if (!r || !(r->path = strdup(strcmp(path, "-") ? path : "(stdin)"))) {
+        free(r);
+        return ds_err(DS_ENOMEM, "out of memory");
     }
-    r->ks = kseq_init(r->fp);
+    r->fp = open_quiet(path);
+    int e = r->fp ? read_nonblank(r) : ds_err_errno(DS_EIO, "%s: cannot open", r->path);
+    if (!e) e = ds_err(DS_EFORMAT, "%s: no sequence records", r->path);
+    if (e == 1) e = expect_header(r);
+    if (e) { ds_fasta_close(r); return e; }
+    r->pending = 1;
     *out = r;
     return 0;
-}
-
-int ds_fasta_next(ds_fasta_reader *r, ds_fasta_record *rec)
-{
-    int len = kseq_read(r->ks);
-    if (len == -1) return 0;
-    if (len == -2) return ds_err(DS_EFORMAT, "%s: record %lld ('%s'): quality line length differs from the sequence",
-                                 r->path, (long long)r->n + 1, r->ks->name.s);
-    if (len < 0) return ds_err(DS_EIO, "%s: read error after record %lld (truncated or corrupt compressed data?)",
-                               r->path, (long long)r->n);
-    if (!r->ks->name.l) return ds_err(DS_EFORMAT, "%s: record %lld: empty header line", r->path, (long long)r->n + 1);
-    rec->id = r->ks->name.s;
-    rec->seq = r->ks->seq.s;
-    rec->len = (int64_t)r->ks->seq.l;
-    rec->index = r->n++;
-    return 1;
 }
 
 void ds_fasta_close(ds_fasta_reader *r)
 {
     if (!r) return;
-    if (r->ks) kseq_destroy(r->ks);
     if (r->fp) bgzf_close(r->fp);
+    free(r->line.s); free(r->id.s); free(r->seq.s); free(r->qual.s);
     free(r->path);
     free(r);
 }
 
+/* Sequence letters of one line, or an error naming the first odd byte. */
+static int append_bases(ds_fasta_reader *r, kstring_t *to)
+{
+    const char *s = r->line.s;
+    for (size_t i = 0; i < r->line.l; i++) {
+        char c = s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '*' || c == '.') continue;
+        char shown[8];
+        snprintf(shown, sizeof shown, c > ' ' && c < 127 ? "'%c'" : "0x%02x", (unsigned char)c);
+        return ds_err(DS_EFORMAT, "%s:%lld: unexpected character %s in the sequence of record %lld '%s' "
+                      "(expected letters, '-', '*' or '.')", r->path, (long long)r->lineno, shown,
+                      (long long)r->n + 1, r->id.s);
+    }
+    return kputsn(s, r->line.l, to) < 0 ? ds_err(DS_ENOMEM, "out of memory") : 0;
+}
+
+/* FASTA: every line up to the next '>' header (kept pending) or the end. */
+static int read_fasta_body(ds_fasta_reader *r)
+{
+    int e;
+    while ((e = read_line(r)) == 1) {
+        if (r->line.l && r->line.s[0] == '>') { r->pending = 1; return 0; }
+        if ((e = append_bases(r, &r->seq))) return e;
+    }
+    return e;
+}
+
+static int read_fastq_seq(ds_fasta_reader *r)
+{
+    int e;
+    while ((e = read_line(r)) == 1) {
+        if (r->line.l && r->line.s[0] == '+') return 0;
+        if (r->line.l && r->line.s[0] == '@')
+            return ds_err(DS_EFORMAT, "%s:%lld: expected the '+' line of record %lld '%s', got a new record",
+                          r->path, (long long)r->lineno, (long long)r->n + 1, r->id.s);
+        if ((e = append_bases(r, &r->seq))) return e;
+    }
+    return e ? e : ds_err(DS_EFORMAT, "%s:%lld: record %lld '%s' ends before its '+' line (truncated FASTQ?)", r->path,
+                          (long long)r->lineno, (long long)r->n + 1, r->id.s);
+}
+
+/* Quality lines until they are as long as the sequence; a quality line may
+ * start with '@' or '+', so only lengths tell where it ends. */
+static int read_fastq_qual(ds_fasta_reader *r)
+{
+    int e = 0;
+    while (r->qual.l < r->seq.l && (e = read_line(r)) == 1)
+        if (kputsn(r->line.s, r->line.l, &r->qual) < 0) return ds_err(DS_ENOMEM, "out of memory");
+    if (e < 0) return e;
+    if (r->qual.l != r->seq.l)
+        return ds_err(DS_EFORMAT, "%s:%lld: record %lld '%s': quality length %zu differs from sequence length %zu%s",
+                      r->path, (long long)r->lineno, (long long)r->n + 1, r->id.s, r->qual.l, r->seq.l,
+                      r->qual.l < r->seq.l ? " at the end of the input" : "");
+    return 0;
+}
+
+/* The first word of the header in r->line. */
+static int set_id(ds_fasta_reader *r)
+{
+    size_t k = strcspn(r->line.s + 1, " \t");
+    r->id.l = 0;
+    if (kputsn(r->line.s + 1, k, &r->id) < 0) return ds_err(DS_ENOMEM, "out of memory");
+    if (!k)
+        return ds_err(DS_EFORMAT, "%s:%lld: empty record name after '%c'", r->path, (long long)r->lineno, r->line.s[0]);
+    return 0;
+}
+
+int ds_fasta_next(ds_fasta_reader *r, ds_fasta_record *rec)
+{
+    int e;
+    if (!r->pending) {
+        if ((e = read_nonblank(r)) <= 0) return e;
+        if ((e = expect_header(r))) return e;
+    }
+    r->pending = 0;
+    int64_t header = r->lineno;
+    int fastq = r->line.s[0] == '@';
+    if ((e = set_id(r))) return e;
+    r->seq.l = r->qual.l = 0;
+    if (kputs("", &r->seq) < 0 || kputs("", &r->qual) < 0) return ds_err(DS_ENOMEM, "out of memory");
+    if (!fastq) e = read_fasta_body(r);
+    else if (!(e = read_fastq_seq(r))) e = read_fastq_qual(r);
+    if (e) return e;
+    *rec = (ds_fasta_record){ r->id.s, r->seq.s, fastq ? r->qual.s : NULL, (int64_t)r->seq.l, r->n++, header };
+    return 1;
+}
+
+/* ---- random access --------------------------------------------------- */
+
 struct ds_ref {
     faidx_t *fai;
     char *path;
+    int n;
+    int64_t *len;       /* per contig */
+    int *by_name;       /* contig indices sorted by name, for bsearch */
+    int temp_index;
 };
+
+static int cmp_by_name(const void *a, const void *b, void *fai)
+{
+    return strcmp(faidx_iseq(fai, *(const int *)a), faidx_iseq(fai, *(const int *)b));
+}
+
+static int find_contig(const ds_ref *r, const char *name)
+{
+    int lo = 0, hi = r->n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = strcmp(name, faidx_iseq(r->fai, r->by_name[mid]));
+        if (!c) return r->by_name[mid];
+        if (c < 0) hi = mid - 1; else lo = mid + 1;
+    }
+    return -1;
+}
+
+/* Compression of path (0 plain, 1 gzip, 2 bgzip) and its first non-blank byte. */
+static int sniff(const char *path, int *first)
+{
+    BGZF *fp = open_quiet(path);
+    *first = -1;
+    if (!fp) return -1;
+    int comp = bgzf_compression(fp), c;
+    while ((c = bgzf_getc(fp)) == '\n' || c == '\r' || c == ' ' || c == '\t') {}
+    *first = c;
+    bgzf_close(fp);
+    return comp;
+}
+
+/* Builds the index in a fresh $TMPDIR folder and removes the files once
+ * loaded: faidx keeps both indexes in memory. */
+static faidx_t *load_with_temp_index(const char *path)
+{
+    const char *t = getenv("TMPDIR");
+    char dir[4096], fai[4200], gzi[4200];
+    snprintf(dir, sizeof dir, "%s/derfseq-fai.XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(dir)) return NULL;
+    snprintf(fai, sizeof fai, "%s/ref.fai", dir);
+    snprintf(gzi, sizeof gzi, "%s/ref.gzi", dir);
+    faidx_t *f = fai_load3(path, fai, gzi, FAI_CREATE);
+    unlink(fai);
+    unlink(gzi);
+    rmdir(dir);
+    return f;
+}
+
+static int explain_no_index(const char *path, int comp, int first)
+{
+    if (comp == 1)
+        return ds_err(DS_EFORMAT, "%s: gzip-compressed but not bgzip, so it cannot be indexed; recompress it with "
+                      "'zcat %s | bgzip > new.fa.gz' (or decompress it)", path, path);
+    if (first == -1) return ds_err(DS_EFORMAT, "%s: empty file, no sequences", path);
+    if (first != '>' && first != '@')
+        return ds_err(DS_EFORMAT, "%s: not a FASTA file (it does not start with '>')", path);
+    return ds_err(DS_EFORMAT, "%s: cannot read or build its index %s.fai (lines of different lengths within a "
+                  "record?); 'samtools faidx %s' says where", path, path, path);
+}
+
+static int load_lengths(ds_ref *r)
+{
+    r->n = faidx_nseq(r->fai);
+    r->len = malloc(sizeof *r->len * (size_t)(r->n ? r->n : 1));
+    r->by_name = malloc(sizeof *r->by_name * (size_t)(r->n ? r->n : 1));
+    if (!r->len || !r->by_name) return ds_err(DS_ENOMEM, "out of memory for %d contigs", r->n);
+    for (int i = 0; i < r->n; i++) {
+        const char *name = faidx_iseq(r->fai, i);
+#if HTS_VERSION >= 101800
+        r->len[i] = faidx_seq_len64(r->fai, name);
+#else
+        r->len[i] = faidx_seq_len(r->fai, name);   /* int: contigs up to 2^31-1 bases */
+#endif
+        if (r->len[i] < 0)
+            return ds_err(DS_ENOTSUP, "%s: contig '%s' is too long for this htslib (%s); build derfseq with htslib "
+                          ">= 1.18", r->path, name, hts_version());
+        r->by_name[i] = i;
+    }
+    qsort_r(r->by_name, (size_t)r->n, sizeof *r->by_name, cmp_by_name, r->fai);
+    return r->n ? 0 : ds_err(DS_EFORMAT, "%s: no sequences in its index", r->path);
+}
 
 int ds_ref_open(ds_ref **out, const char *path)
 {
     *out = NULL;
     if (access(path, R_OK)) return ds_err_errno(DS_EIO, "%s: cannot open reference", path);
     ds_ref *r = calloc(1, sizeof *r);
-    if (!r) return ds_err(DS_ENOMEM, "out of memory");
-    r->path = strdup(path);
-    enum htsLogLevel lv = hts_get_log_level();
-    hts_set_log_level(HTS_LOG_OFF);
-    r->fai = fai_load3(path, NULL, NULL, FAI_CREATE);
-    hts_set_log_level(lv);
-    if (!r->fai) {
-        BGZF *fp = bgzf_open(path, "r");
-        int gz = fp && bgzf_compression(fp) == 1;   /* gzip but not bgzip */
-        if (fp) bgzf_close(fp);
-        ds_ref_close(r);
-        if (gz) return ds_err(DS_EFORMAT, "%s: gzip-compressed but not bgzip, so it cannot be indexed; recompress with "
-                                          "'zcat %s | bgzip > x.fa.gz' or decompress it", path, path);
-        return ds_err(DS_EFORMAT, "%s: cannot read or build the FASTA index (%s.fai); is it FASTA, and is its directory "
-                                  "writable? ('samtools faidx %s' builds it elsewhere)", path, path, path);
+    if (!r || !(r->path = strdup(path))) { free(r); return ds_err(DS_ENOMEM, "out of memory"); }
+    int first, comp = sniff(path, &first), e = 0;
+    if (comp == 0 || comp == 2) {
+        enum htsLogLevel lv = hts_get_log_level();
+        hts_set_log_level(HTS_LOG_OFF);
+        r->fai = fai_load3(path, NULL, NULL, FAI_CREATE);
+        if (!r->fai && (first == '>' || first == '@') && (r->fai = load_with_temp_index(path))) r->temp_index = 1;
+        hts_set_log_level(lv);
     }
+    if (!r->fai) e = comp < 0 ? ds_err_errno(DS_EIO, "%s: cannot open reference", path) : explain_no_index(path, comp, first);
+    if (!e) e = load_lengths(r);
+    if (e) { ds_ref_close(r); return e; }
+    if (comp == 2) fai_set_cache_size(r->fai, 8 << 20);   /* neighbouring windows share BGZF blocks */
     *out = r;
     return 0;
 }
@@ -103,60 +306,83 @@ void ds_ref_close(ds_ref *r)
 {
     if (!r) return;
     if (r->fai) fai_destroy(r->fai);
+    free(r->len);
+    free(r->by_name);
     free(r->path);
     free(r);
 }
 
-int ds_ref_ncontigs(const ds_ref *r) { return faidx_nseq(r->fai); }
+int ds_ref_ncontigs(const ds_ref *r) { return r->n; }
 const char *ds_ref_contig_name(const ds_ref *r, int i) { return faidx_iseq(r->fai, i); }
-/* htslib 1.16 (Debian 12) has no faidx_seq_len64; int covers every human contig */
-int64_t ds_ref_contig_len(const ds_ref *r, int i) { return faidx_seq_len(r->fai, faidx_iseq(r->fai, i)); }
+int64_t ds_ref_contig_len(const ds_ref *r, int i) { return r->len[i]; }
 const char *ds_ref_path(const ds_ref *r) { return r->path; }
+int ds_ref_index_is_temporary(const ds_ref *r) { return r->temp_index; }
+int ds_ref_has_contig(const ds_ref *r, const char *name) { return find_contig(r, name) >= 0; }
 
-int ds_ref_has_contig(const ds_ref *r, const char *name) { return faidx_has_seq(r->fai, name) == 1; }
+/* The name a user probably meant: with or without "chr", or chrM ↔ MT. */
+static const char *near_name(const ds_ref *r, const char *name, char *alt, size_t n)
+{
+    if (!strcmp(name, "chrM") || !strcmp(name, "chrMT")) snprintf(alt, n, "MT");
+    else if (!strcmp(name, "MT")) snprintf(alt, n, "chrM");
+    else if (!strncmp(name, "chr", 3)) snprintf(alt, n, "%s", name + 3);
+    else snprintf(alt, n, "chr%s", name);
+    return find_contig(r, alt) >= 0 ? alt : NULL;
+}
 
 int ds_ref_contig_index(const ds_ref *r, const char *name)
 {
-    int n = faidx_nseq(r->fai);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(faidx_iseq(r->fai, i), name)) return i;
+    int i = find_contig(r, name);
+    if (i >= 0) return i;
     char alt[256];
-    if (!strncmp(name, "chr", 3)) snprintf(alt, sizeof alt, "%s", name + 3);
-    else snprintf(alt, sizeof alt, "chr%s", name);
-    if (faidx_has_seq(r->fai, alt))
-        return ds_err(DS_EINVAL, "%s: unknown contig '%s' (the reference has '%s')", r->path, name, alt);
-    return ds_err(DS_EINVAL, "%s: unknown contig '%s' (%d contigs, e.g. '%s')", r->path, name, n,
-                  n ? faidx_iseq(r->fai, 0) : "none");
+    if (near_name(r, name, alt, sizeof alt))
+        return ds_err(DS_EINVAL, "unknown contig '%s' in %s (the reference has '%s')", name, r->path, alt);
+    return ds_err(DS_EINVAL, "unknown contig '%s' in %s (it has %d contig%s, e.g. '%s')", name, r->path, r->n,
+                  r->n == 1 ? "" : "s", faidx_iseq(r->fai, 0));
 }
 
-int ds_ref_fetch(const ds_ref *r, const char *name, int64_t beg, int64_t end, char *buf)
+int ds_ref_fetch_i(const ds_ref *r, int c, int64_t beg, int64_t end, char *buf)
 {
-    int i = ds_ref_contig_index(r, name);
-    if (i < 0) return i;
-    int64_t clen = ds_ref_contig_len(r, i);
-    if (beg < 0 || end < beg)
-        return ds_err(DS_EINVAL, "%s: %s:%lld-%lld: end (%lld) < start (%lld)", r->path, name, (long long)beg,
-                      (long long)end, (long long)end, (long long)beg);
-    if (end > clen)
-        return ds_err(DS_EINVAL, "%s: %s:%lld-%lld: end is past the contig's length %lld", r->path, name,
-                      (long long)beg, (long long)end, (long long)clen);
+    const char *name = faidx_iseq(r->fai, c);
+    if (beg < 0) return ds_err(DS_EINVAL, "%s: %s [%lld, %lld): start (%lld) is negative", r->path, name,
+                               (long long)beg, (long long)end, (long long)beg);
+    if (end < beg) return ds_err(DS_EINVAL, "%s: %s [%lld, %lld): end (%lld) < start (%lld)", r->path, name,
+                                 (long long)beg, (long long)end, (long long)end, (long long)beg);
+    if (end > r->len[c]) return ds_err(DS_EINVAL, "%s: %s [%lld, %lld): end (%lld) is past the contig's end (%lld bp)",
+                                       r->path, name, (long long)beg, (long long)end, (long long)end, (long long)r->len[c]);
     if (end == beg) return 0;
     hts_pos_t len = 0;
     char *s = faidx_fetch_seq64(r->fai, name, beg, end - 1, &len);
     if (!s || len != end - beg) {
         free(s);
-        return ds_err(DS_EIO, "%s: cannot read %s:%lld-%lld", r->path, name, (long long)beg, (long long)end);
+        return ds_err(DS_EIO, "%s: cannot read %s [%lld, %lld) (index out of date? delete %s.fai and retry)", r->path,
+                      name, (long long)beg, (long long)end, r->path);
     }
     memcpy(buf, s, (size_t)len);
     free(s);
     return 0;
 }
 
+int ds_ref_fetch(const ds_ref *r, const char *name, int64_t beg, int64_t end, char *buf)
+{
+    int c = ds_ref_contig_index(r, name);
+    return c < 0 ? c : ds_ref_fetch_i(r, c, beg, end, buf);
+}
+
+/* ---- reverse complement ---------------------------------------------- */
+
+static const char g_comp[256] = {
+    ['A'] = 'T', ['C'] = 'G', ['G'] = 'C', ['T'] = 'A', ['U'] = 'A', ['N'] = 'N',
+    ['R'] = 'Y', ['Y'] = 'R', ['K'] = 'M', ['M'] = 'K', ['B'] = 'V', ['V'] = 'B', ['D'] = 'H', ['H'] = 'D',
+    ['S'] = 'S', ['W'] = 'W',
+    ['a'] = 't', ['c'] = 'g', ['g'] = 'c', ['t'] = 'a', ['u'] = 'a', ['n'] = 'n',
+    ['r'] = 'y', ['y'] = 'r', ['k'] = 'm', ['m'] = 'k', ['b'] = 'v', ['v'] = 'b', ['d'] = 'h', ['h'] = 'd',
+    ['s'] = 's', ['w'] = 'w',
+};
+
 static char complement(char c)
 {
-    static const char from[] = "ACGTURYKMBVDHNacgturykmbvdhn", to[] = "TGCAAYRMKVBHDNtgcaayrmkvbhdn";
-    const char *p = c ? strchr(from, c) : NULL;
-    return p ? to[p - from] : c;
+    char k = g_comp[(unsigned char)c];
+    return k ? k : c;
 }
 
 void ds_revcomp(char *s, int64_t n)

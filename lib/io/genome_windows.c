@@ -1,4 +1,5 @@
-/* Window sampler and tiler over a reference (genome_windows.h). */
+/* Window sampler and tiler over a reference (genome_windows.h, hyenadna.md
+ * §1.8). */
 #include "io/genome_windows.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -6,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HELD_OUT_FRACTION 0.05
 #define MAX_TRIES 10000
+#define WINDOW_STREAM (0x57494e44ull << 32)   /* "WIND" */
 
 static int in_list(const char *list, const char *name)
 {
@@ -17,6 +18,23 @@ static int in_list(const char *list, const char *name)
         const char *c = strchr(p, ',');
         size_t k = c ? (size_t)(c - p) : strlen(p);
         if (k == n && !strncmp(p, name, n)) return 1;
+        p = c ? c + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Every name of the list must be a contig, so a "chr" mismatch is not
+ * silently an empty training set. */
+static int check_list(const ds_ref *ref, const char *list)
+{
+    char name[256];
+    for (const char *p = list; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t k = c ? (size_t)(c - p) : strlen(p);
+        if (k >= sizeof name) return ds_err(DS_EINVAL, "contig list: name '%.40s...' is too long", p);
+        memcpy(name, p, k);
+        name[k] = 0;
+        if (k && ds_ref_contig_index(ref, name) < 0) return DS_EINVAL;
         p = c ? c + 1 : NULL;
     }
     return 0;
@@ -38,15 +56,10 @@ static int add_iv(ds_windows *w, int contig, int64_t beg, int64_t end, int *cap)
 static int from_bed(ds_windows *w, const ds_regions *bed, const char *contigs, int split, int *cap)
 {
     for (int i = 0; i < bed->n; i++) {
-        const ds_region *r = &bed->r[i];
-        if ((split && r->split != split) || !in_list(contigs, r->chrom)) continue;
-        int c = ds_ref_contig_index(w->ref, r->chrom);
-        if (c < 0) return ds_err(DS_EINVAL, "BED line %d: %s", r->line, ds_errmsg());
-        int64_t end = r->end < 0 ? ds_ref_contig_len(w->ref, c) : r->end;
-        if (end > ds_ref_contig_len(w->ref, c))
-            return ds_err(DS_EINVAL, "BED line %d: %s:%lld-%lld is past the contig's end (%lld)", r->line, r->chrom,
-                          (long long)r->beg, (long long)end, (long long)ds_ref_contig_len(w->ref, c));
-        int e = add_iv(w, c, r->beg, end, cap);
+        ds_region g = bed->r[i];   /* shallow: resolve only sets g.end */
+        if ((split && g.split != split) || !in_list(contigs, g.chrom)) continue;
+        int e = ds_region_resolve(w->ref, &g, bed->path);
+        if (!e) e = add_iv(w, ds_ref_contig_index(w->ref, g.chrom), g.beg, g.end, cap);
         if (e) return e;
     }
     return 0;
@@ -57,12 +70,25 @@ static int from_contigs(ds_windows *w, const char *contigs, int split, int *cap)
     for (int c = 0; c < ds_ref_ncontigs(w->ref); c++) {
         if (!in_list(contigs, ds_ref_contig_name(w->ref, c))) continue;
         int64_t len = ds_ref_contig_len(w->ref, c);
-        int64_t hold = (int64_t)(len * HELD_OUT_FRACTION);
+        int64_t hold = (int64_t)((double)len * DS_WINDOWS_HELD_OUT);
         if (hold < w->W) hold = w->W;
         if (hold > len) hold = len;
         int e = split == DS_SPLIT_TRAIN ? add_iv(w, c, 0, len - hold, cap)
               : split == DS_SPLIT_NONE ? add_iv(w, c, 0, len, cap) : add_iv(w, c, len - hold, len, cap);
         if (e) return e;
+    }
+    return 0;
+}
+
+static int build_tables(ds_windows *w)
+{
+    w->cum = malloc(sizeof *w->cum * (size_t)(w->n + 1));
+    w->tiles = malloc(sizeof *w->tiles * (size_t)(w->n + 1));
+    if (!w->cum || !w->tiles) return ds_err(DS_ENOMEM, "out of memory for windows");
+    w->cum[0] = w->tiles[0] = 0;
+    for (int i = 0; i < w->n; i++) {
+        w->cum[i + 1] = w->cum[i] + (w->iv[i].end - w->iv[i].beg - w->W + 1);
+        w->tiles[i + 1] = w->tiles[i] + (w->iv[i].end - w->iv[i].beg) / w->W;
     }
     return 0;
 }
@@ -73,23 +99,14 @@ int ds_windows_init(ds_windows *w, const ds_ref *ref, const ds_regions *bed, con
     memset(w, 0, sizeof *w);
     w->ref = ref; w->W = W; w->max_n = max_n; w->seed = seed;
     if (W < 1) return ds_err(DS_EINVAL, "window length %d must be positive", W);
-    int cap = 0;
-    int r = bed ? from_bed(w, bed, contigs, split, &cap) : from_contigs(w, contigs, split, &cap);
+    int cap = 0, r = check_list(ref, contigs);
+    if (!r) r = bed ? from_bed(w, bed, contigs, split, &cap) : from_contigs(w, contigs, split, &cap);
     if (!r && !w->n)
-        r = ds_err(DS_EINVAL, "%s: no %s interval of at least %d bases%s", ds_ref_path(ref),
-                   split ? ds_split_name(split) : "usable", W, contigs ? " among --contigs" : "");
-    if (!r) {
-        w->cum = malloc(sizeof *w->cum * (size_t)(w->n + 1));
-        w->tiles = malloc(sizeof *w->tiles * (size_t)(w->n + 1));
-        if (!w->cum || !w->tiles) r = ds_err(DS_ENOMEM, "out of memory for windows");
-    }
-    if (r) { ds_windows_free(w); return r; }
-    w->cum[0] = w->tiles[0] = 0;
-    for (int i = 0; i < w->n; i++) {
-        w->cum[i + 1] = w->cum[i] + (w->iv[i].end - w->iv[i].beg - W + 1);
-        w->tiles[i + 1] = w->tiles[i] + (w->iv[i].end - w->iv[i].beg) / W;
-    }
-    return 0;
+        r = ds_err(DS_EINVAL, "%s: no %s interval of at least %d bases%s", bed && bed->path ? bed->path : ds_ref_path(ref),
+                   split ? ds_split_name(split) : "usable", W, contigs ? " among the listed contigs" : "");
+    if (!r) r = build_tables(w);
+    if (r) ds_windows_free(w);
+    return r;
 }
 
 void ds_windows_free(ds_windows *w)
@@ -99,6 +116,9 @@ void ds_windows_free(ds_windows *w)
     w->n = 0;
 }
 
+uint64_t ds_windows_state(const ds_windows *w) { return w->draws; }
+void ds_windows_set_state(ds_windows *w, uint64_t draws) { w->draws = draws; }
+
 static int count_n(const char *s, int W)
 {
     int k = 0;
@@ -106,7 +126,7 @@ static int count_n(const char *s, int W)
     return k;
 }
 
-/* interval i holding global position x of a cumulative table */
+/* Interval i holding global position x of a cumulative table. */
 static int find(const int64_t *cum, int n, int64_t x)
 {
     int lo = 0, hi = n - 1;
@@ -121,14 +141,13 @@ int ds_windows_next(ds_windows *w, char *seq, int *contig, int64_t *beg)
 {
     for (int tries = 0; tries < MAX_TRIES; tries++) {
         ds_rng r;
-        /* one stream per draw ("WIND" | draw), so a draw's rejection
-         * sampling never reaches into the next draw's numbers */
-        ds_rng_init(&r, w->seed, 0x57494e44ull << 32 ^ w->draws++);
+        /* one stream per draw, so the rejection loop inside ds_rng_below
+         * never reaches into the next draw's numbers */
+        ds_rng_init(&r, w->seed, WINDOW_STREAM ^ w->draws++);
         int64_t x = (int64_t)ds_rng_below(&r, (uint64_t)w->cum[w->n]);
         int i = find(w->cum, w->n, x);
         int64_t b = w->iv[i].beg + (x - w->cum[i]);
-        const char *name = ds_ref_contig_name(w->ref, w->iv[i].contig);
-        int e = ds_ref_fetch(w->ref, name, b, b + w->W, seq);
+        int e = ds_ref_fetch_i(w->ref, w->iv[i].contig, b, b + w->W, seq);
         if (e) return e;
         if (count_n(seq, w->W) <= w->max_n) {
             if (contig) *contig = w->iv[i].contig;
@@ -136,18 +155,28 @@ int ds_windows_next(ds_windows *w, char *seq, int *contig, int64_t *beg)
             return 0;
         }
     }
-    return ds_err(DS_EINVAL, "%s: %d random windows in a row had more than %d N; lower --seq-len or raise --max-n",
+    return ds_err(DS_EINVAL, "%s: %d random windows in a row had more than %d N; use shorter windows or allow more N",
                   ds_ref_path(w->ref), MAX_TRIES, w->max_n);
 }
 
 int64_t ds_windows_ntiles(const ds_windows *w) { return w->tiles[w->n]; }
 
+int ds_windows_tile_pos(const ds_windows *w, int64_t k, int *contig, int64_t *beg)
+{
+    if (k < 0 || k >= w->tiles[w->n])
+        return ds_err(DS_EINVAL, "tile %lld out of range (%lld tiles)", (long long)k, (long long)w->tiles[w->n]);
+    int i = find(w->tiles, w->n, k);
+    *contig = w->iv[i].contig;
+    *beg = w->iv[i].beg + (k - w->tiles[i]) * w->W;
+    return 0;
+}
+
 int ds_windows_tile(const ds_windows *w, int64_t k, char *seq, int *skip)
 {
-    if (k < 0 || k >= w->tiles[w->n]) return ds_err(DS_EINVAL, "tile %lld out of range", (long long)k);
-    int i = find(w->tiles, w->n, k);
-    int64_t b = w->iv[i].beg + (k - w->tiles[i]) * w->W;
-    int e = ds_ref_fetch(w->ref, ds_ref_contig_name(w->ref, w->iv[i].contig), b, b + w->W, seq);
+    int c;
+    int64_t b;
+    int e = ds_windows_tile_pos(w, k, &c, &b);
+    if (!e) e = ds_ref_fetch_i(w->ref, c, b, b + w->W, seq);
     if (!e && skip) *skip = count_n(seq, w->W) > w->max_n;
     return e;
 }

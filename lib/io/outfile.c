@@ -1,5 +1,5 @@
-/* Atomic outputs: temp file beside the target, fsync, rename, fsync of the
- * directory; "-" is stdout. */
+/* Atomic outputs (outfile.h, architecture.md "Errors"): temp file beside the
+ * target, fsync, rename, fsync of the directory; "-" is stdout. */
 #include "io/outfile.h"
 #include "core/error.h"
 
@@ -11,6 +11,55 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* mkstemp creates 0600; an output should get what open(2) would give it.
+ * umask can only be read by setting it, hence the pair of calls. */
+static void mode_like_open(int fd)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    (void)fchmod(fd, 0666 & ~mask);   /* on failure 0600 is still a valid output */
+}
+
+/* A target that exists and is not a regular file (/dev/null, a FIFO, a
+ * process substitution) cannot be replaced by rename: write to it directly. */
+static int is_special(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode);
+}
+
+static int open_direct(ds_outfile *o, const char *path)
+{
+    o->fp = fopen(path, "wb");
+    if (!o->fp) { ds_outfile_abort(o); return ds_err_errno(DS_EIO, "%s: cannot open for writing", path); }
+    return 0;
+}
+
+static int open_temp(ds_outfile *o, const char *path)
+{
+    size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
+    o->tmp = malloc(n);
+    if (!o->tmp) { ds_outfile_abort(o); return ds_err(DS_ENOMEM, "%s: out of memory", path); }
+    snprintf(o->tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        int r = ds_err_errno(DS_EIO, "%s: cannot create a temporary file beside it", path);
+        free(o->tmp);
+        o->tmp = NULL;   /* nothing to unlink */
+        ds_outfile_abort(o);
+        return r;
+    }
+    mode_like_open(fd);
+    o->fp = fdopen(fd, "wb");
+    if (!o->fp) {
+        int r = ds_err_errno(DS_EIO, "%s: cannot open", o->tmp);
+        close(fd);
+        ds_outfile_abort(o);
+        return r;
+    }
+    return 0;
+}
+
 int ds_outfile_open(ds_outfile *o, const char *path)
 {
     memset(o, 0, sizeof *o);
@@ -19,53 +68,48 @@ int ds_outfile_open(ds_outfile *o, const char *path)
         return 0;
     }
     o->path = strdup(path);
-    size_t n = strlen(path) + 16;
-    o->tmp = malloc(n);
-    if (!o->path || !o->tmp) { ds_outfile_abort(o); return ds_err(DS_ENOMEM, "%s: out of memory", path); }
-    snprintf(o->tmp, n, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(o->tmp);
-    if (fd < 0) {
-        int r = ds_err_errno(DS_EIO, "%s: cannot create a temporary file beside it", path);
-        free(o->tmp); o->tmp = NULL;
-        ds_outfile_abort(o);
-        return r;
-    }
-    mode_t mask = umask(0);   /* mkstemp makes 0600; give the file what open() would */
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask)) { /* keep 0600: still a valid output */ }
-    o->fp = fdopen(fd, "wb");
-    if (!o->fp) { close(fd); int r = ds_err_errno(DS_EIO, "%s: cannot open", o->tmp); ds_outfile_abort(o); return r; }
-    return 0;
+    if (!o->path) return ds_err(DS_ENOMEM, "%s: out of memory", path);
+    return is_special(path) ? open_direct(o, path) : open_temp(o, path);
 }
 
-static void fsync_dir(const char *path)
+/* The rename is only durable once the directory entry is on disk. Some file
+ * systems refuse fsync on a directory; the data itself is already synced. */
+static void dir_sync(const char *path)
 {
     char *copy = strdup(path);
     if (!copy) return;
     int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) { fsync(fd); close(fd); }
+    if (fd >= 0) { (void)fsync(fd); close(fd); }
     free(copy);
+}
+
+/* Flushes and closes fp; the first error wins, its errno kept for the message. */
+static int close_checked(FILE *fp, int sync)
+{
+    int bad = fflush(fp) != 0 || ferror(fp) || (sync && fsync(fileno(fp)) != 0);
+    int e = errno;
+    if (fp != stdout && fclose(fp) != 0 && !bad) { bad = 1; e = errno; }
+    errno = e;
+    return bad;
 }
 
 int ds_outfile_commit(ds_outfile *o)
 {
     if (!o->fp) return ds_err(DS_EINVAL, "output already closed");
-    if (!o->tmp) {   /* stdout */
-        int bad = fflush(o->fp) || ferror(o->fp);
-        o->fp = NULL;
-        return bad ? ds_err_errno(DS_EIO, "error writing to standard output") : 0;
-    }
-    int bad = fflush(o->fp) != 0 || ferror(o->fp) || fsync(fileno(o->fp)) != 0;
-    int e = errno;
-    if (fclose(o->fp)) bad = 1;
+    FILE *fp = o->fp;
     o->fp = NULL;
-    errno = e;
-    if (bad) return ds_err_errno(DS_EIO, "%s: write failed", o->path);
-    if (rename(o->tmp, o->path)) return ds_err_errno(DS_EIO, "%s: cannot rename %s over it", o->path, o->tmp);
-    fsync_dir(o->path);
-    free(o->tmp); o->tmp = NULL;
-    free(o->path); o->path = NULL;
-    return 0;
+    int r = 0;
+    if (close_checked(fp, o->tmp != NULL))
+        r = ds_err_errno(DS_EIO, "%s: write failed", o->path ? o->path : "standard output");
+    else if (o->tmp && rename(o->tmp, o->path))
+        r = ds_err_errno(DS_EIO, "%s: cannot rename %s over it", o->path, o->tmp);
+    else if (o->tmp) {
+        dir_sync(o->path);
+        free(o->tmp);
+        o->tmp = NULL;
+    }
+    ds_outfile_abort(o);   /* frees the names; removes the temp file if it is still there */
+    return r;
 }
 
 void ds_outfile_abort(ds_outfile *o)
@@ -82,8 +126,10 @@ int ds_write_file_atomic(const char *path, const void *buf, size_t len)
     ds_outfile o;
     int r = ds_outfile_open(&o, path);
     if (r) return r;
-    if (fwrite(buf, 1, len, o.fp) != len) { r = ds_err_errno(DS_EIO, "%s: write failed", path); ds_outfile_abort(&o); return r; }
-    r = ds_outfile_commit(&o);
-    if (r) ds_outfile_abort(&o);
-    return r;
+    if (len && fwrite(buf, 1, len, o.fp) != len) {
+        r = ds_err_errno(DS_EIO, "%s: write failed", path);
+        ds_outfile_abort(&o);
+        return r;
+    }
+    return ds_outfile_commit(&o);
 }

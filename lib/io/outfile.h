@@ -1,6 +1,7 @@
 /* Outputs that never exist half-written: data goes to a temp file beside the
  * target, which is fsynced and renamed over it on commit, or removed on
- * abort. The path "-" means stdout (commit only flushes). */
+ * abort. The path "-" means stdout (commit only flushes); an existing target
+ * that is not a regular file (/dev/null, a FIFO) is written directly. */
 #ifndef DS_OUTFILE_H
 #define DS_OUTFILE_H
 
@@ -9,11 +10,13 @@
 typedef struct {
     FILE *fp;
     char *path;        /* final name */
-    char *tmp;         /* temp name (NULL for stdout) */
+    char *tmp;         /* temp name (NULL for stdout or a special file) */
 } ds_outfile;
 
 int ds_outfile_open(ds_outfile *o, const char *path);
-int ds_outfile_commit(ds_outfile *o);   /* checks write errors, fsync, rename, fsync dir */
+/* Checks write errors, fsync, rename, fsync dir. Closes and cleans up either
+ * way: on failure the temp file is already removed. */
+int ds_outfile_commit(ds_outfile *o);
 void ds_outfile_abort(ds_outfile *o);   /* removes the temp file; safe after commit */
 
 /* Whole-buffer convenience: writes len bytes atomically. */

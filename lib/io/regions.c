@@ -1,13 +1,14 @@
-/* Region strings and BED files (regions.h); BED lines are read through
- * htslib's BGZF, so plain and gzipped files both work. */
+/* Region strings and BED files (regions.h, derfseq.md "Inputs"). BED lines
+ * are read through htslib's BGZF, so plain, gzip and bgzip files all work. */
 #include "io/regions.h"
 #include "core/error.h"
 
-#include <errno.h>
 #include <htslib/bgzf.h>
 #include <htslib/kstring.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *ds_split_name(int s)
 {
@@ -33,6 +34,7 @@ void ds_regions_free(ds_regions *rs)
 {
     for (int i = 0; i < rs->n; i++) ds_region_free(&rs->r[i]);
     free(rs->r);
+    free(rs->path);
     memset(rs, 0, sizeof *rs);
 }
 
@@ -49,13 +51,15 @@ int ds_regions_add(ds_regions *rs, const ds_region *r)
     return 0;
 }
 
-/* A 1-based position with optional thousands commas; 0 on success. */
+/* ---- region strings -------------------------------------------------- */
+
+/* A position with optional thousands commas; 0 on success. */
 static int parse_pos(const char *s, const char *end, int64_t *v)
 {
     int64_t x = 0;
     int digits = 0;
     for (const char *p = s; p < end; p++) {
-        if (*p == ',') continue;
+        if (*p == ',' && digits) continue;
         if (*p < '0' || *p > '9' || x > (INT64_MAX - 9) / 10) return -1;
         x = 10 * x + (*p - '0');
         digits++;
@@ -71,9 +75,8 @@ int ds_region_parse(const char *s, ds_region *out)
     const char *colon = strrchr(s, ':');
     int64_t beg = 1, end = -1;
     if (colon) {
-        const char *dash = strchr(colon + 1, '-');
-        if (parse_pos(colon + 1, dash ? dash : colon + strlen(colon), &beg) ||
-            (dash && parse_pos(dash + 1, dash + strlen(dash), &end)))
+        const char *dash = strchr(colon + 1, '-'), *stop = colon + strlen(colon);
+        if (parse_pos(colon + 1, dash ? dash : stop, &beg) || (dash && dash[1] && parse_pos(dash + 1, stop, &end)))
             return ds_err(DS_EINVAL, "region '%s': expected chr, chr:beg or chr:beg-end with 1-based positions", s);
         if (beg < 1) return ds_err(DS_EINVAL, "region '%s': positions are 1-based, start must be >= 1", s);
         if (end >= 0 && end < beg)
@@ -96,63 +99,171 @@ int ds_region_parse_whole(const char *s, ds_region *out)
     return out->chrom ? 0 : ds_err(DS_ENOMEM, "out of memory");
 }
 
-/* A non-negative integer column; -1 if it is not one. */
-static int64_t parse_coord(const char *s)
+/* ---- BED ------------------------------------------------------------- */
+
+/* A BED coordinate: digits only (no sign, no blanks). */
+static int parse_coord(const char *path, int line, const char *what, const char *s, int64_t *v)
 {
-    if (!*s) return -1;
-    char *e;
-    errno = 0;
-    long long v = strtoll(s, &e, 10);
-    return *e || v < 0 || errno ? -1 : v;
+    int64_t x = 0;
+    if (!*s) return ds_err(DS_EFORMAT, "%s:%d: %s is empty", path, line, what);
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return ds_err(DS_EFORMAT, "%s:%d: %s '%s' is not a non-negative integer", path, line, what, s);
+        if (x > (INT64_MAX - 9) / 10) return ds_err(DS_EFORMAT, "%s:%d: %s '%s' is too large", path, line, what, s);
+        x = 10 * x + (*p - '0');
+    }
+    *v = x;
+    return 0;
 }
 
-static int parse_bed_line(const char *path, int line, char *s, ds_region *r)
+/* Splits s on tabs in place; returns the number of columns (at most max). */
+static int split_tabs(char *s, char **col, int max)
 {
-    char *col[7] = {0};
     int n = 0;
-    for (char *p = s; n < 7;) {
+    for (char *p = s; n < max;) {
         col[n++] = p;
         char *tab = strchr(p, '\t');
         if (!tab) break;
         *tab = 0;
         p = tab + 1;
     }
-    if (n < 3) return ds_err(DS_EFORMAT, "%s:%d: expected at least 3 tab-separated columns (chrom, start, end), got %d", path, line, n);
-    int64_t beg = parse_coord(col[1]), end = parse_coord(col[2]);
-    if (beg < 0) return ds_err(DS_EFORMAT, "%s:%d: start '%s' is not a non-negative integer", path, line, col[1]);
-    if (end < 0) return ds_err(DS_EFORMAT, "%s:%d: end '%s' is not a non-negative integer", path, line, col[2]);
-    if (end < beg) return ds_err(DS_EFORMAT, "%s:%d: end (%lld) < start (%lld)", path, line, (long long)end, (long long)beg);
-    if (!*col[0]) return ds_err(DS_EFORMAT, "%s:%d: empty chrom column", path, line);
-    if (n >= 6 && strcmp(col[5], "+") && strcmp(col[5], "-") && strcmp(col[5], "."))
-        return ds_err(DS_EFORMAT, "%s:%d: strand '%s', expected '+', '-' or '.'", path, line, col[5]);
-    memset(r, 0, sizeof *r);
-    r->beg = beg;
-    r->end = end;
-    r->line = line;
-    r->strand = n >= 6 ? col[5][0] : '+';
-    if (n == 4 && ds_split_parse(col[3])) r->split = ds_split_parse(col[3]);   /* Basenji: chrom start end split */
-    else if (n >= 4 && strcmp(col[3], ".")) r->name = strdup(col[3]);
-    r->chrom = strdup(col[0]);
-    if (!r->chrom) { ds_region_free(r); return ds_err(DS_ENOMEM, "out of memory"); }
+    return n;
+}
+
+typedef struct {
+    const char *path;
+    int line;
+    int rows;           /* data rows so far */
+    int basenji;
+} bed_ctx;
+
+/* Column 4: a split in a Basenji file (decided on its first row), else a name. */
+static int set_col4(bed_ctx *b, char **col, int n, ds_region *r)
+{
+    if (!b->rows++) b->basenji = n == 4 && ds_split_parse(col[3]);
+    if (b->basenji) {
+        r->split = n >= 4 ? ds_split_parse(col[3]) : 0;
+        if (!r->split)
+            return ds_err(DS_EFORMAT, "%s:%d: expected a split (train, valid or test) in column 4 as on the first "
+                          "row, got '%s'", b->path, b->line, n >= 4 ? col[3] : "");
+    } else if (n >= 4 && *col[3] && strcmp(col[3], ".") && !(r->name = strdup(col[3]))) {
+        return ds_err(DS_ENOMEM, "out of memory");
+    }
     return 0;
+}
+
+static int parse_bed_line(bed_ctx *b, char *s, ds_region *r)
+{
+    char *col[7] = {0};
+    int spaces = strchr(s, ' ') != NULL, n = split_tabs(s, col, 7);
+    memset(r, 0, sizeof *r);
+    if (n < 3)
+        return ds_err(DS_EFORMAT, "%s:%d: expected at least 3 tab-separated columns, got %d%s", b->path, b->line, n,
+                      spaces ? " (columns must be separated by tabs, not spaces)" : "");
+    if (!*col[0]) return ds_err(DS_EFORMAT, "%s:%d: empty chrom column", b->path, b->line);
+    int e = parse_coord(b->path, b->line, "start", col[1], &r->beg);
+    if (!e) e = parse_coord(b->path, b->line, "end", col[2], &r->end);
+    if (e) return e;
+    if (r->end < r->beg)
+        return ds_err(DS_EFORMAT, "%s:%d: end (%lld) < start (%lld)", b->path, b->line, (long long)r->end,
+                      (long long)r->beg);
+    if (n >= 6 && strcmp(col[5], "+") && strcmp(col[5], "-") && strcmp(col[5], "."))
+        return ds_err(DS_EFORMAT, "%s:%d: strand '%s', expected '+', '-' or '.'", b->path, b->line, col[5]);
+    r->line = b->line;
+    r->strand = n >= 6 ? col[5][0] : '+';
+    if ((e = set_col4(b, col, n, r))) return e;
+    if (!(r->chrom = strdup(col[0]))) { ds_region_free(r); return ds_err(DS_ENOMEM, "out of memory"); }
+    return 0;
+}
+
+static int is_skipped(const kstring_t *s)
+{
+    return !s->l || s->s[0] == '#' || !strncmp(s->s, "track", 5) || !strncmp(s->s, "browser", 7);
+}
+
+static BGZF *open_bed(const char *path)
+{
+    if (strcmp(path, "-")) return bgzf_open(path, "r");
+    int fd = dup(STDIN_FILENO);   /* closing the file leaves stdin open */
+    BGZF *fp = fd < 0 ? NULL : bgzf_dopen(fd, "r");
+    if (!fp && fd >= 0) close(fd);
+    return fp;
 }
 
 int ds_bed_read(const char *path, ds_regions *out)
 {
-    BGZF *fp = bgzf_open(path, "r");
+    BGZF *fp = open_bed(path);
     if (!fp) return ds_err_errno(DS_EIO, "%s: cannot open", path);
+    if (!out->path && !(out->path = strdup(path))) { bgzf_close(fp); return ds_err(DS_ENOMEM, "out of memory"); }
     kstring_t s = { 0, 0, NULL };
-    int line = 0, r = 0, got;
+    bed_ctx b = { path, 0, 0, 0 };
+    int r = 0, got;
     while (!r && (got = bgzf_getline(fp, '\n', &s)) >= 0) {
-        line++;
-        if (s.l && s.s[s.l - 1] == '\r') s.s[--s.l] = 0;
-        if (!s.l || s.s[0] == '#' || !strncmp(s.s, "track", 5) || !strncmp(s.s, "browser", 7)) continue;
+        b.line++;
+        while (s.l && (s.s[s.l - 1] == '\r' || s.s[s.l - 1] == ' ')) s.s[--s.l] = 0;
+        if (is_skipped(&s)) continue;
         ds_region reg;
-        r = parse_bed_line(path, line, s.s, &reg);
-        if (!r && (r = ds_regions_add(out, &reg))) ds_region_free(&reg);
+        r = parse_bed_line(&b, s.s, &reg);
+        if (r) ds_region_free(&reg);
+        else if ((r = ds_regions_add(out, &reg))) ds_region_free(&reg);
     }
-    if (!r && got < -1) r = ds_err(DS_EIO, "%s: read error after line %d", path, line);
+    if (!r && got < -1) r = ds_err(DS_EIO, "%s: read error after line %d", path, b.line);
+    out->basenji |= b.basenji;
     free(s.s);
     bgzf_close(fp);
     return r;
+}
+
+/* ---- against a reference --------------------------------------------- */
+
+/* "regions.bed:17: " for a BED row, "region chr1:1001-2000: " for a string. */
+static void where(const ds_region *g, const char *src, char *buf, size_t n)
+{
+    if (g->line) snprintf(buf, n, "%s:%d: ", src ? src : "BED", g->line);
+    else if (g->end < 0) snprintf(buf, n, "region %s:%lld-: ", g->chrom, (long long)g->beg + 1);
+    else snprintf(buf, n, "region %s:%lld-%lld: ", g->chrom, (long long)g->beg + 1, (long long)g->end);
+}
+
+/* The pending message with the region's place in front (copied first:
+ * ds_err writes the buffer ds_errmsg points into). */
+static int with_where(int code, const ds_region *g, const char *src)
+{
+    char at[600], msg[1024];
+    where(g, src, at, sizeof at);
+    snprintf(msg, sizeof msg, "%s", ds_errmsg());
+    return ds_err(code, "%s%s", at, msg);
+}
+
+int ds_region_resolve(const ds_ref *ref, ds_region *g, const char *src)
+{
+    int c = ds_ref_contig_index(ref, g->chrom);   /* its message names the contig, with a "chr" hint */
+    if (c < 0) return with_where(c, g, src);
+    int64_t len = ds_ref_contig_len(ref, c), end = g->end < 0 ? len : g->end;
+    if (end > len || g->beg > len) {
+        char at[600];
+        where(g, src, at, sizeof at);
+        return ds_err(DS_EINVAL, "%s%s (%lld) is past the contig's end (%s has %lld bp)", at,
+                      g->beg > len ? "start" : "end", (long long)(g->beg > len ? g->beg : end), g->chrom,
+                      (long long)len);
+    }
+    g->end = end;
+    return 0;
+}
+
+int ds_regions_resolve(const ds_ref *ref, ds_regions *rs)
+{
+    for (int i = 0; i < rs->n; i++) {
+        int e = ds_region_resolve(ref, &rs->r[i], rs->path);
+        if (e) return e;
+    }
+    return 0;
+}
+
+int ds_region_fetch(const ds_ref *ref, const ds_region *g, const char *src, char *buf)
+{
+    if (g->end < 0) return ds_err(DS_EINVAL, "region %s: not resolved against the reference", g->chrom);
+    int e = ds_ref_fetch(ref, g->chrom, g->beg, g->end, buf);
+    if (e) return with_where(e, g, src);
+    if (g->strand == '-') ds_revcomp(buf, g->end - g->beg);
+    return 0;
 }

@@ -1,4 +1,4 @@
-/* safetensors read (mmap; F32, F16, BF16 converted to F32) and write (F32),
+/* safetensors read (mmap; F32, F16, BF16, F64 converted to F32) and write (F32),
  * with strict header validation: header length bounded, JSON well formed,
  * dtypes known, offsets in range, non-overlapping, covering the data, sizes
  * matching shapes. Format: 8-byte little-endian header length N, N bytes of
@@ -12,7 +12,12 @@
 
 #define DS_ST_MAX_HEADER (100u << 20)   /* 100 MB, the reference library's bound */
 
-typedef enum { DS_ST_F32, DS_ST_F16, DS_ST_BF16, DS_ST_F64, DS_ST_I64, DS_ST_I32, DS_ST_U8, DS_ST_BOOL } ds_st_dtype;
+/* Every dtype of the format, so any valid file opens; ds_st_read_f32 converts
+ * the floating ones F32, F16, BF16, F64. */
+typedef enum {
+    DS_ST_F32, DS_ST_F16, DS_ST_BF16, DS_ST_F64, DS_ST_I64, DS_ST_I32, DS_ST_U8, DS_ST_BOOL,
+    DS_ST_I8, DS_ST_I16, DS_ST_U16, DS_ST_U32, DS_ST_U64, DS_ST_F8_E4M3, DS_ST_F8_E5M2
+} ds_st_dtype;
 
 typedef struct {
     char *name;
@@ -45,8 +50,9 @@ const char *ds_st_meta(const ds_st_file *f, const char *key);   /* NULL when abs
 int ds_st_read_f32(const ds_st_file *f, const ds_st_tensor *t, float *dst);
 const char *ds_st_dtype_name(ds_st_dtype d);
 
-/* Writing: n F32 tensors plus string metadata, atomically (temp file,
- * fsync, rename). */
+/* Writing: n F32 tensors in the given order plus string metadata,
+ * atomically (temp file, fsync, rename). A duplicate or reserved name, a
+ * negative dimension or missing data is DS_EINVAL and leaves no file. */
 typedef struct {
     const char *name;
     int ndim;

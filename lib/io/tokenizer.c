@@ -1,5 +1,8 @@
-/* Character tokenizer of HyenaDNA/Caduceus (tokenizer.h). */
+/* Character tokenizer of HyenaDNA/Caduceus (tokenizer.h, hyenadna.md §1.1,
+ * caduceus.md §2.1). */
 #include "io/tokenizer.h"
+
+#include <stddef.h>
 
 int32_t ds_token_of(char c, int flags)
 {
@@ -27,4 +30,17 @@ char ds_token_char(int32_t id)
 {
     static const char map[] = "ACGTN";
     return id >= DS_TOK_A && id <= DS_TOK_N ? map[id - DS_TOK_A] : '?';
+}
+
+const char *ds_token_name(int32_t id)
+{
+    static const char *names[DS_TOK_VOCAB] = { "[CLS]", "[SEP]", "[BOS]", "[MASK]", "[PAD]", "[RESERVED]", "[UNK]",
+                                               "A", "C", "G", "T", "N" };
+    return id >= 0 && id < DS_TOK_VOCAB ? names[id] : NULL;
+}
+
+void ds_detokenize(const int32_t *ids, int64_t n, char *out)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = ds_token_char(ids[i]);
+    out[n] = 0;
 }

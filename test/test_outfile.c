@@ -1,0 +1,184 @@
+/* lib/io/outfile.c: an output exists whole or not at all; no temp file
+ * outlives a commit or an abort. */
+#include "test.h"
+#include "core/error.h"
+#include "io/outfile.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A fresh empty directory per test, so counting its entries is exact. */
+static const char *fresh_dir(const char *name)
+{
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s/of_%s", ds_test_tmpdir(), name);
+    CHECK_MSG(mkdir(dir, 0755) == 0, "cannot create %s", dir);
+    return dir;
+}
+
+static int count_entries(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.' && !strncmp(e->d_name, prefix, strlen(prefix));
+    if (d) closedir(d);
+    return n;
+}
+
+static int file_is(const char *path, const char *text)
+{
+    char buf[64] = { 0 };
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    return n == strlen(text) && !memcmp(buf, text, n);
+}
+
+TEST(test_outfile_target_appears_only_at_commit_and_the_temp_file_is_beside_it)
+{
+    const char *dir = fresh_dir("commit");
+    char path[700];
+    snprintf(path, sizeof path, "%s/x.txt", dir);
+    ds_outfile o;
+    CHECK_EQ_INT(ds_outfile_open(&o, path), 0);
+    fputs("first", o.fp);
+    CHECK(access(path, F_OK) != 0);
+    CHECK_EQ_INT(count_entries(dir, "x.txt.tmp."), 1);
+    CHECK_EQ_INT(ds_outfile_commit(&o), 0);
+    CHECK(file_is(path, "first"));
+    CHECK_EQ_INT(count_entries(dir, ""), 1);
+    ds_outfile_abort(&o);   /* safe after commit */
+    CHECK(file_is(path, "first"));
+}
+
+TEST(test_outfile_commit_replaces_an_existing_file)
+{
+    const char *dir = fresh_dir("replace");
+    char path[700];
+    snprintf(path, sizeof path, "%s/x.txt", dir);
+    CHECK_EQ_INT(ds_write_file_atomic(path, "old contents", 12), 0);
+    ds_outfile o;
+    CHECK_EQ_INT(ds_outfile_open(&o, path), 0);
+    fputs("new", o.fp);
+    CHECK(file_is(path, "old contents"));   /* untouched until commit */
+    CHECK_EQ_INT(ds_outfile_commit(&o), 0);
+    CHECK(file_is(path, "new"));
+    CHECK_EQ_INT(count_entries(dir, ""), 1);
+}
+
+TEST(test_outfile_abort_leaves_no_file_and_no_temp_file)
+{
+    const char *dir = fresh_dir("abort");
+    char path[700];
+    snprintf(path, sizeof path, "%s/x.txt", dir);
+    ds_outfile o;
+    CHECK_EQ_INT(ds_outfile_open(&o, path), 0);
+    fputs("partial", o.fp);
+    ds_outfile_abort(&o);
+    CHECK_EQ_INT(count_entries(dir, ""), 0);
+    ds_outfile_abort(&o);   /* twice is harmless */
+}
+
+TEST(test_outfile_abort_keeps_the_previous_file)
+{
+    const char *dir = fresh_dir("keep");
+    char path[700];
+    snprintf(path, sizeof path, "%s/x.txt", dir);
+    CHECK_EQ_INT(ds_write_file_atomic(path, "first", 5), 0);
+    ds_outfile o;
+    CHECK_EQ_INT(ds_outfile_open(&o, path), 0);
+    fputs("partial", o.fp);
+    ds_outfile_abort(&o);
+    CHECK(file_is(path, "first"));
+    CHECK_EQ_INT(count_entries(dir, ""), 1);
+}
+
+TEST(test_outfile_gets_the_permissions_open_would_give)
+{
+    const char *dir = fresh_dir("mode");
+    char path[700];
+    snprintf(path, sizeof path, "%s/x.txt", dir);
+    mode_t old = umask(022);
+    CHECK_EQ_INT(ds_write_file_atomic(path, "x", 1), 0);
+    umask(old);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0644);
+}
+
+TEST(test_outfile_failed_rename_reports_it_and_removes_the_temp_file)
+{
+    const char *dir = fresh_dir("rename");
+    char path[700], inner[800];
+    snprintf(path, sizeof path, "%s/x", dir);
+    ds_outfile o;
+    CHECK_EQ_INT(ds_outfile_open(&o, path), 0);
+    fputs("data", o.fp);
+    /* a non-empty directory appears at the target: rename cannot replace it */
+    CHECK(mkdir(path, 0755) == 0);
+    snprintf(inner, sizeof inner, "%s/keep", path);
+    CHECK_EQ_INT(ds_write_file_atomic(inner, "k", 1), 0);
+    CHECK_EQ_INT(ds_outfile_commit(&o), DS_EIO);
+    CHECK_MSG(strstr(ds_errmsg(), path) && strstr(ds_errmsg(), "rename"), "%s", ds_errmsg());
+    CHECK_EQ_INT(count_entries(dir, "x.tmp."), 0);
+    ds_outfile_abort(&o);
+    CHECK_EQ_INT(ds_outfile_commit(&o), DS_EINVAL);   /* nothing left to commit */
+}
+
+TEST(test_outfile_write_error_is_reported_at_commit)
+{
+    ds_outfile o;
+    if (access("/dev/full", W_OK) != 0) return;   /* not on this system */
+    CHECK_EQ_INT(ds_outfile_open(&o, "/dev/full"), 0);
+    for (int i = 0; i < 10000; i++) fputs("0123456789", o.fp);
+    CHECK_EQ_INT(ds_outfile_commit(&o), DS_EIO);
+    CHECK_MSG(strstr(ds_errmsg(), "/dev/full") && strstr(ds_errmsg(), "write failed"), "%s", ds_errmsg());
+}
+
+TEST(test_outfile_writes_special_files_directly_and_dash_is_stdout)
+{
+    ds_outfile o;
+    CHECK_EQ_INT(ds_outfile_open(&o, "/dev/null"), 0);
+    fputs("discarded", o.fp);
+    CHECK_EQ_INT(ds_outfile_commit(&o), 0);
+    struct stat sb;
+    CHECK(stat("/dev/null", &sb) == 0 && S_ISCHR(sb.st_mode));
+    CHECK_EQ_INT(ds_outfile_open(&o, "-"), 0);
+    CHECK(o.fp == stdout && o.tmp == NULL);
+    CHECK_EQ_INT(ds_outfile_commit(&o), 0);
+    CHECK(fflush(stdout) == 0 && fileno(stdout) == 1);   /* commit must not close stdout */
+}
+
+TEST(test_outfile_open_in_a_missing_directory_names_the_path)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/no-such-dir/x", ds_test_tmpdir());
+    ds_outfile o;
+    CHECK_EQ_INT(ds_outfile_open(&o, path), DS_EIO);
+    CHECK_MSG(strstr(ds_errmsg(), path) != NULL, "%s", ds_errmsg());
+    CHECK(o.fp == NULL && o.path == NULL && o.tmp == NULL);
+    ds_outfile_abort(&o);
+}
+
+TEST(test_write_file_atomic_writes_every_byte)
+{
+    const char *dir = fresh_dir("atomic");
+    char path[700];
+    snprintf(path, sizeof path, "%s/bin", dir);
+    unsigned char buf[5000];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)(i * 7);
+    CHECK_EQ_INT(ds_write_file_atomic(path, buf, sizeof buf), 0);
+    FILE *fp = fopen(path, "rb");
+    unsigned char got[6000];
+    size_t n = fp ? fread(got, 1, sizeof got, fp) : 0;
+    if (fp) fclose(fp);
+    CHECK(n == sizeof buf && !memcmp(got, buf, n));
+    CHECK_EQ_INT(ds_write_file_atomic(path, NULL, 0), 0);   /* an empty file is a valid output */
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && sb.st_size == 0);
+}
