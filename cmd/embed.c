@@ -298,19 +298,17 @@ static int embed_files(embedder *E, char **paths, int n, long *count)
 
 static int embed_region(embedder *E, ds_ref *ref, ds_region *g, char **buf, size_t *cap, long *count)
 {
-    int c = ds_ref_contig_index(ref, g->chrom);
-    if (c < 0) return g->line ? ds_err(DS_EINVAL, "%s:%d: %s", E->o->regions, g->line, ds_errmsg()) : c;
-    int64_t end = g->end < 0 ? ds_ref_contig_len(ref, c) : g->end;
-    int e = grow((void **)buf, cap, (size_t)(end - g->beg) + 1);
-    if (!e) e = ds_ref_fetch(ref, g->chrom, g->beg, end, *buf);
-    if (e) return g->line ? ds_err(DS_EINVAL, "%s:%d: %s", E->o->regions, g->line, ds_errmsg()) : e;
-    if (g->strand == '-') ds_revcomp(*buf, end - g->beg);
+    const char *src = g->line ? E->o->regions : NULL;
+    int e = ds_region_resolve(ref, g, src);   /* contig, range; end = -1 → contig length */
+    if (!e) e = grow((void **)buf, cap, (size_t)(g->end - g->beg) + 1);
+    if (!e) e = ds_region_fetch(ref, g, src, *buf);   /* '-' strand reverse-complemented */
+    if (e) return e;
     char id[512];
     if (g->name) snprintf(id, sizeof id, "%s", g->name);
-    else snprintf(id, sizeof id, "%s:%lld-%lld%s", g->chrom, (long long)g->beg + 1, (long long)end,
+    else snprintf(id, sizeof id, "%s:%lld-%lld%s", g->chrom, (long long)g->beg + 1, (long long)g->end,
                   g->strand == '-' ? "(-)" : "");
     (*count)++;
-    return embed_seq(E, id, *buf, end - g->beg);
+    return embed_seq(E, id, *buf, g->end - g->beg);
 }
 
 static int embed_regions(embedder *E, char **args, int nargs, long *count)

@@ -326,13 +326,3 @@ int ds_from_model_name(const char *cmd, const char *path, char **name)
     return 0;
 }
 
-int ds_config_file_model_name(const char *cmd, const char *path, char **name)
-{
-    json_error_t e;
-    json_t *root = json_load_file(path, 0, &e);
-    *name = NULL;
-    if (!root) return ds_cmd_error(cmd, "%s:%d: %s", path, e.line, e.text);
-    *name = model_name(root);
-    json_decref(root);
-    return 0;
-}

@@ -120,7 +120,5 @@ char *ds_config_model_name(const char *json_text);
  * reported as such (1 after an error line), and gives its model name
  * (malloc'd, NULL when the file has no derfseq config naming one). */
 int ds_from_model_name(const char *cmd, const char *path, char **name);
-/* The same for a --config FILE: 1 after an error line if it is not JSON. */
-int ds_config_file_model_name(const char *cmd, const char *path, char **name);
 
 #endif
