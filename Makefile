@@ -74,15 +74,19 @@ $(BUILD)/bench/%: bench/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-# The tests run from the repository root with two threads, the CI machine's size.
+# The tests run from the repository root with two threads, the CI machine's
+# size; test/run.sh then repeats the numeric tests under every OpenBLAS kernel
+# the CPU can run (OPENBLAS_CORETYPE Prescott, Sandybridge, Haswell, Zen,
+# SkylakeX). `make test T=golden` runs only the tests whose name contains T.
 test: deps
 	@$(MAKE) --no-print-directory $(TESTBIN)
-	DERFSEQ_BIN=$(BIN) OMP_NUM_THREADS=2 ./$(TESTBIN)
+	@if [ -n "$(T)" ]; then DERFSEQ_BIN=$(BIN) OMP_NUM_THREADS=2 ./$(TESTBIN) $(T); \
+	 else OMP_NUM_THREADS=2 test/run.sh ./$(TESTBIN) $(BIN); fi
 
 asan: deps
 	@$(MAKE) --no-print-directory asan=1 build-asan/test_derfseq
-	DERFSEQ_BIN=build-asan/derfseq OMP_NUM_THREADS=2 ASAN_OPTIONS=detect_leaks=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1 ./build-asan/test_derfseq
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=2 \
+	  test/run.sh ./build-asan/test_derfseq build-asan/derfseq
 
 bench: deps all $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 	@bench/run.sh $(BUILD)

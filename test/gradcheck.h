@@ -16,10 +16,12 @@ typedef struct {
 typedef void (*gc_forward)(void *ctx, float *out);
 
 /* Central differences at eps and eps/2, combined by Richardson
- * extrapolation (error O(eps⁴)). Returns the worst error over all inputs, where an element's error is
- * |fd − g| / max(|g|, 0.05·max|g| of its tensor, 1e-4). At most
- * `max_per_input` elements of each input are probed (spread evenly).
- * Prints the worst element of any tensor whose error exceeds tol. */
+ * extrapolation (error O(eps⁴)), at a step of eps·max(1, rms of the
+ * tensor) unless the input sets its own. Returns the worst error over all
+ * inputs, where a tensor's error is normwise over its probed elements:
+ * ||fd − g|| / max(||g||, 1e-4·sqrt(probes)). At most `max_per_input`
+ * elements of each input are probed (spread evenly). Prints the element
+ * that differs most for any tensor whose error exceeds tol. */
 double gc_check(gc_forward fwd, void *ctx, long nout, const float *w, gc_input *in, int nin, float eps,
                 int max_per_input, double tol);
 

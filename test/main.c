@@ -1,5 +1,5 @@
 /* Test runner: runs every registered TEST (or those whose name contains
- * argv[1]) and ends with the line "N passed, N failed". */
+ * any argument) and ends with the line "N passed, N failed". */
 #include "test.h"
 
 #include <stdarg.h>
@@ -39,24 +39,32 @@ void ds_test_fail(const char *file, int line, const char *fmt, ...)
 
 int ds_test_failed_now(void) { return g_cur_failed; }
 
-double ds_max_rel_err(const float *got, const float *want, long n, double floor_)
+double ds_norm_rel_err(const float *got, const float *want, long n)
 {
-    double worst = 0;
+    double d2 = 0, w2 = 0;
     for (long i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + floor_);
-        if (!(e <= worst)) worst = e; /* NaN propagates as the worst */
+        double d = (double)got[i] - want[i];
+        d2 += d * d;
+        w2 += (double)want[i] * want[i];
     }
-    return worst;
+    if (w2 == 0) return d2 == 0 ? 0 : INFINITY;   /* an all-zero answer must be met exactly */
+    return sqrt(d2 / w2);
 }
 
 void ds_check_close(const char *file, int line, const char *name, const float *got, const float *want,
                     long n, double tol)
 {
-    double scale = 0;
-    for (long i = 0; i < n; i++) if (fabs(want[i]) > scale) scale = fabs(want[i]);
-    double e = ds_max_rel_err(got, want, n, 1e-3 * scale + 1e-12);
-    if (getenv("DS_TEST_VERBOSE")) fprintf(stderr, "    %-70s max rel err %.2e (tol %.0e)\n", name, e, tol);
-    if (!(e <= tol)) ds_test_fail(file, line, "%s: max rel err %.3g > %.3g", name, e, tol);
+    double e = ds_norm_rel_err(got, want, n);
+    if (getenv("DS_TEST_VERBOSE")) fprintf(stderr, "    %-70s normwise rel err %.2e (tol %.0e)\n", name, e, tol);
+    if (e <= tol) return;
+    long worst = 0;
+    double wd = -1;
+    for (long i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= wd)) { wd = d; worst = i; }
+    }
+    ds_test_fail(file, line, "%s: normwise rel err %.3g > %.3g (largest difference at [%ld]: %.9g, want %.9g)", name,
+                 e, tol, worst, n ? (double)got[worst] : 0.0, n ? (double)want[worst] : 0.0);
 }
 
 void ds_test_fill_uniform(float *x, long n, float lo, float hi, unsigned seed)
@@ -88,12 +96,18 @@ const char *ds_test_tmpdir(void)
     return g_tmpdir;
 }
 
+/* No arguments: every test; otherwise those whose name contains any argument. */
+static int selected(const char *name, int n, char **subs)
+{
+    for (int k = 0; k < n; k++) if (strstr(name, subs[k])) return 1;
+    return n == 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0;
     for (int i = 0; i < g_ntests; i++) {
-        if (filter && !strstr(g_tests[i].name, filter)) continue;
+        if (!selected(g_tests[i].name, argc - 1, argv + 1)) continue;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         g_cur_failed = 0;

@@ -30,11 +30,15 @@ int ds_test_failed_now(void);
          if (!(fabs(_a - _b) <= (tol)))                                       \
              ds_test_fail(__FILE__, __LINE__, "%s = %.9g, expected %.9g (tol %g)", #a, _a, _b, (double)(tol)); } while (0)
 
-/* Worst relative error of got vs want, where each element's error is
- * |got-want| / (|want| + floor): elements far below the tensor's scale are
- * judged against `floor` instead of their own tiny magnitude. */
-double ds_max_rel_err(const float *got, const float *want, long n, double floor_);
-/* Same, floor = 1e-3 * max|want|; CHECKs it is <= tol and names the tensor. */
+/* Normwise relative error ||got - want||_2 / ||want||_2, in double. It is
+ * the metric every float32 result is judged by: it does not depend on which
+ * elements happen to be near zero, so it holds for any correct summation
+ * order, BLAS kernel or thread count (an elementwise relative error does
+ * not: one tiny entry decides it). NaN anywhere gives NaN. */
+double ds_norm_rel_err(const float *got, const float *want, long n);
+/* CHECKs ds_norm_rel_err(got, want) <= tol and names the tensor; on failure
+ * it also prints the element that differs most, to show where it starts.
+ * DS_TEST_VERBOSE=1 prints every comparison. */
 #define CHECK_CLOSE(name, got, want, n, tol) ds_check_close(__FILE__, __LINE__, name, got, want, n, tol)
 void ds_check_close(const char *file, int line, const char *name, const float *got, const float *want,
                     long n, double tol);
