@@ -9,6 +9,8 @@
 #include "presets.h"
 
 #include <math.h>
+#include "core/threads.h"
+
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +81,7 @@ static int bench(const char *preset, int B, int L, int train_steps, int infer_st
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : NULL;
+    ds_threads_flush_denormals();   /* as every derfseq command does */
     printf("threads %d\n", omp_get_max_threads());
     if (!only || strstr("hyenadna-tiny-1k", only)) bench("hyenadna-tiny-1k", 8, 1024, 5, 10);
     if (!only || strstr("hyenadna-small-32k", only)) bench("hyenadna-small-32k", 8, 1024, 3, 5);

@@ -6,6 +6,8 @@
 #include "nn/ops.h"
 
 #include <cblas.h>
+#include "core/threads.h"
+
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,7 @@ static void bench_norm(ds_norm_kind kind, int N, int C, double *ns)
 
 int main(int argc, char **argv)
 {
+    ds_threads_flush_denormals();   /* as every derfseq command does */
     printf("threads %d\n", omp_get_max_threads());
     bench_linear(8192, 128, 384);     /* HyenaDNA-tiny in_proj, B8 x 1024 */
     bench_linear(8192, 128, 512);     /* tiny MLP fc1 */

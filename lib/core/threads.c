@@ -4,12 +4,32 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <xmmintrin.h>
+
+#define MXCSR_FTZ 0x8000u   /* flush results that would be subnormal to zero */
+#define MXCSR_DAZ 0x0040u   /* read subnormal operands as zero */
+
+static void flush_here(void) { _mm_setcsr(_mm_getcsr() | MXCSR_FTZ | MXCSR_DAZ); }
+
+int ds_threads_denormals_flushed(void)
+{
+    return (_mm_getcsr() & (MXCSR_FTZ | MXCSR_DAZ)) == (MXCSR_FTZ | MXCSR_DAZ);
+}
+
+void ds_threads_flush_denormals(void)
+{
+    flush_here();
+    /* one region with the full team reaches every pooled OpenMP thread */
+#pragma omp parallel num_threads(omp_get_max_threads())
+    flush_here();
+}
 
 void ds_threads_set(int n)
 {
     if (n <= 0) n = omp_get_max_threads();
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
+    ds_threads_flush_denormals();
 }
 
 int ds_threads_get(void) { return omp_get_max_threads(); }
