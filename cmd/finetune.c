@@ -14,6 +14,7 @@
 #include "cmd/cmd.h"
 #include "cmd/opts.h"
 #include "cmd/gbtask.h"
+#include "cmd/rundir.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -38,6 +39,8 @@ typedef struct {
     long max_length, patience, stop_at;
     double val_fraction;
     const char *data;
+    const char *resume_ignored;   /* an option given with --resume that it would not apply */
+    long threads_saved;           /* the run's thread count, from config.json on --resume */
 } finetune_opts;
 
 static const struct option LONGOPTS[] = {
@@ -110,6 +113,7 @@ static int parse(finetune_opts *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":t:o:h", LONGOPTS, NULL)) != -1) {
         if ((r = ds_opts_common(&o->co, c, optarg)) == 0) r = ds_opts_train(&o->co, &o->tr, c, optarg);
         if (r < 0) return 2;
+        if (!o->resume_ignored) o->resume_ignored = ds_resume_ignores(LONGOPTS, c, OPT_STOP_AT);
         if (r > 0) continue;
         switch (c) {
         case OPT_FROM: o->from = optarg; break;
@@ -140,6 +144,9 @@ static int parse(finetune_opts *o, int argc, char **argv)
 static int check_required(const finetune_opts *o, int ndata)
 {
     const char *cmd = o->co.cmd;
+    if (o->tr.resume && o->resume_ignored)
+        return ds_usage_error(cmd, "--%s: a resumed run keeps the settings of %s/config.json; with --resume only -t, "
+                              "--stop-at, --log and --quiet apply", o->resume_ignored, o->tr.resume);
     if (o->tr.resume) return ndata ? ds_usage_error(cmd, "--resume takes DATA and the rest from the run directory") : 0;
     if (!o->from && !o->model) return ds_usage_error(cmd, "missing --from CKPT (or --model PRESET)");
     if (o->from && o->model) return ds_usage_error(cmd, "give --from or --model, not both");
@@ -161,7 +168,9 @@ typedef struct {
     long *train, *val, *train0;   /* train0: the split's order, reshuffled per epoch */
     long ntrain, nval;
     long start_epoch, start_step, stale;
-    double best_acc;
+    long best_correct;            /* validation records right in the best epoch; -1: none yet */
+    long saved_epoch;             /* the epoch of the last saved state; -1: none */
+    int created, claimed;         /* this run made / took its directory (ds_rundir_abandon) */
     char state[1100];
     ds_classifier clf;
     ds_adamw opt_enc, opt_head;
@@ -208,45 +217,72 @@ static int split_train(finetune *f)
     return 0;
 }
 
-static double accuracy(finetune *f, const long *idx, long n, int B)
+/* The number of records of idx predicted right (an integer, so that the
+ * best epoch compares exactly across a resume), or an error. */
+static int count_correct(finetune *f, const long *idx, long n, int B, long *correct)
 {
     ds_gb_split view = f->data;   /* records of idx only, in that order */
     ds_gb_record *r = malloc(sizeof *r * (size_t)n);
     int *pred = malloc(sizeof *pred * (size_t)n);
-    double acc = NAN;
-    if (r && pred) {
+    int e = r && pred ? 0 : ds_err(DS_ENOMEM, "out of memory for the predictions of %ld validation records", n);
+    if (!e) {
         for (long i = 0; i < n; i++) r[i] = f->data.r[idx[i]];
         view.r = r;
         view.n = n;
-        if (!ds_classifier_predict(&f->clf, &view, B, pred, NULL)) {
-            long ok = 0;
-            for (long i = 0; i < n; i++) ok += pred[i] == r[i].label;
-            acc = (double)ok / (double)n;
-        }
+        e = ds_classifier_predict(&f->clf, &view, B, pred, NULL);
+    }
+    if (!e) {
+        *correct = 0;
+        for (long i = 0; i < n; i++) *correct += pred[i] == r[i].label;
     }
     free(r);
     free(pred);
-    return acc;
+    return e;
 }
 
-static void log_json(finetune *f, json_t *j)
+static int log_json(finetune *f, json_t *j)
 {
-    ds_log_write(f->log, j);
-    if (f->user_log) ds_log_write(f->user_log, j);
+    int e = ds_log_write(f->log, j);
+    if (!e && f->user_log) e = ds_log_write(f->user_log, j);
     json_decref(j);
+    return e;
+}
+
+/* The error for a run that diverged at `step` (1-based). */
+static int diverged(finetune *f, long step, long epoch, const char *what, double v, const char *tensor)
+{
+    char kept[1200];
+    if (f->saved_epoch > 0)
+        snprintf(kept, sizeof kept, "%s keeps epoch %ld, the last saved state", f->state, f->saved_epoch);
+    else
+        snprintf(kept, sizeof kept, "no epoch had been saved yet");
+    return ds_err(DS_EINVAL, "step %ld (epoch %ld): %s is %s%s%s; stopped before updating the weights, %s (lower --lr "
+                  "or set --grad-clip)", step, epoch, what, isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf",
+                  tensor ? " first in " : "", tensor ? tensor : "", kept);
+}
+
+/* The name of the first encoder or head tensor with a non-finite gradient. */
+static const char *nonfinite_grad(finetune *f)
+{
+    int i = ds_params_find_nonfinite(&f->clf.m->params, 1);
+    if (i >= 0) return f->clf.m->params.p[i].name;
+    i = ds_params_find_nonfinite(&f->clf.head.params, 1);
+    return i >= 0 ? f->clf.head.params.p[i].name : NULL;
 }
 
 /* Parameters, both optimizers and the loop position, in one atomic file. */
-static int save_state(finetune *f, long epoch, long step, double best, long stale)
+static int save_state(finetune *f, long epoch, long step, long best_correct, long stale)
 {
     ds_counters c = {0};
     ds_counters_set(&c, "epoch", epoch);
     ds_counters_set(&c, "step", step);
     ds_counters_set(&c, "stale", stale);
-    ds_counters_set(&c, "best_accuracy_ppb", (int64_t)llround(best * 1e9));
+    ds_counters_set(&c, "best_correct", best_correct);
     const ds_params *ps[2] = { &f->clf.m->params, &f->clf.head.params };
     const ds_adamw *op[2] = { &f->opt_enc, &f->opt_head };
-    return ds_trainstate_save_n(f->state, ps, op, 2, &c);
+    int e = ds_trainstate_save_n(f->state, ps, op, 2, &c);
+    if (!e) f->saved_epoch = epoch;
+    return e;
 }
 
 static int load_state(finetune *f)
@@ -254,17 +290,25 @@ static int load_state(finetune *f)
     ds_counters c = {0};
     ds_params *ps[2] = { &f->clf.m->params, &f->clf.head.params };
     ds_adamw *op[2] = { &f->opt_enc, &f->opt_head };
-    int64_t ep = 0, step = 0, stale = 0, best = 0;
+    int64_t ep = 0, step = 0, stale = 0, best = -1;
     int e = access(f->state, F_OK) ? ds_err(DS_EIO, "%s: no state yet (stopped before its first epoch); start it again", f->dir)
                                    : ds_trainstate_load_n(f->state, ps, op, 2, &c);
     if (!e) e = ds_counters_get(&c, "epoch", &ep);
     if (!e) e = ds_counters_get(&c, "step", &step);
     if (!e) e = ds_counters_get(&c, "stale", &stale);
-    if (!e) e = ds_counters_get(&c, "best_accuracy_ppb", &best);
+    if (!e && ds_counters_get(&c, "best_correct", &best)) {
+        /* a state of derfseq 0.1.0 kept the accuracy in parts per billion */
+        int64_t ppb = 0;
+        e = ds_counters_get(&c, "best_accuracy_ppb", &ppb);
+        long n = f->nval ? f->nval : f->ntrain;
+        best = ppb < 0 ? -1 : llround((double)ppb * 1e-9 * (double)n);
+    }
+    ds_err_clear();
     f->start_epoch = (long)ep;
     f->start_step = (long)step;
     f->stale = (long)stale;
-    f->best_acc = (double)best / 1e9;
+    f->best_correct = (long)best;
+    f->saved_epoch = (long)ep;
     return e;
 }
 
@@ -281,7 +325,8 @@ static int train(finetune *f)
     if (!e) e = ds_cls_head_reserve(&f->clf.head, B, L);
     ds_progress pg;
     ds_progress_init(&pg, "finetune", total, "seq/s", per_epoch, f->o->co.quiet);
-    double best = f->best_acc, t0 = ds_realtime();
+    long best = f->best_correct;
+    double t0 = ds_realtime();
     long step = f->start_step, stale = f->stale, ep;
     long end = f->o->stop_at && f->o->stop_at < tr->epochs ? f->o->stop_at : tr->epochs;
     for (ep = f->start_epoch; !e && ep < end && stale < f->o->patience; ep++) {
@@ -301,27 +346,32 @@ static int train(finetune *f)
             e = f->clf.m->vt->encode(f->clf.m, ids, B, L, 1, (uint64_t)f->o->co.seed, (uint64_t)step);
             if (e) break;
             float loss = ds_cls_head_forward(&f->clf.head, f->clf.m, lab);
+            if (!isfinite(loss)) { e = diverged(f, step + 1, ep + 1, "the training loss", loss, NULL); break; }
             ds_cls_head_backward(&f->clf.head, f->clf.m, 1.0f);
             /* one global norm over encoder and head, as clip_grad_norm_ over all parameters */
             ds_params *both[2] = { &f->clf.m->params, &f->clf.head.params };
             float gn = ds_grad_clip_n(both, 2, (float)tr->grad_clip);
+            if (!isfinite(gn)) { e = diverged(f, step + 1, ep + 1, "the gradient norm", gn, nonfinite_grad(f)); break; }
             float lr = ds_schedule_lr(&f->sched, step);
             ds_adamw_step(&f->opt_enc, &f->clf.m->params, lr);
             ds_adamw_step(&f->opt_head, &f->clf.head.params, lr);
             ds_progress_update(&pg, step + 1, loss, (double)(i0 + n) + (double)ep * f->ntrain);
-            log_json(f, json_pack("{s:I, s:I, s:f, s:f, s:f, s:f}", "step", (json_int_t)step + 1, "epoch",
-                                  (json_int_t)ep + 1, "loss", (double)loss, "lr", (double)lr, "grad_norm", (double)gn,
-                                  "wall_s", ds_realtime() - t0));
+            e = log_json(f, json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "step", (json_int_t)step + 1, "epoch",
+                                      (json_int_t)ep + 1, "loss", ds_json_real(loss), "lr", ds_json_real(lr), "grad_norm",
+                                      ds_json_real(gn), "wall_s", ds_json_real(ds_realtime() - t0)));
         }
         if (e) break;
-        double acc = f->nval ? accuracy(f, f->val, f->nval, B) : accuracy(f, f->train, f->ntrain, B);
+        long nv = f->nval ? f->nval : f->ntrain, correct = 0;
+        e = count_correct(f, f->nval ? f->val : f->train, nv, B, &correct);
         ds_progress_finish(&pg);
-        if (isnan(acc)) { e = -1; break; }
-        log_json(f, json_pack("{s:I, s:f, s:I}", "epoch", (json_int_t)ep + 1, "val_accuracy", acc, "val_n",
-                              (json_int_t)(f->nval ? f->nval : f->ntrain)));
+        if (e) break;
+        double acc = (double)correct / (double)nv;
+        e = log_json(f, json_pack("{s:I, s:o, s:I}", "epoch", (json_int_t)ep + 1, "val_accuracy", ds_json_real(acc),
+                                  "val_n", (json_int_t)nv));
+        if (e) break;
         if (!f->o->co.quiet) fprintf(stderr, "[M::finetune] epoch %ld: validation accuracy %.4f\n", ep + 1, acc);
-        if (acc > best) {
-            best = acc;
+        if (correct > best) {
+            best = correct;
             stale = 0;
             char v[32];
             snprintf(v, sizeof v, "%.6f", acc);
@@ -343,13 +393,20 @@ static int write_config(finetune *f, int L)
 {
     const finetune_opts *o = f->o;
     const ds_train_opts *t = &o->tr;
+    /* absolute, so --resume works from any directory */
+    char data[4096], ref[4096], from[4096];
+    ds_run_abspath(data, sizeof data, o->data);
+    ds_run_abspath(ref, sizeof ref, o->ref);
+    ds_run_abspath(from, sizeof from, o->from);
     json_t *j = json_pack("{s:s, s:s, s:s*, s:s*, s:s*, s:s, s:f, s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:i, s:f, s:f, s:I}",
-                          "data", o->data, "layout", ds_gb_layout_name(f->data.layout), "ref", o->ref, "from", o->from,
+                          "data", data, "layout", ds_gb_layout_name(f->data.layout), "ref", o->ref ? ref : NULL,
+                          "from", o->from ? from : NULL,
                           "model", o->model, "norm", ds_norm_ops_get((ds_norm_kind)t->norm)->name, "alpha_init",
                           t->alpha_init, "max_length", (json_int_t)L, "val_fraction", o->val_fraction, "seed",
                           (json_int_t)o->co.seed, "epochs", (json_int_t)t->epochs, "batch_size", (json_int_t)t->batch_size,
                           "lr", t->lr, "warmup", (json_int_t)t->warmup, "schedule", t->schedule, "weight_decay",
                           t->weight_decay, "grad_clip", t->grad_clip, "patience", (json_int_t)o->patience);
+    if (j) json_object_set_new(j, "threads", json_integer(ds_threads_get()));
     char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(j);
     char p[1100];
@@ -401,6 +458,8 @@ static int read_config(finetune_opts *o, const char *dir, json_t **root)
     o->tr.batch_size = (long)bs;
     o->tr.warmup = (long)warm;
     o->patience = (long)pat;
+    json_t *th = json_object_get(j, "threads");   /* absent in runs of derfseq 0.1.0 */
+    o->threads_saved = json_is_integer(th) ? (long)json_integer_value(th) : 0;
     o->out = dir;
     return o->layout < 0 || o->tr.norm < 0 ? ds_err(DS_EFORMAT, "%s: bad layout or norm", p) : 0;
 }
@@ -413,12 +472,12 @@ static int setup(finetune *f, int resuming)
     snprintf(f->last, sizeof f->last, "%s/last.safetensors", o->out);
     snprintf(f->state, sizeof f->state, "%s/state.safetensors", o->out);
     snprintf(f->logp, sizeof f->logp, "%s/log.jsonl", o->out);
-    if (!resuming && mkdir(o->out, 0755) && errno != EEXIST)
-        return ds_err_errno(DS_EIO, "%s: cannot create the run directory", o->out);
-    if (!resuming && (!access(f->state, F_OK) || !access(f->best, F_OK)))
-        return ds_err(DS_EINVAL, "%s: already holds a fine-tuning run; continue it with --resume %s or choose another -o",
-                      o->out, o->out);
-    int e = ds_gb_read(&f->data, o->data, "train", o->layout, o->ref, NULL, 0);
+    int restarted, e = 0;
+    f->saved_epoch = -1;
+    if (resuming) ds_rundir_sweep_temps(o->out);
+    else if ((e = ds_rundir_claim(o->out, &f->created, &restarted))) return e;
+    else f->claimed = 1;
+    e = ds_gb_read(&f->data, o->data, "train", o->layout, o->ref, NULL, 0);
     if (!e) e = split_train(f);
     ds_model *m = NULL;
     if (!e) e = build_encoder(f, &m);
@@ -437,8 +496,11 @@ static int setup(finetune *f, int resuming)
     e = ds_adamw_init(&f->opt_enc, &f->clf.m->params, ac);
     if (!e) e = ds_adamw_init(&f->opt_head, &f->clf.head.params, ac);
     if (!e && o->tr.warmup < 0) o->tr.warmup = ((f->ntrain + o->tr.batch_size - 1) / o->tr.batch_size) * o->tr.epochs / 100;
-    f->best_acc = -1;
+    f->best_correct = -1;
     if (!e) e = resuming ? load_state(f) : write_config(f, L);
+    /* epochs logged after the last save are run again: log them once */
+    if (!e && resuming) e = ds_log_rewind(f->logp, f->start_step, f->start_epoch);
+    if (!e && resuming) ds_resume_check_threads(o->co.cmd, o->threads_saved, o->co.quiet);
     if (!e && !resuming) e = write_val_ids(f);
     if (!e && !(f->log = ds_log_open(f->logp))) e = ds_err_errno(DS_EIO, "%s: cannot open", f->logp);
     if (!e && o->co.log_path && !(f->user_log = ds_log_open(o->co.log_path))) e = ds_err_errno(DS_EIO, "%s: cannot open", o->co.log_path);
@@ -485,6 +547,8 @@ int main_finetune(int argc, char **argv)
     if (e) ds_cmd_error(o.co.cmd, "%s", ds_errmsg());
     ds_log_close(f.log);
     ds_log_close(f.user_log);
+    /* a new run that never saved leaves nothing behind to block a rerun */
+    if (e && !resuming && f.claimed && f.saved_epoch < 0) ds_rundir_abandon(o.out, f.created);
     ds_adamw_free(&f.opt_enc);
     ds_adamw_free(&f.opt_head);
     ds_classifier_free(&f.clf);

@@ -33,6 +33,7 @@ typedef struct {
     const char *model, *config, *ref, *regions, *contigs, *out;
     long max_n, stop_at, eval_windows;
     int prenorm;
+    const char *resume_ignored;   /* an option given with --resume that it would not apply */
 } pretrain_opts;
 
 static const struct option LONGOPTS[] = {
@@ -94,6 +95,7 @@ static int parse(pretrain_opts *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":t:o:h", LONGOPTS, NULL)) != -1) {
         if ((r = ds_opts_common(&o->co, c, optarg)) == 0) r = ds_opts_train(&o->co, &o->tr, c, optarg);
         if (r < 0) return 2;
+        if (!o->resume_ignored) o->resume_ignored = ds_resume_ignores(LONGOPTS, c, OPT_STOP_AT);
         if (r > 0) continue;
         switch (c) {
         case OPT_MODEL: o->model = optarg; break;
@@ -115,7 +117,12 @@ static int parse(pretrain_opts *o, int argc, char **argv)
 static int check_required(pretrain_opts *o, int ndata, char **data)
 {
     const char *cmd = o->co.cmd;
-    if (o->tr.resume) return 0;
+    if (o->tr.resume) {
+        if (o->resume_ignored)
+            return ds_usage_error(cmd, "--%s: a resumed run keeps the settings of %s/config.json; with --resume only "
+                                  "-t, --stop-at, --log and --quiet apply", o->resume_ignored, o->tr.resume);
+        return ndata ? ds_usage_error(cmd, "--resume takes the genome and the rest from the run directory") : 0;
+    }
     if (o->model && o->config) return ds_usage_error(cmd, "give --model or --config, not both");
     if (!o->model && !o->config) return ds_usage_error(cmd, "missing --model PRESET or --config FILE");
     if (!o->out) return ds_usage_error(cmd, "missing -o RUN_DIR");
@@ -146,6 +153,8 @@ typedef struct {
     ds_lm_batch batch;
     ds_log *log, *user_log;
     double best;
+    int created;         /* this run made its directory */
+    long saved_step;     /* the step of the last state saved (by this process or before a resume); -1: none */
 } pretrain;
 
 static int fail(pretrain *p)
@@ -199,7 +208,22 @@ static int save(pretrain *p, long step)
     ds_counters_set(&c, "step", step);
     ds_counters_set(&c, "draws", (int64_t)p->train.draws);
     int e = ds_run_save(&p->run, &p->m->params, &p->opt, &c, step);
+    if (!e) p->saved_step = step;
     return e;
+}
+
+/* The error for a run that diverged at `step` (1-based): which quantity,
+ * where, and that the weights on disk are the last good ones. */
+static int diverged(pretrain *p, long step, const char *what, double v, int tensor)
+{
+    char where[DS_NAME_MAX + 32] = "", kept[1200];
+    if (tensor >= 0) snprintf(where, sizeof where, " (first in %s)", p->m->params.p[tensor].name);
+    if (p->saved_step >= 0)
+        snprintf(kept, sizeof kept, "%s keeps step %ld, the last saved state", p->run.last_path, p->saved_step);
+    else
+        snprintf(kept, sizeof kept, "no checkpoint had been saved yet");
+    return ds_err(DS_EINVAL, "step %ld: %s is %s%s; stopped before updating the weights, %s (lower --lr, raise "
+                  "--warmup or set --grad-clip)", step, what, isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf", where, kept);
 }
 
 static int validate(pretrain *p, long step, double *loss)
@@ -208,22 +232,27 @@ static int validate(pretrain *p, long step, double *loss)
     int e = ds_lm_evaluate(p->m, &p->head, &p->valid, &p->batch, p->run.cfg.eval_windows, &r);
     if (e) return e;
     *loss = r.loss;
-    json_t *j = json_pack("{s:I, s:f, s:f, s:f, s:I}", "step", (json_int_t)step, "val_loss", r.loss, "val_ppl",
-                          exp(r.loss), "val_bits_per_base", r.loss / log(2.0), "val_tokens", (json_int_t)r.tokens);
-    ds_log_write(p->log, j);
-    if (p->user_log) ds_log_write(p->user_log, j);
+    if (!isfinite(r.loss)) return diverged(p, step, "the validation loss", r.loss, -1);
+    json_t *j = json_pack("{s:I, s:o, s:o, s:o, s:I}", "step", (json_int_t)step, "val_loss", ds_json_real(r.loss),
+                          "val_ppl", ds_json_real(exp(r.loss)), "val_bits_per_base", ds_json_real(r.loss / log(2.0)),
+                          "val_tokens", (json_int_t)r.tokens);
+    e = ds_log_write(p->log, j);
+    if (!e && p->user_log) e = ds_log_write(p->user_log, j);
     json_decref(j);
+    if (e) return e;
     if (!p->o->co.quiet)
         fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f nats/token, %.4f bits/base (%ld tokens)\n", step,
                 r.loss, r.loss / log(2.0), r.tokens);
     if (r.loss < p->best) {
         p->best = r.loss;
-        return ds_run_save_best(&p->run, &p->m->params, step);
+        return ds_run_save_best(&p->run, &p->m->params, step, r.loss);
     }
     return 0;
 }
 
-static float train_step(pretrain *p, long step, double *gnorm)
+/* One optimizer step: forward, backward, clipping and AdamW; a NaN or an
+ * infinity in the loss or the gradients stops it before the update. */
+static int train_step(pretrain *p, long step, float *loss_out, double *gnorm)
 {
     const ds_run_cfg *c = &p->run.cfg;
     ds_params_zero_grad(&p->m->params);
@@ -232,20 +261,24 @@ static float train_step(pretrain *p, long step, double *gnorm)
         int e = ds_lm_batch_draw(&p->batch, &p->train);
         if (!e) e = p->m->vt->encode(p->m, p->batch.inp, p->batch.B, p->batch.L, 1, (uint64_t)c->seed,
                                      (uint64_t)(step * c->accum + a));
-        if (e) return NAN;
+        if (e) return e;
         loss += ds_lm_head_loss(&p->head, p->m, p->batch.tgt, DS_LM_IGNORE) / (double)c->accum;
         ds_lm_head_backward(&p->head, p->m, 1.0f / (float)c->accum);
     }
+    *loss_out = (float)loss;
+    if (!isfinite(*loss_out)) return diverged(p, step + 1, "the training loss", *loss_out, -1);
     *gnorm = ds_grad_clip(&p->m->params, (float)c->grad_clip);
+    if (!isfinite(*gnorm))
+        return diverged(p, step + 1, "the gradient norm", *gnorm, ds_params_find_nonfinite(&p->m->params, 1));
     ds_adamw_step(&p->opt, &p->m->params, ds_schedule_lr(&p->sched, step));
-    return (float)loss;
+    return 0;
 }
 
 static int log_step(pretrain *p, long step, float loss, double gnorm, double tok_s, double t0)
 {
-    json_t *j = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)step, "loss", (double)loss, "lr",
-                          (double)ds_schedule_lr(&p->sched, step - 1), "grad_norm", gnorm, "tokens_per_s", tok_s,
-                          "wall_s", ds_realtime() - t0);
+    json_t *j = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "step", (json_int_t)step, "loss", ds_json_real(loss), "lr",
+                          ds_json_real(ds_schedule_lr(&p->sched, step - 1)), "grad_norm", ds_json_real(gnorm),
+                          "tokens_per_s", ds_json_real(tok_s), "wall_s", ds_json_real(ds_realtime() - t0));
     int e = ds_log_write(p->log, j);
     if (!e && p->user_log) e = ds_log_write(p->user_log, j);
     json_decref(j);
@@ -262,10 +295,9 @@ static int run_loop(pretrain *p, long start)
     double t0 = ds_realtime(), tokens = 0;
     int e = 0;
     for (long step = start; step < end && !e; step++) {
-        double gnorm;
-        float loss = train_step(p, step, &gnorm);
-        if (isnan(loss)) return -1;
-        if (!isfinite(loss)) return ds_err(DS_EINVAL, "loss became %f at step %ld (lower --lr?)", loss, step + 1);
+        double gnorm = 0;
+        float loss = 0;
+        if ((e = train_step(p, step, &loss, &gnorm))) break;
         tokens += (double)c->batch_size * c->seq_len * c->accum;
         ds_progress_update(&pg, step + 1, loss, tokens);
         e = log_step(p, step + 1, loss, gnorm, tokens / (ds_realtime() - t0), t0);
@@ -314,8 +346,8 @@ static int new_run(pretrain *p)
                                           (float)o->tr.alpha_final);
     if (e) { free(model_json); return e; }
     ds_run_cfg c = {0};
-    snprintf(c.ref, sizeof c.ref, "%s", o->ref);
-    snprintf(c.regions, sizeof c.regions, "%s", o->regions ? o->regions : "");
+    ds_run_abspath(c.ref, sizeof c.ref, o->ref);
+    ds_run_abspath(c.regions, sizeof c.regions, o->regions);
     snprintf(c.contigs, sizeof c.contigs, "%s", o->contigs ? o->contigs : "");
     c.seq_len = o->tr.seq_len;
     c.max_n = o->max_n >= 0 ? o->max_n : o->tr.seq_len / 10;
@@ -331,7 +363,8 @@ static int new_run(pretrain *p)
     c.eval_every = o->tr.eval_every;
     c.save_every = o->tr.save_every;
     c.seed = o->co.seed;
-    e = ds_run_create(&p->run, o->out, model_json, &c);
+    c.threads = ds_threads_get();
+    e = ds_run_create(&p->run, o->out, model_json, &c, &p->created);
     free(model_json);
     return e;
 }
@@ -350,7 +383,7 @@ int main_pretrain(int argc, char **argv)
     if (o.co.help) { usage(stdout, &o); return 0; }
     if ((rc = check_required(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
-    pretrain p = { .o = &o, .best = INFINITY };
+    pretrain p = { .o = &o, .best = INFINITY, .saved_step = -1 };
     int resuming = o.tr.resume != NULL;
     int e = resuming ? ds_run_open(&p.run, o.tr.resume) : new_run(&p);
     if (!e) e = open_data(&p);
@@ -363,8 +396,12 @@ int main_pretrain(int argc, char **argv)
         if (!e) e = ds_counters_get(&c, "step", &step);
         if (!e) e = ds_counters_get(&c, "draws", &draws);
         start = (long)step;
+        p.saved_step = start;
         p.train.draws = (uint64_t)draws;
         p.best = p.run.best_loss;
+        /* steps logged after the last save are run again: log them once */
+        if (!e) e = ds_log_rewind(p.run.log_path, start, -1);
+        if (!e) ds_resume_check_threads(o.co.cmd, p.run.cfg.threads, o.co.quiet);
         if (!e && !o.co.quiet) fprintf(stderr, "[M::pretrain] resuming %s at step %ld\n", p.run.dir, start);
     }
     if (!e) {
@@ -382,6 +419,8 @@ int main_pretrain(int argc, char **argv)
     if (!e) e = run_loop(&p, start);
     rc = e ? fail(&p) : 0;
     cleanup(&p);
+    /* a new run that never saved leaves nothing behind to block a rerun */
+    if (e && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
     if (!rc && !o.co.quiet) ds_resource_line(t0);
     return rc;
 }

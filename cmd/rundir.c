@@ -5,7 +5,10 @@
 #include "io/outfile.h"
 #include "io/safetensors.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <omp.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,15 +32,114 @@ static void set_paths(ds_run *r, const char *dir)
     r->best_loss = INFINITY;
 }
 
+/* The files a run writes into its directory. */
+static const char *const RUN_FILES[] = { "state.safetensors", "last.safetensors", "best.safetensors", "log.jsonl",
+                                         "validation.tsv", "config.json", NULL };
+
+static void join(char *dst, size_t cap, const char *dir, const char *name) { snprintf(dst, cap, "%s/%s", dir, name); }
+
+void ds_rundir_sweep_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        for (int i = 0; RUN_FILES[i]; i++) {
+            size_t n = strlen(RUN_FILES[i]);
+            /* ds_outfile's temp names: "<file>.tmp.XXXXXX" */
+            if (strncmp(de->d_name, RUN_FILES[i], n) || strncmp(de->d_name + n, ".tmp.", 5) ||
+                strlen(de->d_name + n + 5) != 6)
+                continue;
+            char p[PATH_MAX];
+            join(p, sizeof p, dir, de->d_name);
+            unlink(p);
+        }
+    }
+    closedir(d);
+}
+
+/* 1 if path holds the config.json of a derfseq pretrain or finetune run. */
+static int is_run_config(const char *path)
+{
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    int yes = json_is_object(j) &&
+              ((json_is_object(json_object_get(j, "model")) && json_is_object(json_object_get(j, "train"))) ||
+               (json_object_get(j, "data") && json_object_get(j, "layout") && json_object_get(j, "max_length")));
+    json_decref(j);
+    return yes;
+}
+
+int ds_rundir_claim(const char *dir, int *created, int *restarted)
+{
+    *created = *restarted = 0;
+    if (!mkdir(dir, 0755)) { *created = 1; return 0; }
+    if (errno != EEXIST) return ds_err_errno(DS_EIO, "%s: cannot create the run directory", dir);
+    struct stat st;
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) return ds_err(DS_EINVAL, "%s: exists and is not a directory", dir);
+    ds_rundir_sweep_temps(dir);
+    char p[PATH_MAX];
+    join(p, sizeof p, dir, "state.safetensors");
+    if (!access(p, F_OK))
+        return ds_err(DS_EINVAL, "%s: already holds a run; continue it with --resume %s or choose another -o", dir, dir);
+    join(p, sizeof p, dir, "config.json");
+    if (access(p, F_OK)) return 0;
+    if (!is_run_config(p))
+        return ds_err(DS_EINVAL, "%s: holds a config.json that is not a derfseq run's; choose another -o", dir);
+    ds_rundir_abandon(dir, 0);   /* a run that never saved: nothing to lose */
+    *restarted = 1;
+    return 0;
+}
+
+void ds_rundir_abandon(const char *dir, int created)
+{
+    char p[PATH_MAX];
+    for (int i = 0; RUN_FILES[i]; i++) {   /* config.json last: while it exists the run is recognisable */
+        join(p, sizeof p, dir, RUN_FILES[i]);
+        unlink(p);
+    }
+    ds_rundir_sweep_temps(dir);
+    if (created) rmdir(dir);   /* fails, harmlessly, if the user put something there meanwhile */
+}
+
+const char *ds_resume_ignores(const struct option *longopts, int c, int stop_at_code)
+{
+    if (c == 't' || c == 'h' || c == stop_at_code) return NULL;
+    for (const struct option *o = longopts; o->name; o++) {
+        if (o->val != c) continue;
+        if (!strcmp(o->name, "log") || !strcmp(o->name, "quiet") || !strcmp(o->name, "resume")) return NULL;
+        return o->name;
+    }
+    return NULL;
+}
+
+void ds_resume_check_threads(const char *cmd, long saved, int quiet)
+{
+    long now = omp_get_max_threads();
+    if (saved > 0 && saved != now && !quiet)
+        fprintf(stderr,
+                "[W::%s] resuming with %ld threads where the run started with %ld: results agree to float32 "
+                "rounding, not bitwise, with an uninterrupted run (use -t %ld for that)\n",
+                cmd, now, saved, saved);
+}
+
+void ds_run_abspath(char *dst, size_t cap, const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(dst, cap, "%s", path && realpath(path, buf) ? buf : (path ? path : ""));
+}
+
 static json_t *cfg_to_json(const ds_run_cfg *c)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:f, s:f, s:f}",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:f, s:f, s:f}",
                      "ref", c->ref, "regions", c->regions, "contigs", c->contigs, "seq_len", (json_int_t)c->seq_len,
                      "max_n", (json_int_t)c->max_n, "eval_windows", (json_int_t)c->eval_windows, "steps",
                      (json_int_t)c->steps, "batch_size", (json_int_t)c->batch_size, "accum", (json_int_t)c->accum,
                      "warmup", (json_int_t)c->warmup, "eval_every", (json_int_t)c->eval_every, "save_every",
                      (json_int_t)c->save_every, "seed", (json_int_t)c->seed, "schedule", c->schedule, "lr", c->lr,
                      "weight_decay", c->weight_decay, "grad_clip", c->grad_clip);
+    if (j) json_object_set_new(j, "threads", json_integer(c->threads));
+    return j;
 }
 
 static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
@@ -51,6 +153,8 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
                        "eval_every", &v[7], "save_every", &v[8], "seed", &v[9], "schedule", &c->schedule, "lr",
                        &c->lr, "weight_decay", &c->weight_decay, "grad_clip", &c->grad_clip))
         return ds_err(DS_EFORMAT, "%s: \"train\": %s", path, e.text);
+    json_t *th = json_object_get(t, "threads");   /* absent in runs of derfseq 0.1.0 */
+    c->threads = json_is_integer(th) ? (long)json_integer_value(th) : 0;
     snprintf(c->ref, sizeof c->ref, "%s", ref);
     snprintf(c->regions, sizeof c->regions, "%s", reg);
     snprintf(c->contigs, sizeof c->contigs, "%s", con);
@@ -60,13 +164,13 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
     return 0;
 }
 
-int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds_run_cfg *cfg)
+int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds_run_cfg *cfg, int *created)
 {
     memset(run, 0, sizeof *run);
     set_paths(run, dir);
-    if (mkdir(dir, 0755) && errno != EEXIST) return ds_err_errno(DS_EIO, "%s: cannot create the run directory", dir);
-    if (!access(run->config_path, F_OK))
-        return ds_err(DS_EINVAL, "%s: already holds a run; continue it with --resume %s or choose another -o", dir, dir);
+    int restarted, r = ds_rundir_claim(dir, created, &restarted);
+    if (r) return r;
+    run->claimed = 1;
     json_error_t e;
     json_t *model = json_loads(model_json, 0, &e);
     if (!model) return ds_err(DS_EFORMAT, "model config: %s", e.text);
@@ -76,7 +180,7 @@ int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds
     json_t *root = json_pack("{s:o, s:o}", "model", model, "train", cfg_to_json(cfg));
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(root);
-    int r = text ? ds_write_file_atomic(run->config_path, text, strlen(text)) : ds_err(DS_ENOMEM, "out of memory");
+    r = text ? ds_write_file_atomic(run->config_path, text, strlen(text)) : ds_err(DS_ENOMEM, "out of memory");
     free(text);
     if (r) return r;
     run->cfg = *cfg;
@@ -87,6 +191,7 @@ int ds_run_open(ds_run *run, const char *dir)
 {
     memset(run, 0, sizeof *run);
     set_paths(run, dir);
+    ds_rundir_sweep_temps(dir);
     json_error_t e;
     json_t *root = json_load_file(run->config_path, 0, &e);
     if (!root) {
@@ -131,11 +236,11 @@ int ds_run_save(const ds_run *run, const ds_params *ps, const ds_adamw *opt, con
     return r ? r : save_weights(run->last_path, ps, run->model_json, step, NULL);
 }
 
-int ds_run_save_best(ds_run *run, const ds_params *ps, long step)
+int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_loss)
 {
-    (void)step;
     char loss[32];
-    snprintf(loss, sizeof loss, "%.9g", run->best_loss);
+    run->best_loss = val_loss;
+    snprintf(loss, sizeof loss, "%.17g", val_loss);   /* exact: a resumed run compares against the same double */
     return save_weights(run->best_path, ps, run->model_json, step, loss);
 }
 

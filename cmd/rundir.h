@@ -6,6 +6,8 @@
 #ifndef DS_CMD_RUNDIR_H
 #define DS_CMD_RUNDIR_H
 
+#include <getopt.h>
+
 #include "core/arena.h"
 #include "io/trainstate.h"
 #include "nn/optim.h"
@@ -16,6 +18,7 @@ typedef struct {
     long steps, batch_size, accum, warmup, eval_every, save_every, seed;
     int schedule;
     double lr, weight_decay, grad_clip;
+    long threads;        /* the thread count the run started with; 0: not recorded */
 } ds_run_cfg;
 
 typedef struct {
@@ -24,16 +27,45 @@ typedef struct {
     char *model_json;    /* the model's config JSON */
     ds_run_cfg cfg;
     double best_loss;    /* INFINITY until a validation improved */
+    int claimed;         /* ds_run_create took the directory: ds_rundir_abandon may clean it */
 } ds_run;
 
-/* Creates dir (or takes an empty one) and writes config.json; an existing
- * run is an error that points to --resume. */
-int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds_run_cfg *cfg);
+/* ---- run directories, shared by pretrain and finetune ---------------- */
+
+/* Takes dir for a new run: creates it (*created = 1) or takes an existing
+ * one. A directory whose run saved state (state.safetensors) is refused,
+ * pointing to --resume. One whose derfseq run stopped before its first save
+ * (config.json, no state) blocks nothing: its files are removed and the run
+ * starts again (*restarted = 1). A config.json that is not a derfseq run's
+ * is refused, never removed. Leftover temp files of an interrupted atomic
+ * write are removed either way. */
+int ds_rundir_claim(const char *dir, int *created, int *restarted);
+/* Removes the temp files ("<run file>.tmp.XXXXXX") that a killed write left. */
+void ds_rundir_sweep_temps(const char *dir);
+/* After a new run failed before its first save: removes the files it wrote
+ * and, if this run created the directory, the directory, so that neither a
+ * rerun nor --resume is blocked by a run that never existed. */
+void ds_rundir_abandon(const char *dir, int created);
+/* The option that --resume would silently ignore: NULL when c is one that
+ * applies to a resumed run (-t, --stop-at, --log, --quiet, --resume, -h),
+ * else its long name, for "--steps: a resumed run keeps ...". */
+const char *ds_resume_ignores(const struct option *longopts, int c, int stop_at_code);
+/* Warns (unless quiet) when a resumed run uses another thread count than it
+ * started with: the result is then not bitwise that of an uninterrupted run. */
+void ds_resume_check_threads(const char *cmd, long saved, int quiet);
+/* An input path as stored in a run's config.json: absolute, so --resume
+ * works from any directory. Falls back to the path as given. */
+void ds_run_abspath(char *dst, size_t cap, const char *path);
+
+/* Creates dir (ds_rundir_claim) and writes config.json; *created tells
+ * whether the directory is new (for ds_rundir_abandon). */
+int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds_run_cfg *cfg, int *created);
 /* Reads dir/config.json for --resume. */
 int ds_run_open(ds_run *run, const char *dir);
 /* state.safetensors then last.safetensors (with "derfseq.step"). */
 int ds_run_save(const ds_run *run, const ds_params *ps, const ds_adamw *opt, const ds_counters *c, long step);
-int ds_run_save_best(ds_run *run, const ds_params *ps, long step);
+/* best.safetensors with its validation loss, which becomes run->best_loss. */
+int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_loss);
 int ds_run_load_state(ds_run *run, ds_params *ps, ds_adamw *opt, ds_counters *c);
 void ds_run_free(ds_run *run);
 

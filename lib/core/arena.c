@@ -3,6 +3,7 @@
 #include "core/error.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,3 +145,14 @@ float *ds_arena_take(ds_arena *a, size_t n)
 }
 
 void ds_arena_free(ds_arena *a) { free(a->base); memset(a, 0, sizeof *a); }
+
+int ds_params_find_nonfinite(const ds_params *ps, int grad)
+{
+    for (int i = 0; i < ps->n; i++) {
+        const float *x = grad ? ds_params_grad(ps, i) : ds_params_data(ps, i);
+        if (grad && !ps->p[i].trainable) continue;
+        for (size_t k = 0; k < ps->p[i].numel; k++)
+            if (!isfinite(x[k])) return i;
+    }
+    return -1;
+}

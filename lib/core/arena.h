@@ -49,6 +49,9 @@ static inline float *ds_params_data(const ds_params *ps, int i) { return ps->dat
 static inline float *ds_params_grad(const ds_params *ps, int i) { return ps->grad + ps->p[i].offset; }
 /* Trainable scalars (buffers excluded). */
 size_t ds_params_count(const ds_params *ps);
+/* The first tensor whose values (grad = 0) or gradients (grad = 1) hold a
+ * NaN or an infinity, or -1: names the culprit when a run diverges. */
+int ds_params_find_nonfinite(const ds_params *ps, int grad);
 void ds_params_zero_grad(ds_params *ps);
 /* "[3,128]" into buf; returns buf. */
 const char *ds_shape_str(const int64_t *shape, int ndim, char *buf, size_t len);

@@ -3,11 +3,13 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "io/outfile.h"
 
 struct ds_log {
     FILE *fp;
@@ -34,8 +36,11 @@ ds_log *ds_log_open(const char *path)
     return log;
 }
 
+json_t *ds_json_real(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
 int ds_log_write(ds_log *log, const json_t *obj)
 {
+    if (!obj) return ds_err(DS_ENOMEM, "%s: could not build a log record (out of memory)", log->path);
     if (json_dumpf(obj, log->fp, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0 || fputc('\n', log->fp) == EOF
         || fflush(log->fp) != 0)
         return ds_err_errno(DS_EIO, "%s: cannot write log", log->path);
@@ -51,4 +56,38 @@ int ds_log_close(ds_log *log)
     free(log->path);
     free(log);
     return rc;
+}
+
+static int keep_line(const char *line, size_t len, long max_step, long max_epoch)
+{
+    json_error_t e;
+    json_t *o = json_loadb(line, len, 0, &e);
+    if (!json_is_object(o)) { json_decref(o); return 0; }   /* torn by a kill */
+    json_t *s = json_object_get(o, "step"), *ep = json_object_get(o, "epoch");
+    int keep = !(max_step >= 0 && json_is_integer(s) && json_integer_value(s) > max_step) &&
+               !(max_epoch >= 0 && json_is_integer(ep) && json_integer_value(ep) > max_epoch);
+    json_decref(o);
+    return keep;
+}
+
+int ds_log_rewind(const char *path, long max_step, long max_epoch)
+{
+    FILE *in = fopen(path, "r");
+    if (!in) return errno == ENOENT ? 0 : ds_err_errno(DS_EIO, "%s: cannot read the run log", path);
+    ds_outfile out;
+    int e = ds_outfile_open(&out, path);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while (!e && (n = getline(&line, &cap, in)) > 0) {
+        if (line[n - 1] != '\n') break;   /* a last line without its newline was cut off */
+        if (keep_line(line, (size_t)n, max_step, max_epoch) && fwrite(line, 1, (size_t)n, out.fp) != (size_t)n)
+            e = ds_err_errno(DS_EIO, "%s: cannot write", out.tmp);
+    }
+    if (!e && ferror(in)) e = ds_err_errno(DS_EIO, "%s: read error", path);
+    free(line);
+    fclose(in);
+    if (!e) e = ds_outfile_commit(&out);
+    else ds_outfile_abort(&out);
+    return e;
 }

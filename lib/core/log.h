@@ -12,6 +12,15 @@ typedef struct ds_log ds_log;
 ds_log *ds_log_open(const char *path);
 /* Appends obj as one compact line and flushes; obj stays the caller's. */
 int ds_log_write(ds_log *log, const json_t *obj);
+/* A JSON number for x, or null when x is NaN or infinite (JSON has no
+ * such numbers, and jansson refuses them: a json_pack with "f" of an
+ * overflowed perplexity would build nothing and the line would be lost). */
+json_t *ds_json_real(double x);
+/* Keeps the lines of a run log whose "step" (and "epoch") counters are at
+ * most those given (a negative limit ignores that counter), drops a torn
+ * last line, and rewrites the file atomically: a resumed run then logs the
+ * steps it repeats once, not twice. A missing file is not an error. */
+int ds_log_rewind(const char *path, long max_step, long max_epoch);
 /* Closes; returns DS_EIO if any earlier write was lost. NULL is a no-op. */
 int ds_log_close(ds_log *log);
 
