@@ -17,6 +17,7 @@
 #include "core/metrics.h"
 #include "cmd/opts.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "core/threads.h"
 #include "io/outfile.h"
@@ -143,10 +144,10 @@ static int report(const eval_opts *o, const ds_model *m, const ds_lm_eval_result
            r->windows, r->tokens, r->loss, exp(r->loss), bits);
     if (fflush(stdout)) return ds_err_errno(DS_EIO, "standard output");
     if (!o->co.json_path) return 0;
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:f}", "checkpoint", o->from, "model",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "checkpoint", o->from, "model",
                           m->vt->arch, "data", o->ref, "split", split_desc, "windows", (json_int_t)r->windows,
-                          "tokens", (json_int_t)r->tokens, "loss", r->loss, "perplexity", exp(r->loss),
-                          "bits_per_base", bits);
+                          "tokens", (json_int_t)r->tokens, "loss", ds_json_real(r->loss), "perplexity",
+                          ds_json_real(exp(r->loss)), "bits_per_base", ds_json_real(bits));
     int e = write_json_file(o->co.json_path, j);
     json_decref(j);
     return e;
@@ -211,15 +212,16 @@ static json_t *metrics_json(const eval_opts *o, const ds_classifier *c, const ds
 {
     json_t *per = json_object(), *conf = json_array();
     for (int k = 0; k < m->k; k++) {
-        json_object_set_new(per, c->classes[k], json_pack("{s:f, s:f, s:f}", "precision", m->precision[k], "recall",
-                                                          m->recall[k], "f1", m->f1[k]));
+        json_object_set_new(per, c->classes[k], json_pack("{s:o, s:o, s:o}", "precision", ds_json_real(m->precision[k]),
+                                                          "recall", ds_json_real(m->recall[k]), "f1",
+                                                          ds_json_real(m->f1[k])));
         json_t *row = json_array();
         for (int j = 0; j < m->k; j++) json_array_append_new(row, json_integer(m->confusion[k * m->k + j]));
         json_array_append_new(conf, row);
     }
-    return json_pack("{s:s, s:s, s:s, s:I, s:f, s:f, s:f, s:o, s:o}", "checkpoint", o->from, "data", data, "split",
-                     split, "n", (json_int_t)m->n, "accuracy", m->accuracy, "mcc", m->mcc, "macro_f1", m->macro_f1,
-                     "per_class", per, "confusion", conf);
+    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "checkpoint", o->from, "data", data, "split",
+                     split, "n", (json_int_t)m->n, "accuracy", ds_json_real(m->accuracy), "mcc", ds_json_real(m->mcc),
+                     "macro_f1", ds_json_real(m->macro_f1), "per_class", per, "confusion", conf);
 }
 
 static int write_predictions(const char *path, const ds_classifier *c, const ds_gb_split *s, const int *pred,
@@ -325,8 +327,9 @@ static int evaluate_suite(eval_opts *o, const char *runs, const char *datasets)
         r = classifier_metrics(o, ckpt, data, &m, NULL);
         if (r) { r = ds_err(DS_EINVAL, "%s: %s", names[i], ds_errmsg()); break; }
         if (table) printf("%s\t%ld\t%.4f\t%.4f\t%.4f\n", names[i], m.n, m.accuracy, m.mcc, m.macro_f1);
-        json_array_append_new(rows, json_pack("{s:s, s:I, s:f, s:f, s:f}", "dataset", names[i], "n", (json_int_t)m.n,
-                                              "accuracy", m.accuracy, "mcc", m.mcc, "macro_f1", m.macro_f1));
+        json_array_append_new(rows, json_pack("{s:s, s:I, s:o, s:o, s:o}", "dataset", names[i], "n", (json_int_t)m.n,
+                                              "accuracy", ds_json_real(m.accuracy), "mcc", ds_json_real(m.mcc),
+                                              "macro_f1", ds_json_real(m.macro_f1)));
         ds_cls_metrics_free(&m);
     }
     if (!r && o->co.json_path) r = write_json_file(o->co.json_path, rows);
