@@ -5,6 +5,8 @@
 #include "io/outfile.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -182,3 +184,29 @@ TEST(test_write_file_atomic_writes_every_byte)
     struct stat sb;
     CHECK(stat(path, &sb) == 0 && sb.st_size == 0);
 }
+
+/* Ctrl-C or a scheduler's SIGTERM in the middle of a write: the process dies
+ * by that signal as before, and neither the temp file nor the target exists. */
+static void interrupted_write(int sig)
+{
+    const char *dir = fresh_dir(sig == SIGINT ? "sigint" : "sigterm");
+    char path[700];
+    snprintf(path, sizeof path, "%s/out.tsv", dir);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ds_outfile o;
+        if (ds_outfile_open(&o, path)) _exit(3);
+        fputs("half a row", o.fp);
+        fflush(o.fp);
+        raise(sig);
+        _exit(4);   /* not reached */
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == sig, "the child did not die by signal %d (status %d)", sig,
+              status);
+    CHECK_EQ_INT(count_entries(dir, ""), 0);
+}
+
+TEST(test_outfile_interrupted_by_sigint_or_sigterm_leaves_no_file) { interrupted_write(SIGINT); interrupted_write(SIGTERM); }

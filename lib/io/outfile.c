@@ -6,10 +6,57 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* ---- temp files removed when the process is interrupted ------------- */
+
+/* The temp files open right now, so that SIGINT, SIGTERM, SIGHUP or SIGPIPE
+ * (Ctrl-C, a job scheduler's kill, a closed pipe) leave no partial file
+ * behind: the handler unlinks them (async-signal-safe) and re-raises. A
+ * SIGKILL cannot be caught; the run directory sweeps those (rundir.c). */
+#define MAX_OPEN_TEMPS 32
+static char *volatile g_temps[MAX_OPEN_TEMPS];
+
+static void on_signal(int sig)
+{
+    for (int i = 0; i < MAX_OPEN_TEMPS; i++)
+        if (g_temps[i]) unlink(g_temps[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_handlers(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa, old;
+        if (sigaction(sigs[i], NULL, &old) || old.sa_handler == SIG_IGN) continue;   /* nohup stays nohup */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+static void track(char *tmp)
+{
+    install_handlers();
+    for (int i = 0; i < MAX_OPEN_TEMPS; i++)
+        if (!g_temps[i]) { g_temps[i] = tmp; return; }
+}
+
+static void untrack(const char *tmp)
+{
+    for (int i = 0; i < MAX_OPEN_TEMPS; i++)
+        if (g_temps[i] == tmp) g_temps[i] = NULL;
+}
 
 /* mkstemp creates 0600; an output should get what open(2) would give it.
  * umask can only be read by setting it, hence the pair of calls. */
@@ -50,6 +97,7 @@ static int open_temp(ds_outfile *o, const char *path)
         return r;
     }
     mode_like_open(fd);
+    track(o->tmp);
     o->fp = fdopen(fd, "wb");
     if (!o->fp) {
         int r = ds_err_errno(DS_EIO, "%s: cannot open", o->tmp);
@@ -104,6 +152,7 @@ int ds_outfile_commit(ds_outfile *o)
     else if (o->tmp && rename(o->tmp, o->path))
         r = ds_err_errno(DS_EIO, "%s: cannot rename %s over it", o->path, o->tmp);
     else if (o->tmp) {
+        untrack(o->tmp);
         dir_sync(o->path);
         free(o->tmp);
         o->tmp = NULL;
@@ -115,7 +164,7 @@ int ds_outfile_commit(ds_outfile *o)
 void ds_outfile_abort(ds_outfile *o)
 {
     if (o->fp && o->fp != stdout) fclose(o->fp);
-    if (o->tmp) unlink(o->tmp);
+    if (o->tmp) { unlink(o->tmp); untrack(o->tmp); }
     free(o->tmp);
     free(o->path);
     memset(o, 0, sizeof *o);
