@@ -37,7 +37,8 @@ static inline float ds_expf(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    return p * ds_bits_to_float(((int32_t)n + 127) << 23);
+    /* unsigned: a NaN input (a diverged run) must give NaN, not undefined behaviour */
+    return p * ds_bits_to_float((int32_t)((uint32_t)((int32_t)n + 127) << 23));
 }
 
 /* erf(x): odd rational x·P(x²)/Q(x²) on [−4, 4] (the Eigen/TensorFlow
