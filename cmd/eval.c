@@ -94,7 +94,7 @@ static int parse(eval_opts *o, int argc, char **argv)
             if (ds_parse_long(&o->co, "batch-size", optarg, 1, &o->batch_size)) return 2;
             break;
         case OPT_SEQLEN:
-            if (ds_parse_long(&o->co, "seq-len", optarg, 1, &o->seq_len)) return 2;
+            if (ds_parse_long_range(&o->co, "seq-len", optarg, 1, DS_SEQ_LEN_MAX, &o->seq_len)) return 2;
             break;
         case OPT_SPLIT:
             if (ds_split_parse(optarg) == DS_SPLIT_NONE)
