@@ -256,11 +256,12 @@ static int classifier_metrics(eval_opts *o, const char *ckpt, const char *data, 
     int e = ds_classifier_load(&c, ckpt);
     if (e) return e;
     e = ds_gb_read(&s, data, split, o->layout, o->ref, c.classes, c.nclass);
+    if (!e) ds_gb_warn(o->co.cmd, &s);
     if (!e) {
         pred = malloc(sizeof *pred * (size_t)s.n);
         truth = malloc(sizeof *truth * (size_t)s.n);
         probs = malloc(sizeof *probs * (size_t)s.n * c.nclass);
-        if (!pred || !truth || !probs) e = ds_err(DS_ENOMEM, "out of memory");
+        if (!pred || !truth || !probs) e = ds_err(DS_ENOMEM, "%s: out of memory for the predictions of %ld sequences", data, s.n);
     }
     if (!e) e = ds_classifier_predict(&c, &s, (int)o->batch_size, pred, probs);
     for (long i = 0; !e && i < s.n; i++) truth[i] = s.r[i].label;

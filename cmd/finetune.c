@@ -419,6 +419,7 @@ static int setup(finetune *f, int resuming)
         return ds_err(DS_EINVAL, "%s: already holds a fine-tuning run; continue it with --resume %s or choose another -o",
                       o->out, o->out);
     int e = ds_gb_read(&f->data, o->data, "train", o->layout, o->ref, NULL, 0);
+    if (!e) ds_gb_warn(o->co.cmd, &f->data);
     if (!e) e = split_train(f);
     ds_model *m = NULL;
     if (!e) e = build_encoder(f, &m);
