@@ -451,8 +451,7 @@ static int hyena_reserve(ds_model *m, int B, int L)
     snprintf(what, sizeof what, "activations for batch %d x length %d of HyenaDNA d_model %d, %d layers", B, L,
              h->cfg.d_model, h->cfg.n_layer);
     int r = ds_memory_check(meas.used * sizeof(float), what);
-    if (!r) r = ds_arena_init(&h->arena, meas.used);
-    if (r == DS_ENOMEM) r = ds_err(DS_ENOMEM, "%s (%s)", ds_errmsg(), what);
+    if (!r && (r = ds_arena_init(&h->arena, meas.used)) == DS_ENOMEM) r = ds_err(DS_ENOMEM, "%s (%s)", ds_errmsg(), what);
     if (!r) {
         layout(h, &h->arena, B, L);
         h->ids = malloc(sizeof(int32_t) * (size_t)B * L);

@@ -108,12 +108,30 @@ void ds_model_free(ds_model *m)
     free(m);
 }
 
+/* A hand-written --config may leave sizes to their defaults, but the sizes
+ * that differ between models (the rest are fixed by the official code:
+ * vocab, emb_dim, filter_order) must be in a checkpoint's config: a missing
+ * one is named rather than found later as a shape mismatch. */
+static int shape_keys_present(const char *cfg)
+{
+    static const char *const keys[] = { "d_model", "n_layer", "d_inner", "l_max" };
+    json_t *o = json_loads(cfg, 0, NULL);
+    const char *arch = json_string_value(json_object_get(o, "arch"));
+    int r = 0;
+    for (size_t i = 0; !r && arch && !strcmp(arch, "hyenadna") && i < sizeof keys / sizeof keys[0]; i++)
+        if (!json_object_get(o, keys[i]))
+            r = ds_err(DS_EFORMAT, "config key '%s' is missing (a checkpoint's config gives the model's sizes)", keys[i]);
+    json_decref(o);
+    return r;
+}
+
 int ds_model_load(ds_model **m, const char *path)
 {
     *m = NULL;
     char *cfg = ds_checkpoint_config(path);
     if (!cfg) return DS_EFORMAT;
-    int r = ds_model_from_json(m, cfg);
+    int r = shape_keys_present(cfg);
+    if (!r) r = ds_model_from_json(m, cfg);
     free(cfg);
     /* the config's complaint names its key; the file is named here */
     if (r) return ds_err(r, "%s: %s", path, ds_errmsg());

@@ -315,6 +315,8 @@ TEST(test_checkpoint_config_errors_name_the_file_the_key_and_the_value)
         { "arch", "", "eval", "no \"arch\" key" },
         { "embed_dropout", "1.5", "embed", "config key 'embed_dropout': expected a number in [0, 0.999], got 1.5" },
         { "emb_dim", "4", "eval", "config key 'emb_dim': expected an odd number" },
+        { "d_model", "", "embed", "config key 'd_model' is missing" },
+        { "l_max", "", "eval", "config key 'l_max' is missing" },
     };
     const char *fa = fasta();
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
