@@ -151,6 +151,23 @@ static int writer_open(writer *w, const embed_opts *o, int d)
     return e;
 }
 
+/* safetensors: a tensor name must be unique, non-empty, UTF-8 and not the
+ * metadata key, or the file would not be valid; checked before the record
+ * is encoded, and nothing reaches the output path on error. */
+static int writer_check_id(const writer *w, const char *id)
+{
+    if (w->format != FMT_ST) return 0;
+    char shown[256];
+    const char *why = ds_st_name_problem(id);
+    if (why)
+        return ds_err(DS_EINVAL, "record %ld: id '%s' %s, so it cannot name a safetensors tensor (use --format tsv "
+                      "or npy, or rename the record)", w->records + 1, ds_st_name_show(id, shown, sizeof shown), why);
+    if (json_object_get(w->index, id))
+        return ds_err(DS_EINVAL, "record %ld: id '%s' appears twice; safetensors names must be unique",
+                      w->records + 1, ds_st_name_show(id, shown, sizeof shown));
+    return 0;
+}
+
 static int writer_record(writer *w, const char *id, const float *v, long rows)
 {
     int e = 0;
@@ -165,12 +182,12 @@ static int writer_record(writer *w, const char *id, const float *v, long rows)
         w->rows_per_record = rows;
         if (fwrite(v, sizeof(float) * (size_t)w->d, (size_t)rows, w->out.fp) != (size_t)rows) e = ds_err_errno(DS_EIO, "write failed");
     } else {
-        if (json_object_get(w->index, id))
-            return ds_err(DS_EINVAL, "record id '%s' appears twice; safetensors names must be unique", id);
+        if ((e = writer_check_id(w, id))) return e;
         size_t n = (size_t)rows * w->d * sizeof(float);
         json_t *shape = w->pool == POOL_NONE ? json_pack("[I, i]", (json_int_t)rows, w->d) : json_pack("[i]", w->d);
-        json_object_set_new(w->index, id, json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape,
-                                                   "data_offsets", (json_int_t)w->offset, (json_int_t)(w->offset + n)));
+        if (json_object_set_new(w->index, id, json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape,
+                                                        "data_offsets", (json_int_t)w->offset, (json_int_t)(w->offset + n))))
+            return ds_err(DS_ENOMEM, "out of memory for the safetensors header at record %ld", w->records + 1);
         w->offset += n;
         if (fwrite(v, 1, n, w->data) != n) e = ds_err_errno(DS_EIO, "temporary file: write failed");
     }
@@ -274,7 +291,8 @@ static int embed_ids(embedder *E, const char *id, int64_t n)
 
 static int embed_seq(embedder *E, const char *id, const char *seq, int64_t len)
 {
-    int e = grow((void **)&E->ids, &E->cap_ids, sizeof(int32_t) * (size_t)(len + 2));
+    int e = writer_check_id(&E->w, id);
+    if (!e) e = grow((void **)&E->ids, &E->cap_ids, sizeof(int32_t) * (size_t)(len + 2));
     if (e) return e;
     int64_t n = ds_tokenize(seq, len, TOKEN_FLAGS[E->o->tokens], E->ids);
     return embed_ids(E, id, n);

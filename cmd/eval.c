@@ -95,7 +95,7 @@ static int parse(eval_opts *o, int argc, char **argv)
             if (ds_parse_long(&o->co, "batch-size", optarg, 1, &o->batch_size)) return 2;
             break;
         case OPT_SEQLEN:
-            if (ds_parse_long(&o->co, "seq-len", optarg, 1, &o->seq_len)) return 2;
+            if (ds_parse_long_range(&o->co, "seq-len", optarg, 1, DS_SEQ_LEN_MAX, &o->seq_len)) return 2;
             break;
         case OPT_SPLIT:
             if (ds_split_parse(optarg) == DS_SPLIT_NONE)
@@ -258,11 +258,12 @@ static int classifier_metrics(eval_opts *o, const char *ckpt, const char *data, 
     int e = ds_classifier_load(&c, ckpt);
     if (e) return e;
     e = ds_gb_read(&s, data, split, o->layout, o->ref, c.classes, c.nclass);
+    if (!e) ds_gb_warn(o->co.cmd, &s);
     if (!e) {
         pred = malloc(sizeof *pred * (size_t)s.n);
         truth = malloc(sizeof *truth * (size_t)s.n);
         probs = malloc(sizeof *probs * (size_t)s.n * c.nclass);
-        if (!pred || !truth || !probs) e = ds_err(DS_ENOMEM, "out of memory");
+        if (!pred || !truth || !probs) e = ds_err(DS_ENOMEM, "%s: out of memory for the predictions of %ld sequences", data, s.n);
     }
     if (!e) e = ds_classifier_predict(&c, &s, (int)o->batch_size, pred, probs);
     for (long i = 0; !e && i < s.n; i++) truth[i] = s.r[i].label;

@@ -126,7 +126,7 @@ static int parse(finetune_opts *o, int argc, char **argv)
             if ((o->layout = ds_gb_layout_parse(optarg)) < 0)
                 return ds_usage_error(o->co.cmd, "--layout: expected auto, tree, coords or table, got '%s'", optarg);
             break;
-        case OPT_MAX_LENGTH: if (ds_parse_long(&o->co, "max-length", optarg, 1, &o->max_length)) return 2; break;
+        case OPT_MAX_LENGTH: if (ds_parse_long_range(&o->co, "max-length", optarg, 1, DS_SEQ_LEN_MAX, &o->max_length)) return 2; break;
         case OPT_PATIENCE: if (ds_parse_long(&o->co, "patience", optarg, 1, &o->patience)) return 2; break;
         case OPT_STOP_AT: if (ds_parse_long(&o->co, "stop-at", optarg, 1, &o->stop_at)) return 2; break;
         case OPT_VAL_FRACTION:
@@ -478,6 +478,7 @@ static int setup(finetune *f, int resuming)
     else if ((e = ds_rundir_claim(o->out, &f->created, &restarted))) return e;
     else f->claimed = 1;
     e = ds_gb_read(&f->data, o->data, "train", o->layout, o->ref, NULL, 0);
+    if (!e) ds_gb_warn(o->co.cmd, &f->data);
     if (!e) e = split_train(f);
     ds_model *m = NULL;
     if (!e) e = build_encoder(f, &m);

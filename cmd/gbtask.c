@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,11 @@ int ds_gb_default_max_length(const char *dir)
         if (!strcmp(base, t[i].name)) len = t[i].len;
     free(copy);
     return len;
+}
+
+void ds_gb_warn(const char *cmd, const ds_gb_split *s)
+{
+    if (s->warn) fprintf(stderr, "derfseq %s: warning: %s\n", cmd, s->warn);
 }
 
 void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels)
@@ -54,13 +60,13 @@ static int task_config(ds_classifier *c)
     char *enc = c->m->vt->config_json(c->m);
     json_t *o = enc ? json_loads(enc, 0, NULL) : NULL;
     free(enc);
-    if (!o) return ds_err(DS_ENOMEM, "cannot build the classifier config");
+    if (!o) return ds_err(DS_ENOMEM, "out of memory building the classifier config");
     json_t *cls = json_array();
     for (int i = 0; i < c->nclass; i++) json_array_append_new(cls, json_string(c->classes[i]));
     json_object_set_new(o, "task", json_pack("{s:s, s:o, s:i}", "name", "gb", "classes", cls, "max_length", c->max_length));
     c->config = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
     json_decref(o);
-    return c->config ? 0 : ds_err(DS_ENOMEM, "out of memory");
+    return c->config ? 0 : ds_err(DS_ENOMEM, "out of memory serialising the classifier config");
 }
 
 int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int nclass, int max_length, uint64_t seed)
@@ -70,8 +76,9 @@ int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int n
     c->max_length = max_length;
     c->nclass = nclass;
     c->classes = calloc((size_t)nclass, sizeof *c->classes);
-    if (!c->classes) return ds_err(DS_ENOMEM, "out of memory");
-    for (int i = 0; i < nclass; i++) c->classes[i] = strdup(classes[i]);
+    if (!c->classes) return ds_err(DS_ENOMEM, "out of memory for %d class names", nclass);
+    for (int i = 0; i < nclass; i++)
+        if (!(c->classes[i] = strdup(classes[i]))) return ds_err(DS_ENOMEM, "out of memory for %d class names", nclass);
     int r = ds_cls_head_init(&c->head, m->d_model, nclass);
     if (r) return r;
     ds_cls_head_init_weights(&c->head, seed);
@@ -99,24 +106,74 @@ int ds_checkpoint_is_classifier(const char *path)
     return yes;
 }
 
+/* task.classes of a classifier checkpoint: unique non-empty strings, at
+ * least two (genomic_benchmarks.md §4.2: the sorted class names). */
+static int task_classes(ds_classifier *c, const char *path, const json_t *cls)
+{
+    if (!json_is_array(cls))
+        return ds_err(DS_EMISMATCH, "%s: not a fine-tuned classifier (no task.classes in its config); fine-tune it first", path);
+    size_t n = json_array_size(cls);
+    if (n < 2 || n > DS_MAX_CLASSES)
+        return ds_err(DS_EFORMAT, "%s: config key 'task.classes': expected 2 to %d class names, got %zu", path,
+                      DS_MAX_CLASSES, n);
+    c->classes = calloc(n, sizeof *c->classes);
+    if (!c->classes) return ds_err(DS_ENOMEM, "%s: out of memory for %zu class names", path, n);
+    c->nclass = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_string_value(json_array_get(cls, i));
+        if (!name || !*name)
+            return ds_err(DS_EFORMAT, "%s: config key 'task.classes': entry %zu is not a non-empty string", path, i);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(c->classes[j], name))
+                return ds_err(DS_EFORMAT, "%s: config key 'task.classes': class '%s' is listed twice", path, name);
+        if (!(c->classes[i] = strdup(name))) return ds_err(DS_ENOMEM, "%s: out of memory for class names", path);
+    }
+    return 0;
+}
+
+static int task_max_length(ds_classifier *c, const char *path, const json_t *task)
+{
+    const json_t *x = json_object_get(task, "max_length");
+    if (!json_is_integer(x) || json_integer_value(x) < 1 || json_integer_value(x) > c->m->max_len)
+        return ds_err(DS_EFORMAT, "%s: config key 'task.max_length': expected an integer in [1, %d] (the model's "
+                                  "l_max)", path, c->m->max_len);
+    c->max_length = (int)json_integer_value(x);
+    return 0;
+}
+
+/* The head's output size must be the class count (a checkpoint whose
+ * tensors were swapped or whose metadata was edited). */
+static int head_matches(const char *path, int nclass)
+{
+    ds_st_file f;
+    int r = ds_st_open(&f, path);
+    if (r) return r;
+    const ds_st_tensor *t = ds_st_find(&f, DS_CLS_HEAD_WEIGHT);
+    if (!t) r = ds_err(DS_EMISMATCH, "%s: tensor '%s' is missing (not a fine-tuned classifier?)", path, DS_CLS_HEAD_WEIGHT);
+    else if (t->ndim != 2 || t->shape[0] != nclass)
+        r = ds_err(DS_EMISMATCH, "%s: config key 'task.classes' names %d classes but tensor '%s' has %lld outputs",
+                   path, nclass, DS_CLS_HEAD_WEIGHT, t->ndim ? (long long)t->shape[0] : 0LL);
+    ds_st_close(&f);
+    return r;
+}
+
 int ds_classifier_load(ds_classifier *c, const char *path)
 {
     memset(c, 0, sizeof *c);
     char *cfg = ds_checkpoint_config(path);
     if (!cfg) return DS_EFORMAT;
     json_t *o = json_loads(cfg, 0, NULL), *task = o ? json_object_get(o, "task") : NULL;
-    json_t *cls = task ? json_object_get(task, "classes") : NULL;
     int r = 0;
-    if (!json_is_array(cls) || json_array_size(cls) < 2)
-        r = ds_err(DS_EMISMATCH, "%s: not a fine-tuned classifier (no task.classes in its config); fine-tune it first", path);
+    if (!o) r = ds_err(DS_EFORMAT, "%s: config key '%s' is not JSON", path, DS_CKPT_CONFIG_KEY);
+    else if (!json_is_object(task))
+        r = ds_err(DS_EMISMATCH, "%s: not a fine-tuned classifier (no task in its config); fine-tune it first", path);
+    if (!r) r = task_classes(c, path, json_object_get(task, "classes"));
+    if (!r) r = head_matches(path, c->nclass);
+    if (!r) r = ds_model_load(&c->m, path);
+    if (!r) r = task_max_length(c, path, task);
     if (!r) {
-        c->nclass = (int)json_array_size(cls);
-        c->classes = calloc((size_t)c->nclass, sizeof *c->classes);
-        for (int i = 0; i < c->nclass; i++) c->classes[i] = strdup(json_string_value(json_array_get(cls, (size_t)i)));
-        c->max_length = (int)json_integer_value(json_object_get(task, "max_length"));
         c->config = cfg;
         cfg = NULL;
-        r = ds_model_load(&c->m, path);
     }
     if (!r) r = ds_cls_head_init(&c->head, c->m->d_model, c->nclass);
     if (!r) r = ds_checkpoint_load(path, &c->head.params, 0);
@@ -131,7 +188,7 @@ int ds_classifier_save(const ds_classifier *c, const char *path, const char *ext
     const ds_params *a = &c->m->params, *b = &c->head.params;
     int n = a->n + b->n;
     ds_st_entry *e = calloc((size_t)n, sizeof *e);
-    if (!e) return ds_err(DS_ENOMEM, "out of memory");
+    if (!e) return ds_err(DS_ENOMEM, "%s: out of memory for the tensor table", path);
     for (int i = 0; i < a->n; i++) e[i] = (ds_st_entry){ a->p[i].name, a->p[i].ndim, a->p[i].shape, ds_params_data(a, i) };
     for (int i = 0; i < b->n; i++)
         e[a->n + i] = (ds_st_entry){ b->p[i].name, b->p[i].ndim, b->p[i].shape, ds_params_data(b, i) };
@@ -146,7 +203,7 @@ int ds_classifier_predict(ds_classifier *c, const ds_gb_split *s, int B, int *pr
     int L = c->max_length;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * L), *lab = malloc(sizeof(int32_t) * (size_t)B);
     long *idx = malloc(sizeof(long) * (size_t)B);
-    int r = ids && lab && idx ? 0 : ds_err(DS_ENOMEM, "out of memory");
+    int r = ids && lab && idx ? 0 : ds_err(DS_ENOMEM, "out of memory for a batch of %d x %d tokens", B, L);
     if (!r) r = c->m->vt->reserve(c->m, B, L);
     if (!r) r = ds_cls_head_reserve(&c->head, B, L);
     for (long i0 = 0; !r && i0 < s->n; i0 += B) {

@@ -11,6 +11,8 @@
 #include "io/gb.h"
 #include "model.h"
 
+#define DS_MAX_CLASSES 4096   /* a classifier checkpoint's task.classes, at most */
+
 typedef struct {
     ds_model *m;
     ds_cls_head head;
@@ -24,13 +26,20 @@ typedef struct {
  * (Caduceus table, genomic_benchmarks.md §4.7), or 0 when unknown. */
 int ds_gb_default_max_length(const char *dataset_dir);
 
+/* Prints the split's warning (what was accepted but looks wrong: empty
+ * sequences, classes without sequences) as one stderr line, if any. */
+void ds_gb_warn(const char *cmd, const ds_gb_split *s);
+
 /* Fills ids [B·L] and labels [B] from records idx[0..n) (n <= B); rows
  * beyond n are all [PAD] with label −1 (left out of the loss). */
 void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels);
 
 /* Builds the classifier around an encoder, with a fresh head. */
 int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int nclass, int max_length, uint64_t seed);
-/* Loads a classifier checkpoint written by ds_classifier_save. */
+/* Loads a classifier checkpoint written by ds_classifier_save. Its task
+ * metadata is checked before use: task.classes 2..DS_MAX_CLASSES unique
+ * non-empty strings matching the head's outputs, task.max_length in
+ * [1, l_max]; each error names the file and the key. */
 int ds_classifier_load(ds_classifier *c, const char *path);
 int ds_classifier_save(const ds_classifier *c, const char *path, const char *extra_key, const char *extra_val);
 void ds_classifier_free(ds_classifier *c);

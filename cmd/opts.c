@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -86,14 +87,22 @@ int ds_not_built(const char *cmd, const char *model)
     return ds_cmd_error(cmd, "no model is built yet in this version (see README.md, 'Status')");
 }
 
+/* Counts end up in int arithmetic (batch x length, steps), so the default
+ * ceiling is INT_MAX: a value that does not fit is refused, not wrapped. */
 int ds_parse_long(const ds_common_opts *co, const char *name, const char *arg, long min, long *out)
+{
+    return ds_parse_long_range(co, name, arg, min, INT_MAX, out);
+}
+
+int ds_parse_long_range(const ds_common_opts *co, const char *name, const char *arg, long min, long max, long *out)
 {
     char *end;
     errno = 0;
     long v = strtol(arg, &end, 10);
-    /* strtol skips leading blanks; a count is digits only. */
-    if (!*arg || isspace((unsigned char)*arg) || *end || errno == ERANGE || v < min) {
-        ds_usage_error(co->cmd, "--%s: expected an integer >= %ld, got '%s'", name, min, arg);
+    /* strtol skips leading blanks and takes a sign; a count is digits only
+     * (a leading '-' or '+' is refused with the range, never wrapped) */
+    if (!isdigit((unsigned char)*arg) || *end || errno == ERANGE || v < min || v > max) {
+        ds_usage_error(co->cmd, "--%s: expected an integer in [%ld, %ld], got '%s'", name, min, max, arg);
         return -1;
     }
     *out = v;
@@ -103,12 +112,25 @@ int ds_parse_long(const ds_common_opts *co, const char *name, const char *arg, l
 int ds_parse_real(const ds_common_opts *co, const char *name, const char *arg, double min, int min_ok,
                   double *out)
 {
+    return ds_parse_real_range(co, name, arg, min, min_ok, DS_REAL_MAX, out);
+}
+
+int ds_parse_real_range(const ds_common_opts *co, const char *name, const char *arg, double min, int min_ok,
+                        double max, double *out)
+{
     char *end;
+    errno = 0;
     double v = strtod(arg, &end);
-    if (!*arg || isspace((unsigned char)*arg) || *end || !isfinite(v) || v < min || (!min_ok && v == min)) {
-        ds_usage_error(co->cmd, "--%s: expected a number %s %g, got '%s'", name, min_ok ? ">=" : ">", min, arg);
-        return -1;
-    }
+    /* isfinite refuses nan/inf and overflow; the ceiling keeps a value
+     * finite once it is stored as a float */
+    int bad = !*arg || isspace((unsigned char)*arg) || *end || !isfinite(v) || v < min || (!min_ok && v == min) ||
+              v > max;
+    if (bad && max >= DS_REAL_MAX)
+        ds_usage_error(co->cmd, "--%s: expected a finite number %s %g, got '%s'", name, min_ok ? ">=" : ">", min, arg);
+    else if (bad)
+        ds_usage_error(co->cmd, "--%s: expected a number in %c%g, %g], got '%s'", name, min_ok ? '[' : '(', min, max,
+                       arg);
+    if (bad) return -1;
     *out = v;
     return 0;
 }
@@ -133,10 +155,10 @@ int ds_opts_common(ds_common_opts *co, int c, const char *arg)
     case OPT_QUIET: co->quiet = 1; return 1;
     case OPT_LOG: co->log_path = arg; return 1;
     case OPT_JSON: co->json_path = arg; return 1;
-    case OPT_SEED: return ds_parse_long(co, "seed", arg, 0, &co->seed) ? -1 : 1;
+    case OPT_SEED: return ds_parse_long_range(co, "seed", arg, 0, LONG_MAX, &co->seed) ? -1 : 1;
     case 't':
-        if (ds_parse_long(co, "threads", arg, 1, &v)) return -1;
-        co->threads = v > 4096 ? 4096 : (int)v;
+        if (ds_parse_long_range(co, "threads", arg, 1, DS_THREADS_MAX, &v)) return -1;
+        co->threads = (int)v;
         return 1;
     }
     return 0;
@@ -164,6 +186,13 @@ static int real(const ds_common_opts *co, const char *name, const char *arg, dou
     return ds_parse_real(co, name, arg, min, min_ok, out) ? -1 : 1;
 }
 
+/* Derf/DyT alpha: the range a saved config accepts back (models/), so a run
+ * never writes a checkpoint it cannot load. */
+static int alpha(const ds_common_opts *co, const char *name, const char *arg, double *out)
+{
+    return ds_parse_real_range(co, name, arg, 0, 0, DS_ALPHA_MAX, out) ? -1 : 1;
+}
+
 int ds_opts_train(const ds_common_opts *co, ds_train_opts *tr, int c, const char *arg)
 {
     switch (c) {
@@ -171,17 +200,17 @@ int ds_opts_train(const ds_common_opts *co, ds_train_opts *tr, int c, const char
     case OPT_EPOCHS: tr->epochs_set = 1; return count(co, "epochs", arg, 1, &tr->epochs);
     case OPT_BATCH: return count(co, "batch-size", arg, 1, &tr->batch_size);
     case OPT_ACCUM: return count(co, "accum", arg, 1, &tr->accum);
-    case OPT_SEQLEN: return count(co, "seq-len", arg, 1, &tr->seq_len);
+    case OPT_SEQLEN: return ds_parse_long_range(co, "seq-len", arg, 1, DS_SEQ_LEN_MAX, &tr->seq_len) ? -1 : 1;
     case OPT_WARMUP: return count(co, "warmup", arg, 0, &tr->warmup);
     case OPT_EVAL_EVERY: return count(co, "eval-every", arg, 0, &tr->eval_every);
     case OPT_SAVE_EVERY: return count(co, "save-every", arg, 0, &tr->save_every);
     case OPT_LR: return real(co, "lr", arg, 0, 0, &tr->lr);
     case OPT_WD: return real(co, "weight-decay", arg, 0, 1, &tr->weight_decay);
     case OPT_CLIP: return real(co, "grad-clip", arg, 0, 1, &tr->grad_clip);
-    case OPT_ALPHA: return real(co, "alpha-init", arg, 0, 0, &tr->alpha_init);
-    case OPT_ALPHA_ATTN: return real(co, "alpha-init-attn", arg, 0, 0, &tr->alpha_attn);
-    case OPT_ALPHA_FFN: return real(co, "alpha-init-ffn", arg, 0, 0, &tr->alpha_ffn);
-    case OPT_ALPHA_FINAL: return real(co, "alpha-init-final", arg, 0, 0, &tr->alpha_final);
+    case OPT_ALPHA: return alpha(co, "alpha-init", arg, &tr->alpha_init);
+    case OPT_ALPHA_ATTN: return alpha(co, "alpha-init-attn", arg, &tr->alpha_attn);
+    case OPT_ALPHA_FFN: return alpha(co, "alpha-init-ffn", arg, &tr->alpha_ffn);
+    case OPT_ALPHA_FINAL: return alpha(co, "alpha-init-final", arg, &tr->alpha_final);
     case OPT_RESUME: tr->resume = arg; return 1;
     case OPT_NORM: return parse_enum(co, "norm", arg, ds_norm_kind_parse(arg), NORM_NAMES, &tr->norm);
     case OPT_SCHEDULE:

@@ -87,11 +87,21 @@ int ds_train_check(const ds_common_opts *co, ds_train_opts *tr);
 /* The usage error for a getopt result no table row claimed ('?', ':'). */
 int ds_opts_unknown(const ds_common_opts *co, int c, char **argv);
 
-/* Value parsers; each prints "derfseq <cmd>: --name: expected ..., got 'x'"
- * and returns -1 on a bad value. */
+/* Value parsers; each prints "derfseq <cmd>: --name: expected an integer in
+ * [1, 2147483647], got 'x'" and returns -1 on a bad value: empty, a sign,
+ * trailing characters, out of range (never wrapped), NaN or infinite.
+ * ds_parse_long allows [min, INT_MAX], ds_parse_real a finite value >= min
+ * (> min unless min_ok) up to DS_REAL_MAX, which still fits a float. */
+#define DS_REAL_MAX 3.0e38
+#define DS_THREADS_MAX 4096
+#define DS_SEQ_LEN_MAX (1L << 24)   /* tokens per sequence: the longest l_max a model config may have */
+#define DS_ALPHA_MAX 1000.0   /* the range models/ accepts for alpha_init* in a config */
 int ds_parse_long(const ds_common_opts *co, const char *name, const char *arg, long min, long *out);
+int ds_parse_long_range(const ds_common_opts *co, const char *name, const char *arg, long min, long max, long *out);
 int ds_parse_real(const ds_common_opts *co, const char *name, const char *arg, double min, int min_ok,
                   double *out);
+int ds_parse_real_range(const ds_common_opts *co, const char *name, const char *arg, double min, int min_ok,
+                        double max, double *out);
 /* Index of arg in the NULL-terminated choices; -1 with an error listing them. */
 int ds_parse_choice(const ds_common_opts *co, const char *name, const char *arg, const char *const *choices);
 

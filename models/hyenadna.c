@@ -91,12 +91,26 @@ int ds_hyena_config_to_json(const ds_hyena_config *c, char **json)
     return *json ? 0 : ds_err(DS_ENOMEM, "cannot serialise the HyenaDNA config");
 }
 
+/* The value as the file spells it, for "got ..." in a message. */
+static void json_text(const json_t *x, char *buf, size_t n)
+{
+    char *t = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT);
+    snprintf(buf, n, "%s", t ? t : "?");
+    if (t && strlen(t) >= n && n > 4) strcpy(buf + n - 4, "...");
+    free(t);
+}
+
+/* Every config error names the key, what it must be and what it holds:
+ * "config key 'd_model': expected an integer in [1, 16384], got "abc"". */
 static int get_int(json_t *o, const char *key, int *v, int lo, int hi)
 {
     json_t *x = json_object_get(o, key);
     if (!x) return 0;   /* absent: keep the default */
-    if (!json_is_integer(x) || json_integer_value(x) < lo || json_integer_value(x) > hi)
-        return ds_err(DS_EFORMAT, "config: '%s' must be an integer in [%d, %d]", key, lo, hi);
+    if (!json_is_integer(x) || json_integer_value(x) < lo || json_integer_value(x) > hi) {
+        char got[80];
+        json_text(x, got, sizeof got);
+        return ds_err(DS_EFORMAT, "config key '%s': expected an integer in [%d, %d], got %s", key, lo, hi, got);
+    }
     *v = (int)json_integer_value(x);
     return 0;
 }
@@ -105,10 +119,44 @@ static int get_float(json_t *o, const char *key, float *v, double lo, double hi)
 {
     json_t *x = json_object_get(o, key);
     if (!x) return 0;
-    if (!json_is_number(x) || json_number_value(x) < lo || json_number_value(x) > hi)
-        return ds_err(DS_EFORMAT, "config: '%s' must be a number in [%g, %g]", key, lo, hi);
+    if (!json_is_number(x) || json_number_value(x) < lo || json_number_value(x) > hi) {
+        char got[80];
+        json_text(x, got, sizeof got);
+        return ds_err(DS_EFORMAT, "config key '%s': expected a number in [%g, %g], got %s", key, lo, hi, got);
+    }
     *v = (float)json_number_value(x);
     return 0;
+}
+
+/* A string key: NULL when absent, else its value; a non-string is an error. */
+static int get_str(json_t *o, const char *key, const char **v)
+{
+    json_t *x = json_object_get(o, key);
+    *v = NULL;
+    if (!x) return 0;
+    if (!json_is_string(x)) {
+        char got[80];
+        json_text(x, got, sizeof got);
+        return ds_err(DS_EFORMAT, "config key '%s': expected a string, got %s", key, got);
+    }
+    *v = json_string_value(x);
+    return 0;
+}
+
+/* Bounds per key: generous beyond every official shape (d_model <= 256,
+ * 16 layers, l_max 1,000,002), tight enough that a typo such as d_model
+ * 1000000 is refused here, by name, before anything is allocated. */
+static int get_sizes(json_t *o, ds_hyena_config *c)
+{
+    int r = get_int(o, "d_model", &c->d_model, 1, DS_HYENA_MAX_D);
+    if (!r) r = get_int(o, "n_layer", &c->n_layer, 1, DS_HYENA_MAX_LAYERS);
+    if (!r) r = get_int(o, "d_inner", &c->d_inner, 1, 4 * DS_HYENA_MAX_D);
+    if (!r) r = get_int(o, "vocab_size", &c->vocab_size, 12, 1 << 16);
+    if (!r) r = get_int(o, "pad_vocab_size_multiple", &c->pad_vocab_size_multiple, 1, 1 << 10);
+    if (!r) r = get_int(o, "l_max", &c->l_max, 2, DS_HYENA_MAX_LEN);
+    if (!r) r = get_int(o, "emb_dim", &c->emb_dim, 3, 1 << 10);
+    if (!r) r = get_int(o, "filter_order", &c->filter_order, 1, 1 << 14);
+    return r;
 }
 
 int ds_hyena_config_from_json(ds_hyena_config *c, const char *text)
@@ -117,22 +165,17 @@ int ds_hyena_config_from_json(ds_hyena_config *c, const char *text)
     json_t *o = json_loads(text, 0, &e);
     if (!o || !json_is_object(o)) {
         json_decref(o);
-        return ds_err(DS_EFORMAT, "config: line %d: %s", e.line, o ? "expected a JSON object" : e.text);
+        if (o) return ds_err(DS_EFORMAT, "config: expected a JSON object");
+        return ds_err(DS_EFORMAT, "config: not JSON (line %d: %s)", e.line, e.text);
     }
     ds_hyena_config_default(c);
-    int r = 0;
-    const char *s;
-    if ((s = json_string_value(json_object_get(o, "arch"))) && strcmp(s, "hyenadna"))
-        r = ds_err(DS_EMISMATCH, "config: arch is '%s', expected 'hyenadna'", s);
-    if (!r && (s = json_string_value(json_object_get(o, "preset")))) snprintf(c->preset, sizeof c->preset, "%s", s);
-    if (!r) r = get_int(o, "d_model", &c->d_model, 1, 1 << 16);
-    if (!r) r = get_int(o, "n_layer", &c->n_layer, 1, 1024);
-    if (!r) r = get_int(o, "d_inner", &c->d_inner, 1, 1 << 20);
-    if (!r) r = get_int(o, "vocab_size", &c->vocab_size, 12, 1 << 16);
-    if (!r) r = get_int(o, "pad_vocab_size_multiple", &c->pad_vocab_size_multiple, 1, 1 << 16);
-    if (!r) r = get_int(o, "l_max", &c->l_max, 2, 1 << 24);
-    if (!r) r = get_int(o, "emb_dim", &c->emb_dim, 3, 1 << 10);
-    if (!r) r = get_int(o, "filter_order", &c->filter_order, 1, 1 << 16);
+    const char *s = NULL;
+    int r = get_str(o, "arch", &s);
+    if (!r && s && strcmp(s, "hyenadna"))
+        r = ds_err(DS_EMISMATCH, "config key 'arch': expected \"hyenadna\", got \"%s\"", s);
+    if (!r) r = get_str(o, "preset", &s);
+    if (!r && s) snprintf(c->preset, sizeof c->preset, "%s", s);
+    if (!r) r = get_sizes(o, c);
     if (!r) r = get_float(o, "w", &c->w, -1e6, 1e6);
     if (!r) r = get_float(o, "modulation_shift", &c->modulation_shift, -10, 10);
     if (!r) r = get_float(o, "embed_dropout", &c->embed_dropout, 0, 0.999);
@@ -142,12 +185,14 @@ int ds_hyena_config_from_json(ds_hyena_config *c, const char *text)
     if (!r) r = get_float(o, "alpha_init_ffn", &c->alpha_ffn, -1e3, 1e3);
     if (!r) r = get_float(o, "alpha_init_final", &c->alpha_final, -1e3, 1e3);
     if (!r) r = get_float(o, "layer_norm_epsilon", &c->eps, 0, 1);
-    if (!r && (s = json_string_value(json_object_get(o, "norm")))) {
+    if (!r) r = get_str(o, "norm", &s);
+    if (!r && s) {
         int k = ds_norm_kind_parse(s);
-        if (k < 0) r = ds_err(DS_EFORMAT, "config: norm '%s', expected derf, dyt, layernorm or rmsnorm", s);
+        if (k < 0) r = ds_err(DS_EFORMAT, "config key 'norm': expected derf, dyt, layernorm or rmsnorm, got \"%s\"", s);
         else c->norm = (ds_norm_kind)k;
     }
-    if (!r && c->emb_dim % 2 == 0) r = ds_err(DS_EFORMAT, "config: emb_dim %d must be odd (t, cos, sin bands)", c->emb_dim);
+    if (!r && c->emb_dim % 2 == 0)
+        r = ds_err(DS_EFORMAT, "config key 'emb_dim': expected an odd number (t, cos, sin bands), got %d", c->emb_dim);
     json_decref(o);
     return r;
 }
@@ -402,7 +447,11 @@ static int hyena_reserve(ds_model *m, int B, int L)
     ds_arena meas;
     ds_arena_measure(&meas);
     layout(h, &meas, B, L);
-    int r = ds_arena_init(&h->arena, meas.used);
+    char what[160];
+    snprintf(what, sizeof what, "activations for batch %d x length %d of HyenaDNA d_model %d, %d layers", B, L,
+             h->cfg.d_model, h->cfg.n_layer);
+    int r = ds_memory_check(meas.used * sizeof(float), what);
+    if (!r && (r = ds_arena_init(&h->arena, meas.used)) == DS_ENOMEM) r = ds_err(DS_ENOMEM, "%s (%s)", ds_errmsg(), what);
     if (!r) {
         layout(h, &h->arena, B, L);
         h->ids = malloc(sizeof(int32_t) * (size_t)B * L);
@@ -643,6 +692,17 @@ static const ds_model_vt hyena_vt = {
     .destroy = hyena_destroy,
 };
 
+/* Values and gradients of every parameter and buffer must fit in memory;
+ * a config asking for more is refused naming the sizes that set it. */
+static int check_size(const ds_model *m, const ds_hyena_config *c)
+{
+    char what[256];
+    snprintf(what, sizeof what, "config keys d_model %d, n_layer %d, d_inner %d, l_max %d, filter_order %d: "
+             "%zu parameter and buffer values (with gradients)", c->d_model, c->n_layer, c->d_inner, c->l_max,
+             c->filter_order, m->params.total);
+    return ds_memory_check(2 * m->params.total * sizeof(float), what);
+}
+
 int ds_hyena_create(ds_model **out, const ds_hyena_config *c)
 {
     *out = NULL;
@@ -665,6 +725,7 @@ int ds_hyena_create(ds_model **out, const ds_hyena_config *c)
     h->R = calloc((size_t)c->n_layer + 1, sizeof *h->R);
     int r = h->w && h->gw && h->a && h->R ? 0 : ds_err(DS_ENOMEM, "out of memory for a HyenaDNA model");
     if (!r) r = register_params(m, c);
+    if (r >= 0) r = check_size(m, c);
     if (r >= 0) r = ds_params_alloc(&m->params);
     if (r < 0) { ds_model_free(m); return r; }
     for (int i = 0; i < c->n_layer; i++) {

@@ -22,6 +22,11 @@ typedef struct {
     float eps;                    /* LayerNorm / RMSNorm epsilon */
 } ds_hyena_config;
 
+/* The largest sizes a config may ask for (each refused by key name). */
+#define DS_HYENA_MAX_D 16384
+#define DS_HYENA_MAX_LAYERS 256
+#define DS_HYENA_MAX_LEN (1 << 24)
+
 /* Official shapes (hyenadna.md §1.5) with derfseq's defaults: Derf, shift 0. */
 void ds_hyena_config_default(ds_hyena_config *c);
 int ds_hyena_config_to_json(const ds_hyena_config *c, char **json);

@@ -8,6 +8,7 @@
 
 #include "core/arena.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct ds_model ds_model;
@@ -48,5 +49,12 @@ struct ds_model {
  * dispatching on "arch"), parameters allocated but not initialised. */
 int ds_model_from_json(ds_model **m, const char *config_json);
 void ds_model_free(ds_model *m);
+
+/* The memory this process may use (physical, or a smaller cgroup limit),
+ * 0 when unknown. ds_memory_check refuses `bytes` beyond it with
+ * "<what> need 12.0 GiB, more than the 7.7 GiB of memory here", so a size
+ * that cannot fit fails with a message instead of an OOM kill. */
+size_t ds_memory_bytes(void);
+int ds_memory_check(size_t bytes, const char *what);
 
 #endif

@@ -175,6 +175,47 @@ TEST(test_cli_bad_values_are_usage_errors_naming_the_option)
     CHECK_ERROR(run("eval --seed x --from c x"), 2, " eval", "--seed");
 }
 
+TEST(test_cli_integer_option_out_of_range_is_refused_not_wrapped)
+{
+    /* 99999999999 used to come out as 1215752192 (cut to 32 bits) */
+    CHECK_ERROR(run("pretrain --seq-len 99999999999 --model m -o r x"), 2, " pretrain",
+                "--seq-len: expected an integer in [1, 16777216], got '99999999999'");
+    CHECK_MSG(!strncmp(g_err, "derfseq pretrain: --seq-len: expected an integer in [1, 16777216], got '99999999999'", 83),
+              "'%s'", g_err);
+    CHECK_ERROR(run("pretrain --batch-size 2147483648 --model m -o r x"), 2, " pretrain",
+                "--batch-size: expected an integer in [1, 2147483647], got '2147483648'");
+    CHECK_ERROR(run("pretrain --steps 99999999999999999999999 --model m -o r x"), 2, " pretrain", "--steps: expected an integer");
+    CHECK_ERROR(run("pretrain -t 5000 --model m -o r x"), 2, " pretrain", "--threads: expected an integer in [1, 4096]");
+    CHECK_ERROR(run("pretrain --seed 99999999999999999999 --model m -o r x"), 2, " pretrain", "--seed");
+    CHECK_ERROR(run("eval --seq-len 3000000000 --from c x"), 2, " eval", "--seq-len: expected an integer in [1, 16777216]");
+    CHECK_ERROR(run("eval --max-windows 4294967297 --from c x"), 2, " eval", "--max-windows");
+    CHECK_ERROR(run("finetune --patience 99999999999 --from c --task cls -o r x"), 2, " finetune", "--patience");
+    CHECK_ERROR(run("finetune --max-length 20000000 --from c --task cls -o r x"), 2, " finetune", "--max-length");
+    CHECK_ERROR(run("embed --chunk 4294967296 --from c x"), 2, " embed", "--chunk");
+}
+
+TEST(test_cli_integer_option_refuses_empty_signed_spaced_or_trailing_text)
+{
+    const char *bad[] = { "", "+5", "-0", " 5", "5 ", "5x", "0x10", "1e3", "5.0" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_ERROR(run("pretrain --steps '%s' --model m -o r x", bad[i]), 2, " pretrain", "--steps: expected an integer");
+        CHECK_MSG(strstr(g_err, "got '") && strstr(g_err, bad[i]), "'%s' for '%s'", g_err, bad[i]);
+    }
+    CHECK_ERROR(run("embed --layer=-1 --from c x"), 2, " embed", "--layer: expected an integer in [0, ");
+}
+
+TEST(test_cli_real_option_refuses_nan_inf_overflow_and_trailing_text)
+{
+    const char *bad[] = { "nan", "inf", "-inf", "1e999", "", "0.1x", " 0.1", "0" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_ERROR(run("pretrain --lr '%s' --model m -o r x", bad[i]), 2, " pretrain", "--lr: expected a finite number > 0");
+    CHECK_ERROR(run("pretrain --weight-decay nan --model m -o r x"), 2, " pretrain", "--weight-decay: expected a finite number >= 0");
+    CHECK_ERROR(run("pretrain --grad-clip -1 --model m -o r x"), 2, " pretrain", "--grad-clip");
+    /* alpha has the range a saved config accepts back */
+    CHECK_ERROR(run("pretrain --alpha-init 1e5 --model m -o r x"), 2, " pretrain", "--alpha-init: expected a number in (0, 1000]");
+    CHECK_ERROR(run("finetune --val-fraction inf --from c --task cls -o r x"), 2, " finetune", "--val-fraction");
+}
+
 TEST(test_cli_missing_required_arguments_are_usage_errors)
 {
     CHECK_ERROR(run("pretrain --model m x"), 2, " pretrain", "-o");

@@ -89,17 +89,7 @@ TEST(test_gb_bad_rows_name_file_and_line)
     ds_gb_split s;
     const char *dir = coords_with("noref", "x,NC_001416.1,5,9,+");
     CHECK(ds_gb_read(&s, dir, "train", DS_GB_AUTO, NULL, NULL, 0) < 0 && strstr(ds_errmsg(), "--ref"));
-    /* an empty class folder, and a label outside a checkpoint's classes */
-    char d[700], t[800], c[900];
-    snprintf(d, sizeof d, "%s", make_dir("tree_empty"));
-    snprintf(t, sizeof t, "%s/train", d);
-    mkdir(t, 0755);
-    snprintf(c, sizeof c, "%s/a", t);
-    mkdir(c, 0755);
-    write(c, "1.txt", "ACGT");
-    snprintf(c, sizeof c, "%s/b", t);
-    mkdir(c, 0755);
-    CHECK(ds_gb_read(&s, d, "train", DS_GB_AUTO, NULL, NULL, 0) == DS_EFORMAT && strstr(ds_errmsg(), "empty class folder"));
+    /* a label outside a checkpoint's classes */
     char *classes[2] = { "left_arm", "other" };
     CHECK(ds_gb_read(&s, GB "/table", "test", DS_GB_AUTO, NULL, classes, 2) == DS_EFORMAT &&
           strstr(ds_errmsg(), "test.csv:") && strstr(ds_errmsg(), "label 'right_arm' is not one of the model's classes"));
@@ -191,4 +181,101 @@ TEST(test_finetune_resume_is_bitwise_identical_to_an_uninterrupted_run)
     CHECK_MSG(system(cmd) == 0, "resumed fine-tune differs from the uninterrupted one");
     CHECK_ERROR(run("finetune %s " GB "/table -o '%s'", opts, a), 1, " finetune", "--resume");
     CHECK_ERROR(run("finetune --resume '%s' " GB "/table", a), 2, " finetune", "--resume");
+}
+
+/* A tree dataset <name>/train/<class>/<file> from (class, file, text)
+ * triples; text NULL makes an empty class folder. */
+typedef struct { const char *cls, *file, *text; size_t len; } tree_file;
+
+static const char *tree_with(const char *name, const tree_file *f, int n)
+{
+    char d[700], p[1200];
+    snprintf(d, sizeof d, "%s", make_dir(name));
+    snprintf(p, sizeof p, "%s/train", d);
+    mkdir(p, 0755);
+    for (int i = 0; i < n; i++) {
+        snprintf(p, sizeof p, "%s/train/%s", d, f[i].cls);
+        mkdir(p, 0755);
+        if (!f[i].text) continue;
+        snprintf(p, sizeof p, "%s/train/%s/%s", d, f[i].cls, f[i].file);
+        FILE *fp = fopen(p, "wb");
+        if (fp) { fwrite(f[i].text, 1, f[i].len ? f[i].len : strlen(f[i].text), fp); fclose(fp); }
+    }
+    return tmp_path(name);
+}
+
+TEST(test_gb_sequence_with_binary_bytes_is_refused_naming_the_file_and_line)
+{
+    ds_gb_split s;
+    tree_file nul[] = { { "a", "1.txt", "ACGT", 0 }, { "b", "2.txt", "AC\0GT", 5 } };
+    const char *dir = tree_with("bin_nul", nul, 2);
+    CHECK(ds_gb_read(&s, dir, "train", DS_GB_AUTO, NULL, NULL, 0) == DS_EFORMAT);
+    CHECK_MSG(strstr(ds_errmsg(), "train/b/2.txt: byte 0x00 at offset 2 of the sequence is not text"), "%s", ds_errmsg());
+    tree_file high[] = { { "a", "1.txt", "ACGT", 0 }, { "b", "2.txt", "ACG\xe9T", 0 } };
+    dir = tree_with("bin_high", high, 2);
+    CHECK(ds_gb_read(&s, dir, "train", DS_GB_AUTO, NULL, NULL, 0) == DS_EFORMAT && strstr(ds_errmsg(), "byte 0xe9 at offset 3"));
+    char d[700];
+    snprintf(d, sizeof d, "%s", make_dir("bin_table"));
+    write(d, "train.csv", "sequence,label\nACGT,a\nAC\x01GT,b\n");
+    CHECK(ds_gb_read(&s, d, "train", DS_GB_AUTO, NULL, NULL, 0) == DS_EFORMAT);
+    CHECK_MSG(strstr(ds_errmsg(), "train.csv:3: byte 0x01 at offset 2"), "%s", ds_errmsg());
+    /* the file is named in the command's one-line error too */
+    CHECK_ERROR(run("finetune --model hyenadna-demo --task gb --epochs 1 --quiet '%s' -o '%s'", d, tmp_path("ft_bin")), 1,
+                " finetune", "train.csv:3: byte 0x01");
+}
+
+TEST(test_gb_training_needs_two_classes_with_sequences)
+{
+    ds_gb_split s;
+    tree_file one[] = { { "a", "1.txt", "ACGT", 0 }, { "a", "2.txt", "GGCC", 0 } };
+    const char *dir = tree_with("one_class", one, 2);
+    CHECK(ds_gb_read(&s, dir, "train", DS_GB_AUTO, NULL, NULL, 0) == DS_EFORMAT);
+    CHECK_MSG(strstr(ds_errmsg(), "sequences of one class only ('a', no other class)"), "%s", ds_errmsg());
+    CHECK_ERROR(run("finetune --model hyenadna-demo --task gb --epochs 1 --quiet '%s' -o '%s'", dir, tmp_path("ft_one")), 1,
+                " finetune", "a classifier needs at least two classes with sequences");
+    /* a class folder without files, which the official loader accepts, leaves one class with sequences */
+    tree_file empty[] = { { "a", "1.txt", "ACGT", 0 }, { "b", NULL, NULL, 0 } };
+    dir = tree_with("empty_class", empty, 2);
+    CHECK(ds_gb_read(&s, dir, "train", DS_GB_AUTO, NULL, NULL, 0) == DS_EFORMAT);
+    CHECK_MSG(strstr(ds_errmsg(), "one class only ('a'; no sequences in 'b')"), "%s", ds_errmsg());
+    char d[700];
+    snprintf(d, sizeof d, "%s", make_dir("one_label"));
+    write(d, "train.csv", "sequence,label\nACGT,x\nGGCC,x\n");
+    CHECK(ds_gb_read(&s, d, "train", DS_GB_AUTO, NULL, NULL, 0) == DS_EFORMAT && strstr(ds_errmsg(), "one class only ('x'"));
+}
+
+TEST(test_gb_class_without_sequences_is_kept_for_eval_with_a_warning)
+{
+    ds_gb_split s;
+    tree_file empty[] = { { "a", "1.txt", "ACGT", 0 }, { "b", NULL, NULL, 0 } };
+    const char *dir = tree_with("eval_empty_class", empty, 2);
+    char *classes[2] = { "a", "b" };
+    CHECK_MSG(ds_gb_read(&s, dir, "train", DS_GB_AUTO, NULL, classes, 2) == 0, "%s", ds_errmsg());
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_MSG(s.warn && strstr(s.warn, "train split: no sequences in class 'b'"), "%s", s.warn ? s.warn : "no warning");
+    ds_gb_free(&s);
+}
+
+TEST(test_gb_empty_sequences_are_kept_with_a_warning_naming_the_first)
+{
+    ds_gb_split s;
+    tree_file f[] = { { "a", "1.txt", "ACGT", 0 }, { "a", "2.txt", "", 0 }, { "b", "3.txt", "\n", 0 }, { "b", "4.txt", "GG", 0 } };
+    const char *dir = tree_with("empty_seq", f, 4);
+    CHECK_MSG(ds_gb_read(&s, dir, "train", DS_GB_AUTO, NULL, NULL, 0) == 0, "%s", ds_errmsg());
+    CHECK_EQ_INT(s.n, 4);
+    CHECK_EQ_INT(s.n_empty, 2);
+    CHECK_MSG(s.warn && strstr(s.warn, "2 empty sequences (first: ") && strstr(s.warn, "train/a/2.txt)"),
+              "%s", s.warn ? s.warn : "no warning");
+    ds_gb_free(&s);
+    char d[700];
+    snprintf(d, sizeof d, "%s", make_dir("empty_row"));
+    write(d, "train.csv", "sequence,label\nACGT,x\n,y\nGG,y\n");
+    CHECK_MSG(ds_gb_read(&s, d, "train", DS_GB_AUTO, NULL, NULL, 0) == 0, "%s", ds_errmsg());
+    CHECK_MSG(s.warn && strstr(s.warn, "1 empty sequence (first: ") && strstr(s.warn, "train.csv:3)"),
+              "%s", s.warn ? s.warn : "no warning");
+    ds_gb_free(&s);
+    /* finetune says so on stderr, once, and goes on */
+    CHECK_EQ_INT(run("finetune --model hyenadna-demo --task gb --epochs 1 --batch-size 4 --val-fraction 0.3 -t 2 --quiet "
+                     "'%s' -o '%s'", d, tmp_path("ft_empty")), 0);
+    CHECK_MSG(nlines(g_err) == 1 && strstr(g_err, "derfseq finetune: warning: ") && strstr(g_err, "train.csv:3"), "'%s'", g_err);
 }

@@ -385,3 +385,50 @@ TEST(test_safetensors_files_written_are_read_back_by_the_strict_reader_for_many_
         if (!r) { CHECK_EQ_INT(f.n, n); ds_st_close(&f); }
     }
 }
+
+TEST(test_safetensors_write_refuses_empty_and_non_utf8_names_and_leaves_no_file)
+{
+    float a[2] = { 1, 2 };
+    int64_t s[1] = { 2 };
+    const char *path = tmp("names.safetensors");
+    struct { const char *name, *msg; } bad[] = {
+        { "", "name '' is empty" },
+        { "__metadata__", "is reserved for the metadata" },
+        { "w\xff", "name 'w\\xff' is not valid UTF-8" },
+        { "a\xc0\xaf", "is not valid UTF-8" },           /* overlong '/' */
+        { "\xed\xa0\x80", "is not valid UTF-8" },         /* a UTF-16 surrogate */
+        { "\xf4\x90\x80\x80", "is not valid UTF-8" },     /* above U+10FFFF */
+        { "x\xe2\x82", "is not valid UTF-8" },            /* truncated */
+        { "\x80y", "is not valid UTF-8" },                /* a stray continuation byte */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ds_st_entry e[2] = { { "ok", 1, s, a }, { bad[i].name, 1, s, a } };
+        CHECK(ds_st_write(path, e, 2, NULL, NULL, 0) == DS_EINVAL);
+        CHECK_MSG(strstr(ds_errmsg(), path) && strstr(ds_errmsg(), "tensor 1: ") && strstr(ds_errmsg(), bad[i].msg),
+                  "name %zu: %s", i, ds_errmsg());
+        CHECK_MSG(access(path, F_OK) != 0, "a refused write left %s", path);
+    }
+    const char *k[1] = { "bad\xfe" }, *v[1] = { "1" };
+    ds_st_entry one = { "ok", 1, s, a };
+    CHECK(ds_st_write(path, &one, 1, k, v, 1) == DS_EINVAL && strstr(ds_errmsg(), "not valid UTF-8"));
+    /* every valid UTF-8 form is a name the strict reader reads back */
+    ds_st_entry good[3] = { { "r\xc3\xa9gion", 1, s, a }, { "\xe2\x82\xac", 1, s, a }, { "\xf0\x9f\x98\x80", 1, s, a } };
+    CHECK_MSG(ds_st_write(path, good, 3, NULL, NULL, 0) == 0, "%s", ds_errmsg());
+    ds_st_file f;
+    CHECK_MSG(ds_st_open(&f, path) == 0, "%s", ds_errmsg());
+    CHECK(f.n == 3 && ds_st_find(&f, "\xf0\x9f\x98\x80"));
+    ds_st_close(&f);
+}
+
+TEST(test_utf8_validation_reports_the_first_bad_byte)
+{
+    size_t at = 99;
+    CHECK(ds_utf8_valid("abc", 3, &at) && at == 99);
+    CHECK(ds_utf8_valid("\xc2\x80\xdf\xbf\xef\xbf\xbf\xf4\x8f\xbf\xbf", 11, NULL));   /* U+0080, U+07FF, U+FFFF, U+10FFFF */
+    CHECK(!ds_utf8_valid("ab\xc1\xbf", 4, &at) && at == 2);    /* overlong */
+    CHECK(!ds_utf8_valid("a\xe0\x9f\xbf", 4, &at) && at == 1); /* overlong 3-byte */
+    CHECK(!ds_utf8_valid("\xf0\x8f\xbf\xbf", 4, &at) && at == 0);
+    CHECK(!ds_utf8_valid("\xf5\x80\x80\x80", 4, &at) && at == 0);
+    CHECK(!ds_utf8_valid("ok\xc3", 3, &at) && at == 2);        /* truncated at the end */
+    CHECK(!ds_utf8_valid("\xe2\x28\xa1", 3, &at) && at == 0);  /* bad continuation */
+}

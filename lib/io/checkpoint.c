@@ -10,7 +10,7 @@
 int ds_checkpoint_save(const char *path, const ds_params *ps, const char *config_json)
 {
     ds_st_entry *e = calloc((size_t)ps->n + 1, sizeof *e);
-    if (!e) return ds_err(DS_ENOMEM, "%s: out of memory", path);
+    if (!e) return ds_err(DS_ENOMEM, "%s: out of memory for the table of %d tensors", path, ps->n);
     for (int i = 0; i < ps->n; i++)
         e[i] = (ds_st_entry){ ps->p[i].name, ps->p[i].ndim, ps->p[i].shape, ds_params_data(ps, i) };
     const char *keys[1] = { DS_CKPT_CONFIG_KEY }, *vals[1] = { config_json };
@@ -75,7 +75,7 @@ char *ds_checkpoint_config(const char *path)
     const char *c = ds_st_meta(&f, DS_CKPT_CONFIG_KEY);
     char *out = c ? strdup(c) : NULL;
     if (!c) ds_err(DS_EFORMAT, "%s: no \"%s\" in the safetensors metadata (not a derfseq checkpoint?)", path, DS_CKPT_CONFIG_KEY);
-    else if (!out) ds_err(DS_ENOMEM, "%s: out of memory", path);
+    else if (!out) ds_err(DS_ENOMEM, "%s: out of memory for the %zu-byte model config", path, strlen(c));
     ds_st_close(&f);
     return out;
 }

@@ -63,7 +63,8 @@ static int list_dir(const char *dir, int keep, char ***out, int *n)
             if (!q) { r = ds_err(DS_ENOMEM, "out of memory listing %s", dir); break; }
             *out = q;
         }
-        (*out)[(*n)++] = strdup(e->d_name);
+        if (!((*out)[*n] = strdup(e->d_name))) { r = ds_err(DS_ENOMEM, "out of memory listing %s", dir); break; }
+        (*n)++;
     }
     closedir(d);
     if (*n) qsort(*out, (size_t)*n, sizeof **out, cmp_str);
@@ -105,19 +106,43 @@ void ds_gb_free(ds_gb_split *s)
 {
     for (long i = 0; i < s->n; i++) { free(s->r[i].id); free(s->r[i].seq); }
     free(s->r);
+    free(s->warn);
     free_list(s->classes, s->nclass);
     memset(s, 0, sizeof *s);
 }
 
-static int add_record(ds_gb_split *s, char *id, char *seq, int64_t len, int label)
+/* The first byte of seq that is not text: a control byte other than tab,
+ * CR or LF, DEL, or a byte >= 0x80 (DNA is ASCII; the official loader's
+ * UTF-8 read would fail or turn it into [UNK]). -1 when there is none. */
+static int64_t binary_at(const char *seq, int64_t len)
 {
-    if (s->n == s->cap) {
+    for (int64_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)seq[i];
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c >= 0x7F) return i;
+    }
+    return -1;
+}
+
+/* Takes id and seq (freed on error). `where` names the source ("file" or
+ * "file:line") for messages: binary bytes are refused, an empty sequence
+ * is kept (the official loader takes it: all [PAD]) and counted for a
+ * warning. */
+static int add_record(ds_gb_split *s, const char *where, char *id, char *seq, int64_t len, int label)
+{
+    int64_t at = seq ? binary_at(seq, len) : -1;
+    int r = !id || !seq ? ds_err(DS_ENOMEM, "%s: out of memory for record %ld", where, s->n + 1)
+          : at >= 0 ? ds_err(DS_EFORMAT, "%s: byte 0x%02x at offset %lld of the sequence is not text (expected DNA "
+                                         "letters such as A/C/G/T/N; is this a binary file?)",
+                             where, (unsigned char)seq[at], (long long)at)
+                    : 0;
+    if (!r && s->n == s->cap) {
         long cap = s->cap ? 2 * s->cap : 1024;
         ds_gb_record *q = realloc(s->r, sizeof *q * (size_t)cap);
-        if (!q) { free(id); free(seq); return ds_err(DS_ENOMEM, "out of memory for %ld records", cap); }
-        s->r = q;
-        s->cap = cap;
+        if (!q) r = ds_err(DS_ENOMEM, "%s: out of memory for %ld records", where, cap);
+        else { s->r = q; s->cap = cap; }
     }
+    if (r) { free(id); free(seq); return r; }
+    if (!len && !s->n_empty++) snprintf(s->first_empty, sizeof s->first_empty, "%s", where);
     s->r[s->n++] = (ds_gb_record){ id, seq, len, label };
     return 0;
 }
@@ -133,9 +158,10 @@ static int class_index(const ds_gb_split *s, const char *name)
 static int set_classes(ds_gb_split *s, char *const *names, int n)
 {
     s->classes = calloc(n > 0 ? (size_t)n : 1, sizeof *s->classes);
-    if (!s->classes) return ds_err(DS_ENOMEM, "out of memory");
-    for (int i = 0; i < n; i++) s->classes[i] = strdup(names[i]);
+    if (!s->classes) return ds_err(DS_ENOMEM, "out of memory for %d class names", n);
     s->nclass = n;
+    for (int i = 0; i < n; i++)
+        if (!(s->classes[i] = strdup(names[i]))) return ds_err(DS_ENOMEM, "out of memory for %d class names", n);
     if (n > 1) qsort(s->classes, (size_t)n, sizeof *s->classes, cmp_str);
     return 0;
 }
@@ -148,12 +174,13 @@ static int slurp(const char *path, char **out, int64_t *len)
     kstring_t s = { 0, 0, NULL };
     char buf[65536];
     size_t k;
-    while ((k = fread(buf, 1, sizeof buf, fp)) > 0) kputsn(buf, k, &s);
+    int oom = 0;
+    while (!oom && (k = fread(buf, 1, sizeof buf, fp)) > 0) oom = kputsn(buf, k, &s) < 0;
     int bad = ferror(fp);
     fclose(fp);
     if (bad) { free(s.s); return ds_err_errno(DS_EIO, "%s: read error", path); }
+    if (oom || (!s.s && kputs("", &s) < 0)) { free(s.s); return ds_err(DS_ENOMEM, "%s: out of memory reading the sequence", path); }
     while (s.l && (s.s[s.l - 1] == '\n' || s.s[s.l - 1] == '\r' || s.s[s.l - 1] == ' ')) s.l--;
-    if (!s.s) kputs("", &s);
     s.s[s.l] = 0;
     *out = s.s;
     *len = (int64_t)s.l;
@@ -173,15 +200,17 @@ static int read_tree(ds_gb_split *s, const char *dir, int fixed)
         if (label < 0) { r = ds_err(DS_EFORMAT, "%s: class '%s' is not one of the model's classes", cdir, cls[c]); break; }
         char **files;
         int nf;
+        /* an empty class folder is kept, as the official loader keeps it
+         * (a class index without sequences); ds_gb_read decides if that
+         * leaves enough classes */
         r = list_dir(cdir, 3, &files, &nf);
-        if (!r && !nf) r = ds_err(DS_EFORMAT, "%s: empty class folder (expected <id>.txt files)", cdir);
         for (int f = 0; !r && f < nf; f++) {
             char path[16384], *seq = NULL, id[4096];
             int64_t len = 0;
             snprintf(path, sizeof path, "%s/%s", cdir, files[f]);
             if ((r = slurp(path, &seq, &len))) break;
             snprintf(id, sizeof id, "%s/%.*s", cls[c], (int)(ends_with(files[f], ".txt") ? strlen(files[f]) - 4 : strlen(files[f])), files[f]);
-            r = add_record(s, strdup(id), seq, len, label);
+            r = add_record(s, path, strdup(id), seq, len, label);
         }
         free_list(files, nf);
     }
@@ -241,7 +270,7 @@ static int coord_row(ds_gb_split *s, const ds_ref *ref, const char *path, int li
     if (!contig) return ds_err(DS_EFORMAT, "%s:%d: region '%s' is not in the reference %s (also tried the chr-prefix "
                                            "and transcript-version rules)", path, line, f[1], ds_ref_path(ref));
     char *seq = malloc((size_t)(end - beg) + 1);
-    if (!seq) return ds_err(DS_ENOMEM, "out of memory");
+    if (!seq) return ds_err(DS_ENOMEM, "%s:%d: out of memory for a %lld-base region", path, line, end - beg);
     int r = ds_ref_fetch(ref, contig, beg, end, seq);
     if (r) { free(seq); return ds_err(DS_EFORMAT, "%s:%d: %s", path, line, ds_errmsg()); }
     seq[end - beg] = 0;
@@ -251,9 +280,10 @@ static int coord_row(ds_gb_split *s, const ds_ref *ref, const char *path, int li
     for (int64_t i = 0; i < end - beg; i++)
         if (seq[i] >= 'a' && seq[i] <= 'z') seq[i] = (char)(seq[i] - 'a' + 'A');
     if (!strcmp(f[4], "-")) ds_revcomp(seq, end - beg);   /* '+', '' (pandas NaN) or anything else: forward */
-    char id[600];
+    char id[600], where[8300];
     if (snprintf(id, sizeof id, "%s:%s", cls, f[0]) >= (int)sizeof id) id[sizeof id - 1] = 0;
-    return add_record(s, strdup(id), seq, end - beg, label);
+    snprintf(where, sizeof where, "%s:%d", path, line);
+    return add_record(s, where, strdup(id), seq, end - beg, label);
 }
 
 static int read_coords(ds_gb_split *s, const char *dir, const char *refpath, int fixed)
@@ -342,17 +372,19 @@ static int read_table(ds_gb_split *s, const char *dir, const char *split, int fi
             if (pass == 0) {
                 int seen = 0;
                 for (int i = 0; i < nlab && !seen; i++) seen = !strcmp(labels[i], f[cl]);
-                if (!seen) {
-                    labels = realloc(labels, sizeof *labels * (size_t)(nlab + 1));
-                    labels[nlab++] = strdup(f[cl]);
-                }
+                char **q = seen ? labels : realloc(labels, sizeof *labels * (size_t)(nlab + 1));
+                if (q) labels = q;
+                if (!seen && (!q || !(labels[nlab] = strdup(f[cl]))))
+                    r = ds_err(DS_ENOMEM, "%s:%d: out of memory for the class names", path, line);
+                else if (!seen) nlab++;
                 continue;
             }
             int label = class_index(s, f[cl]);
             if (label < 0) { r = ds_err(DS_EFORMAT, "%s:%d: label '%s' is not one of the model's classes", path, line, f[cl]); break; }
-            char id[32];
+            char id[32], where[4200];
             snprintf(id, sizeof id, "%d", line);
-            r = add_record(s, strdup(id), strdup(f[cs]), (int64_t)strlen(f[cs]), label);
+            snprintf(where, sizeof where, "%s:%d", path, line);
+            r = add_record(s, where, strdup(id), strdup(f[cs]), (int64_t)strlen(f[cs]), label);
         }
         free(ks.s);
         bgzf_close(fp);
@@ -360,6 +392,37 @@ static int read_table(ds_gb_split *s, const char *dir, const char *split, int fi
         free_list(labels, nlab);
     }
     return r;
+}
+
+/* Classes without sequences are what the official loader accepts (a class
+ * file or folder with no rows), so they only warn; but a split whose
+ * classes are derived, i.e. one a classifier is trained on, needs two
+ * classes that have sequences. Builds s->warn. */
+static int check_classes(ds_gb_split *s, const char *dir, const char *split, int training)
+{
+    long *count = calloc((size_t)s->nclass, sizeof *count);
+    if (!count) return ds_err(DS_ENOMEM, "%s: out of memory for %d class counts", dir, s->nclass);
+    for (long i = 0; i < s->n; i++) count[s->r[i].label]++;
+    kstring_t empty = { 0, 0, NULL }, w = { 0, 0, NULL };
+    int with = 0, first = -1;
+    for (int c = 0; c < s->nclass; c++) {
+        if (count[c] && !with++) first = c;
+        if (!count[c]) ksprintf(&empty, "%s'%s'", empty.l ? ", " : "", s->classes[c]);
+    }
+    int r = 0;
+    if (training && with < 2)
+        r = ds_err(DS_EFORMAT, "%s: the %s split has sequences of one class only ('%s'%s%s%s); a classifier needs at "
+                               "least two classes with sequences", dir, split, s->classes[first],
+                   empty.l ? "; no sequences in " : "", empty.l ? empty.s : "", empty.l ? "" : ", no other class");
+    if (!r && empty.l) ksprintf(&w, "%s: %s split: no sequences in class %s", dir, split, empty.s);
+    if (!r && s->n_empty)
+        ksprintf(&w, "%s%ld empty sequence%s (first: %s), read as all [PAD]", w.l ? "; " : "", s->n_empty,
+                 s->n_empty > 1 ? "s" : "", s->first_empty);
+    free(empty.s);
+    free(count);
+    if (r) { free(w.s); return r; }
+    s->warn = w.s;
+    return 0;
 }
 
 int ds_gb_read(ds_gb_split *s, const char *dir, const char *split, int layout, const char *ref,
@@ -377,6 +440,7 @@ int ds_gb_read(ds_gb_split *s, const char *dir, const char *split, int layout, c
       : layout == DS_GB_COORDS ? read_coords(s, sub, ref, classes != NULL)
                                : read_table(s, dir, split, classes != NULL);
     if (!r && !s->n) r = ds_err(DS_EFORMAT, "%s: no sequences in the %s split", dir, split);
+    if (!r) r = check_classes(s, dir, split, classes == NULL);
     if (r) ds_gb_free(s);
     else s->layout = layout;
     return r;

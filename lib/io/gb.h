@@ -26,6 +26,9 @@ typedef struct {
     char **classes;      /* sorted */
     ds_gb_record *r;
     long n, cap;
+    long n_empty;              /* empty sequences (kept, as the official loader keeps them) */
+    char first_empty[512];     /* where the first one is: "file" or "file:line" */
+    char *warn;                /* NULL, or one line on what was accepted but looks wrong */
 } ds_gb_split;
 
 const char *ds_gb_layout_name(int layout);
@@ -34,7 +37,12 @@ int ds_gb_layout_parse(const char *name);   /* "tree", "coords", "table"; -1 if 
 int ds_gb_detect(const char *dir, int *layout);
 /* Reads split "train" or "test". ref: the FASTA for the coords layout (else
  * NULL). classes/nclass: the class list a checkpoint fixes (a label outside
- * it is an error naming file and line); NULL derives it from the data. */
+ * it is an error naming file and line); NULL derives it from the data, for
+ * training, and then at least two classes must have sequences.
+ * A sequence holding binary bytes (control bytes other than tab/CR/LF,
+ * bytes >= 0x7f) is refused naming the file (and line). What the official
+ * loader accepts but looks wrong (empty sequences, classes without
+ * sequences) is kept and described in s->warn. */
 int ds_gb_read(ds_gb_split *s, const char *dir, const char *split, int layout, const char *ref,
                char *const *classes, int nclass);
 void ds_gb_free(ds_gb_split *s);

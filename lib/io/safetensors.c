@@ -68,7 +68,7 @@ static int meta_parse(ds_st_file *f, json_t *meta)
     size_t n = json_object_size(meta);
     f->meta_key = calloc(n + 1, sizeof *f->meta_key);
     f->meta_val = calloc(n + 1, sizeof *f->meta_val);
-    if (!f->meta_key || !f->meta_val) return ds_err(DS_ENOMEM, "%s: out of memory", f->path);
+    if (!f->meta_key || !f->meta_val) return ds_err(DS_ENOMEM, "%s: out of memory for %zu metadata entries", f->path, n);
     const char *k;
     json_t *v;
     json_object_foreach(meta, k, v) {
@@ -78,7 +78,7 @@ static int meta_parse(ds_st_file *f, json_t *meta)
         char *key = strdup(k), *val = strdup(json_string_value(v));
         f->meta_key[f->nmeta] = key;   /* stored before the check so ds_st_close frees them */
         f->meta_val[f->nmeta++] = val;
-        if (!key || !val) return ds_err(DS_ENOMEM, "%s: out of memory", f->path);
+        if (!key || !val) return ds_err(DS_ENOMEM, "%s: out of memory for __metadata__ '%s'", f->path, k);
     }
     return 0;
 }
@@ -125,7 +125,7 @@ static int offsets_parse(ds_st_file *f, ds_st_tensor *t, json_t *off)
 static int tensor_parse(ds_st_file *f, ds_st_tensor *t, const char *name, json_t *e)
 {
     t->name = strdup(name);
-    if (!t->name) return ds_err(DS_ENOMEM, "%s: out of memory", f->path);
+    if (!t->name) return ds_err(DS_ENOMEM, "%s: out of memory for a tensor name", f->path);
     if (!json_is_object(e))
         return ds_err(DS_EFORMAT, "%s: tensor '%s': expected an object {dtype, shape, data_offsets}", f->path, name);
     json_t *dt = json_object_get(e, "dtype");
@@ -149,7 +149,7 @@ static int cmp_offsets(const void *a, const void *b)
 static int coverage_check(ds_st_file *f)
 {
     ds_st_tensor **s = malloc(sizeof *s * (size_t)(f->n + 1));
-    if (!s) return ds_err(DS_ENOMEM, "%s: out of memory", f->path);
+    if (!s) return ds_err(DS_ENOMEM, "%s: out of memory sorting %d tensors", f->path, f->n);
     for (int i = 0; i < f->n; i++) s[i] = &f->t[i];
     qsort(s, (size_t)f->n, sizeof *s, cmp_offsets);
     size_t at = 0;
@@ -179,7 +179,7 @@ static int header_parse(ds_st_file *f, const char *hdr, size_t len)
     if (!root) return ds_err(DS_EFORMAT, "%s: header is not valid JSON (byte %d: %s)", f->path, e.position, e.text);
     int r = json_is_object(root) ? 0 : ds_err(DS_EFORMAT, "%s: header: expected a JSON object", f->path);
     f->t = r ? NULL : calloc(json_object_size(root) + 1, sizeof *f->t);
-    if (!r && !f->t) r = ds_err(DS_ENOMEM, "%s: out of memory", f->path);
+    if (!r && !f->t) r = ds_err(DS_ENOMEM, "%s: out of memory for the table of %zu tensors", f->path, json_object_size(root));
     const char *k;
     json_t *v;
     if (!r) json_object_foreach(root, k, v) {
@@ -215,7 +215,7 @@ int ds_st_open(ds_st_file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
     f->path = strdup(path);
-    if (!f->path) return ds_err(DS_ENOMEM, "%s: out of memory", path);
+    if (!f->path) return ds_err(DS_ENOMEM, "%s: out of memory opening it", path);
     int r = file_map(f);
     uint64_t hlen = 0;
     for (int i = 7; !r && i >= 0; i--) hlen = hlen << 8 | ((const uint8_t *)f->map)[i];
@@ -289,6 +289,57 @@ int ds_st_read_f32(const ds_st_file *f, const ds_st_tensor *t, float *dst)
     return 0;
 }
 
+/* ---- names ------------------------------------------------------------- */
+
+/* Strict UTF-8 (RFC 3629): no stray continuation bytes, no truncated or
+ * overlong sequences, no surrogates, nothing above U+10FFFF. */
+int ds_utf8_valid(const char *str, size_t n, size_t *bad_at)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t k = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : 9;
+        unsigned lo = 0x80, hi = 0xBF;   /* the second byte's range */
+        if (c == 0xE0) lo = 0xA0;
+        else if (c == 0xED) hi = 0x9F;   /* U+D800..U+DFFF are surrogates */
+        else if (c == 0xF0) lo = 0x90;
+        else if (c == 0xF4) hi = 0x8F;   /* above U+10FFFF */
+        int ok = k != 9 && i + k < n;   /* the whole sequence is there */
+        for (size_t j = 1; ok && j <= k; j++) {
+            unsigned b = s[i + j];
+            ok = j == 1 ? b >= lo && b <= hi : b >= 0x80 && b <= 0xBF;
+        }
+        if (!ok) {
+            if (bad_at) *bad_at = i;
+            return 0;
+        }
+        i += k + 1;
+    }
+    return 1;
+}
+
+const char *ds_st_name_problem(const char *name)
+{
+    if (!name) return "is missing";
+    if (!*name) return "is empty";
+    if (!strcmp(name, "__metadata__")) return "is reserved for the metadata";
+    if (!ds_utf8_valid(name, strlen(name), NULL)) return "is not valid UTF-8";
+    return NULL;
+}
+
+const char *ds_st_name_show(const char *name, char *buf, size_t n)
+{
+    size_t k = 0, len = name ? strlen(name) : 0;
+    int valid = name && ds_utf8_valid(name, len, NULL);
+    for (size_t i = 0; i < len && k + 5 < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7F || (!valid && c >= 0x80)) k += (size_t)snprintf(buf + k, n - k, "\\x%02x", c);
+        else buf[k++] = (char)c;
+    }
+    if (n) buf[k < n ? k : n - 1] = 0;
+    return buf;
+}
+
 /* ---- write ------------------------------------------------------------- */
 
 static int entry_bytes(const char *path, const ds_st_entry *e, size_t *bytes)
@@ -319,9 +370,12 @@ static json_t *entry_json(const ds_st_entry *e, size_t begin, size_t end)
 static int meta_json(const char *path, json_t *root, const char *const *keys, const char *const *vals, int nmeta)
 {
     json_t *meta = json_object();
-    if (!meta || json_object_set_new(root, "__metadata__", meta)) return ds_err(DS_ENOMEM, "%s: out of memory", path);
+    if (!meta || json_object_set_new(root, "__metadata__", meta)) return ds_err(DS_ENOMEM, "%s: out of memory for the metadata", path);
     for (int i = 0; i < nmeta; i++) {
         if (!keys[i] || !vals[i]) return ds_err(DS_EINVAL, "%s: __metadata__ entry %d is NULL", path, i);
+        char shown[256];
+        if (!ds_utf8_valid(keys[i], strlen(keys[i]), NULL) || !ds_utf8_valid(vals[i], strlen(vals[i]), NULL))
+            return ds_err(DS_EINVAL, "%s: __metadata__ '%s' is not valid UTF-8", path, ds_st_name_show(keys[i], shown, sizeof shown));
         if (json_object_get(meta, keys[i])) return ds_err(DS_EINVAL, "%s: __metadata__ key '%s' given twice", path, keys[i]);
         if (json_object_set_new(meta, keys[i], json_string(vals[i])))
             return ds_err(DS_EINVAL, "%s: __metadata__ '%s' is not valid UTF-8", path, keys[i]);
@@ -334,13 +388,17 @@ static int header_build(const char *path, const ds_st_entry *e, int n, const cha
                         const char *const *vals, int nmeta, char **out)
 {
     json_t *root = json_object();
-    int r = root ? 0 : ds_err(DS_ENOMEM, "%s: out of memory", path);
+    int r = root ? 0 : ds_err(DS_ENOMEM, "%s: out of memory for the header", path);
     if (!r && nmeta > 0) r = meta_json(path, root, keys, vals, nmeta);
     size_t off = 0, bytes = 0;
     for (int i = 0; i < n && !r; i++) {
+        char shown[256];
+        const char *why = e[i].name ? ds_st_name_problem(e[i].name) : NULL;
         r = entry_bytes(path, &e[i], &bytes);
-        if (!r && (!strcmp(e[i].name, "__metadata__") || json_object_get(root, e[i].name)))
-            r = ds_err(DS_EINVAL, "%s: tensor name '%s' is reserved or given twice", path, e[i].name);
+        if (!r && why)
+            r = ds_err(DS_EINVAL, "%s: tensor %d: name '%s' %s", path, i, ds_st_name_show(e[i].name, shown, sizeof shown), why);
+        if (!r && json_object_get(root, e[i].name))
+            r = ds_err(DS_EINVAL, "%s: tensor name '%s' is given twice", path, e[i].name);
         if (!r && json_object_set_new(root, e[i].name, entry_json(&e[i], off, off + bytes)))
             r = ds_err(DS_EINVAL, "%s: tensor '%s': name is not valid UTF-8 (or out of memory)", path, e[i].name);
         off += bytes;

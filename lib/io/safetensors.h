@@ -51,14 +51,26 @@ int ds_st_read_f32(const ds_st_file *f, const ds_st_tensor *t, float *dst);
 const char *ds_st_dtype_name(ds_st_dtype d);
 
 /* Writing: n F32 tensors in the given order plus string metadata,
- * atomically (temp file, fsync, rename). A duplicate or reserved name, a
- * negative dimension or missing data is DS_EINVAL and leaves no file. */
+ * atomically (temp file, fsync, rename). A duplicate, empty, reserved
+ * (__metadata__) or non-UTF-8 name, a negative dimension or missing data
+ * is DS_EINVAL and leaves no file. */
 typedef struct {
     const char *name;
     int ndim;
     const int64_t *shape;
     const float *data;
 } ds_st_entry;
+
+/* Why `name` cannot name a tensor: "is empty", "is reserved for the
+ * metadata" (__metadata__), "is not valid UTF-8"; NULL when it can.
+ * Uniqueness is the caller's (ds_st_write checks it). */
+const char *ds_st_name_problem(const char *name);
+/* 1 when s[0, n) is strict UTF-8 (no overlong forms, surrogates or code
+ * points above U+10FFFF); else 0 with the first bad byte's offset. */
+int ds_utf8_valid(const char *s, size_t n, size_t *bad_at);
+/* name for a one-line message: control bytes (and, if the name is not
+ * UTF-8, bytes >= 0x80) as \xNN, cut to fit buf. */
+const char *ds_st_name_show(const char *name, char *buf, size_t n);
 
 int ds_st_write(const char *path, const ds_st_entry *e, int n, const char *const *meta_keys,
                 const char *const *meta_vals, int nmeta);
