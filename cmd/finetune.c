@@ -4,6 +4,7 @@
  * §4.4-4.7, derfseq.md "Command line"). Speech CTC is not built yet. */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,6 +459,11 @@ static int read_config(finetune_opts *o, const char *dir, json_t **root)
     o->tr.batch_size = (long)bs;
     o->tr.warmup = (long)warm;
     o->patience = (long)pat;
+    /* the file may have been edited: the ranges the options would accept */
+    if (L < 0 || L > (1 << 24) || ep < 1 || ep > INT_MAX || bs < 1 || bs > (1 << 20) || warm < -1 || pat < 1 ||
+        !(o->val_fraction >= 0 && o->val_fraction < 0.9) || !(o->tr.lr >= 0 && isfinite(o->tr.lr)))
+        return ds_err(DS_EFORMAT, "%s: max_length, epochs, batch_size, warmup, patience, val_fraction or lr is out of "
+                      "range (edited by hand?)", p);
     json_t *th = json_object_get(j, "threads");   /* absent in runs of derfseq 0.1.0 */
     o->threads_saved = json_is_integer(th) ? (long)json_integer_value(th) : 0;
     o->out = dir;

@@ -188,7 +188,8 @@ static int open_data(pretrain *p)
 static int build_model(pretrain *p, int resuming)
 {
     int e = ds_model_from_json(&p->m, p->run.model_json);
-    if (e) return e;
+    /* name the file the config came from: the run's, or --config's */
+    if (e) return ds_err(e, "%s: %s", resuming || !p->o->config ? p->run.config_path : p->o->config, ds_errmsg());
     if (p->run.cfg.seq_len > p->m->max_len - 1)
         return ds_err(DS_EINVAL, "--seq-len %ld exceeds what %s accepts (%d tokens incl. one for the target shift)",
                       p->run.cfg.seq_len, p->m->vt->arch, p->m->max_len - 1);

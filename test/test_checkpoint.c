@@ -129,6 +129,20 @@ TEST(test_checkpoint_refused_load_leaves_the_parameters_unchanged)
     ds_params_free(&b);
 }
 
+TEST(test_checkpoint_with_a_nan_weight_is_refused_naming_the_tensor)
+{
+    ds_params a, b;
+    table_make(&a, g_rows, 3);
+    ds_params_data(&a, 1)[2] = NAN;
+    const char *path = tmp("nan.safetensors");
+    CHECK_EQ_INT(ds_checkpoint_save(path, &a, "{\"arch\":\"t\"}"), 0);
+    table_make(&b, g_rows, 3);
+    CHECK_EQ_INT(ds_checkpoint_load(path, &b, 1), DS_EFORMAT);
+    CHECK_MSG(strstr(ds_errmsg(), "nan.safetensors: tensor 'x.bias' holds NaN"), "%s", ds_errmsg());
+    ds_params_free(&a);
+    ds_params_free(&b);
+}
+
 /* Official Derf alpha/shift are [1]; some exporters write scalars as []. */
 TEST(test_checkpoint_scalar_tensor_matches_shape_one_and_half_precision_loads)
 {

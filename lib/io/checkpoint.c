@@ -65,6 +65,12 @@ int ds_checkpoint_load(const char *path, ds_params *ps, int strict)
     r = tables_check(&f, ps, strict);
     for (int i = 0; i < ps->n && !r; i++) r = ds_st_read_f32(&f, ds_st_find(&f, ps->p[i].name), ds_params_data(ps, i));
     ds_st_close(&f);
+    /* weights of a diverged run would give NaN metrics or embeddings that
+     * look like results: refuse them here, once, for every command */
+    int bad = r ? -1 : ds_params_find_nonfinite(ps, 0);
+    if (bad >= 0)
+        r = ds_err(DS_EFORMAT, "%s: tensor '%s' holds NaN or infinite values (saved by a run that diverged?)", path,
+                   ps->p[bad].name);
     return r;
 }
 
