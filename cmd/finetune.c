@@ -186,6 +186,7 @@ static int build_encoder(finetune *f, ds_model **m)
     char *json = NULL;
     int e = ds_preset_config_json(f->o->model, ds_norm_ops_get((ds_norm_kind)f->o->tr.norm)->name,
                                   (float)f->o->tr.alpha_init, &json);
+    if (!e) e = ds_config_set_real(&json, "init_embed_std", f->o->tr.init_embed_std);
     if (!e) e = ds_model_from_json(m, json);
     free(json);
     if (!e) e = (*m)->vt->init_weights(*m, (uint64_t)f->o->co.seed);

@@ -49,6 +49,7 @@ void ds_train_defaults(ds_train_opts *tr)
     tr->norm = DS_NORM_DERF;
     tr->alpha_init = DS_NORM_ALPHA_INIT;
     tr->alpha_attn = tr->alpha_ffn = tr->alpha_final = NAN;
+    tr->init_embed_std = DS_INIT_EMBED_STD;
 }
 
 static void vmsg(const char *cmd, const char *fmt, va_list ap, const char *tail)
@@ -211,6 +212,8 @@ int ds_opts_train(const ds_common_opts *co, ds_train_opts *tr, int c, const char
     case OPT_ALPHA_ATTN: return alpha(co, "alpha-init-attn", arg, &tr->alpha_attn);
     case OPT_ALPHA_FFN: return alpha(co, "alpha-init-ffn", arg, &tr->alpha_ffn);
     case OPT_ALPHA_FINAL: return alpha(co, "alpha-init-final", arg, &tr->alpha_final);
+    case OPT_INIT_EMBED_STD:
+        return ds_parse_real_range(co, "init-embed-std", arg, 0, 0, 10, &tr->init_embed_std) ? -1 : 1;
     case OPT_RESUME: tr->resume = arg; return 1;
     case OPT_NORM: return parse_enum(co, "norm", arg, ds_norm_kind_parse(arg), NORM_NAMES, &tr->norm);
     case OPT_SCHEDULE:
@@ -310,6 +313,8 @@ void ds_usage_norm(FILE *fp, const ds_train_opts *tr)
     ds_usage_line(fp, "    --alpha-init-attn X", "alpha of attention-input norms", "--alpha-init");
     ds_usage_line(fp, "    --alpha-init-ffn X", "alpha of FFN-input norms", "--alpha-init");
     ds_usage_line(fp, "    --alpha-init-final X", "alpha of the final norm", "--alpha-init");
+    ds_usage_line(fp, "    --init-embed-std X", "std of the token embedding (tied LM head) at init; official 0.02",
+                  dstr(b, sizeof b, tr->init_embed_std));
 }
 
 int ds_check_input(const char *cmd, const char *path)

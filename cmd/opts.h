@@ -11,7 +11,7 @@ enum {
     OPT_SEED = 256, OPT_QUIET, OPT_LOG, OPT_JSON,
     OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_ACCUM, OPT_SEQLEN, OPT_LR, OPT_WARMUP, OPT_SCHEDULE,
     OPT_WD, OPT_CLIP, OPT_EVAL_EVERY, OPT_SAVE_EVERY, OPT_RESUME,
-    OPT_MODEL, OPT_CONFIG, OPT_NORM, OPT_ALPHA, OPT_ALPHA_ATTN, OPT_ALPHA_FFN, OPT_ALPHA_FINAL, OPT_PRENORM,
+    OPT_MODEL, OPT_CONFIG, OPT_NORM, OPT_ALPHA, OPT_ALPHA_ATTN, OPT_ALPHA_FFN, OPT_ALPHA_FINAL, OPT_INIT_EMBED_STD, OPT_PRENORM,
     OPT_FROM, OPT_TASK, OPT_REF, OPT_REGIONS, OPT_CONTIGS, OPT_FORMAT, OPT_POOL, OPT_LAYER,
 };
 
@@ -42,7 +42,8 @@ enum {
     { "alpha-init", required_argument, NULL, OPT_ALPHA },                             \
     { "alpha-init-attn", required_argument, NULL, OPT_ALPHA_ATTN },                   \
     { "alpha-init-ffn", required_argument, NULL, OPT_ALPHA_FFN },                     \
-    { "alpha-init-final", required_argument, NULL, OPT_ALPHA_FINAL }
+    { "alpha-init-final", required_argument, NULL, OPT_ALPHA_FINAL },                 \
+    { "init-embed-std", required_argument, NULL, OPT_INIT_EMBED_STD }
 
 /* Which shared options a subcommand takes (its usage lists exactly these). */
 enum { DS_O_THREADS = 1, DS_O_SEED = 2, DS_O_QUIET = 4, DS_O_LOG = 8, DS_O_JSON = 16 };
@@ -73,6 +74,7 @@ typedef struct {
     int norm;                 /* ds_norm_kind */
     double alpha_init;
     double alpha_attn, alpha_ffn, alpha_final;   /* NaN: --alpha-init */
+    double init_embed_std;    /* std of the token embedding at init (a new model only) */
 } ds_train_opts;
 
 void ds_common_defaults(ds_common_opts *co, const char *cmd, int which);
@@ -95,6 +97,10 @@ int ds_opts_unknown(const ds_common_opts *co, int c, char **argv);
 #define DS_REAL_MAX 3.0e38
 #define DS_THREADS_MAX 4096
 #define DS_SEQ_LEN_MAX (1L << 24)   /* tokens per sequence: the longest l_max a model config may have */
+/* derfseq's init of the token embedding (--init-embed-std): 5x the official
+ * 0.02, so that Derf and DyT learn at CPU scale (bench/README.md "Derf at CPU
+ * scale"); LayerNorm and RMSNorm are scale-invariant and unaffected. */
+#define DS_INIT_EMBED_STD 0.1
 #define DS_ALPHA_MAX 1000.0   /* the range models/ accepts for alpha_init* in a config */
 int ds_parse_long(const ds_common_opts *co, const char *name, const char *arg, long min, long *out);
 int ds_parse_long_range(const ds_common_opts *co, const char *name, const char *arg, long min, long max, long *out);

@@ -345,6 +345,7 @@ static int new_run(pretrain *p)
                                       (float)o->tr.alpha_init, &model_json);
     if (!e) e = ds_config_set_role_alphas(&model_json, (float)o->tr.alpha_attn, (float)o->tr.alpha_ffn,
                                           (float)o->tr.alpha_final);
+    if (!e) e = ds_config_set_real(&model_json, "init_embed_std", o->tr.init_embed_std);
     if (e) { free(model_json); return e; }
     ds_run_cfg c = {0};
     ds_run_abspath(c.ref, sizeof c.ref, o->ref);

@@ -66,6 +66,7 @@ void ds_hyena_config_default(ds_hyena_config *c)
     c->modulation_shift = 0.0f; c->embed_dropout = 0.1f; c->resid_dropout = 0.0f;
     c->norm = DS_NORM_DERF; c->alpha_init = DS_NORM_ALPHA_INIT; c->eps = DS_NORM_EPS;
     c->alpha_attn = c->alpha_ffn = c->alpha_final = NAN;
+    c->init_embed_std = DS_HYENA_OFFICIAL_EMBED_STD;
 }
 
 /* α₀ of a role: its own value, else alpha_init (norms.md §0.1) */
@@ -86,6 +87,7 @@ int ds_hyena_config_to_json(const ds_hyena_config *c, char **json)
     const float vals[3] = { c->alpha_attn, c->alpha_ffn, c->alpha_final };
     for (int i = 0; i < 3; i++)
         if (vals[i] == vals[i]) json_object_set_new(o, keys[i], json_real(vals[i]));
+    json_object_set_new(o, "init_embed_std", json_real(c->init_embed_std));
     *json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));   /* float32 values */
     json_decref(o);
     return *json ? 0 : ds_err(DS_ENOMEM, "cannot serialise the HyenaDNA config");
@@ -185,6 +187,7 @@ int ds_hyena_config_from_json(ds_hyena_config *c, const char *text)
     if (!r) r = get_float(o, "alpha_init_ffn", &c->alpha_ffn, -1e3, 1e3);
     if (!r) r = get_float(o, "alpha_init_final", &c->alpha_final, -1e3, 1e3);
     if (!r) r = get_float(o, "layer_norm_epsilon", &c->eps, 0, 1);
+    if (!r) r = get_float(o, "init_embed_std", &c->init_embed_std, 0, 10);
     if (!r) r = get_str(o, "norm", &s);
     if (!r && s) {
         int k = ds_norm_kind_parse(s);
@@ -343,8 +346,8 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-/* _init_weights of hyenadna.md §1.2: Linear and Embedding N(0, 0.02) with zero
- * bias, out_proj/fc2 N(0, 0.02/√(2·n_layer)), short_filter U(±1/√3), filter
+/* _init_weights of hyenadna.md §1.2: Linear N(0, 0.02), Embedding
+ * N(0, init_embed_std) (official 0.02; see ds_hyena_config) with zero bias, out_proj/fc2 N(0, 0.02/√(2·n_layer)), short_filter U(±1/√3), filter
  * bias N(0, 1), freq = w, norms 1/0/α₀/0, buffers by formula. */
 static int hyena_init(ds_model *m, uint64_t seed)
 {
@@ -364,6 +367,7 @@ static int hyena_init(ds_model *m, uint64_t seed)
         else if (ends_with(nm, ".freq")) for (size_t k = 0; k < p->numel; k++) x[k] = c->w;
         else if (ends_with(nm, "mixer.out_proj.weight") || ends_with(nm, "mlp.fc2.weight"))
             fill_normal(x, p->numel, resid_std, seed, i);
+        else if (i == m->emb_index) fill_normal(x, p->numel, c->init_embed_std, seed, i);
         else if (ends_with(nm, ".weight")) fill_normal(x, p->numel, 0.02f, seed, i);
         else if (ends_with(nm, ".bias")) memset(x, 0, p->numel * sizeof(float));
     }

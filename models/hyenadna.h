@@ -20,7 +20,14 @@ typedef struct {
     float alpha_init;             /* Derf/DyT α₀ ... */
     float alpha_attn, alpha_ffn, alpha_final;   /* ... per role: norm1, norm2, ln_f (NaN: alpha_init) */
     float eps;                    /* LayerNorm / RMSNorm epsilon */
+    float init_embed_std;         /* std of the token embedding (= the tied LM head) at init; official 0.02 */
 } ds_hyena_config;
+
+/* The official init of the embedding (HyenaDNA's _init_weights,
+ * initializer_range 0.02). With the tied LM head it sets how large the
+ * embedding's output is next to the residual drive that saturates Derf/DyT
+ * at small scale (issue 9; bench/README.md "Derf at CPU scale"). */
+#define DS_HYENA_OFFICIAL_EMBED_STD 0.02f
 
 /* The largest sizes a config may ask for (each refused by key name). */
 #define DS_HYENA_MAX_D 16384

@@ -140,6 +140,20 @@ int ds_model_load(ds_model **m, const char *path)
     return r;
 }
 
+int ds_config_set_real(char **json, const char *key, double v)
+{
+    if (v != v) return 0;
+    json_t *o = json_loads(*json, 0, NULL);
+    if (!o) return ds_err(DS_EFORMAT, "model config is not JSON");
+    json_object_set_new(o, key, json_real(v));
+    char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    json_decref(o);
+    if (!out) return ds_err(DS_ENOMEM, "out of memory for the model config JSON");
+    free(*json);
+    *json = out;
+    return 0;
+}
+
 int ds_config_set_role_alphas(char **json, float attn, float ffn, float final_)
 {
     json_t *o = json_loads(*json, 0, NULL);

@@ -52,8 +52,19 @@ void ds_adamw_step(ds_adamw *opt, ds_params *ps, float lr)
     }
 }
 
+static float timm_cosine(const ds_schedule *s, long step)
+{
+    if (step < s->warmup_steps)
+        return (float)(s->warmup_init + (double)step * (s->lr - s->warmup_init) / (double)s->warmup_steps);
+    long span = s->total_steps - s->warmup_steps;
+    double t = span > 0 ? (double)(step - s->warmup_steps) / (double)span : 1.0;
+    if (t > 1.0) t = 1.0;   /* timm holds lr_min after t_initial (cycle_limit 1) */
+    return (float)(s->min_lr + 0.5 * (s->lr - s->min_lr) * (1.0 + cos(M_PI * t)));
+}
+
 float ds_schedule_lr(const ds_schedule *s, long step)
 {
+    if (s->kind == DS_SCHED_TIMM_COSINE) return timm_cosine(s, step);
     if (step < s->warmup_steps) return s->lr * (float)(step + 1) / (float)s->warmup_steps;
     if (s->kind == DS_SCHED_CONSTANT) return s->lr;
     long span = s->total_steps - s->warmup_steps;
@@ -68,7 +79,14 @@ int ds_schedule_parse(const char *name)
     if (!strcmp(name, "cosine")) return DS_SCHED_COSINE;
     if (!strcmp(name, "linear")) return DS_SCHED_LINEAR;
     if (!strcmp(name, "constant")) return DS_SCHED_CONSTANT;
+    if (!strcmp(name, "timm-cosine")) return DS_SCHED_TIMM_COSINE;
     return -1;
+}
+
+const char *ds_schedule_name(int kind)
+{
+    static const char *const names[] = { "cosine", "linear", "constant", "timm-cosine" };
+    return kind >= 0 && kind <= DS_SCHED_TIMM_COSINE ? names[kind] : "?";
 }
 
 static double sum_squares(const ds_params *ps)

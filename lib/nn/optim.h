@@ -25,18 +25,26 @@ int ds_adamw_init(ds_adamw *opt, const ds_params *ps, ds_adamw_cfg cfg);
 void ds_adamw_step(ds_adamw *opt, ds_params *ps, float lr);
 void ds_adamw_free(ds_adamw *opt);
 
-typedef enum { DS_SCHED_COSINE, DS_SCHED_LINEAR, DS_SCHED_CONSTANT } ds_sched_kind;
+/* COSINE, LINEAR, CONSTANT: derfseq's, a linear ramp from lr/warmup to lr
+ * over the warm-up, then the decay to min_lr. TIMM_COSINE: the official
+ * HyenaDNA/Caduceus hg38 schedule, timm's CosineLRScheduler with
+ * warmup_prefix stepped once per optimizer step (step_update(global_step)):
+ * a ramp from warmup_init to lr, then a cosine from lr to min_lr over the
+ * remaining total − warmup steps. */
+typedef enum { DS_SCHED_COSINE, DS_SCHED_LINEAR, DS_SCHED_CONSTANT, DS_SCHED_TIMM_COSINE } ds_sched_kind;
 typedef struct {
     ds_sched_kind kind;
     float lr;            /* peak */
     float min_lr;        /* floor reached at total_steps (cosine, linear) */
-    long warmup_steps;   /* linear ramp from lr/warmup to lr */
+    long warmup_steps;
     long total_steps;
+    float warmup_init;   /* TIMM_COSINE: the lr of step 0 (official 1e-6) */
 } ds_schedule;
 
 /* The learning rate for optimizer step `step` (0-based). */
 float ds_schedule_lr(const ds_schedule *s, long step);
 int ds_schedule_parse(const char *name);   /* "cosine" → DS_SCHED_COSINE; -1 if unknown */
+const char *ds_schedule_name(int kind);
 
 /* The global L2 norm of every trainable gradient, computed in double. When
  * max_norm > 0 and the norm exceeds it, gradients are scaled by
