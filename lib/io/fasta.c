@@ -6,6 +6,7 @@
 #define _GNU_SOURCE   /* qsort_r */
 #include "io/fasta.h"
 #include "core/error.h"
+#include "io/faidx_check.h"
 
 #include <htslib/bgzf.h>
 #include <htslib/faidx.h>
@@ -15,13 +16,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- streaming ------------------------------------------------------- */
 
+/* Memory bounds (fasta.h, ds_fasta_set_limits): the longest header line
+ * and the longest record (bases, and as many qualities). */
+static size_t g_max_header = DS_FASTA_MAX_HEADER;
+static size_t g_max_record = DS_FASTA_MAX_RECORD;
+
+void ds_fasta_set_limits(size_t max_header, size_t max_record)
+{
+    g_max_header = max_header ? max_header : DS_FASTA_MAX_HEADER;
+    g_max_record = max_record ? max_record : DS_FASTA_MAX_RECORD;
+}
+
+#define READ_BUF (1 << 16)
+
 struct ds_fasta_reader {
     BGZF *fp;
     char *path;             /* as given, "(stdin)" for "-" */
+    char *buf;              /* READ_BUF bytes read ahead; lines are cut from here */
+    size_t pos, end;
     kstring_t line, id, seq, qual;
     int64_t lineno;         /* number of the line held in `line` */
     int64_t n;              /* records returned so far */
@@ -43,23 +60,73 @@ static BGZF *open_quiet(const char *path)
     return fp;
 }
 
-/* 1 with the next line (CR and trailing blanks cut) in r->line, 0 at end. */
-static int read_line(ds_fasta_reader *r)
+/* 1 with more bytes in r->buf, 0 at the end of the input. */
+static int refill(ds_fasta_reader *r)
 {
     enum htsLogLevel lv = hts_get_log_level();
     hts_set_log_level(HTS_LOG_OFF);   /* a corrupt block is reported once, by us */
-    int got = bgzf_getline(r->fp, '\n', &r->line);
+    ssize_t got = bgzf_read(r->fp, r->buf, READ_BUF);
     hts_set_log_level(lv);
-    if (got == -1) return 0;
-    if (got < -1)
+    if (got < 0)
         return ds_err(DS_EIO, "%s: read error after line %lld (truncated or corrupt compressed data?)", r->path,
                       (long long)r->lineno);
+    r->pos = 0;
+    r->end = (size_t)got;
+    return got > 0;
+}
+
+/* A line longer than the limit for its kind: a header ('>' or '@' first,
+ * outside FASTQ qualities) or any other line (at most one record long). */
+static int line_too_long(const ds_fasta_reader *r, int header)
+{
+    if (header)
+        return ds_err(DS_EFORMAT, "%s:%lld: header line longer than %zu bytes", r->path, (long long)r->lineno + 1,
+                      g_max_header);
+    return ds_err(DS_EFORMAT, "%s:%lld: line longer than %zu bytes, the longest record derfseq reads (no line "
+                  "breaks? a whole genome on one line is read with --ref)", r->path, (long long)r->lineno + 1,
+                  g_max_record);
+}
+
+/* The next line into r->line without its '\n'; 1, 0 at the end, or an
+ * error once it outgrows its limit, so memory stays bounded whatever the
+ * input. qual: a FASTQ quality line, which may start with '>' or '@'. */
+static int get_line(ds_fasta_reader *r, int qual)
+{
+    int any = 0, e;
+    r->line.l = 0;
+    for (;;) {
+        if (r->pos == r->end && (e = refill(r)) <= 0) {
+            if (e < 0) return e;
+            break;
+        }
+        any = 1;
+        const char *p = r->buf + r->pos, *nl = memchr(p, '\n', r->end - r->pos);
+        size_t n = nl ? (size_t)(nl - p) : r->end - r->pos;
+        char first = r->line.l ? r->line.s[0] : *p;
+        int header = !qual && (first == '>' || first == '@');
+        if (r->line.l + n > (header ? g_max_header : g_max_record)) return line_too_long(r, header);
+        if (kputsn(p, n, &r->line) < 0) return ds_err(DS_ENOMEM, "out of memory");
+        r->pos += n + (nl != NULL);
+        if (nl) break;
+    }
+    if (!any) return 0;
+    if (kputs("", &r->line) < 0) return ds_err(DS_ENOMEM, "out of memory");
+    return 1;
+}
+
+/* 1 with the next line (CR and trailing blanks cut) in r->line, 0 at end. */
+static int read_line_as(ds_fasta_reader *r, int qual)
+{
+    int got = get_line(r, qual);
+    if (got <= 0) return got;
     r->lineno++;
     while (r->line.l && (r->line.s[r->line.l - 1] == '\r' || r->line.s[r->line.l - 1] == ' ' ||
                          r->line.s[r->line.l - 1] == '\t'))
         r->line.s[--r->line.l] = 0;
     return 1;
 }
+
+static int read_line(ds_fasta_reader *r) { return read_line_as(r, 0); }
 
 static int read_nonblank(ds_fasta_reader *r)
 {
@@ -79,7 +146,8 @@ int ds_fasta_open(ds_fasta_reader **out, const char *path)
 {
     *out = NULL;
     ds_fasta_reader *r = calloc(1, sizeof *r);
-    if (!r || !(r->path = strdup(strcmp(path, "-") ? path : "(stdin)"))) {
+    if (!r || !(r->buf = malloc(READ_BUF)) || !(r->path = strdup(strcmp(path, "-") ? path : "(stdin)"))) {
+        if (r) free(r->buf);
         free(r);
         return ds_err(DS_ENOMEM, "out of memory");
     }
@@ -98,6 +166,7 @@ void ds_fasta_close(ds_fasta_reader *r)
     if (!r) return;
     if (r->fp) bgzf_close(r->fp);
     free(r->line.s); free(r->id.s); free(r->seq.s); free(r->qual.s);
+    free(r->buf);
     free(r->path);
     free(r);
 }
@@ -115,6 +184,10 @@ static int append_bases(ds_fasta_reader *r, kstring_t *to)
                       "(expected letters, '-', '*' or '.')", r->path, (long long)r->lineno, shown,
                       (long long)r->n + 1, r->id.s);
     }
+    if (to->l + r->line.l > g_max_record)
+        return ds_err(DS_EFORMAT, "%s:%lld: record %lld '%s' is longer than %zu bases, the longest record derfseq "
+                      "reads from a stream (use --ref with its index)", r->path, (long long)r->lineno,
+                      (long long)r->n + 1, r->id.s, g_max_record);
     return kputsn(s, r->line.l, to) < 0 ? ds_err(DS_ENOMEM, "out of memory") : 0;
 }
 
@@ -148,7 +221,7 @@ static int read_fastq_seq(ds_fasta_reader *r)
 static int read_fastq_qual(ds_fasta_reader *r)
 {
     int e = 0;
-    while (r->qual.l < r->seq.l && (e = read_line(r)) == 1)
+    while (r->qual.l < r->seq.l && (e = read_line_as(r, 1)) == 1)
         if (kputsn(r->line.s, r->line.l, &r->qual) < 0) return ds_err(DS_ENOMEM, "out of memory");
     if (e < 0) return e;
     if (r->qual.l != r->seq.l)
@@ -229,23 +302,6 @@ static int sniff(const char *path, int *first)
     return comp;
 }
 
-/* Builds the index in a fresh $TMPDIR folder and removes the files once
- * loaded: faidx keeps both indexes in memory. */
-static faidx_t *load_with_temp_index(const char *path)
-{
-    const char *t = getenv("TMPDIR");
-    char dir[4096], fai[4200], gzi[4200];
-    snprintf(dir, sizeof dir, "%s/derfseq-fai.XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(dir)) return NULL;
-    snprintf(fai, sizeof fai, "%s/ref.fai", dir);
-    snprintf(gzi, sizeof gzi, "%s/ref.gzi", dir);
-    faidx_t *f = fai_load3(path, fai, gzi, FAI_CREATE);
-    unlink(fai);
-    unlink(gzi);
-    rmdir(dir);
-    return f;
-}
-
 static int explain_no_index(const char *path, int comp, int first)
 {
     if (comp == 1)
@@ -254,8 +310,104 @@ static int explain_no_index(const char *path, int comp, int first)
     if (first == -1) return ds_err(DS_EFORMAT, "%s: empty file, no sequences", path);
     if (first != '>' && first != '@')
         return ds_err(DS_EFORMAT, "%s: not a FASTA file (it does not start with '>')", path);
-    return ds_err(DS_EFORMAT, "%s: cannot read or build its index %s.fai (lines of different lengths within a "
-                  "record?); 'samtools faidx %s' says where", path, path, path);
+    return ds_err(DS_EFORMAT, "%s: cannot be indexed (lines of different lengths, or blank lines, within a record?); "
+                  "'samtools faidx %s' says where", path, path);
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+/* The index files ds_ref_open hands to htslib. */
+typedef struct {
+    char fai[4200], gzi[4200];   /* beside the reference, or built under another name */
+    char tmp_fai[4200], tmp_gzi[4200], tmp_dir[4200];   /* built here; removed once loaded */
+} index_files;
+
+static void remove_temp(index_files *f)
+{
+    if (f->tmp_fai[0]) unlink(f->tmp_fai);
+    if (f->tmp_gzi[0]) unlink(f->tmp_gzi);
+    if (f->tmp_dir[0]) rmdir(f->tmp_dir);
+    f->tmp_fai[0] = f->tmp_gzi[0] = f->tmp_dir[0] = 0;
+}
+
+/* Fresh names for a build: beside the reference (renamed into place after
+ * the check, so no half-written or unusable index is ever left there), or
+ * in a new $TMPDIR folder when that directory is not writable. */
+static int temp_names(const char *path, int bgz, index_files *f)
+{
+    snprintf(f->tmp_fai, sizeof f->tmp_fai, "%s.fai.XXXXXX", path);
+    snprintf(f->tmp_gzi, sizeof f->tmp_gzi, "%s.gzi.XXXXXX", path);
+    int a = mkstemp(f->tmp_fai), b = bgz ? mkstemp(f->tmp_gzi) : -1;
+    if (a >= 0) close(a);
+    if (b >= 0) close(b);
+    if (a < 0) f->tmp_fai[0] = 0;
+    if (b < 0) f->tmp_gzi[0] = 0;
+    if (a >= 0 && (b >= 0 || !bgz)) return 0;
+    remove_temp(f);
+    const char *t = getenv("TMPDIR");
+    snprintf(f->tmp_dir, sizeof f->tmp_dir, "%s/derfseq-fai.XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(f->tmp_dir)) {
+        f->tmp_dir[0] = 0;
+        return ds_err_errno(DS_EIO, "%s: cannot write its index beside it nor in %s", path, t && *t ? t : "/tmp");
+    }
+    snprintf(f->tmp_fai, sizeof f->tmp_fai, "%s/ref.fai", f->tmp_dir);
+    if (bgz) snprintf(f->tmp_gzi, sizeof f->tmp_gzi, "%s/ref.gzi", f->tmp_dir);
+    return 0;
+}
+
+/* A built file moved to its place when that place is free; otherwise the
+ * existing file is used (and checked) and the built one dropped, or, when
+ * the rename fails, the built one is used for this process only. */
+static void install(char *tmp, char *final, int had)
+{
+    if (had) { unlink(tmp); tmp[0] = 0; return; }
+    if (strncmp(tmp, final, strlen(final)) || rename(tmp, final)) {   /* a $TMPDIR file stays there */
+        snprintf(final, 4200, "%s", tmp);   /* the temporary one, removed after loading */
+        return;
+    }
+    tmp[0] = 0;
+}
+
+/* Builds the missing .fai and/or .gzi with htslib and checks the result
+ * (htslib writes an unusable index for some files it cannot really index,
+ * e.g. one whose first sequence line holds only blanks). */
+static int build_index(const char *path, int comp, int first, int had_fai, int had_gzi, index_files *f)
+{
+    int bgz = comp == 2, e = temp_names(path, bgz, f);
+    if (e) return e;
+    if (fai_build3(path, f->tmp_fai, bgz ? f->tmp_gzi : NULL) ||
+        ds_faidx_check(path, bgz, first == '@', f->tmp_fai, f->tmp_gzi, f->fai, f->gzi)) {
+        remove_temp(f);
+        return explain_no_index(path, comp, first);
+    }
+    install(f->tmp_fai, f->fai, had_fai);
+    if (bgz) install(f->tmp_gzi, f->gzi, had_gzi);
+    return 0;
+}
+
+/* The index checked against the file (ds_faidx_check) and loaded, built
+ * first when missing; an existing index that does not fit the file is
+ * refused, never rebuilt: it may be someone else's file. */
+static int load_index(ds_ref *r, int comp, int first)
+{
+    index_files f = { 0 };
+    int bgz = comp == 2;
+    snprintf(f.fai, sizeof f.fai, "%s.fai", r->path);
+    snprintf(f.gzi, sizeof f.gzi, "%s.gzi", r->path);
+    int had_fai = is_file(f.fai), had_gzi = bgz && is_file(f.gzi), e = 0;
+    if (!had_fai || (bgz && !had_gzi)) e = build_index(r->path, comp, first, had_fai, had_gzi, &f);
+    if (!e && (had_fai || had_gzi)) e = ds_faidx_check(r->path, bgz, first == '@', f.fai, f.gzi, f.fai, f.gzi);
+    if (!e) {
+        r->fai = fai_load3(r->path, f.fai, bgz ? f.gzi : NULL, 0);
+        if (!r->fai) e = ds_err(DS_EIO, "%s: cannot load its index %s", r->path, f.fai);
+    }
+    r->temp_index = f.tmp_fai[0] || f.tmp_gzi[0];
+    remove_temp(&f);
+    return e;
 }
 
 static int load_lengths(ds_ref *r)
@@ -286,15 +438,15 @@ int ds_ref_open(ds_ref **out, const char *path)
     if (access(path, R_OK)) return ds_err_errno(DS_EIO, "%s: cannot open reference", path);
     ds_ref *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path))) { free(r); return ds_err(DS_ENOMEM, "out of memory"); }
-    int first, comp = sniff(path, &first), e = 0;
-    if (comp == 0 || comp == 2) {
+    int first, comp = sniff(path, &first), e;
+    if (comp < 0) e = ds_err_errno(DS_EIO, "%s: cannot open reference", path);
+    else if (comp == 1 || (first != '>' && first != '@')) e = explain_no_index(path, comp, first);
+    else {
         enum htsLogLevel lv = hts_get_log_level();
-        hts_set_log_level(HTS_LOG_OFF);
-        r->fai = fai_load3(path, NULL, NULL, FAI_CREATE);
-        if (!r->fai && (first == '>' || first == '@') && (r->fai = load_with_temp_index(path))) r->temp_index = 1;
+        hts_set_log_level(HTS_LOG_OFF);   /* failures come back as one derfseq message */
+        e = load_index(r, comp, first);
         hts_set_log_level(lv);
     }
-    if (!r->fai) e = comp < 0 ? ds_err_errno(DS_EIO, "%s: cannot open reference", path) : explain_no_index(path, comp, first);
     if (!e) e = load_lengths(r);
     if (e) { ds_ref_close(r); return e; }
     if (comp == 2) fai_set_cache_size(r->fai, 8 << 20);   /* neighbouring windows share BGZF blocks */
@@ -351,7 +503,10 @@ int ds_ref_fetch_i(const ds_ref *r, int c, int64_t beg, int64_t end, char *buf)
                                        r->path, name, (long long)beg, (long long)end, (long long)end, (long long)r->len[c]);
     if (end == beg) return 0;
     hts_pos_t len = 0;
+    enum htsLogLevel lv = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);   /* a read error is reported once, below */
     char *s = faidx_fetch_seq64(r->fai, name, beg, end - 1, &len);
+    hts_set_log_level(lv);
     if (!s || len != end - beg) {
         free(s);
         return ds_err(DS_EIO, "%s: cannot read %s [%lld, %lld) (index out of date? delete %s.fai and retry)", r->path,

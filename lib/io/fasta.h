@@ -4,6 +4,7 @@
 #ifndef DS_FASTA_H
 #define DS_FASTA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---- streaming ------------------------------------------------------- */
@@ -28,6 +29,17 @@ int ds_fasta_open(ds_fasta_reader **r, const char *path);
  * several lines. Memory does not grow with the record count. */
 int ds_fasta_next(ds_fasta_reader *r, ds_fasta_record *rec);
 void ds_fasta_close(ds_fasta_reader *r);
+
+/* Streaming keeps memory bounded whatever the input (no line breaks, an
+ * endless stream): a header line longer than DS_FASTA_MAX_HEADER bytes, a
+ * record of more than DS_FASTA_MAX_RECORD bases (or a line that long) is
+ * an error naming the file and line, read no further. Longer contigs are
+ * read with ds_ref (faidx), which loads only the bases asked for. */
+#define DS_FASTA_MAX_HEADER ((size_t)64 << 10)
+#define DS_FASTA_MAX_RECORD ((size_t)4 << 30)
+/* Lowers (or restores, with 0) both limits for every reader opened
+ * afterwards; for tests, not thread-safe. */
+void ds_fasta_set_limits(size_t max_header, size_t max_record);
 
 /* ---- random access --------------------------------------------------- */
 /* One reference; not thread-safe (faidx keeps one file position): give each
