@@ -23,7 +23,7 @@
 
 #define ROW_MAX 65536          /* htslib reads .fai rows through a 64 KiB buffer */
 #define HEADER_MAX 65536       /* the longest header line looked back over */
-#define LOOK 4096              /* bytes read after a contig's last base */
+#define LOOK 1024              /* bytes read after a contig's last base */
 #define WIDTH_SCAN 65536       /* bytes of a first line scanned for an early line end */
 #define BUF_SIZE (HEADER_MAX + WIDTH_SCAN + 2)
 #define NUM_MAX ((int64_t)1 << 60)
@@ -296,14 +296,18 @@ static int is_eol(char ch) { return ch == '\n' || ch == '\r'; }
  * then the line end the width promises. */
 static int check_first_line(chk *c, const fai_row *r)
 {
-    char *buf = c->buf;
-    int64_t n1 = r->len > r->lb ? r->lb : r->len, scan = n1 < WIDTH_SCAN ? n1 : WIDTH_SCAN, got, k;
-    if ((got = text_at(c, r->off, buf, scan)) < 0) return read_failed(c, r->off);
-    for (k = 0; k < got && !is_eol(buf[k]); k++) {}
-    char what[400];
+    char *buf = c->buf, what[400];
+    int64_t n1 = r->len > r->lb ? r->lb : r->len, ask = n1 + 2 < WIDTH_SCAN ? n1 + 2 : WIDTH_SCAN, got, k;
+    for (;;) {   /* the line and its end; further only to tell how long a longer line is */
+        if ((got = text_at(c, r->off, buf, ask)) < 0) return read_failed(c, r->off);
+        for (k = 0; k < got && !is_eol(buf[k]); k++) {}
+        if (k == n1 || got < ask || ask == WIDTH_SCAN) break;
+        ask = WIDTH_SCAN;
+    }
     const char *kind = r->len > r->lb ? "line width (bases per line)" : "length of its only line";
-    if (k < n1 && k < got) {
-        snprintf(what, sizeof what, "%s %lld does not match %s (%lld)", kind, (long long)n1, c->path, (long long)k);
+    if (k != n1 && (k < got || got < WIDTH_SCAN || n1 < got)) {   /* a line end seen, or none where one belongs */
+        snprintf(what, sizeof what, "%s %lld does not match %s (%s%lld)", kind, (long long)n1, c->path,
+                 k < got || got < WIDTH_SCAN ? "" : "more than ", (long long)k);
         return bad_row(c, what);
     }
     char eol[2] = { 0, 0 };
@@ -317,8 +321,8 @@ static int check_first_line(chk *c, const fai_row *r)
                  c->path);
     else
         snprintf(what, sizeof what, "line width %lld promises %s line ends, %s has %s ones after byte %lld",
-                 (long long)r->lw, want == 1 ? "1-byte" : "2-byte (CR LF)", c->path,
-                 eol[0] == '\r' ? "CR LF" : "other", (long long)(r->off + n1));
+                 (long long)r->lw, want == 1 ? "1-byte (LF)" : "2-byte (CR LF)", c->path,
+                 eol[0] == '\r' ? "CR LF" : "LF", (long long)(r->off + n1));
     return bad_row(c, what);
 }
 
@@ -356,13 +360,31 @@ static int check_row(chk *c, char *line, fai_row *r)
     return check_end(c, r, r->qoff, "@");
 }
 
+/* Nothing but blank lines after the contig stored last in the file: a
+ * record appended since the index was built would be invisible to it. */
+static int check_tail(chk *c, const fai_row *r)
+{
+    char *buf = c->buf, what[400];
+    int64_t end = last_base(r, c->fastq ? r->qoff : r->off) + 1, got = text_at(c, end, buf, LOOK), k = 0;
+    if (got < 0) return read_failed(c, end);
+    while (k < got && (is_eol(buf[k]) || buf[k] == ' ' || buf[k] == '\t')) k++;
+    if (k == got) return 0;
+    buf[got] = 0;
+    buf[k + strcspn(buf + k, "\r\n")] = 0;   /* its first line */
+    snprintf(what, sizeof what, "it is the last one indexed, but %s goes on after it at byte %lld ('%.40s'; a "
+             "record added since the index was built?)", c->path, (long long)(end + k), buf + k);
+    return bad_row(c, what);
+}
+
 static int check_rows(chk *c, const char *fai)
 {
     FILE *fp = fopen(fai, "r");
     if (!fp) return ds_err_errno(DS_EIO, "%s: cannot open", c->fai);
     char *line = malloc(ROW_MAX + 2);
     int e = line ? 0 : ds_err(DS_ENOMEM, "out of memory");
-    fai_row r;
+    fai_row r, last = { 0 };
+    int64_t last_row = 0;
+    char *last_name = NULL;
     while (!e && fgets(line, ROW_MAX + 2, fp)) {
         c->row++;
         size_t n = strlen(line);
@@ -374,7 +396,19 @@ static int check_rows(chk *c, const char *fai)
         }
         if (n && line[n - 1] == '\r') line[--n] = 0;
         e = check_row(c, line, &r);
+        if (!e && r.len && (!last_row || r.off > last.off)) {
+            free(last_name);
+            if (!(last_name = strdup(c->name))) e = ds_err(DS_ENOMEM, "out of memory");
+            last = r;
+            last_row = c->row;
+        }
     }
+    if (!e && last_row) {
+        c->row = last_row;
+        c->name = last_name;
+        e = check_tail(c, &last);
+    }
+    free(last_name);
     if (!e && ferror(fp)) e = ds_err_errno(DS_EIO, "%s: read error", c->fai);
     if (!e && !c->row) e = ds_err(DS_EFORMAT, "%s: empty index, no contigs; %s", c->fai, g_fix);
     free(line);

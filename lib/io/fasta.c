@@ -289,17 +289,36 @@ static int find_contig(const ds_ref *r, const char *name)
     return -1;
 }
 
-/* Compression of path (0 plain, 1 gzip, 2 bgzip) and its first non-blank byte. */
+/* Compression of path (0 plain, 1 gzip, 2 bgzip) and its first non-blank
+ * byte (-1 at the end, -2 for a read error). */
 static int sniff(const char *path, int *first)
 {
     BGZF *fp = open_quiet(path);
     *first = -1;
     if (!fp) return -1;
+    enum htsLogLevel lv = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);
     int comp = bgzf_compression(fp), c;
     while ((c = bgzf_getc(fp)) == '\n' || c == '\r' || c == ' ' || c == '\t') {}
-    *first = c;
+    *first = c < -1 ? -2 : c;
     bgzf_close(fp);
+    hts_set_log_level(lv);
     return comp;
+}
+
+/* 1 when the whole file decompresses (read only after indexing failed). */
+static int reads_through(const char *path)
+{
+    BGZF *fp = open_quiet(path);
+    char *buf = malloc(READ_BUF);
+    ssize_t n = -1;
+    enum htsLogLevel lv = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);
+    while (fp && buf && (n = bgzf_read(fp, buf, READ_BUF)) > 0) {}
+    if (fp) bgzf_close(fp);
+    hts_set_log_level(lv);
+    free(buf);
+    return n == 0;
 }
 
 static int explain_no_index(const char *path, int comp, int first)
@@ -307,6 +326,8 @@ static int explain_no_index(const char *path, int comp, int first)
     if (comp == 1)
         return ds_err(DS_EFORMAT, "%s: gzip-compressed but not bgzip, so it cannot be indexed; recompress it with "
                       "'zcat %s | bgzip > new.fa.gz' (or decompress it)", path, path);
+    if (first == -2 || (comp == 2 && !reads_through(path)))
+        return ds_err(DS_EIO, "%s: read error (truncated or corrupt compressed data?)", path);
     if (first == -1) return ds_err(DS_EFORMAT, "%s: empty file, no sequences", path);
     if (first != '>' && first != '@')
         return ds_err(DS_EFORMAT, "%s: not a FASTA file (it does not start with '>')", path);
@@ -509,8 +530,8 @@ int ds_ref_fetch_i(const ds_ref *r, int c, int64_t beg, int64_t end, char *buf)
     hts_set_log_level(lv);
     if (!s || len != end - beg) {
         free(s);
-        return ds_err(DS_EIO, "%s: cannot read %s [%lld, %lld) (index out of date? delete %s.fai and retry)", r->path,
-                      name, (long long)beg, (long long)end, r->path);
+        return ds_err(DS_EIO, "%s: cannot read %s [%lld, %lld) (corrupt compressed data, or a file changed since it "
+                      "was opened?)", r->path, name, (long long)beg, (long long)end);
     }
     memcpy(buf, s, (size_t)len);
     free(s);

@@ -47,11 +47,16 @@ void ds_fasta_set_limits(size_t max_header, size_t max_record);
 typedef struct ds_ref ds_ref;
 
 /* Opens a plain or bgzip FASTA with faidx (FASTQ works too, as with
- * 'samtools fqidx'). A missing .fai (and .gzi) is built beside the file;
- * when that directory is not writable, in $TMPDIR for this process only
- * (ds_ref_index_is_temporary). A gzip file that is not bgzip, or a FASTA
- * whose line lengths vary within a record, cannot be indexed: the message
- * says so and how to fix it. */
+ * 'samtools fqidx'). A missing .fai (and .gzi) is built beside the file
+ * (under a temporary name, renamed once checked); when that directory is
+ * not writable, in $TMPDIR for this process only (ds_ref_index_is_temporary).
+ * A gzip file that is not bgzip, or a FASTA whose line lengths vary within
+ * a record, cannot be indexed: the message says so and how to fix it.
+ * An existing index is checked against the file first (faidx_check.h:
+ * every row's numbers, bounds, header line, first-line width and end) and
+ * refused, never rebuilt, when it does not fit: "x.fa.fai:3: contig 'chr2':
+ * line width (bases per line) 70 does not match x.fa (60); delete the index
+ * to rebuild it". htslib's own log lines are kept off stderr. */
 int ds_ref_open(ds_ref **ref, const char *path);
 void ds_ref_close(ds_ref *ref);
 int ds_ref_ncontigs(const ds_ref *ref);
