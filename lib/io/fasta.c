@@ -7,6 +7,7 @@
 #include "io/fasta.h"
 #include "core/error.h"
 #include "io/faidx_check.h"
+#include "io/linebuf.h"
 
 #include <htslib/bgzf.h>
 #include <htslib/faidx.h>
@@ -36,9 +37,8 @@ void ds_fasta_set_limits(size_t max_header, size_t max_record)
 
 struct ds_fasta_reader {
     BGZF *fp;
+    ds_linebuf lb;
     char *path;             /* as given, "(stdin)" for "-" */
-    char *buf;              /* READ_BUF bytes read ahead; lines are cut from here */
-    size_t pos, end;
     kstring_t line, id, seq, qual;
     int64_t lineno;         /* number of the line held in `line` */
     int64_t n;              /* records returned so far */
@@ -60,58 +60,24 @@ static BGZF *open_quiet(const char *path)
     return fp;
 }
 
-/* 1 with more bytes in r->buf, 0 at the end of the input. */
-static int refill(ds_fasta_reader *r)
+/* The next line into r->line without its '\n': 1, 0 at the end, or an
+ * error once it outgrows its limit (a header, '>' or '@' first outside
+ * FASTQ qualities, or any line longer than a record), so memory stays
+ * bounded whatever the input. */
+static int get_line(ds_fasta_reader *r, int qual)
 {
-    enum htsLogLevel lv = hts_get_log_level();
-    hts_set_log_level(HTS_LOG_OFF);   /* a corrupt block is reported once, by us */
-    ssize_t got = bgzf_read(r->fp, r->buf, READ_BUF);
-    hts_set_log_level(lv);
-    if (got < 0)
+    int e = ds_linebuf_get(&r->lb, &r->line, qual ? g_max_record : g_max_header, g_max_record);
+    if (e >= 0) return e;
+    if (e == DS_LINE_ENOMEM) return ds_err(DS_ENOMEM, "out of memory");
+    if (e == DS_LINE_EREAD)
         return ds_err(DS_EIO, "%s: read error after line %lld (truncated or corrupt compressed data?)", r->path,
                       (long long)r->lineno);
-    r->pos = 0;
-    r->end = (size_t)got;
-    return got > 0;
-}
-
-/* A line longer than the limit for its kind: a header ('>' or '@' first,
- * outside FASTQ qualities) or any other line (at most one record long). */
-static int line_too_long(const ds_fasta_reader *r, int header)
-{
-    if (header)
+    if (!qual && (r->lb.first == '>' || r->lb.first == '@'))
         return ds_err(DS_EFORMAT, "%s:%lld: header line longer than %zu bytes", r->path, (long long)r->lineno + 1,
                       g_max_header);
     return ds_err(DS_EFORMAT, "%s:%lld: line longer than %zu bytes, the longest record derfseq reads (no line "
                   "breaks? a whole genome on one line is read with --ref)", r->path, (long long)r->lineno + 1,
                   g_max_record);
-}
-
-/* The next line into r->line without its '\n'; 1, 0 at the end, or an
- * error once it outgrows its limit, so memory stays bounded whatever the
- * input. qual: a FASTQ quality line, which may start with '>' or '@'. */
-static int get_line(ds_fasta_reader *r, int qual)
-{
-    int any = 0, e;
-    r->line.l = 0;
-    for (;;) {
-        if (r->pos == r->end && (e = refill(r)) <= 0) {
-            if (e < 0) return e;
-            break;
-        }
-        any = 1;
-        const char *p = r->buf + r->pos, *nl = memchr(p, '\n', r->end - r->pos);
-        size_t n = nl ? (size_t)(nl - p) : r->end - r->pos;
-        char first = r->line.l ? r->line.s[0] : *p;
-        int header = !qual && (first == '>' || first == '@');
-        if (r->line.l + n > (header ? g_max_header : g_max_record)) return line_too_long(r, header);
-        if (kputsn(p, n, &r->line) < 0) return ds_err(DS_ENOMEM, "out of memory");
-        r->pos += n + (nl != NULL);
-        if (nl) break;
-    }
-    if (!any) return 0;
-    if (kputs("", &r->line) < 0) return ds_err(DS_ENOMEM, "out of memory");
-    return 1;
 }
 
 /* 1 with the next line (CR and trailing blanks cut) in r->line, 0 at end. */
@@ -146,12 +112,12 @@ int ds_fasta_open(ds_fasta_reader **out, const char *path)
 {
     *out = NULL;
     ds_fasta_reader *r = calloc(1, sizeof *r);
-    if (!r || !(r->buf = malloc(READ_BUF)) || !(r->path = strdup(strcmp(path, "-") ? path : "(stdin)"))) {
-        if (r) free(r->buf);
+    if (!r || !(r->path = strdup(strcmp(path, "-") ? path : "(stdin)"))) {
         free(r);
         return ds_err(DS_ENOMEM, "out of memory");
     }
     r->fp = open_quiet(path);
+    if (r->fp && ds_linebuf_init(&r->lb, r->fp)) { ds_fasta_close(r); return ds_err(DS_ENOMEM, "out of memory"); }
     int e = r->fp ? read_nonblank(r) : ds_err_errno(DS_EIO, "%s: cannot open", r->path);
     if (!e) e = ds_err(DS_EFORMAT, "%s: no sequence records", r->path);
     if (e == 1) e = expect_header(r);
@@ -166,7 +132,7 @@ void ds_fasta_close(ds_fasta_reader *r)
     if (!r) return;
     if (r->fp) bgzf_close(r->fp);
     free(r->line.s); free(r->id.s); free(r->seq.s); free(r->qual.s);
-    free(r->buf);
+    ds_linebuf_free(&r->lb);
     free(r->path);
     free(r);
 }
@@ -344,7 +310,7 @@ static int is_file(const char *path)
 /* The index files ds_ref_open hands to htslib. */
 typedef struct {
     char fai[4200], gzi[4200];   /* beside the reference, or built under another name */
-    char tmp_fai[4200], tmp_gzi[4200], tmp_dir[4200];   /* built here; removed once loaded */
+    char tmp_fai[4200], tmp_gzi[4200], tmp_dir[4096];   /* built here; removed once loaded */
 } index_files;
 
 static void remove_temp(index_files *f)
@@ -417,6 +383,7 @@ static int load_index(ds_ref *r, int comp, int first)
 {
     index_files f = { 0 };
     int bgz = comp == 2;
+    if (strlen(r->path) > 4000) return ds_err(DS_EINVAL, "%.200s...: path too long", r->path);
     snprintf(f.fai, sizeof f.fai, "%s.fai", r->path);
     snprintf(f.gzi, sizeof f.gzi, "%s.gzi", r->path);
     int had_fai = is_file(f.fai), had_gzi = bgz && is_file(f.gzi), e = 0;
