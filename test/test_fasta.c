@@ -214,6 +214,10 @@ TEST(test_ref_builds_a_missing_index_beside_plain_bgzip_and_fastq_files)
     char buf[64], want[64];
     CHECK_EQ_INT(ds_ref_open(&ref, fa_path("noidx.fa")), 0);
     CHECK(access(fa_path("noidx.fa.fai"), F_OK) == 0 && !ds_ref_index_is_temporary(ref));
+    struct stat st;
+    mode_t mask = umask(0);
+    umask(mask);
+    CHECK(stat(fa_path("noidx.fa.fai"), &st) == 0 && (st.st_mode & 0777) == (0666 & ~mask));   /* not mkstemp's 0600 */
     CHECK_EQ_INT(ds_ref_fetch(ref, "NC_001416.1", 30000, 30064, want), 0);
     ds_ref_close(ref);
     CHECK_EQ_INT(ds_ref_open(&ref, fa_path("noidx.fa.gz")), 0);

@@ -248,7 +248,7 @@ static int check_bounds(chk *c, const fai_row *r)
     if (last < c->size && qlast < c->size && (!c->fastq || r->qoff > last)) return 0;
     char what[600];
     int q = last < c->size;   /* the qualities overflow, not the bases */
-    snprintf(what, sizeof what, "%lld %s from byte %lld at %lld per line end at byte %lld, past the end of %s "
+    snprintf(what, sizeof what, "%lld %s from byte %lld, %lld per line, would end at byte %lld, past the end of %s "
              "(%lld bytes%s)", (long long)r->len, q ? "qualities" : "bases", (long long)(q ? r->qoff : r->off),
              (long long)r->lb, (long long)(q ? qlast : last), c->path, (long long)c->size,
              c->bg ? " uncompressed" : "");

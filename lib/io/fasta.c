@@ -329,8 +329,10 @@ static int temp_names(const char *path, int bgz, index_files *f)
     snprintf(f->tmp_fai, sizeof f->tmp_fai, "%s.fai.XXXXXX", path);
     snprintf(f->tmp_gzi, sizeof f->tmp_gzi, "%s.gzi.XXXXXX", path);
     int a = mkstemp(f->tmp_fai), b = bgz ? mkstemp(f->tmp_gzi) : -1;
-    if (a >= 0) close(a);
-    if (b >= 0) close(b);
+    mode_t mask = umask(0);   /* mkstemp makes 0600; an index should be readable as htslib would leave it */
+    umask(mask);
+    if (a >= 0) { (void)fchmod(a, 0666 & ~mask); close(a); }
+    if (b >= 0) { (void)fchmod(b, 0666 & ~mask); close(b); }
     if (a < 0) f->tmp_fai[0] = 0;
     if (b < 0) f->tmp_gzi[0] = 0;
     if (a >= 0 && (b >= 0 || !bgz)) return 0;
