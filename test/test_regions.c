@@ -223,3 +223,28 @@ TEST(test_reverse_complement_handles_case_and_iupac)
     ds_revcomp(one, 0);
     CHECK(one[0] == 'c');
 }
+
+TEST(test_bed_line_longer_than_the_limit_is_refused_reading_no_further)
+{
+    /* a newline-free file twice the limit: refused at line 2, after one good row */
+    const char *p = tmp_file("long.bed", "NC_001416.1\t0\t10\n");
+    FILE *fp = fopen(p, "a");
+    for (size_t i = 0; fp && i < 2 * DS_BED_MAX_LINE; i++) fputc('x', fp);
+    if (fp) fclose(fp);
+    ds_regions rs = {0};
+    int e = ds_bed_read(p, &rs);
+    CHECK_MSG(e == DS_EFORMAT && strstr(ds_errmsg(), "long.bed:2: line longer than 1048576 bytes"), "%d %s", e,
+              ds_errmsg());
+    ds_regions_free(&rs);
+    /* a long but bounded row (a BED12 with many blocks) still reads */
+    fp = fopen(p, "w");
+    if (fp) {
+        fputs("NC_001416.1\t0\t100\tname\t0\t+\t0\t100\t0\t5000\t", fp);
+        for (int i = 0; i < 5000; i++) fputs("1,", fp);
+        fputc('\n', fp);
+        fclose(fp);
+    }
+    CHECK_EQ_INT(ds_bed_read(p, &rs), 0);
+    CHECK(rs.n == 1 && rs.r[0].end == 100 && rs.r[0].strand == '+');
+    ds_regions_free(&rs);
+}

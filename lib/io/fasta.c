@@ -6,6 +6,8 @@
 #define _GNU_SOURCE   /* qsort_r */
 #include "io/fasta.h"
 #include "core/error.h"
+#include "io/faidx_check.h"
+#include "io/linebuf.h"
 
 #include <htslib/bgzf.h>
 #include <htslib/faidx.h>
@@ -15,12 +17,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- streaming ------------------------------------------------------- */
 
+/* Memory bounds (fasta.h, ds_fasta_set_limits): the longest header line
+ * and the longest record (bases, and as many qualities). */
+static size_t g_max_header = DS_FASTA_MAX_HEADER;
+static size_t g_max_record = DS_FASTA_MAX_RECORD;
+
+void ds_fasta_set_limits(size_t max_header, size_t max_record)
+{
+    g_max_header = max_header ? max_header : DS_FASTA_MAX_HEADER;
+    g_max_record = max_record ? max_record : DS_FASTA_MAX_RECORD;
+}
+
+#define READ_BUF (1 << 16)
+
 struct ds_fasta_reader {
     BGZF *fp;
+    ds_linebuf lb;
     char *path;             /* as given, "(stdin)" for "-" */
     kstring_t line, id, seq, qual;
     int64_t lineno;         /* number of the line held in `line` */
@@ -43,23 +60,39 @@ static BGZF *open_quiet(const char *path)
     return fp;
 }
 
-/* 1 with the next line (CR and trailing blanks cut) in r->line, 0 at end. */
-static int read_line(ds_fasta_reader *r)
+/* The next line into r->line without its '\n': 1, 0 at the end, or an
+ * error once it outgrows its limit (a header, '>' or '@' first outside
+ * FASTQ qualities, or any line longer than a record), so memory stays
+ * bounded whatever the input. */
+static int get_line(ds_fasta_reader *r, int qual)
 {
-    enum htsLogLevel lv = hts_get_log_level();
-    hts_set_log_level(HTS_LOG_OFF);   /* a corrupt block is reported once, by us */
-    int got = bgzf_getline(r->fp, '\n', &r->line);
-    hts_set_log_level(lv);
-    if (got == -1) return 0;
-    if (got < -1)
+    int e = ds_linebuf_get(&r->lb, &r->line, qual ? g_max_record : g_max_header, g_max_record);
+    if (e >= 0) return e;
+    if (e == DS_LINE_ENOMEM) return ds_err(DS_ENOMEM, "out of memory");
+    if (e == DS_LINE_EREAD)
         return ds_err(DS_EIO, "%s: read error after line %lld (truncated or corrupt compressed data?)", r->path,
                       (long long)r->lineno);
+    if (!qual && (r->lb.first == '>' || r->lb.first == '@'))
+        return ds_err(DS_EFORMAT, "%s:%lld: header line longer than %zu bytes", r->path, (long long)r->lineno + 1,
+                      g_max_header);
+    return ds_err(DS_EFORMAT, "%s:%lld: line longer than %zu bytes, the longest record derfseq reads (no line "
+                  "breaks? a whole genome on one line is read with --ref)", r->path, (long long)r->lineno + 1,
+                  g_max_record);
+}
+
+/* 1 with the next line (CR and trailing blanks cut) in r->line, 0 at end. */
+static int read_line_as(ds_fasta_reader *r, int qual)
+{
+    int got = get_line(r, qual);
+    if (got <= 0) return got;
     r->lineno++;
     while (r->line.l && (r->line.s[r->line.l - 1] == '\r' || r->line.s[r->line.l - 1] == ' ' ||
                          r->line.s[r->line.l - 1] == '\t'))
         r->line.s[--r->line.l] = 0;
     return 1;
 }
+
+static int read_line(ds_fasta_reader *r) { return read_line_as(r, 0); }
 
 static int read_nonblank(ds_fasta_reader *r)
 {
@@ -84,6 +117,7 @@ int ds_fasta_open(ds_fasta_reader **out, const char *path)
         return ds_err(DS_ENOMEM, "out of memory");
     }
     r->fp = open_quiet(path);
+    if (r->fp && ds_linebuf_init(&r->lb, r->fp)) { ds_fasta_close(r); return ds_err(DS_ENOMEM, "out of memory"); }
     int e = r->fp ? read_nonblank(r) : ds_err_errno(DS_EIO, "%s: cannot open", r->path);
     if (!e) e = ds_err(DS_EFORMAT, "%s: no sequence records", r->path);
     if (e == 1) e = expect_header(r);
@@ -98,6 +132,7 @@ void ds_fasta_close(ds_fasta_reader *r)
     if (!r) return;
     if (r->fp) bgzf_close(r->fp);
     free(r->line.s); free(r->id.s); free(r->seq.s); free(r->qual.s);
+    ds_linebuf_free(&r->lb);
     free(r->path);
     free(r);
 }
@@ -115,6 +150,10 @@ static int append_bases(ds_fasta_reader *r, kstring_t *to)
                       "(expected letters, '-', '*' or '.')", r->path, (long long)r->lineno, shown,
                       (long long)r->n + 1, r->id.s);
     }
+    if (to->l + r->line.l > g_max_record)
+        return ds_err(DS_EFORMAT, "%s:%lld: record %lld '%s' is longer than %zu bases, the longest record derfseq "
+                      "reads from a stream (use --ref with its index)", r->path, (long long)r->lineno,
+                      (long long)r->n + 1, r->id.s, g_max_record);
     return kputsn(s, r->line.l, to) < 0 ? ds_err(DS_ENOMEM, "out of memory") : 0;
 }
 
@@ -148,7 +187,7 @@ static int read_fastq_seq(ds_fasta_reader *r)
 static int read_fastq_qual(ds_fasta_reader *r)
 {
     int e = 0;
-    while (r->qual.l < r->seq.l && (e = read_line(r)) == 1)
+    while (r->qual.l < r->seq.l && (e = read_line_as(r, 1)) == 1)
         if (kputsn(r->line.s, r->line.l, &r->qual) < 0) return ds_err(DS_ENOMEM, "out of memory");
     if (e < 0) return e;
     if (r->qual.l != r->seq.l)
@@ -216,34 +255,36 @@ static int find_contig(const ds_ref *r, const char *name)
     return -1;
 }
 
-/* Compression of path (0 plain, 1 gzip, 2 bgzip) and its first non-blank byte. */
+/* Compression of path (0 plain, 1 gzip, 2 bgzip) and its first non-blank
+ * byte (-1 at the end, -2 for a read error). */
 static int sniff(const char *path, int *first)
 {
     BGZF *fp = open_quiet(path);
     *first = -1;
     if (!fp) return -1;
+    enum htsLogLevel lv = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);
     int comp = bgzf_compression(fp), c;
     while ((c = bgzf_getc(fp)) == '\n' || c == '\r' || c == ' ' || c == '\t') {}
-    *first = c;
+    *first = c < -1 ? -2 : c;
     bgzf_close(fp);
+    hts_set_log_level(lv);
     return comp;
 }
 
-/* Builds the index in a fresh $TMPDIR folder and removes the files once
- * loaded: faidx keeps both indexes in memory. */
-static faidx_t *load_with_temp_index(const char *path)
+/* 1 when the whole file decompresses (read only after indexing failed). */
+static int reads_through(const char *path)
 {
-    const char *t = getenv("TMPDIR");
-    char dir[4096], fai[4200], gzi[4200];
-    snprintf(dir, sizeof dir, "%s/derfseq-fai.XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(dir)) return NULL;
-    snprintf(fai, sizeof fai, "%s/ref.fai", dir);
-    snprintf(gzi, sizeof gzi, "%s/ref.gzi", dir);
-    faidx_t *f = fai_load3(path, fai, gzi, FAI_CREATE);
-    unlink(fai);
-    unlink(gzi);
-    rmdir(dir);
-    return f;
+    BGZF *fp = open_quiet(path);
+    char *buf = malloc(READ_BUF);
+    ssize_t n = -1;
+    enum htsLogLevel lv = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);
+    while (fp && buf && (n = bgzf_read(fp, buf, READ_BUF)) > 0) {}
+    if (fp) bgzf_close(fp);
+    hts_set_log_level(lv);
+    free(buf);
+    return n == 0;
 }
 
 static int explain_no_index(const char *path, int comp, int first)
@@ -251,11 +292,112 @@ static int explain_no_index(const char *path, int comp, int first)
     if (comp == 1)
         return ds_err(DS_EFORMAT, "%s: gzip-compressed but not bgzip, so it cannot be indexed; recompress it with "
                       "'zcat %s | bgzip > new.fa.gz' (or decompress it)", path, path);
+    if (first == -2 || (comp == 2 && !reads_through(path)))
+        return ds_err(DS_EIO, "%s: read error (truncated or corrupt compressed data?)", path);
     if (first == -1) return ds_err(DS_EFORMAT, "%s: empty file, no sequences", path);
     if (first != '>' && first != '@')
         return ds_err(DS_EFORMAT, "%s: not a FASTA file (it does not start with '>')", path);
-    return ds_err(DS_EFORMAT, "%s: cannot read or build its index %s.fai (lines of different lengths within a "
-                  "record?); 'samtools faidx %s' says where", path, path, path);
+    return ds_err(DS_EFORMAT, "%s: cannot be indexed (lines of different lengths, or blank lines, within a record?); "
+                  "'samtools faidx %s' says where", path, path);
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+/* The index files ds_ref_open hands to htslib. */
+typedef struct {
+    char fai[4200], gzi[4200];   /* beside the reference, or built under another name */
+    char tmp_fai[4200], tmp_gzi[4200], tmp_dir[4096];   /* built here; removed once loaded */
+} index_files;
+
+static void remove_temp(index_files *f)
+{
+    if (f->tmp_fai[0]) unlink(f->tmp_fai);
+    if (f->tmp_gzi[0]) unlink(f->tmp_gzi);
+    if (f->tmp_dir[0]) rmdir(f->tmp_dir);
+    f->tmp_fai[0] = f->tmp_gzi[0] = f->tmp_dir[0] = 0;
+}
+
+/* Fresh names for a build: beside the reference (renamed into place after
+ * the check, so no half-written or unusable index is ever left there), or
+ * in a new $TMPDIR folder when that directory is not writable. */
+static int temp_names(const char *path, int bgz, index_files *f)
+{
+    snprintf(f->tmp_fai, sizeof f->tmp_fai, "%s.fai.XXXXXX", path);
+    snprintf(f->tmp_gzi, sizeof f->tmp_gzi, "%s.gzi.XXXXXX", path);
+    int a = mkstemp(f->tmp_fai), b = bgz ? mkstemp(f->tmp_gzi) : -1;
+    mode_t mask = umask(0);   /* mkstemp makes 0600; an index should be readable as htslib would leave it */
+    umask(mask);
+    if (a >= 0) { (void)fchmod(a, 0666 & ~mask); close(a); }
+    if (b >= 0) { (void)fchmod(b, 0666 & ~mask); close(b); }
+    if (a < 0) f->tmp_fai[0] = 0;
+    if (b < 0) f->tmp_gzi[0] = 0;
+    if (a >= 0 && (b >= 0 || !bgz)) return 0;
+    remove_temp(f);
+    const char *t = getenv("TMPDIR");
+    snprintf(f->tmp_dir, sizeof f->tmp_dir, "%s/derfseq-fai.XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(f->tmp_dir)) {
+        f->tmp_dir[0] = 0;
+        return ds_err_errno(DS_EIO, "%s: cannot write its index beside it nor in %s", path, t && *t ? t : "/tmp");
+    }
+    snprintf(f->tmp_fai, sizeof f->tmp_fai, "%s/ref.fai", f->tmp_dir);
+    if (bgz) snprintf(f->tmp_gzi, sizeof f->tmp_gzi, "%s/ref.gzi", f->tmp_dir);
+    return 0;
+}
+
+/* A built file moved to its place when that place is free; otherwise the
+ * existing file is used (and checked) and the built one dropped, or, when
+ * the rename fails, the built one is used for this process only. */
+static void install(char *tmp, char *final, int had)
+{
+    if (had) { unlink(tmp); tmp[0] = 0; return; }
+    if (strncmp(tmp, final, strlen(final)) || rename(tmp, final)) {   /* a $TMPDIR file stays there */
+        snprintf(final, 4200, "%s", tmp);   /* the temporary one, removed after loading */
+        return;
+    }
+    tmp[0] = 0;
+}
+
+/* Builds the missing .fai and/or .gzi with htslib and checks the result
+ * (htslib writes an unusable index for some files it cannot really index,
+ * e.g. one whose first sequence line holds only blanks). */
+static int build_index(const char *path, int comp, int first, int had_fai, int had_gzi, index_files *f)
+{
+    int bgz = comp == 2, e = temp_names(path, bgz, f);
+    if (e) return e;
+    if (fai_build3(path, f->tmp_fai, bgz ? f->tmp_gzi : NULL) ||
+        ds_faidx_check(path, bgz, first == '@', f->tmp_fai, f->tmp_gzi, f->fai, f->gzi)) {
+        remove_temp(f);
+        return explain_no_index(path, comp, first);
+    }
+    install(f->tmp_fai, f->fai, had_fai);
+    if (bgz) install(f->tmp_gzi, f->gzi, had_gzi);
+    return 0;
+}
+
+/* The index checked against the file (ds_faidx_check) and loaded, built
+ * first when missing; an existing index that does not fit the file is
+ * refused, never rebuilt: it may be someone else's file. */
+static int load_index(ds_ref *r, int comp, int first)
+{
+    index_files f = { 0 };
+    int bgz = comp == 2;
+    if (strlen(r->path) > 4000) return ds_err(DS_EINVAL, "%.200s...: path too long", r->path);
+    snprintf(f.fai, sizeof f.fai, "%s.fai", r->path);
+    snprintf(f.gzi, sizeof f.gzi, "%s.gzi", r->path);
+    int had_fai = is_file(f.fai), had_gzi = bgz && is_file(f.gzi), e = 0;
+    if (!had_fai || (bgz && !had_gzi)) e = build_index(r->path, comp, first, had_fai, had_gzi, &f);
+    if (!e && (had_fai || had_gzi)) e = ds_faidx_check(r->path, bgz, first == '@', f.fai, f.gzi, f.fai, f.gzi);
+    if (!e) {
+        r->fai = fai_load3(r->path, f.fai, bgz ? f.gzi : NULL, 0);
+        if (!r->fai) e = ds_err(DS_EIO, "%s: cannot load its index %s", r->path, f.fai);
+    }
+    r->temp_index = f.tmp_fai[0] || f.tmp_gzi[0];
+    remove_temp(&f);
+    return e;
 }
 
 static int load_lengths(ds_ref *r)
@@ -286,15 +428,15 @@ int ds_ref_open(ds_ref **out, const char *path)
     if (access(path, R_OK)) return ds_err_errno(DS_EIO, "%s: cannot open reference", path);
     ds_ref *r = calloc(1, sizeof *r);
     if (!r || !(r->path = strdup(path))) { free(r); return ds_err(DS_ENOMEM, "out of memory"); }
-    int first, comp = sniff(path, &first), e = 0;
-    if (comp == 0 || comp == 2) {
+    int first, comp = sniff(path, &first), e;
+    if (comp < 0) e = ds_err_errno(DS_EIO, "%s: cannot open reference", path);
+    else if (comp == 1 || (first != '>' && first != '@')) e = explain_no_index(path, comp, first);
+    else {
         enum htsLogLevel lv = hts_get_log_level();
-        hts_set_log_level(HTS_LOG_OFF);
-        r->fai = fai_load3(path, NULL, NULL, FAI_CREATE);
-        if (!r->fai && (first == '>' || first == '@') && (r->fai = load_with_temp_index(path))) r->temp_index = 1;
+        hts_set_log_level(HTS_LOG_OFF);   /* failures come back as one derfseq message */
+        e = load_index(r, comp, first);
         hts_set_log_level(lv);
     }
-    if (!r->fai) e = comp < 0 ? ds_err_errno(DS_EIO, "%s: cannot open reference", path) : explain_no_index(path, comp, first);
     if (!e) e = load_lengths(r);
     if (e) { ds_ref_close(r); return e; }
     if (comp == 2) fai_set_cache_size(r->fai, 8 << 20);   /* neighbouring windows share BGZF blocks */
@@ -351,11 +493,14 @@ int ds_ref_fetch_i(const ds_ref *r, int c, int64_t beg, int64_t end, char *buf)
                                        r->path, name, (long long)beg, (long long)end, (long long)end, (long long)r->len[c]);
     if (end == beg) return 0;
     hts_pos_t len = 0;
+    enum htsLogLevel lv = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);   /* a read error is reported once, below */
     char *s = faidx_fetch_seq64(r->fai, name, beg, end - 1, &len);
+    hts_set_log_level(lv);
     if (!s || len != end - beg) {
         free(s);
-        return ds_err(DS_EIO, "%s: cannot read %s [%lld, %lld) (index out of date? delete %s.fai and retry)", r->path,
-                      name, (long long)beg, (long long)end, r->path);
+        return ds_err(DS_EIO, "%s: cannot read %s [%lld, %lld) (corrupt compressed data, or a file changed since it "
+                      "was opened?)", r->path, name, (long long)beg, (long long)end);
     }
     memcpy(buf, s, (size_t)len);
     free(s);

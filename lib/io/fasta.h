@@ -4,6 +4,7 @@
 #ifndef DS_FASTA_H
 #define DS_FASTA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---- streaming ------------------------------------------------------- */
@@ -29,17 +30,33 @@ int ds_fasta_open(ds_fasta_reader **r, const char *path);
 int ds_fasta_next(ds_fasta_reader *r, ds_fasta_record *rec);
 void ds_fasta_close(ds_fasta_reader *r);
 
+/* Streaming keeps memory bounded whatever the input (no line breaks, an
+ * endless stream): a header line longer than DS_FASTA_MAX_HEADER bytes, a
+ * record of more than DS_FASTA_MAX_RECORD bases (or a line that long) is
+ * an error naming the file and line, read no further. Longer contigs are
+ * read with ds_ref (faidx), which loads only the bases asked for. */
+#define DS_FASTA_MAX_HEADER ((size_t)64 << 10)
+#define DS_FASTA_MAX_RECORD ((size_t)4 << 30)
+/* Lowers (or restores, with 0) both limits for every reader opened
+ * afterwards; for tests, not thread-safe. */
+void ds_fasta_set_limits(size_t max_header, size_t max_record);
+
 /* ---- random access --------------------------------------------------- */
 /* One reference; not thread-safe (faidx keeps one file position): give each
  * thread its own ds_ref. */
 typedef struct ds_ref ds_ref;
 
 /* Opens a plain or bgzip FASTA with faidx (FASTQ works too, as with
- * 'samtools fqidx'). A missing .fai (and .gzi) is built beside the file;
- * when that directory is not writable, in $TMPDIR for this process only
- * (ds_ref_index_is_temporary). A gzip file that is not bgzip, or a FASTA
- * whose line lengths vary within a record, cannot be indexed: the message
- * says so and how to fix it. */
+ * 'samtools fqidx'). A missing .fai (and .gzi) is built beside the file
+ * (under a temporary name, renamed once checked); when that directory is
+ * not writable, in $TMPDIR for this process only (ds_ref_index_is_temporary).
+ * A gzip file that is not bgzip, or a FASTA whose line lengths vary within
+ * a record, cannot be indexed: the message says so and how to fix it.
+ * An existing index is checked against the file first (faidx_check.h:
+ * every row's numbers, bounds, header line, first-line width and end) and
+ * refused, never rebuilt, when it does not fit: "x.fa.fai:3: contig 'chr2':
+ * line width (bases per line) 70 does not match x.fa (60); delete the index
+ * to rebuild it". htslib's own log lines are kept off stderr. */
 int ds_ref_open(ds_ref **ref, const char *path);
 void ds_ref_close(ds_ref *ref);
 int ds_ref_ncontigs(const ds_ref *ref);

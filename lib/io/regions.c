@@ -1,7 +1,10 @@
 /* Region strings and BED files (regions.h, derfseq.md "Inputs"). BED lines
- * are read through htslib's BGZF, so plain, gzip and bgzip files all work. */
+ * are read through htslib's BGZF, so plain, gzip and bgzip files all work,
+ * with a bounded line reader (linebuf.h): a newline-free input cannot
+ * exhaust memory. */
 #include "io/regions.h"
 #include "core/error.h"
+#include "io/linebuf.h"
 
 #include <htslib/bgzf.h>
 #include <htslib/kstring.h>
@@ -197,8 +200,9 @@ int ds_bed_read(const char *path, ds_regions *out)
     if (!out->path && !(out->path = strdup(path))) { bgzf_close(fp); return ds_err(DS_ENOMEM, "out of memory"); }
     kstring_t s = { 0, 0, NULL };
     bed_ctx b = { path, 0, 0, 0 };
-    int r = 0, got;
-    while (!r && (got = bgzf_getline(fp, '\n', &s)) >= 0) {
+    ds_linebuf lb;
+    int r = ds_linebuf_init(&lb, fp) ? ds_err(DS_ENOMEM, "out of memory") : 0, got = DS_LINE_EOF;
+    while (!r && (got = ds_linebuf_get(&lb, &s, DS_BED_MAX_LINE, DS_BED_MAX_LINE)) == DS_LINE_OK) {
         b.line++;
         while (s.l && (s.s[s.l - 1] == '\r' || s.s[s.l - 1] == ' ')) s.s[--s.l] = 0;
         if (is_skipped(&s)) continue;
@@ -207,7 +211,12 @@ int ds_bed_read(const char *path, ds_regions *out)
         if (r) ds_region_free(&reg);
         else if ((r = ds_regions_add(out, &reg))) ds_region_free(&reg);
     }
-    if (!r && got < -1) r = ds_err(DS_EIO, "%s: read error after line %d", path, b.line);
+    if (!r && got == DS_LINE_EREAD) r = ds_err(DS_EIO, "%s: read error after line %d", path, b.line);
+    if (!r && got == DS_LINE_ENOMEM) r = ds_err(DS_ENOMEM, "out of memory");
+    if (!r && got == DS_LINE_ETOOLONG)
+        r = ds_err(DS_EFORMAT, "%s:%d: line longer than %zu bytes (not a BED file, or no line breaks?)", path,
+                   b.line + 1, (size_t)DS_BED_MAX_LINE);
+    ds_linebuf_free(&lb);
     out->basenji |= b.basenji;
     free(s.s);
     bgzf_close(fp);

@@ -40,7 +40,9 @@ int ds_region_parse_whole(const char *s, ds_region *out);
  * recognised on the first data row (exactly 4 columns, the 4th one of
  * train/valid/val/validation/test); every later row must then carry a split
  * too. Otherwise column 4 is a name. Errors name file:line:
- * "regions.bed:17: end (120) < start (300)". */
+ * "regions.bed:17: end (120) < start (300)". A line longer than
+ * DS_BED_MAX_LINE bytes is an error too (read no further). */
+#define DS_BED_MAX_LINE ((size_t)1 << 20)
 int ds_bed_read(const char *path, ds_regions *out);
 int ds_regions_add(ds_regions *rs, const ds_region *r);   /* takes ownership of its strings */
 void ds_regions_free(ds_regions *rs);
