@@ -118,6 +118,16 @@ static int parse(eval_opts *o, int argc, char **argv)
     return 0;
 }
 
+/* --json and --predictions must not overwrite --from, --ref, --regions,
+ * DATA or each other. */
+static int check_outputs(const eval_opts *o, int nargs, char **args)
+{
+    const char *in[] = { o->from, o->ref, o->regions, nargs ? args[0] : NULL, o->predictions };
+    int rc = ds_check_output(o->co.cmd, "--json", o->co.json_path, in, 5);
+    in[4] = o->co.json_path;
+    return rc ? rc : ds_check_output(o->co.cmd, "--predictions", o->predictions, in, 5);
+}
+
 static int write_json_file(const char *path, json_t *j)
 {
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -349,6 +359,7 @@ int main_eval(int argc, char **argv)
     if (optind == argc && !o.ref) return ds_usage_error(o.co.cmd, "missing DATA");
 
     if (argc - optind > 1) return ds_usage_error(o.co.cmd, "give one DATA");
+    if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
     int e;
     struct stat st;

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "io/outfile.h"
 #include "io/safetensors.h"
 #include "nn/norm.h"
 #include "nn/optim.h"
@@ -326,3 +327,24 @@ int ds_from_model_name(const char *cmd, const char *path, char **name)
     return 0;
 }
 
+
+const char *const DS_RUN_FILES[DS_NRUN_FILES] = { "config.json", "state.safetensors", "last.safetensors",
+                                                  "best.safetensors", "log.jsonl", "validation.tsv" };
+
+int ds_check_output(const char *cmd, const char *opt, const char *out, const char *const *inputs, int n)
+{
+    if (ds_out_check_distinct(out, inputs, n) == 0) return 0;
+    return ds_usage_error(cmd, "%s %s", opt, ds_errmsg());
+}
+
+int ds_check_run_dir(const char *cmd, const char *opt, const char *dir, const char *const *inputs, int n)
+{
+    if (!dir) return 0;
+    if (ds_check_output(cmd, opt, dir, inputs, n)) return 2;
+    for (int i = 0; i < DS_NRUN_FILES; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, DS_RUN_FILES[i]);
+        if (ds_check_output(cmd, opt, path, inputs, n)) return 2;
+    }
+    return 0;
+}
