@@ -333,18 +333,20 @@ const char *const DS_RUN_FILES[DS_NRUN_FILES] = { "config.json", "state.safetens
 
 int ds_check_output(const char *cmd, const char *opt, const char *out, const char *const *inputs, int n)
 {
-    if (ds_out_check_distinct(out, inputs, n) == 0) return 0;
-    return ds_usage_error(cmd, "%s %s", opt, ds_errmsg());
+    if (ds_out_check_distinct(out, inputs, n)) return ds_usage_error(cmd, "%s %s", opt, ds_errmsg());
+    if (ds_out_check_creatable(out)) return ds_cmd_error(cmd, "%s %s", opt, ds_errmsg());
+    return 0;
 }
 
 int ds_check_run_dir(const char *cmd, const char *opt, const char *dir, const char *const *inputs, int n)
 {
     if (!dir) return 0;
-    if (ds_check_output(cmd, opt, dir, inputs, n)) return 2;
-    for (int i = 0; i < DS_NRUN_FILES; i++) {
+    int e = ds_out_check_distinct(dir, inputs, n);
+    for (int i = 0; !e && i < DS_NRUN_FILES; i++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", dir, DS_RUN_FILES[i]);
-        if (ds_check_output(cmd, opt, path, inputs, n)) return 2;
+        e = ds_out_check_distinct(path, inputs, n);
     }
-    return 0;
+    /* the directory itself is ds_run_create's to make or refuse */
+    return e ? ds_usage_error(cmd, "%s %s", opt, ds_errmsg()) : 0;
 }

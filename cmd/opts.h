@@ -116,7 +116,8 @@ int ds_check_inputs(const char *cmd, char **paths, int n);
 /* An output that would overwrite an input (lib/io/outfile.h
  * ds_out_check_distinct) is a usage error, found before anything is
  * written: "derfseq <cmd>: <opt> <out>: is also an input; refusing to
- * overwrite it", returning 2; else 0. */
+ * overwrite it", returning 2; one that cannot be created (a missing
+ * directory) returns 1 after its error line; else 0. */
 int ds_check_output(const char *cmd, const char *opt, const char *out, const char *const *inputs, int n);
 /* The files pretrain and finetune write into a run directory. */
 #define DS_NRUN_FILES 6

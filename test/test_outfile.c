@@ -242,3 +242,21 @@ TEST(test_out_check_distinct_accepts_new_files_stdout_and_special_files)
     CHECK_EQ_INT(ds_out_check_distinct("/dev/null", devnull, 1), 0);
     CHECK_EQ_INT(ds_out_check_distinct(in, inputs, 0), 0);
 }
+
+TEST(test_out_check_creatable_names_an_output_in_a_missing_directory)
+{
+    const char *dir = fresh_dir("creatable");
+    char ok[700], missing[700], sub[700];
+    snprintf(ok, sizeof ok, "%s/new.tsv", dir);
+    snprintf(missing, sizeof missing, "%s/nodir/new.tsv", dir);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    CHECK_EQ_INT(mkdir(sub, 0755), 0);
+    CHECK_EQ_INT(ds_out_check_creatable(ok), 0);
+    CHECK_EQ_INT(ds_out_check_creatable("-"), 0);
+    CHECK_EQ_INT(ds_out_check_creatable("/dev/null"), 0);
+    CHECK_EQ_INT(ds_out_check_creatable(missing), DS_EIO);
+    CHECK_MSG(strstr(ds_errmsg(), "nodir/new.tsv: cannot be created"), "'%s'", ds_errmsg());
+    CHECK_EQ_INT(ds_out_check_creatable(sub), DS_EIO);
+    CHECK_MSG(strstr(ds_errmsg(), "is a directory"), "'%s'", ds_errmsg());
+    CHECK_EQ_INT(count_entries(dir, ""), 1);   /* checking created nothing */
+}

@@ -166,3 +166,21 @@ int ds_out_check_distinct(const char *out, const char *const *inputs, int n)
     }
     return 0;
 }
+
+int ds_out_check_creatable(const char *out)
+{
+    struct stat sb;
+    if (!out || !strcmp(out, "-")) return 0;
+    if (stat(out, &sb) == 0)
+        return S_ISDIR(sb.st_mode) ? ds_err(DS_EIO, "%s: is a directory, not a file", out) : 0;
+    char *copy = strdup(out);
+    if (!copy) return ds_err(DS_ENOMEM, "%s: out of memory", out);
+    const char *dir = dirname(copy);
+    int r = 0;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(dir, W_OK | X_OK) != 0) {
+        if (errno == 0 || (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))) errno = ENOTDIR;
+        r = ds_err_errno(DS_EIO, "%s: cannot be created", out);
+    }
+    free(copy);
+    return r;
+}

@@ -30,5 +30,10 @@ int ds_write_file_atomic(const char *path, const void *buf, size_t len);
  * (stdout/stdin), NULL entries, paths that do not exist yet and outputs
  * that are not regular files (/dev/null) never clash. */
 int ds_out_check_distinct(const char *out, const char *const *inputs, int n);
+/* Whether out can be written where it is, checked before any work so that
+ * nothing reaches stdout or disk first: 0, or DS_EIO naming out when its
+ * directory is missing or not writable, or out is a directory. NULL and "-"
+ * are always fine. */
+int ds_out_check_creatable(const char *out);
 
 #endif
