@@ -441,7 +441,11 @@ static int setup(finetune *f, int resuming)
     if (!L) L = ds_gb_default_max_length(o->data);
     if (!L) for (long i = 0; i < f->data.n; i++) if (f->data.r[i].len > L) L = (int)f->data.r[i].len;
     if (L > m->max_len) {
-        if (o->max_length) { ds_model_free(m); return ds_err(DS_EINVAL, "--max-length %d exceeds the model's %d tokens", L, m->max_len); }
+        if (o->max_length) {
+            int max = m->max_len;   /* read before the free */
+            ds_model_free(m);
+            return ds_err(DS_EINVAL, "--max-length %d exceeds the model's %d tokens", L, max);
+        }
         L = m->max_len;
     }
     e = ds_classifier_new(&f->clf, m, f->data.classes, f->data.nclass, L, (uint64_t)o->co.seed);

@@ -327,7 +327,6 @@ int ds_from_model_name(const char *cmd, const char *path, char **name)
     return 0;
 }
 
-
 const char *const DS_RUN_FILES[DS_NRUN_FILES] = { "config.json", "state.safetensors", "last.safetensors",
                                                   "best.safetensors", "log.jsonl", "validation.tsv" };
 
