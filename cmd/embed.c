@@ -120,6 +120,15 @@ static int parse(embed_opts *o, int argc, char **argv)
     return 0;
 }
 
+/* -o must not be --from, --ref (or its index), --regions or an INPUT. */
+static int check_output(const embed_opts *o, int nargs, char **args)
+{
+    const char *in[nargs + 3];
+    in[0] = o->from, in[1] = o->ref, in[2] = o->regions;
+    for (int i = 0; i < nargs; i++) in[3 + i] = args[i];
+    return ds_check_output(o->co.cmd, "-o", o->out, in, nargs + 3);
+}
+
 /* ---- writer ----------------------------------------------------------- */
 
 typedef struct {
@@ -306,6 +315,8 @@ static int embed_files(embedder *E, char **paths, int n, long *count)
         ds_fasta_record rec;
         while (!e && (e = ds_fasta_next(r, &rec)) == 1) {
             e = embed_seq(E, rec.id, rec.seq, rec.len);
+            /* a record the model cannot take (empty, too long, a bad id): say where it is */
+            if (e == DS_EINVAL) e = ds_err(e, "%s:%lld: %s", paths[i], (long long)rec.line, ds_errmsg());
             (*count)++;
         }
         ds_fasta_close(r);
@@ -370,6 +381,7 @@ int main_embed(int argc, char **argv)
         return ds_usage_error(o.co.cmd, "--format %s needs -o FILE (it is finished by seeking back)", FORMATS[o.format]);
     if (o.pool == POOL_CLS)
         return ds_usage_error(o.co.cmd, "--pool cls: DNA inputs carry no [CLS] token here; use mean or last");
+    if ((rc = check_output(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
     embedder E = { .o = &o };
     int e = ds_model_load(&E.m, o.from);

@@ -119,6 +119,18 @@ static int parse(eval_opts *o, int argc, char **argv)
     return 0;
 }
 
+/* --json and --predictions must not overwrite --from, --ref, --regions,
+ * DATA or each other. */
+static int check_outputs(const eval_opts *o, int nargs, char **args)
+{
+    const char *in[] = { o->from, o->ref, o->regions, nargs ? args[0] : NULL, o->predictions };
+    int rc = ds_check_output(o->co.cmd, "--json", o->co.json_path, in, 5);
+    if (!rc && o->predictions && o->co.json_path && !strcmp(o->predictions, o->co.json_path))
+        return ds_usage_error(o->co.cmd, "--predictions %s: is also --json; give two files", o->predictions);
+    in[4] = o->co.json_path;
+    return rc ? rc : ds_check_output(o->co.cmd, "--predictions", o->predictions, in, 5);
+}
+
 static int write_json_file(const char *path, json_t *j)
 {
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -315,7 +327,7 @@ static int evaluate_suite(eval_opts *o, const char *runs, const char *datasets)
         names[n++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    if (n) qsort(names, (size_t)n, sizeof *names, cmp_names);   /* names is NULL when empty */
     int r = n ? 0 : ds_err(DS_EINVAL, "%s: no <dataset>/best.safetensors runs", runs);
     json_t *rows = json_array();
     int table = !o->co.json_path || strcmp(o->co.json_path, "-");
@@ -353,6 +365,7 @@ int main_eval(int argc, char **argv)
     if (optind == argc && !o.ref) return ds_usage_error(o.co.cmd, "missing DATA");
 
     if (argc - optind > 1) return ds_usage_error(o.co.cmd, "give one DATA");
+    if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
     int e;
     struct stat st;

@@ -161,6 +161,20 @@ static int check_required(const finetune_opts *o, int ndata)
     return 0;
 }
 
+/* --log and the files of -o RUN_DIR must not overwrite --from, --ref or
+ * DATA; a resumed run's files are inputs too. */
+static int check_outputs(const finetune_opts *o, int ndata, char **data)
+{
+    char run[DS_NRUN_FILES][1100];
+    const char *in[3 + DS_NRUN_FILES] = { o->from, o->ref, ndata ? data[0] : NULL };
+    for (int i = 0; o->tr.resume && i < DS_NRUN_FILES; i++) {
+        snprintf(run[i], sizeof run[i], "%s/%s", o->tr.resume, DS_RUN_FILES[i]);
+        in[3 + i] = run[i];
+    }
+    int rc = ds_check_output(o->co.cmd, "--log", o->co.log_path, in, 3 + DS_NRUN_FILES);
+    return rc ? rc : ds_check_run_dir(o->co.cmd, "-o", o->out, in, 3);
+}
+
 /* ---- the run --------------------------------------------------------- */
 
 typedef struct {
@@ -495,7 +509,7 @@ static int setup(finetune *f, int resuming)
     if (!L) for (long i = 0; i < f->data.n; i++) if (f->data.r[i].len > L) L = (int)f->data.r[i].len;
     if (L > m->max_len) {
         if (o->max_length) {
-            int max = m->max_len;
+            int max = m->max_len;   /* read before the free */
             ds_model_free(m);
             return ds_err(DS_EINVAL, "--max-length %d exceeds the model's %d tokens", L, max);
         }
@@ -533,6 +547,7 @@ int main_finetune(int argc, char **argv)
     if (rc) return rc;
     if (o.co.help) { usage(stdout, &o); return 0; }
     if ((rc = check_required(&o, argc - optind))) return rc;
+    if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
     if (!o.tr.resume && ds_check_inputs(o.co.cmd, argv + optind, 1)) return 1;
     if (!o.tr.resume && !strcmp(TASKS[o.task], "ctc")) {

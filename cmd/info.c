@@ -127,6 +127,8 @@ int main_info(int argc, char **argv)
     if (co.help) { usage(stdout, &co); return 0; }
     if (optind == argc) return ds_usage_error(co.cmd, "missing CKPT");
     if (argc - optind > 1) return ds_usage_error(co.cmd, "expected one CKPT, got %d", argc - optind);
+    const char *in[] = { argv[optind] };
+    if ((rc = ds_check_output(co.cmd, "--json", co.json_path, in, 1))) return rc;
     ds_st_file f;
     if (ds_st_open(&f, argv[optind]) != 0) return ds_cmd_error(co.cmd, "%s", ds_errmsg());
     const char *config = ds_st_meta(&f, DS_CKPT_CONFIG_KEY);

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "io/outfile.h"
 #include "io/safetensors.h"
 #include "nn/norm.h"
 #include "nn/optim.h"
@@ -360,3 +361,25 @@ int ds_from_model_name(const char *cmd, const char *path, char **name)
     return 0;
 }
 
+const char *const DS_RUN_FILES[DS_NRUN_FILES] = { "config.json", "state.safetensors", "last.safetensors",
+                                                  "best.safetensors", "log.jsonl", "validation.tsv" };
+
+int ds_check_output(const char *cmd, const char *opt, const char *out, const char *const *inputs, int n)
+{
+    if (ds_out_check_distinct(out, inputs, n)) return ds_usage_error(cmd, "%s %s", opt, ds_errmsg());
+    if (ds_out_check_creatable(out)) return ds_cmd_error(cmd, "%s %s", opt, ds_errmsg());
+    return 0;
+}
+
+int ds_check_run_dir(const char *cmd, const char *opt, const char *dir, const char *const *inputs, int n)
+{
+    if (!dir) return 0;
+    int e = ds_out_check_distinct(dir, inputs, n);
+    for (int i = 0; !e && i < DS_NRUN_FILES; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, DS_RUN_FILES[i]);
+        e = ds_out_check_distinct(path, inputs, n);
+    }
+    /* the directory itself is ds_run_create's to make or refuse */
+    return e ? ds_usage_error(cmd, "%s %s", opt, ds_errmsg()) : 0;
+}

@@ -129,6 +129,18 @@ int ds_not_built(const char *cmd, const char *model);
  * error line. */
 int ds_check_input(const char *cmd, const char *path);
 int ds_check_inputs(const char *cmd, char **paths, int n);
+/* An output that would overwrite an input (lib/io/outfile.h
+ * ds_out_check_distinct) is a usage error, found before anything is
+ * written: "derfseq <cmd>: <opt> <out>: is also an input; refusing to
+ * overwrite it", returning 2; one that cannot be created (a missing
+ * directory) returns 1 after its error line; else 0. */
+int ds_check_output(const char *cmd, const char *opt, const char *out, const char *const *inputs, int n);
+/* The files pretrain and finetune write into a run directory. */
+#define DS_NRUN_FILES 6
+extern const char *const DS_RUN_FILES[DS_NRUN_FILES];
+/* The same for a run directory: the directory itself and each of its
+ * DS_RUN_FILES. */
+int ds_check_run_dir(const char *cmd, const char *opt, const char *dir, const char *const *inputs, int n);
 /* The model name in a config JSON text ("preset", "arch", "model" or HF
  * "model_type"); malloc'd, NULL when absent or not JSON. */
 char *ds_config_model_name(const char *json_text);

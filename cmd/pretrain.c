@@ -137,6 +137,20 @@ static int check_required(pretrain_opts *o, int ndata, char **data)
     return 0;
 }
 
+/* --log and the files of -o RUN_DIR must not overwrite the genome (or its
+ * index), --regions or --config; a resumed run's files are inputs too. */
+static int check_outputs(const pretrain_opts *o)
+{
+    char run[DS_NRUN_FILES][1100];
+    const char *in[3 + DS_NRUN_FILES] = { o->ref, o->regions, o->config };
+    for (int i = 0; o->tr.resume && i < DS_NRUN_FILES; i++) {
+        snprintf(run[i], sizeof run[i], "%s/%s", o->tr.resume, DS_RUN_FILES[i]);
+        in[3 + i] = run[i];
+    }
+    int rc = ds_check_output(o->co.cmd, "--log", o->co.log_path, in, 3 + DS_NRUN_FILES);
+    return rc ? rc : ds_check_run_dir(o->co.cmd, "-o", o->out, in, 3);
+}
+
 /* ---- the run --------------------------------------------------------- */
 
 typedef struct {
@@ -384,6 +398,7 @@ int main_pretrain(int argc, char **argv)
     if (rc) return rc;
     if (o.co.help) { usage(stdout, &o); return 0; }
     if ((rc = check_required(&o, argc - optind, argv + optind))) return rc;
+    if ((rc = check_outputs(&o))) return rc;
     ds_threads_set(o.co.threads);
     pretrain p = { .o = &o, .best = INFINITY, .saved_step = -1 };
     int resuming = o.tr.resume != NULL;

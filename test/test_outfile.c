@@ -210,3 +210,80 @@ static void interrupted_write(int sig)
 }
 
 TEST(test_outfile_interrupted_by_sigint_or_sigterm_leaves_no_file) { interrupted_write(SIGINT); interrupted_write(SIGTERM); }
+/* ---- ds_out_check_distinct ------------------------------------------ */
+
+static void touch(const char *path)
+{
+    FILE *fp = fopen(path, "w");
+    CHECK_MSG(fp != NULL, "cannot create %s", path);
+    if (fp) { fputs("x\n", fp); fclose(fp); }
+}
+
+TEST(test_out_check_distinct_refuses_an_output_that_is_an_input_by_any_name)
+{
+    const char *dir = fresh_dir("distinct");
+    char in[700], dotted[720], hard[700], sym[700];
+    snprintf(in, sizeof in, "%s/in.fa", dir);
+    snprintf(dotted, sizeof dotted, "%s/./in.fa", dir);
+    snprintf(hard, sizeof hard, "%s/hard.fa", dir);
+    snprintf(sym, sizeof sym, "%s/sym.fa", dir);
+    touch(in);
+    CHECK_EQ_INT(link(in, hard), 0);
+    CHECK_EQ_INT(symlink(in, sym), 0);
+    const char *inputs[] = { NULL, "-", in };
+    CHECK_EQ_INT(ds_out_check_distinct(in, inputs, 3), DS_EINVAL);
+    CHECK_MSG(strstr(ds_errmsg(), "in.fa: is also an input; refusing to overwrite it"), "'%s'", ds_errmsg());
+    CHECK_EQ_INT(ds_out_check_distinct(dotted, inputs, 3), DS_EINVAL);
+    CHECK_MSG(strstr(ds_errmsg(), "(") && strstr(ds_errmsg(), "/in.fa)"), "names the input: '%s'", ds_errmsg());
+    CHECK_EQ_INT(ds_out_check_distinct(hard, inputs, 3), DS_EINVAL);
+    CHECK_EQ_INT(ds_out_check_distinct(sym, inputs, 3), DS_EINVAL);
+}
+
+TEST(test_out_check_distinct_refuses_the_index_beside_an_input)
+{
+    const char *dir = fresh_dir("sidecar");
+    char in[700], fai[720], gzi[720];
+    snprintf(in, sizeof in, "%s/g.fa.gz", dir);
+    snprintf(fai, sizeof fai, "%s.fai", in);
+    snprintf(gzi, sizeof gzi, "%s.gzi", in);
+    touch(in), touch(fai), touch(gzi);
+    const char *inputs[] = { in };
+    CHECK_EQ_INT(ds_out_check_distinct(fai, inputs, 1), DS_EINVAL);
+    CHECK_EQ_INT(ds_out_check_distinct(gzi, inputs, 1), DS_EINVAL);
+}
+
+TEST(test_out_check_distinct_accepts_new_files_stdout_and_special_files)
+{
+    const char *dir = fresh_dir("accept");
+    char in[700], other[700], missing[700];
+    snprintf(in, sizeof in, "%s/in.fa", dir);
+    snprintf(other, sizeof other, "%s/other.tsv", dir);
+    snprintf(missing, sizeof missing, "%s/new.tsv", dir);
+    touch(in), touch(other);
+    const char *inputs[] = { in, "-", NULL, missing };
+    CHECK_EQ_INT(ds_out_check_distinct(other, inputs, 4), 0);   /* an existing, different file */
+    CHECK_EQ_INT(ds_out_check_distinct(missing, inputs, 4), 0); /* not there yet: nothing to overwrite */
+    CHECK_EQ_INT(ds_out_check_distinct("-", inputs, 4), 0);
+    CHECK_EQ_INT(ds_out_check_distinct(NULL, inputs, 4), 0);
+    const char *devnull[] = { "/dev/null" };
+    CHECK_EQ_INT(ds_out_check_distinct("/dev/null", devnull, 1), 0);
+    CHECK_EQ_INT(ds_out_check_distinct(in, inputs, 0), 0);
+}
+
+TEST(test_out_check_creatable_names_an_output_in_a_missing_directory)
+{
+    const char *dir = fresh_dir("creatable");
+    char ok[700], missing[700], sub[700];
+    snprintf(ok, sizeof ok, "%s/new.tsv", dir);
+    snprintf(missing, sizeof missing, "%s/nodir/new.tsv", dir);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    CHECK_EQ_INT(mkdir(sub, 0755), 0);
+    CHECK_EQ_INT(ds_out_check_creatable(ok), 0);
+    CHECK_EQ_INT(ds_out_check_creatable("-"), 0);
+    CHECK_EQ_INT(ds_out_check_creatable("/dev/null"), 0);
+    CHECK_EQ_INT(ds_out_check_creatable(missing), DS_EIO);
+    CHECK_MSG(strstr(ds_errmsg(), "nodir/new.tsv: cannot be created"), "'%s'", ds_errmsg());
+    CHECK_EQ_INT(ds_out_check_creatable(sub), DS_EIO);
+    CHECK_MSG(strstr(ds_errmsg(), "is a directory"), "'%s'", ds_errmsg());
+    CHECK_EQ_INT(count_entries(dir, ""), 1);   /* checking created nothing */
+}

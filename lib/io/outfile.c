@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -181,4 +182,54 @@ int ds_write_file_atomic(const char *path, const void *buf, size_t len)
         return r;
     }
     return ds_outfile_commit(&o);
+}
+
+/* Same file as the regular file *o (a path that does not exist is none). */
+static int same_file(const struct stat *o, const char *path)
+{
+    struct stat sb;
+    return path && strcmp(path, "-") != 0 && stat(path, &sb) == 0 && sb.st_dev == o->st_dev && sb.st_ino == o->st_ino;
+}
+
+/* The input (or its index) that out would overwrite: 0 none, else 1 and
+ * what in *which. */
+static int clashes(const struct stat *o, const char *in, char *which, size_t cap)
+{
+    static const char *const SIDECARS[] = { "", ".fai", ".gzi" };
+    for (int k = 0; k < 3; k++) {
+        snprintf(which, cap, "%s%s", in, SIDECARS[k]);
+        if (same_file(o, which)) return 1;
+    }
+    return 0;
+}
+
+int ds_out_check_distinct(const char *out, const char *const *inputs, int n)
+{
+    struct stat o;
+    if (!out || !strcmp(out, "-") || stat(out, &o) != 0 || !S_ISREG(o.st_mode)) return 0;
+    char which[4200];
+    for (int i = 0; i < n; i++) {
+        if (!inputs[i] || !clashes(&o, inputs[i], which, sizeof which)) continue;
+        if (!strcmp(which, out)) return ds_err(DS_EINVAL, "%s: is also an input; refusing to overwrite it", out);
+        return ds_err(DS_EINVAL, "%s: is also an input (%s); refusing to overwrite it", out, which);
+    }
+    return 0;
+}
+
+int ds_out_check_creatable(const char *out)
+{
+    struct stat sb;
+    if (!out || !strcmp(out, "-")) return 0;
+    if (stat(out, &sb) == 0)
+        return S_ISDIR(sb.st_mode) ? ds_err(DS_EIO, "%s: is a directory, not a file", out) : 0;
+    char *copy = strdup(out);
+    if (!copy) return ds_err(DS_ENOMEM, "%s: out of memory", out);
+    const char *dir = dirname(copy);
+    int r = 0;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(dir, W_OK | X_OK) != 0) {
+        if (errno == 0 || (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))) errno = ENOTDIR;
+        r = ds_err_errno(DS_EIO, "%s: cannot be created", out);
+    }
+    free(copy);
+    return r;
 }

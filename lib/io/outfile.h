@@ -22,4 +22,18 @@ void ds_outfile_abort(ds_outfile *o);   /* removes the temp file; safe after com
 /* Whole-buffer convenience: writes len bytes atomically. */
 int ds_write_file_atomic(const char *path, const void *buf, size_t len);
 
+/* Refuses an output that would overwrite an input, before anything is
+ * written: 0 when out is distinct from every inputs[i] and from the
+ * .fai/.gzi index beside each; else DS_EINVAL with "OUT: is also an input
+ * (...); refusing to overwrite it". Files are compared by st_dev/st_ino, so
+ * "./x", "x", a hard link and a symbolic link to x all count as x. "-"
+ * (stdout/stdin), NULL entries, paths that do not exist yet and outputs
+ * that are not regular files (/dev/null) never clash. */
+int ds_out_check_distinct(const char *out, const char *const *inputs, int n);
+/* Whether out can be written where it is, checked before any work so that
+ * nothing reaches stdout or disk first: 0, or DS_EIO naming out when its
+ * directory is missing or not writable, or out is a directory. NULL and "-"
+ * are always fine. */
+int ds_out_check_creatable(const char *out);
+
 #endif
