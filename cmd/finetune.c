@@ -333,7 +333,8 @@ static int train(finetune *f)
     const ds_train_opts *tr = &f->o->tr;
     int B = (int)tr->batch_size, L = f->clf.max_length;
     long per_epoch = (f->ntrain + B - 1) / B, total = per_epoch * tr->epochs;
-    f->sched = (ds_schedule){ (ds_sched_kind)tr->schedule, (float)tr->lr, (float)(0.1 * tr->lr),
+    f->sched = (ds_schedule){ (ds_sched_kind)tr->schedule, (float)tr->lr,
+                              (float)(isnan(tr->min_lr) ? 0.1 * tr->lr : tr->min_lr),
                               tr->warmup >= 0 ? tr->warmup : total / 100, total };
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * L), *lab = malloc(sizeof(int32_t) * (size_t)B);
     int e = ids && lab ? 0 : ds_err(DS_ENOMEM, "out of memory");
@@ -422,7 +423,14 @@ static int write_config(finetune *f, int L)
                           (json_int_t)o->co.seed, "epochs", (json_int_t)t->epochs, "batch_size", (json_int_t)t->batch_size,
                           "lr", t->lr, "warmup", (json_int_t)t->warmup, "schedule", t->schedule, "weight_decay",
                           t->weight_decay, "grad_clip", t->grad_clip, "patience", (json_int_t)o->patience);
-    if (j) json_object_set_new(j, "threads", json_integer(ds_threads_get()));
+    if (j) {
+        json_object_set_new(j, "threads", json_integer(ds_threads_get()));
+        json_object_set_new(j, "beta1", json_real(t->beta1));
+        json_object_set_new(j, "beta2", json_real(t->beta2));
+        json_object_set_new(j, "min_lr", json_real(isnan(t->min_lr) ? 0.1 * t->lr : t->min_lr));
+        json_object_set_new(j, "decay_groups", json_string(t->decay_groups ? "official" : "derfseq"));
+        json_object_set_new(j, "init_embed_std", json_real(t->init_embed_std));
+    }
     char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(j);
     char p[1100];
@@ -479,8 +487,17 @@ static int read_config(finetune_opts *o, const char *dir, json_t **root)
         !(o->val_fraction >= 0 && o->val_fraction < 0.9) || !(o->tr.lr >= 0 && isfinite(o->tr.lr)))
         return ds_err(DS_EFORMAT, "%s: max_length, epochs, batch_size, warmup, patience, val_fraction or lr is out of "
                       "range (edited by hand?)", p);
-    json_t *th = json_object_get(j, "threads");   /* absent in runs of derfseq 0.1.0 */
+    /* keys absent in runs of derfseq 0.1.0 take the values it used */
+    json_t *th = json_object_get(j, "threads"), *x;
     o->threads_saved = json_is_integer(th) ? (long)json_integer_value(th) : 0;
+    o->tr.beta1 = json_is_number(x = json_object_get(j, "beta1")) ? json_number_value(x) : 0.9;
+    o->tr.beta2 = json_is_number(x = json_object_get(j, "beta2")) ? json_number_value(x) : 0.999;
+    o->tr.min_lr = json_is_number(x = json_object_get(j, "min_lr")) ? json_number_value(x) : 0.1 * o->tr.lr;
+    o->tr.decay_groups = json_is_string(x = json_object_get(j, "decay_groups")) && !strcmp(json_string_value(x), "official");
+    o->tr.init_embed_std = json_is_number(x = json_object_get(j, "init_embed_std")) ? json_number_value(x) : 0.02;
+    if (!(o->tr.beta1 >= 0 && o->tr.beta1 < 1 && o->tr.beta2 >= 0 && o->tr.beta2 < 1 && o->tr.min_lr >= 0 &&
+          o->tr.init_embed_std > 0))
+        return ds_err(DS_EFORMAT, "%s: beta1, beta2, min_lr or init_embed_std out of range (edited by hand?)", p);
     o->out = dir;
     return o->layout < 0 || o->tr.norm < 0 ? ds_err(DS_EFORMAT, "%s: bad layout or norm", p) : 0;
 }
@@ -517,8 +534,11 @@ static int setup(finetune *f, int resuming)
     }
     e = ds_classifier_new(&f->clf, m, f->data.classes, f->data.nclass, L, (uint64_t)o->co.seed);
     if (e) { if (!f->clf.m) ds_model_free(m); return e; }
+    ds_model_set_decay_groups(f->clf.m, o->tr.decay_groups);
     ds_adamw_cfg ac = DS_ADAMW_DEFAULTS;
     ac.weight_decay = (float)o->tr.weight_decay;
+    ac.beta1 = (float)o->tr.beta1;
+    ac.beta2 = (float)o->tr.beta2;
     e = ds_adamw_init(&f->opt_enc, &f->clf.m->params, ac);
     if (!e) e = ds_adamw_init(&f->opt_head, &f->clf.head.params, ac);
     if (!e && o->tr.warmup < 0) o->tr.warmup = ((f->ntrain + o->tr.batch_size - 1) / o->tr.batch_size) * o->tr.epochs / 100;

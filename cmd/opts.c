@@ -20,7 +20,7 @@
 #include "nn/optim.h"
 
 static const char *const NORM_NAMES = "derf|dyt|layernorm|rmsnorm";
-static const char *const SCHED_NAMES = "cosine|linear|constant";
+static const char *const SCHED_NAMES = "cosine|linear|constant|timm-cosine";
 
 void ds_common_defaults(ds_common_opts *co, const char *cmd, int which)
 {
@@ -51,6 +51,43 @@ void ds_train_defaults(ds_train_opts *tr)
     tr->alpha_init = DS_NORM_ALPHA_INIT;
     tr->alpha_attn = tr->alpha_ffn = tr->alpha_final = NAN;
     tr->init_embed_std = DS_INIT_EMBED_STD;
+    tr->beta1 = 0.9;
+    tr->beta2 = 0.999;
+    tr->min_lr = NAN;
+}
+
+void ds_train_recipe_official(ds_train_opts *tr, double *warmup_frac)
+{
+    if (!(tr->set & DS_SET_LR)) tr->lr = 6e-4;
+    if (!(tr->set & DS_SET_WD)) tr->weight_decay = 0.1;
+    if (!(tr->set & DS_SET_BETAS)) tr->beta1 = 0.9, tr->beta2 = 0.95;
+    if (!(tr->set & DS_SET_SCHEDULE)) tr->schedule = DS_SCHED_TIMM_COSINE;
+    if (!(tr->set & DS_SET_MIN_LR)) tr->min_lr = 1e-4;
+    if (!(tr->set & DS_SET_CLIP)) tr->grad_clip = 1.0;
+    if (!(tr->set & DS_SET_DECAY)) tr->decay_groups = 1;
+    if (!(tr->set & DS_SET_EMBED_STD)) tr->init_embed_std = 0.02;
+    if (!(tr->set & DS_SET_WARMUP)) tr->warmup = -1;
+    *warmup_frac = 0.1;
+}
+
+/* --betas B1,B2: both in [0, 1). */
+static int betas(const ds_common_opts *co, const char *arg, ds_train_opts *tr)
+{
+    char *end;
+    errno = 0;
+    double b1 = strtod(arg, &end), b2 = NAN;
+    if (end != arg && *end == ',') {
+        const char *s = end + 1;
+        b2 = strtod(s, &end);
+        if (end == s) b2 = NAN;
+    }
+    if (errno || *end || !(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1)) {
+        ds_usage_error(co->cmd, "--betas: expected B1,B2 with each in [0, 1), e.g. 0.9,0.95, got '%s'", arg);
+        return -1;
+    }
+    tr->beta1 = b1;
+    tr->beta2 = b2;
+    return 1;
 }
 
 static void vmsg(const char *cmd, const char *fmt, va_list ap, const char *tail)
@@ -197,7 +234,21 @@ static int alpha(const ds_common_opts *co, const char *name, const char *arg, do
 
 int ds_opts_train(const ds_common_opts *co, ds_train_opts *tr, int c, const char *arg)
 {
+    static const struct { int opt; unsigned bit; } SETS[] = {
+        { OPT_LR, DS_SET_LR }, { OPT_WD, DS_SET_WD }, { OPT_SCHEDULE, DS_SET_SCHEDULE }, { OPT_WARMUP, DS_SET_WARMUP },
+        { OPT_CLIP, DS_SET_CLIP }, { OPT_BETAS, DS_SET_BETAS }, { OPT_MIN_LR, DS_SET_MIN_LR },
+        { OPT_DECAY_GROUPS, DS_SET_DECAY }, { OPT_INIT_EMBED_STD, DS_SET_EMBED_STD },
+    };
+    for (size_t k = 0; k < sizeof SETS / sizeof SETS[0]; k++)
+        if (SETS[k].opt == c) tr->set |= SETS[k].bit;
     switch (c) {
+    case OPT_BETAS: return betas(co, arg, tr);
+    case OPT_MIN_LR: return real(co, "min-lr", arg, 0, 1, &tr->min_lr);
+    case OPT_DECAY_GROUPS:
+        if (!strcmp(arg, "derfseq")) tr->decay_groups = 0;
+        else if (!strcmp(arg, "official")) tr->decay_groups = 1;
+        else return parse_enum(co, "decay-groups", arg, -1, "derfseq|official", &tr->decay_groups);
+        return 1;
     case OPT_STEPS: tr->steps_set = 1; return count(co, "steps", arg, 0, &tr->steps);
     case OPT_EPOCHS: tr->epochs_set = 1; return count(co, "epochs", arg, 1, &tr->epochs);
     case OPT_BATCH: return count(co, "batch-size", arg, 1, &tr->batch_size);
@@ -288,7 +339,6 @@ static const char *dstr(char *buf, size_t len, double v)
 
 void ds_usage_train(FILE *fp, const ds_train_opts *tr)
 {
-    static const char *const scheds[] = { "cosine", "linear", "constant" };
     char b[64];
     ds_usage_line(fp, "    --steps N", "optimizer steps", lstr(b, sizeof b, tr->steps, "off, see --epochs"));
     ds_usage_line(fp, "    --epochs N", "passes over the data, instead of --steps", lstr(b, sizeof b, tr->epochs, "off"));
@@ -297,9 +347,16 @@ void ds_usage_train(FILE *fp, const ds_train_opts *tr)
     ds_usage_line(fp, "    --seq-len N", "tokens per sequence", lstr(b, sizeof b, tr->seq_len, "the model's length"));
     ds_usage_line(fp, "    --lr X", "peak learning rate (AdamW)", dstr(b, sizeof b, tr->lr));
     ds_usage_line(fp, "    --warmup N", "linear warm-up steps", tr->warmup < 0 ? "1% of the steps" : lstr(b, sizeof b, tr->warmup, NULL));
-    ds_usage_line(fp, "    --schedule NAME", "cosine|linear|constant decay to 0.1 x lr", scheds[tr->schedule]);
+    ds_usage_line(fp, "    --schedule NAME", "cosine|linear|constant decay to --min-lr; timm-cosine: the official",
+                  ds_schedule_name(tr->schedule));
+    ds_usage_line(fp, "    --min-lr X", "the schedule's floor", isnan(tr->min_lr) ? "0.1 x lr" : dstr(b, sizeof b, tr->min_lr));
+    char bb[64];
+    snprintf(bb, sizeof bb, "%g,%g", tr->beta1, tr->beta2);
+    ds_usage_line(fp, "    --betas B1,B2", "AdamW betas", bb);
     ds_usage_line(fp, "    --weight-decay X", "AdamW decoupled weight decay", dstr(b, sizeof b, tr->weight_decay));
     ds_usage_line(fp, "    --grad-clip X", "clip the global gradient norm; 0: off", dstr(b, sizeof b, tr->grad_clip));
+    ds_usage_line(fp, "    --decay-groups NAME", "derfseq|official: which tensors get weight decay",
+                  tr->decay_groups ? "official" : "derfseq");
     ds_usage_line(fp, "    --eval-every N", "validate every N steps; 0: at the end", lstr(b, sizeof b, tr->eval_every, NULL));
     ds_usage_line(fp, "    --save-every N", "checkpoint every N steps; 0: at the end", lstr(b, sizeof b, tr->save_every, NULL));
     ds_usage_line(fp, "    --resume RUN_DIR", "continue the run saved in RUN_DIR exactly", "none");

@@ -10,7 +10,7 @@
 enum {
     OPT_SEED = 256, OPT_QUIET, OPT_LOG, OPT_JSON,
     OPT_STEPS, OPT_EPOCHS, OPT_BATCH, OPT_ACCUM, OPT_SEQLEN, OPT_LR, OPT_WARMUP, OPT_SCHEDULE,
-    OPT_WD, OPT_CLIP, OPT_EVAL_EVERY, OPT_SAVE_EVERY, OPT_RESUME,
+    OPT_WD, OPT_CLIP, OPT_EVAL_EVERY, OPT_SAVE_EVERY, OPT_RESUME, OPT_BETAS, OPT_MIN_LR, OPT_DECAY_GROUPS,
     OPT_MODEL, OPT_CONFIG, OPT_NORM, OPT_ALPHA, OPT_ALPHA_ATTN, OPT_ALPHA_FFN, OPT_ALPHA_FINAL, OPT_INIT_EMBED_STD, OPT_PRENORM,
     OPT_FROM, OPT_TASK, OPT_REF, OPT_REGIONS, OPT_CONTIGS, OPT_FORMAT, OPT_POOL, OPT_LAYER,
 };
@@ -35,6 +35,9 @@ enum {
     { "grad-clip", required_argument, NULL, OPT_CLIP },                               \
     { "eval-every", required_argument, NULL, OPT_EVAL_EVERY },                        \
     { "save-every", required_argument, NULL, OPT_SAVE_EVERY },                        \
+    { "betas", required_argument, NULL, OPT_BETAS },                                  \
+    { "min-lr", required_argument, NULL, OPT_MIN_LR },                                \
+    { "decay-groups", required_argument, NULL, OPT_DECAY_GROUPS },                    \
     { "resume", required_argument, NULL, OPT_RESUME }
 /* The norm family (derfseq.md "Norm family"), for commands that build a model. */
 #define DS_LONGOPTS_NORM                                                               \
@@ -75,7 +78,24 @@ typedef struct {
     double alpha_init;
     double alpha_attn, alpha_ffn, alpha_final;   /* NaN: --alpha-init */
     double init_embed_std;    /* std of the token embedding at init (a new model only) */
+    double beta1, beta2;      /* AdamW betas */
+    double min_lr;            /* the schedule's floor; NaN: 0.1 x lr */
+    int decay_groups;         /* DS_DECAY_DERFSEQ or DS_DECAY_OFFICIAL (models/model.h) */
+    unsigned set;             /* DS_SET_* bits of the options given on the command line */
 } ds_train_opts;
+
+/* Options a recipe (ds_train_recipe) fills in only when they were not given. */
+enum {
+    DS_SET_LR = 1, DS_SET_WD = 2, DS_SET_SCHEDULE = 4, DS_SET_WARMUP = 8, DS_SET_CLIP = 16, DS_SET_BETAS = 32,
+    DS_SET_MIN_LR = 64, DS_SET_DECAY = 128, DS_SET_EMBED_STD = 256,
+};
+/* The official HyenaDNA hg38 pretraining recipe (kuleshov-group/caduceus
+ * configs/experiment/hg38/hg38.yaml, optim_groups.py): AdamW lr 6e-4, betas
+ * (0.9, 0.95), wd 0.1 in the official groups, clip 1.0, timm cosine with 10%
+ * warm-up from 1e-6 to a floor of 1e-4, the official init (embedding
+ * std 0.02). Applies to the options not given; *warmup_frac receives the
+ * warm-up share of the steps (0.1). */
+void ds_train_recipe_official(ds_train_opts *tr, double *warmup_frac);
 
 void ds_common_defaults(ds_common_opts *co, const char *cmd, int which);
 void ds_train_defaults(ds_train_opts *tr);

@@ -25,7 +25,7 @@
 #include "nn/optim.h"
 #include "presets.h"
 
-enum { OPT_MAX_N = 1000, OPT_STOP_AT, OPT_EVAL_WINDOWS };
+enum { OPT_MAX_N = 1000, OPT_STOP_AT, OPT_EVAL_WINDOWS, OPT_RECIPE, OPT_INIT_FROM };
 
 typedef struct {
     ds_common_opts co;
@@ -34,6 +34,9 @@ typedef struct {
     long max_n, stop_at, eval_windows;
     int prenorm;
     const char *resume_ignored;   /* an option given with --resume that it would not apply */
+    int recipe;                   /* 0 derfseq, 1 official */
+    const char *init_from;        /* start from these weights */
+    double warmup_frac;           /* --warmup's default share of the steps */
 } pretrain_opts;
 
 static const struct option LONGOPTS[] = {
@@ -46,6 +49,8 @@ static const struct option LONGOPTS[] = {
     { "max-n", required_argument, NULL, OPT_MAX_N },
     { "eval-windows", required_argument, NULL, OPT_EVAL_WINDOWS },
     { "stop-at", required_argument, NULL, OPT_STOP_AT },
+    { "recipe", required_argument, NULL, OPT_RECIPE },
+    { "init-from", required_argument, NULL, OPT_INIT_FROM },
     { "output", required_argument, NULL, 'o' },
     DS_LONGOPTS_NORM,
     DS_LONGOPTS_TRAIN,
@@ -70,6 +75,11 @@ static void usage(FILE *fp, const pretrain_opts *o)
     ds_usage_line(fp, "    --config FILE", "model config JSON instead of a preset", "none");
     ds_usage_norm(fp, &o->tr);
     ds_usage_line(fp, "    --prenorm", "wav2vec2: pre-LN blocks as in the paper's Derf run", "off: post-LN");
+    ds_usage_line(fp, "    --init-from CKPT", "start from these weights instead of a fresh init", "none");
+    ds_usage_line(fp, "    --recipe NAME", "derfseq|official: defaults of the training options below", "derfseq");
+    fprintf(fp, "    official is the HyenaDNA hg38 recipe: lr 6e-4, betas 0.9,0.95, weight decay 0.1\n"
+                "    in the official groups, clip 1, timm-cosine from 1e-6 with 10%% warm-up to\n"
+                "    --min-lr 1e-4, --init-embed-std 0.02; options given still win.\n");
     fprintf(fp, "    presets:\n");
     ds_preset_list(list_preset, fp);
     fprintf(fp, "\nData and output:\n");
@@ -107,6 +117,12 @@ static int parse(pretrain_opts *o, int argc, char **argv)
         case OPT_MAX_N: if (ds_parse_long(&o->co, "max-n", optarg, 0, &o->max_n)) return 2; break;
         case OPT_EVAL_WINDOWS: if (ds_parse_long(&o->co, "eval-windows", optarg, 1, &o->eval_windows)) return 2; break;
         case OPT_STOP_AT: if (ds_parse_long(&o->co, "stop-at", optarg, 1, &o->stop_at)) return 2; break;
+        case OPT_RECIPE:
+            if (strcmp(optarg, "derfseq") && strcmp(optarg, "official"))
+                return ds_usage_error(o->co.cmd, "--recipe: expected derfseq or official, got '%s'", optarg);
+            o->recipe = !strcmp(optarg, "official");
+            break;
+        case OPT_INIT_FROM: o->init_from = optarg; break;
         case 'o': o->out = optarg; break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
@@ -210,10 +226,18 @@ static int build_model(pretrain *p, int resuming)
     if ((e = p->m->vt->reserve(p->m, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len))) return e;
     if ((e = ds_lm_head_reserve(&p->head, p->m, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len))) return e;
     if ((e = ds_lm_batch_init(&p->batch, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len))) return e;
+    const ds_run_cfg *c = &p->run.cfg;
+    ds_model_set_decay_groups(p->m, c->decay_groups);
     ds_adamw_cfg ac = DS_ADAMW_DEFAULTS;
-    ac.weight_decay = (float)p->run.cfg.weight_decay;
+    ac.weight_decay = (float)c->weight_decay;
+    ac.beta1 = (float)c->beta1;
+    ac.beta2 = (float)c->beta2;
     if ((e = ds_adamw_init(&p->opt, &p->m->params, ac))) return e;
-    if (!resuming) return p->m->vt->init_weights(p->m, (uint64_t)p->run.cfg.seed);
+    if (resuming) return 0;
+    if ((e = p->m->vt->init_weights(p->m, (uint64_t)c->seed))) return e;
+    /* the buffers keep their formula values; every trainable tensor must be in the file */
+    if (c->init_from[0] && (e = ds_checkpoint_load(c->init_from, &p->m->params, 0)))
+        return ds_err(e, "--init-from: %s", ds_errmsg());
     return 0;
 }
 
@@ -362,6 +386,12 @@ static int new_run(pretrain *p)
     if (!e) e = ds_config_set_real(&model_json, "init_embed_std", o->tr.init_embed_std);
     if (e) { free(model_json); return e; }
     ds_run_cfg c = {0};
+    snprintf(c.recipe, sizeof c.recipe, "%s", o->recipe ? "official" : "derfseq");
+    ds_run_abspath(c.init_from, sizeof c.init_from, o->init_from);
+    c.beta1 = o->tr.beta1;
+    c.beta2 = o->tr.beta2;
+    c.min_lr = isnan(o->tr.min_lr) ? 0.1 * o->tr.lr : o->tr.min_lr;
+    c.decay_groups = o->tr.decay_groups;
     ds_run_abspath(c.ref, sizeof c.ref, o->ref);
     ds_run_abspath(c.regions, sizeof c.regions, o->regions);
     snprintf(c.contigs, sizeof c.contigs, "%s", o->contigs ? o->contigs : "");
@@ -372,7 +402,7 @@ static int new_run(pretrain *p)
     c.batch_size = o->tr.batch_size;
     c.accum = o->tr.accum;
     c.lr = o->tr.lr;
-    c.warmup = o->tr.warmup >= 0 ? o->tr.warmup : o->tr.steps / 100;
+    c.warmup = o->tr.warmup >= 0 ? o->tr.warmup : (long)(o->warmup_frac * (double)o->tr.steps);
     c.schedule = o->tr.schedule;
     c.weight_decay = o->tr.weight_decay;
     c.grad_clip = o->tr.grad_clip;
@@ -399,6 +429,8 @@ int main_pretrain(int argc, char **argv)
     if (o.co.help) { usage(stdout, &o); return 0; }
     if ((rc = check_required(&o, argc - optind, argv + optind))) return rc;
     if ((rc = check_outputs(&o))) return rc;
+    o.warmup_frac = 0.01;   /* derfseq: 1% of the steps */
+    if (o.recipe) ds_train_recipe_official(&o.tr, &o.warmup_frac);
     ds_threads_set(o.co.threads);
     pretrain p = { .o = &o, .best = INFINITY, .saved_step = -1 };
     int resuming = o.tr.resume != NULL;
@@ -423,7 +455,7 @@ int main_pretrain(int argc, char **argv)
     }
     if (!e) {
         const ds_run_cfg *c = &p.run.cfg;
-        p.sched = (ds_schedule){ (ds_sched_kind)c->schedule, (float)c->lr, (float)(0.1 * c->lr), c->warmup, c->steps };
+        p.sched = (ds_schedule){ (ds_sched_kind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup, c->steps, 1e-6f };
         p.log = ds_log_open(p.run.log_path);
         if (!p.log) e = ds_err_errno(DS_EIO, "%s: cannot open the run log", p.run.log_path);
         if (!e && o.co.log_path && !(p.user_log = ds_log_open(o.co.log_path)))

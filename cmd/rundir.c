@@ -138,7 +138,15 @@ static json_t *cfg_to_json(const ds_run_cfg *c)
                      "warmup", (json_int_t)c->warmup, "eval_every", (json_int_t)c->eval_every, "save_every",
                      (json_int_t)c->save_every, "seed", (json_int_t)c->seed, "schedule", c->schedule, "lr", c->lr,
                      "weight_decay", c->weight_decay, "grad_clip", c->grad_clip);
-    if (j) json_object_set_new(j, "threads", json_integer(c->threads));
+    if (j) {
+        json_object_set_new(j, "threads", json_integer(c->threads));
+        json_object_set_new(j, "beta1", json_real(c->beta1));
+        json_object_set_new(j, "beta2", json_real(c->beta2));
+        json_object_set_new(j, "min_lr", json_real(c->min_lr));
+        json_object_set_new(j, "decay_groups", json_string(c->decay_groups ? "official" : "derfseq"));
+        json_object_set_new(j, "recipe", json_string(c->recipe));
+        json_object_set_new(j, "init_from", json_string(c->init_from));
+    }
     return j;
 }
 
@@ -153,8 +161,20 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
                        "eval_every", &v[7], "save_every", &v[8], "seed", &v[9], "schedule", &c->schedule, "lr",
                        &c->lr, "weight_decay", &c->weight_decay, "grad_clip", &c->grad_clip))
         return ds_err(DS_EFORMAT, "%s: \"train\": %s", path, e.text);
-    json_t *th = json_object_get(t, "threads");   /* absent in runs of derfseq 0.1.0 */
+    /* keys absent in runs of derfseq 0.1.0 take the values it used */
+    json_t *th = json_object_get(t, "threads");
     c->threads = json_is_integer(th) ? (long)json_integer_value(th) : 0;
+    json_t *x;
+    c->beta1 = json_is_number(x = json_object_get(t, "beta1")) ? json_number_value(x) : 0.9;
+    c->beta2 = json_is_number(x = json_object_get(t, "beta2")) ? json_number_value(x) : 0.999;
+    c->min_lr = json_is_number(x = json_object_get(t, "min_lr")) ? json_number_value(x) : 0.1 * c->lr;
+    c->decay_groups = json_is_string(x = json_object_get(t, "decay_groups")) && !strcmp(json_string_value(x), "official");
+    snprintf(c->recipe, sizeof c->recipe, "%s",
+             json_is_string(x = json_object_get(t, "recipe")) ? json_string_value(x) : "derfseq");
+    snprintf(c->init_from, sizeof c->init_from, "%s",
+             json_is_string(x = json_object_get(t, "init_from")) ? json_string_value(x) : "");
+    if (!(c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1 && c->min_lr >= 0))
+        return ds_err(DS_EFORMAT, "%s: \"train\": beta1, beta2 or min_lr out of range (edited by hand?)", path);
     snprintf(c->ref, sizeof c->ref, "%s", ref);
     snprintf(c->regions, sizeof c->regions, "%s", reg);
     snprintf(c->contigs, sizeof c->contigs, "%s", con);

@@ -19,6 +19,10 @@ typedef struct {
     int schedule;
     double lr, weight_decay, grad_clip;
     long threads;        /* the thread count the run started with; 0: not recorded */
+    double beta1, beta2, min_lr;
+    int decay_groups;    /* DS_DECAY_* */
+    char recipe[32];     /* "derfseq" or "official" */
+    char init_from[1024];   /* weights the run started from ("": its own init) */
 } ds_run_cfg;
 
 typedef struct {

@@ -381,6 +381,19 @@ static int hyena_init(ds_model *m, uint64_t seed)
     return 0;
 }
 
+void ds_hyena_decay_groups_official(ds_model *m)
+{
+    ds_params *ps = &m->params;
+    ds_norm_kind norm = H(m)->cfg.norm;
+    for (int i = 0; i < ps->n; i++) {
+        ds_param *p = &ps->p[i];
+        if (!p->trainable || p->alias_of >= 0) continue;
+        int is_norm = strstr(p->name, ".norm1.") || strstr(p->name, ".norm2.") || strstr(p->name, ".ln_f.");
+        p->decay = !(i == m->emb_index || ends_with(p->name, ".bias") || strstr(p->name, ".filter_fn.") ||
+                     (is_norm && norm == DS_NORM_LAYERNORM));
+    }
+}
+
 /* ---- activations ------------------------------------------------------ */
 
 static void hyena_release(hyena *h, int n_layer)

@@ -39,6 +39,14 @@ void ds_hyena_config_default(ds_hyena_config *c);
 int ds_hyena_config_to_json(const ds_hyena_config *c, char **json);
 int ds_hyena_config_from_json(ds_hyena_config *c, const char *json);
 int ds_hyena_create(ds_model **m, const ds_hyena_config *c);
+/* Weight decay as the official hg38 recipe's optimizer hooks form it
+ * (add_optimizer_hooks: nn.Embedding and nn.LayerNorm blacklisted, biases
+ * and HyenaFilter's _optim tensors at wd 0): no decay for the embedding,
+ * every bias, the implicit filter and LayerNorm's weight; decay for every
+ * other weight, Derf/DyT weight, alpha and shift and RMSNorm's weight
+ * included (they are custom modules the hooks do not know). derfseq's own
+ * groups (the default) are the opposite for the embedding and the norms. */
+void ds_hyena_decay_groups_official(ds_model *m);
 
 /* The implicit long filter of block `layer` for the reserved length:
  * k[L, d] (hyenadna.md §1.4). Exposed so it can be checked on its own. */

@@ -48,6 +48,11 @@ struct ds_model {
 /* Creates a model from its config JSON (the checkpoint's "derfseq.config",
  * dispatching on "arch"), parameters allocated but not initialised. */
 int ds_model_from_json(ds_model **m, const char *config_json);
+/* Weight-decay groups: DS_DECAY_DERFSEQ (as the model registers them) or
+ * DS_DECAY_OFFICIAL (the official recipe's optimizer hooks, see
+ * ds_hyena_decay_groups_official). Call before ds_adamw_init. */
+enum { DS_DECAY_DERFSEQ = 0, DS_DECAY_OFFICIAL = 1 };
+void ds_model_set_decay_groups(ds_model *m, int groups);
 void ds_model_free(ds_model *m);
 
 /* The memory this process may use (physical, or a smaller cgroup limit),

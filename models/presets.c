@@ -100,6 +100,11 @@ int ds_memory_check(size_t bytes, const char *what)
                   (double)bytes / (1u << 30), (double)have / (1u << 30));
 }
 
+void ds_model_set_decay_groups(ds_model *m, int groups)
+{
+    if (groups == DS_DECAY_OFFICIAL && !strcmp(m->vt->arch, "hyenadna")) ds_hyena_decay_groups_official(m);
+}
+
 void ds_model_free(ds_model *m)
 {
     if (!m) return;
