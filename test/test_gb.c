@@ -107,7 +107,7 @@ TEST(test_gb_bad_rows_name_file_and_line)
           strstr(ds_errmsg(), "not a GenomicBenchmarks dataset"));
 }
 
-/* Found by fuzz_gb: the row's sequence was allocated before its end was
+/* A crash fuzz_gb reproduces: the row's sequence was allocated before its end was
  * checked against the contig, so a huge end asked malloc for exabytes. */
 TEST(test_gb_coords_end_far_past_the_contig_is_refused_naming_the_row)
 {

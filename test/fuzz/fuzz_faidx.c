@@ -5,15 +5,16 @@
  * Without a .fai part the index is built from the FASTA (FAI_CREATE). Every
  * contig the index names is looked up and fetched in part and in full.
  *
- * Preflight: index files that htslib 1.16 trusts blindly crash it (a zero
- * line width divides by zero; an offset past the data trips an assertion
- * in bgzf_useek; a bgzip FASTA whose .fai is present but .gzi missing makes
- * fai_load3 close the .fai twice when rebuilding fails), and htslib's own
- * builder writes a zero line width for a line without printable bases.
- * The preflight checks the given index and the one htslib would build
- * (built here with fai_build3 into the scratch directory). Those are being
- * fixed in lib/io/fasta.c by checking the index before htslib sees it;
- * until then such inputs are skipped here so the rest still gets fuzzed.
+ * Preflight: index files that htslib 1.16 trusts blindly crash it: a zero
+ * line width divides by zero; an offset past the data trips an assertion in
+ * bgzf_useek; a .gzi entry count beyond its size makes it allocate and zero
+ * gigabytes; a bgzip FASTA whose .fai is present but .gzi missing makes
+ * fai_load3 close the .fai twice when rebuilding fails; and its own builder
+ * writes a zero line width for a line without printable bases. The
+ * preflight checks the given index and the one htslib would build (built
+ * here with fai_build3 into the scratch directory). These are being fixed in
+ * lib/io/fasta.c by checking the index before htslib sees it; until then
+ * such inputs are skipped here so the rest still gets fuzzed.
  * DS_FUZZ_FAI_ALL=1 in the environment turns the preflight off. */
 #include "fuzz.h"
 #include "io/fasta.h"
@@ -76,12 +77,15 @@ static int bad_fai_row(const char *row, int64_t size)
     return size < 0 || last > (double)size;
 }
 
-/* 1 for a .gzi whose entries point past the compressed or plain data. */
+/* 1 for a .gzi whose entry count is not its size (htslib allocates and
+ * zeroes count entries first: gigabytes for a corrupt count) or whose
+ * entries point past the compressed or plain data. */
 static int bad_gzi(const uint8_t *gzi, size_t n, int64_t zsize, int64_t size)
 {
     uint64_t count, z, u;
     if (n < 8) return 0;   /* htslib refuses it */
     memcpy(&count, gzi, 8);
+    if (count != (n - 8) / 16) return 1;
     for (uint64_t i = 0; i < count && 8 + 16 * (i + 1) <= n; i++) {
         memcpy(&z, gzi + 8 + 16 * i, 8);
         memcpy(&u, gzi + 16 + 16 * i, 8);
