@@ -52,7 +52,7 @@ LIBA     := $(BUILD)/libderfseq.a
 BIN      := $(BUILD)/derfseq
 TESTBIN  := $(BUILD)/test_derfseq
 
-.PHONY: all test asan bench demo compare install deps golden clean help check-deps
+.PHONY: all test asan bench demo compare install deps golden clean help check-deps fuzz fuzz-build
 all: $(BIN) $(LIBA)
 	@ln -sf $(BIN) derfseq
 
@@ -116,9 +116,9 @@ install: all
 	install -m 644 models/*.h $(DESTDIR)$(PREFIX)/include/derfseq/
 
 # Installs what is missing with apt-get when run as root; otherwise prints
-# the exact command and stops.
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# the exact command and stops.  $(1): the Debian packages to check.
+define check_debs
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -131,18 +131,61 @@ deps:
 	    echo "  sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
+endef
+
+deps:
+	$(call check_debs,$(DEB_PKGS))
+
+# ---- fuzzing ---------------------------------------------------------------
+# `make fuzz` builds one libFuzzer harness per input parser (test/fuzz/)
+# with clang, ASan and UBSan into build-fuzz/ (never mixed with build/ or
+# build-asan/), seeds build-fuzz/corpus/<name>/ from testdata/ and
+# test/fuzz/seeds/, and runs the harnesses one after another for FUZZ_TIME
+# seconds each (FUZZ_ONLY="npy fasta" picks some).  Any crash, leak or UBSan
+# report fails the target; the input is kept in build-fuzz/artifacts/.
+# clang is needed by this target only, so it is not in DEB_PKGS. -Wno-pass-failed:
+# at -O1 with the sanitizers clang cannot honour every "omp simd", harmlessly.
+FUZZ_DEB_PKGS := clang libclang-rt-dev libomp-dev
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 30
+FUZZ_NAMES := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
+FUZZ_ONLY  ?= $(FUZZ_NAMES)
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -std=gnu11 -march=$(MARCH) -fopenmp $(WARN) -Wno-pass-failed -I. -Ilib -Imodels \
+              -DDS_VERSION='"$(VERSION)"' -DDS_FUZZ_TESTDATA='"$(CURDIR)/testdata"' $(PKG_CFLAGS)
+FUZZ_OBJ   := $(LIB_SRC:%.c=build-fuzz/%.o)
+
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -MMD -MP -c $< -o $@
+
+build-fuzz/libderfseq.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build-fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz.h build-fuzz/libderfseq.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build-fuzz/libderfseq.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_NAMES:%=build-fuzz/fuzz_%)
+
+fuzz:
+	$(call check_debs,$(DEB_PKGS) $(FUZZ_DEB_PKGS))
+	@$(MAKE) --no-print-directory fuzz-build
+	@test/fuzz/make_corpus.sh build-fuzz/corpus
+	@FUZZ_TIME=$(FUZZ_TIME) nice test/fuzz/run.sh build-fuzz $(FUZZ_ONLY)
 
 clean:
-	rm -rf build build-asan derfseq
+	rm -rf build build-asan build-fuzz derfseq
 
 help:
 	@echo "make [all]     build build/derfseq and build/libderfseq.a (MARCH=$(MARCH))"
 	@echo "make test      install missing deps, build and run the test suite"
 	@echo "make asan      the test suite under AddressSanitizer + UBSan"
+	@echo "make fuzz      libFuzzer harnesses of every input parser, FUZZ_TIME=$(FUZZ_TIME) s each (needs clang)"
 	@echo "make bench     op and model benchmarks (see bench/README.md)"
 	@echo "make demo      a small real job on testdata/"
 	@echo "make compare   LayerNorm vs DyT vs Derf: pretrain, fine-tune over seeds, mean +- sd (COMPARE_ARGS)"
 	@echo "make golden    regenerate testdata/golden with python3-torch"
 	@echo "make install   PREFIX=$(PREFIX)"
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard build-fuzz/*/*/*.d build-fuzz/*/*.d)

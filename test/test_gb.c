@@ -97,6 +97,17 @@ TEST(test_gb_bad_rows_name_file_and_line)
           strstr(ds_errmsg(), "not a GenomicBenchmarks dataset"));
 }
 
+/* A crash fuzz_gb reproduces: the row's sequence was allocated before its end was
+ * checked against the contig, so a huge end asked malloc for exabytes. */
+TEST(test_gb_coords_end_far_past_the_contig_is_refused_naming_the_row)
+{
+    const char *dir = coords_with("far_end", "x,NC_001416.1,0,4611686018427387904,+");
+    ds_gb_split s;
+    CHECK_MSG(ds_gb_read(&s, dir, "train", DS_GB_AUTO, LAMBDA, NULL, 0) == DS_EFORMAT &&
+              strstr(ds_errmsg(), "pos.csv:3: end (4611686018427387904) is past the end of 'NC_001416.1' (48502 bp"),
+              "got '%s'", ds_errmsg());
+}
+
 TEST(test_gb_region_names_follow_chr_and_transcript_version_rules)
 {
     char d[700], t[800];

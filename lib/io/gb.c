@@ -269,6 +269,10 @@ static int coord_row(ds_gb_split *s, const ds_ref *ref, const char *path, int li
     const char *contig = resolve_contig(ref, f[1], buf, sizeof buf);
     if (!contig) return ds_err(DS_EFORMAT, "%s:%d: region '%s' is not in the reference %s (also tried the chr-prefix "
                                            "and transcript-version rules)", path, line, f[1], ds_ref_path(ref));
+    int64_t clen = ds_ref_contig_len(ref, ds_ref_contig_index(ref, contig));
+    if (end > clen)   /* before allocating end - beg bytes, which a bad row can make exabytes */
+        return ds_err(DS_EFORMAT, "%s:%d: end (%lld) is past the end of '%s' (%lld bp in %s)", path, line, end, contig,
+                      (long long)clen, ds_ref_path(ref));
     char *seq = malloc((size_t)(end - beg) + 1);
     if (!seq) return ds_err(DS_ENOMEM, "%s:%d: out of memory for a %lld-base region", path, line, end - beg);
     int r = ds_ref_fetch(ref, contig, beg, end, seq);
