@@ -235,8 +235,8 @@ static int build_model(pretrain *p, int resuming)
     if ((e = ds_adamw_init(&p->opt, &p->m->params, ac))) return e;
     if (resuming) return 0;
     if ((e = p->m->vt->init_weights(p->m, (uint64_t)c->seed))) return e;
-    /* the buffers keep their formula values; every trainable tensor must be in the file */
-    if (c->init_from[0] && (e = ds_checkpoint_load(c->init_from, &p->m->params, 0)))
+    /* exactly the model's tensors (a Derf checkpoint does not start a LayerNorm run) */
+    if (c->init_from[0] && (e = ds_checkpoint_load(c->init_from, &p->m->params, 1)))
         return ds_err(e, "--init-from: %s", ds_errmsg());
     return 0;
 }

@@ -269,3 +269,62 @@ TEST(test_hyenadna_per_role_alpha_init_reaches_norm1_norm2_and_ln_f)
     ds_model_free(m);
     free(json);
 }
+
+static int decays(const ds_model *m, const char *name)
+{
+    int i = ds_params_find(&m->params, name);
+    CHECK_MSG(i >= 0, "no %s", name);
+    return i >= 0 && m->params.p[i].decay;
+}
+
+/* add_optimizer_hooks of the official recipe: nn.Embedding and nn.LayerNorm
+ * blacklisted, biases and HyenaFilter's _optim tensors at wd 0; Derf/DyT
+ * are custom modules, so their weight, alpha and shift are decayed. */
+TEST(test_hyenadna_official_decay_groups_follow_the_official_optimizer_hooks)
+{
+    for (int k = 0; k < 2; k++) {
+        ds_model *m = tiny_model(k ? DS_NORM_LAYERNORM : DS_NORM_DERF, 0);
+        CHECK(decays(m, "hyena.backbone.embeddings.word_embeddings.weight"));   /* derfseq's own groups */
+        CHECK(!decays(m, "hyena.backbone.layers.0.norm1.weight"));
+        ds_model_set_decay_groups(m, DS_DECAY_OFFICIAL);
+        CHECK(!decays(m, "hyena.backbone.embeddings.word_embeddings.weight"));
+        CHECK(decays(m, "hyena.backbone.layers.0.mixer.in_proj.weight"));
+        CHECK(decays(m, "hyena.backbone.layers.1.mlp.fc2.weight"));
+        CHECK(decays(m, "hyena.backbone.layers.0.mixer.short_filter.weight"));
+        CHECK(!decays(m, "hyena.backbone.layers.0.mixer.in_proj.bias"));
+        CHECK(!decays(m, "hyena.backbone.layers.0.mixer.filter_fn.implicit_filter.0.weight"));
+        CHECK(!decays(m, "hyena.backbone.layers.0.mixer.filter_fn.implicit_filter.1.freq"));
+        CHECK(!decays(m, "hyena.backbone.ln_f.bias"));
+        CHECK_EQ_INT(decays(m, "hyena.backbone.layers.0.norm1.weight"), !k);
+        CHECK_EQ_INT(decays(m, "hyena.backbone.ln_f.weight"), !k);
+        if (!k) {
+            CHECK(decays(m, "hyena.backbone.layers.0.norm1.alpha"));
+            CHECK(decays(m, "hyena.backbone.layers.1.norm2.shift"));
+        }
+        ds_model_free(m);
+    }
+}
+
+TEST(test_hyenadna_embedding_init_std_is_the_configs)
+{
+    for (int k = 0; k < 2; k++) {
+        ds_hyena_config c;
+        ds_hyena_config_default(&c);
+        c.d_model = 64; c.n_layer = 1; c.d_inner = 64; c.l_max = 24; c.filter_order = 8;
+        c.init_embed_std = k ? 0.3f : DS_HYENA_OFFICIAL_EMBED_STD;
+        ds_model *m = NULL;
+        CHECK_EQ_INT(ds_hyena_create(&m, &c), 0);
+        if (!m) continue;
+        m->vt->init_weights(m, 3);
+        const float *x = ds_params_data(&m->params, m->emb_index);
+        size_t n = m->params.p[m->emb_index].numel;
+        double ss = 0;
+        for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+        double sd = sqrt(ss / (double)n);
+        CHECK_MSG(fabs(sd / c.init_embed_std - 1) < 0.1, "embedding std %.4f, config %.4f", sd, (double)c.init_embed_std);
+        char *json = m->vt->config_json(m);
+        CHECK(json && strstr(json, "\"init_embed_std\""));
+        free(json);
+        ds_model_free(m);
+    }
+}

@@ -91,3 +91,19 @@ TEST(test_grad_clip_scales_to_max_norm_like_torch)
     CHECK_NEAR(g[0], 1.0f / (sqrt(43.0) + 1e-6), 1e-6);
     ds_params_free(&ps);
 }
+
+/* timm's CosineLRScheduler(t_initial = T - W, warmup_t = W, warmup_prefix,
+ * warmup_lr_init, lr_min), written out: lr(t) = w0 + t (lr - w0) / W in the
+ * warm-up, then lr_min + (lr - lr_min)(1 + cos(pi (t - W) / (T - W))) / 2. */
+TEST(test_schedule_timm_cosine_follows_the_official_hg38_schedule)
+{
+    ds_schedule s = { DS_SCHED_TIMM_COSINE, 6e-4f, 1e-4f, 10, 100, 1e-6f };
+    CHECK_NEAR(ds_schedule_lr(&s, 0), 1e-6, 1e-12);                        /* warmup_lr_init, not lr/W */
+    CHECK_NEAR(ds_schedule_lr(&s, 5), 1e-6 + 5 * (6e-4 - 1e-6) / 10, 1e-10);
+    CHECK_NEAR(ds_schedule_lr(&s, 10), 6e-4, 1e-10);                       /* the peak right after warm-up */
+    CHECK_NEAR(ds_schedule_lr(&s, 55), 1e-4 + 0.5 * 5e-4 * (1 + cos(M_PI * 45 / 90)), 1e-10);
+    CHECK_NEAR(ds_schedule_lr(&s, 100), 1e-4, 1e-10);
+    CHECK_NEAR(ds_schedule_lr(&s, 150), 1e-4, 1e-10);                      /* held at lr_min */
+    CHECK_EQ_INT(ds_schedule_parse("timm-cosine"), DS_SCHED_TIMM_COSINE);
+    CHECK(!strcmp(ds_schedule_name(DS_SCHED_TIMM_COSINE), "timm-cosine"));
+}

@@ -2,6 +2,7 @@
  * run directory resumes bit for bit, and bad inputs fail with one line. */
 #include "test.h"
 #include "cli.h"
+#include "io/safetensors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,4 +101,76 @@ TEST(test_pretrain_bad_inputs_fail_with_one_line)
     if (fp) fclose(fp);
     snprintf(dir, sizeof dir, "%s", tmp_path("bad5"));
     CHECK_ERROR(run("pretrain " SMALL " --steps 2 '%s' -o '%s'", bad, dir), 1, " pretrain", "empty.fa");
+}
+
+/* The "train" section of a run's config.json, as text. */
+static const char *run_config(const char *dir)
+{
+    static char buf[1 << 16];
+    char p[700];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    slurp(p, buf, sizeof buf);
+    return buf;
+}
+
+TEST(test_pretrain_recipe_official_sets_the_hg38_recipe_and_given_options_win)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", tmp_path("recipe"));
+    CHECK_EQ_INT(run("pretrain " SMALL " --steps 10 --eval-every 0 --recipe official '%s' -o '%s'", LAMBDA, dir), 0);
+    const char *c = run_config(dir);
+    const char *want[] = { "\"recipe\": \"official\"", "\"beta2\": 0.95", "\"schedule\": 3", "\"min_lr\": 0.0001",
+                           "\"decay_groups\": \"official\"", "\"warmup\": 1", "\"lr\": 0.0006",
+                           "\"init_embed_std\": 0.02" };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) CHECK_MSG(strstr(c, want[i]), "config lacks %s", want[i]);
+    snprintf(dir, sizeof dir, "%s", tmp_path("recipe_lr"));
+    CHECK_EQ_INT(run("pretrain " SMALL " --steps 10 --eval-every 0 --recipe official --lr 0.002 --betas 0.8,0.9 '%s' -o '%s'", LAMBDA,
+                     dir), 0);
+    c = run_config(dir);
+    CHECK(strstr(c, "\"lr\": 0.002") && strstr(c, "\"beta1\": 0.8") && strstr(c, "\"beta2\": 0.9"));
+    snprintf(dir, sizeof dir, "%s", tmp_path("recipe_default"));
+    CHECK_EQ_INT(run("pretrain " SMALL " --steps 1 '%s' -o '%s'", LAMBDA, dir), 0);
+    c = run_config(dir);
+    CHECK(strstr(c, "\"recipe\": \"derfseq\"") && strstr(c, "\"beta2\": 0.999") && strstr(c, "\"init_embed_std\": 0.1"));
+    CHECK_ERROR(run("pretrain --recipe fast --model m -o r x"), 2, " pretrain", "--recipe");
+    CHECK_ERROR(run("pretrain --betas 0.9 --model m -o r x"), 2, " pretrain", "--betas");
+    CHECK_ERROR(run("pretrain --betas 0.9,1.5 --model m -o r x"), 2, " pretrain", "--betas");
+}
+
+/* Every tensor of a is in b with the same values (to 1e-6, or 1e-25 near 0). */
+static int same_weights(const char *a, const char *b)
+{
+    ds_st_file fa, fb;
+    if (ds_st_open(&fa, a)) return 0;
+    if (ds_st_open(&fb, b)) { ds_st_close(&fa); return 0; }
+    int same = fa.n == fb.n;
+    for (int i = 0; same && i < fa.n; i++) {
+        const ds_st_tensor *t = ds_st_find(&fb, fa.t[i].name);
+        if (!t || t->numel != fa.t[i].numel) { same = 0; break; }
+        float *x = malloc(t->numel * sizeof *x), *y = malloc(t->numel * sizeof *y);
+        same = x && y && !ds_st_read_f32(&fa, &fa.t[i], x) && !ds_st_read_f32(&fb, t, y);
+        for (size_t k = 0; same && k < t->numel; k++) same = fabsf(x[k] - y[k]) <= 1e-25f + 1e-6f * fabsf(x[k]);
+        free(x);
+        free(y);
+    }
+    ds_st_close(&fa);
+    ds_st_close(&fb);
+    return same;
+}
+
+TEST(test_pretrain_init_from_starts_from_the_given_weights)
+{
+    char a[600], b[600], ck[700], fb[700];
+    snprintf(a, sizeof a, "%s", tmp_path("init_a"));
+    snprintf(b, sizeof b, "%s", tmp_path("init_b"));
+    CHECK_EQ_INT(run("pretrain " SMALL " --steps 3 --lr 3e-3 '%s' -o '%s'", LAMBDA, a), 0);
+    snprintf(ck, sizeof ck, "%s/last.safetensors", a);
+    /* lr 1e-30 and no decay: one step leaves the weights where --init-from put them */
+    CHECK_EQ_INT(run("pretrain " SMALL " --steps 1 --lr 1e-30 --weight-decay 0 --seed 9 --init-from '%s' '%s' -o '%s'", ck,
+                     LAMBDA, b), 0);
+    snprintf(fb, sizeof fb, "%s/last.safetensors", b);
+    CHECK_MSG(same_weights(ck, fb), "the run did not start from --init-from's weights");
+    CHECK(strstr(run_config(b), "\"init_from\": \"/"));
+    CHECK_ERROR(run("pretrain " SMALL " --steps 1 --norm layernorm --init-from '%s' '%s' -o '%s'", ck, LAMBDA,
+                    tmp_path("init_c")), 1, " pretrain", "--init-from");
 }
