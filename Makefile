@@ -94,13 +94,14 @@ bench: deps all $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 demo: deps all
 	@scripts/demo.sh $(BIN)
 
-# The paper's norm comparison (bench/compare_norms.sh); the default runs the
-# bundled lambda task in a few minutes. For real data, e.g.:
-#   make compare COMPARE_ARGS='-g hg38.fa.gz -p 20000 -s "1 2 3" -e 10 gb/human_nontata_promoters'
-COMPARE_ARGS ?= -g testdata/lambda_virus.fa.gz -m hyenadna-demo -p 300 -s "1 2 3" -e 10 -o build/compare \
-                -x "--batch-size 16 --lr 3e-3 --val-fraction 0.2 --patience 10" testdata/gb_lambda/tree
+# The paper's norm comparison, `derfseq compare` (man/derfseq-compare.1); the
+# default runs the bundled lambda task in a few minutes. For real data, e.g.:
+#   make compare COMPARE_ARGS='--model hyenadna-tiny-1k --genome hg38.fa.gz --steps 20000 -o cmp gb/human_nontata_promoters'
+COMPARE_ARGS ?= --model hyenadna-demo --genome testdata/lambda_virus.fa.gz --steps 300 --epochs 10 -o build/compare \
+                --pretrain-args "--batch-size 8 --seq-len 512 --eval-every 50" \
+                --finetune-args "--batch-size 16 --lr 3e-3 --val-fraction 0.2 --patience 10" testdata/gb_lambda/tree
 compare: deps all
-	@DERFSEQ=$(BIN) bench/compare_norms.sh $(COMPARE_ARGS)
+	$(BIN) compare $(COMPARE_ARGS)
 
 golden:
 	@$(PYTHON) -c 'import torch' 2>/dev/null || { echo "make golden needs Debian's python3-torch: apt-get install python3-torch"; exit 1; }

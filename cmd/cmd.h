@@ -8,5 +8,6 @@ int main_finetune(int argc, char **argv);
 int main_eval(int argc, char **argv);
 int main_embed(int argc, char **argv);
 int main_info(int argc, char **argv);
+int main_compare(int argc, char **argv);
 
 #endif

@@ -76,7 +76,8 @@ static void usage(FILE *fp, const eval_opts *o)
                 "    and prints one row per dataset.\n");
     fprintf(fp, "    A DNA language model is scored on non-overlapping windows of the genome's\n"
                 "    held-out part: the BED rows of --split, or without a BED the last 5%% of\n"
-                "    every contig (the part pretrain holds out).\n");
+                "    every contig (the part pretrain holds out); --split train scores the\n"
+                "    training part instead (the paper's training loss in evaluation mode).\n");
     fprintf(fp, "\nGeneral:\n");
     ds_usage_common(fp, &o->co);
 }
@@ -182,7 +183,8 @@ static int evaluate_lm(eval_opts *o, ds_model *m)
     int split_col = 0;
     for (int i = 0; i < bed.n; i++) split_col |= bed.r[i].split != DS_SPLIT_NONE;
     if (!e) e = ds_windows_init(&w, ref, o->regions ? &bed : NULL, NULL,
-                                o->regions ? (split_col ? split : DS_SPLIT_NONE) : DS_SPLIT_VALID, (int)L + 1,
+                                o->regions ? (split_col ? split : DS_SPLIT_NONE)
+                                           : split == DS_SPLIT_TRAIN ? DS_SPLIT_TRAIN : DS_SPLIT_VALID, (int)L + 1,
                                 (int)max_n, 0);
     if (!e) e = m->vt->reserve(m, (int)o->batch_size, (int)L);
     if (!e) e = ds_lm_head_reserve(&head, m, (int)o->batch_size, (int)L);
@@ -190,7 +192,8 @@ static int evaluate_lm(eval_opts *o, ds_model *m)
     if (!e) e = ds_lm_evaluate(m, &head, &w, &batch, o->max_windows, &res);
     if (!e) {
         char desc[64];
-        snprintf(desc, sizeof desc, "%s", !o->regions ? "held-out 5% tail of each contig"
+        snprintf(desc, sizeof desc, "%s", !o->regions ? (split == DS_SPLIT_TRAIN ? "training part (95% head) of each contig"
+                                                                                : "held-out 5% tail of each contig")
                                           : split_col ? ds_split_name(split) : "all BED rows");
         e = report(o, m, &res, desc);
     }

@@ -16,6 +16,7 @@ static const struct {
     { "eval", main_eval, "metrics of a checkpoint on held-out data" },
     { "embed", main_embed, "embeddings of sequences or regions" },
     { "info", main_info, "config, parameter count and tensor table of a checkpoint" },
+    { "compare", main_compare, "the paper's norm comparison: pretrain, fine-tune, eval per norm and seed" },
 };
 #define NCOMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
 

@@ -13,8 +13,8 @@
 #include "test.h"
 #include "cli.h"
 
-static const char *const COMMANDS[] = { "pretrain", "finetune", "eval", "embed", "info" };
-#define NCMD 5
+static const char *const COMMANDS[] = { "pretrain", "finetune", "eval", "embed", "info", "compare" };
+#define NCMD 6
 
 /* Every option each command must list, per derfseq.md. */
 static const char *const TRAIN_OPTS[] = { "--steps", "--epochs", "--batch-size", "--accum", "--seq-len", "--lr",
@@ -26,6 +26,9 @@ static const char *const FINETUNE_OPTS[] = { "--from", "--task", NULL };
 static const char *const EVAL_OPTS[] = { "--from", "--json", "--threads", "--seed", "--quiet", "--help", NULL };
 static const char *const EMBED_OPTS[] = { "--from", "-o", "--format", "--pool", "--layer", "--threads",
                                           "--quiet", "--help", NULL };
+static const char *const COMPARE_OPTS[] = { "--model", "--genome", "--norms", "--seeds", "--steps", "--epochs",
+                                            "--pretrain-args", "--finetune-args", "--eval-windows", "--max-jobs",
+                                            "--output", "--threads", NULL };
 static const char *const INFO_OPTS[] = { "--json", "--quiet", "--help", NULL };
 
 /* Two tensors, 12 + 1 parameters, and a config naming model 'toy'. */
@@ -80,7 +83,8 @@ static void check_lists(const char *cmd, const char *const *opts)
 TEST(test_cli_each_command_help_lists_every_option)
 {
     const char *const *lists[NCMD][2] = { { TRAIN_OPTS, PRETRAIN_OPTS }, { TRAIN_OPTS, FINETUNE_OPTS },
-                                          { EVAL_OPTS, NULL }, { EMBED_OPTS, NULL }, { INFO_OPTS, NULL } };
+                                          { EVAL_OPTS, NULL }, { EMBED_OPTS, NULL }, { INFO_OPTS, NULL },
+                                          { COMPARE_OPTS, NULL } };
     static char help_out[1 << 16];
     for (int i = 0; i < NCMD; i++) {
         CHECK_EQ_INT(run("%s --help", COMMANDS[i]), 0);
