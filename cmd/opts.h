@@ -117,10 +117,10 @@ int ds_opts_unknown(const ds_common_opts *co, int c, char **argv);
 #define DS_REAL_MAX 3.0e38
 #define DS_THREADS_MAX 4096
 #define DS_SEQ_LEN_MAX (1L << 24)   /* tokens per sequence: the longest l_max a model config may have */
-/* derfseq's init of the token embedding (--init-embed-std): 5x the official
+/* derfseq's init of the token embedding (--init-embed-std): 15x the official
  * 0.02, so that Derf and DyT learn at CPU scale (bench/README.md "Derf at CPU
  * scale"); LayerNorm and RMSNorm are scale-invariant and unaffected. */
-#define DS_INIT_EMBED_STD 0.1
+#define DS_INIT_EMBED_STD 0.3
 #define DS_ALPHA_MAX 1000.0   /* the range models/ accepts for alpha_init* in a config */
 int ds_parse_long(const ds_common_opts *co, const char *name, const char *arg, long min, long *out);
 int ds_parse_long_range(const ds_common_opts *co, const char *name, const char *arg, long min, long max, long *out);

@@ -131,7 +131,7 @@ TEST(test_pretrain_recipe_official_sets_the_hg38_recipe_and_given_options_win)
     snprintf(dir, sizeof dir, "%s", tmp_path("recipe_default"));
     CHECK_EQ_INT(run("pretrain " SMALL " --steps 1 '%s' -o '%s'", LAMBDA, dir), 0);
     c = run_config(dir);
-    CHECK(strstr(c, "\"recipe\": \"derfseq\"") && strstr(c, "\"beta2\": 0.999") && strstr(c, "\"init_embed_std\": 0.1"));
+    CHECK(strstr(c, "\"recipe\": \"derfseq\"") && strstr(c, "\"beta2\": 0.999") && strstr(c, "\"init_embed_std\": 0.3"));
     CHECK_ERROR(run("pretrain --recipe fast --model m -o r x"), 2, " pretrain", "--recipe");
     CHECK_ERROR(run("pretrain --betas 0.9 --model m -o r x"), 2, " pretrain", "--betas");
     CHECK_ERROR(run("pretrain --betas 0.9,1.5 --model m -o r x"), 2, " pretrain", "--betas");
