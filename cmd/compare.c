@@ -213,10 +213,6 @@ static void args_split(argv_b *a, const char *extra)
 static int run_job(const char *what, argv_b *a, const char *out_path)
 {
     if (a->n >= MAX_ARGS) return ds_err(DS_EINVAL, "%s: too many arguments", what);
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return ds_err_errno(DS_EIO, "cannot find the derfseq binary to run %s", what);
-    self[n] = 0;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) return ds_err_errno(DS_EIO, "cannot start %s", what);
@@ -224,7 +220,8 @@ static int run_job(const char *what, argv_b *a, const char *out_path)
         FILE *fp = freopen(out_path ? out_path : "/dev/null", "w", stdout);
         if (!fp) _exit(127);
         a->v[0] = "derfseq";
-        execv(self, a->v);
+        /* this very binary, even if a rebuild replaced the file meanwhile */
+        execv("/proc/self/exe", a->v);
         _exit(127);
     }
     int st = 0;
@@ -292,22 +289,32 @@ static void progress(const compare *c, const char *pattern, const char *a, long 
     fputc('\n', stderr);
 }
 
+/* "derfseq CMD --resume DIR" when DIR holds a saved state (a killed run),
+ * else "derfseq CMD" for the caller to complete; 1 when resuming. */
+static int begin_job(const compare *c, argv_b *a, const char *cmd, const char *dir, const char *norm, long seed)
+{
+    char st[PATH_MAX], what[64];
+    arg(a, "derfseq");
+    arg(a, cmd);
+    fmt(st, sizeof st, "%s/state.safetensors", dir);
+    int resume = exists(st);
+    fmt(what, sizeof what, "%s %%s seed %%ld%s", cmd, resume ? ": resuming" : "");
+    progress(c, what, norm, seed);
+    if (resume) {
+        arg(a, "--resume");
+        arg(a, dir);
+    }
+    return resume;
+}
+
 static int pretrain_job(compare *c, const char *norm, long seed)
 {
-    char dir[PATH_MAX], done[PATH_MAX], st[PATH_MAX];
+    char dir[PATH_MAX], done[PATH_MAX];
     path(dir, sizeof dir, c, "pretrain/%s-s%ld", norm, seed);
     fmt(done, sizeof done, "%s.done", dir);
     if (!want_job(c, done)) return 0;
     argv_b a = { .n = 0 };
-    arg(&a, "derfseq");
-    arg(&a, "pretrain");
-    fmt(st, sizeof st, "%s/state.safetensors", dir);
-    if (exists(st)) {
-        progress(c, "pretrain %s seed %ld: resuming", norm, seed);
-        arg(&a, "--resume");
-        arg(&a, dir);
-    } else {
-        progress(c, "pretrain %s seed %ld", norm, seed);
+    if (!begin_job(c, &a, "pretrain", dir, norm, seed)) {
         arg(&a, "--model"); arg(&a, c->o->model);
         arg(&a, "--norm"); arg(&a, norm);
         arg(&a, "--seed"); argf(&a, "%ld", seed);
@@ -352,7 +359,7 @@ static const char *base(const char *p, char *buf, size_t cap)
 
 static int finetune_job(compare *c, const char *data, const char *norm, long seed)
 {
-    char dir[PATH_MAX], done[PATH_MAX], st[PATH_MAX], trunk[PATH_MAX], name[512], key[700];
+    char dir[PATH_MAX], done[PATH_MAX], trunk[PATH_MAX], name[512], key[700];
     fmt(key, sizeof key, "finetune/%s/%%s-s%%ld", base(data, name, sizeof name));
     path(dir, sizeof dir, c, key, norm, seed);
     fmt(done, sizeof done, "%s.done", dir);
@@ -363,15 +370,7 @@ static int finetune_job(compare *c, const char *data, const char *norm, long see
     int e = mkdirs(parent);
     if (e) return e;
     argv_b a = { .n = 0 };
-    arg(&a, "derfseq");
-    arg(&a, "finetune");
-    fmt(st, sizeof st, "%s/state.safetensors", dir);
-    if (exists(st)) {
-        progress(c, "finetune %s seed %ld: resuming", norm, seed);
-        arg(&a, "--resume");
-        arg(&a, dir);
-    } else {
-        progress(c, "finetune %s seed %ld", norm, seed);
+    if (!begin_job(c, &a, "finetune", dir, norm, seed)) {
         path(trunk, sizeof trunk, c, "pretrain/%s-s%ld/last.safetensors", norm, seed);
         arg(&a, "--from"); arg(&a, trunk);
         arg(&a, "--task"); arg(&a, "gb");
