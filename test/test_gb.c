@@ -290,3 +290,20 @@ TEST(test_gb_empty_sequences_are_kept_with_a_warning_naming_the_first)
                      "'%s' -o '%s'", d, tmp_path("ft_empty")), 0);
     CHECK_MSG(nlines(g_err) == 1 && strstr(g_err, "derfseq finetune: warning: ") && strstr(g_err, "train.csv:3"), "'%s'", g_err);
 }
+
+TEST(test_gb_table_line_beyond_the_limit_is_refused_without_reading_it_whole)
+{
+    const char *dir = make_dir("gb_endless_line");
+    char cmd[2000];
+    /* 17 MiB without a newline: a newline-free or endless input must not fill memory */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { echo sequence,label; head -c 17825792 /dev/zero | tr '\\0' A; } > train.csv", dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    ds_gb_split s;
+    int e = ds_gb_read(&s, dir, "train", DS_GB_AUTO, NULL, NULL, 0);
+    CHECK_MSG(e == DS_EFORMAT && strstr(ds_errmsg(), "train.csv:2: a line longer than 16 MiB"), "got %d '%s'", e,
+              ds_errmsg());
+    if (!e) ds_gb_free(&s);
+    snprintf(cmd, sizeof cmd, "rm -f '%s/train.csv'", dir);
+    CHECK_EQ_INT(system(cmd), 0);
+}

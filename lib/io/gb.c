@@ -4,6 +4,7 @@
  * rules of genomic_benchmarks.md §4.2. */
 #include "io/gb.h"
 #include "core/error.h"
+#include "io/linebuf.h"
 #include "io/fasta.h"
 
 #include <dirent.h>
@@ -240,6 +241,25 @@ static const char *resolve_contig(const ds_ref *ref, const char *name, char *buf
     return NULL;
 }
 
+/* Lines of a coords or table file, bounded (io/linebuf.h): a newline-free
+ * or endless file is refused instead of filling memory, and a truncated
+ * gzip is an error, not a quiet end of the data. 1 with the line in ks, 0 at
+ * the end or (with *r set) on an error. */
+#define GB_MAX_LINE (16u << 20)
+static int next_line(ds_linebuf *lb, kstring_t *ks, const char *path, int line, int *r)
+{
+    int g = ds_linebuf_get(lb, ks, GB_MAX_LINE, GB_MAX_LINE);
+    if (g == DS_LINE_OK) return 1;
+    if (g == DS_LINE_ETOOLONG)
+        *r = ds_err(DS_EFORMAT, "%s:%d: a line longer than %u MiB (not a GenomicBenchmarks file?)", path, line + 1,
+                    GB_MAX_LINE >> 20);
+    else if (g == DS_LINE_EREAD)
+        *r = ds_err(DS_EIO, "%s: read error after line %d (truncated or corrupt compressed data?)", path, line);
+    else if (g == DS_LINE_ENOMEM)
+        *r = ds_err(DS_ENOMEM, "%s:%d: out of memory for a line", path, line + 1);
+    return 0;
+}
+
 /* Splits a line in place on `sep`; returns the number of fields. */
 static int split_fields(char *s, char sep, char **f, int max)
 {
@@ -314,8 +334,10 @@ static int read_coords(ds_gb_split *s, const char *dir, const char *refpath, int
         if (label < 0) { r = ds_err(DS_EFORMAT, "%s: class '%s' is not one of the model's classes", path, cls); break; }
         BGZF *fp = bgzf_open(path, "r");
         if (!fp) { r = ds_err_errno(DS_EIO, "%s: cannot open", path); break; }
+        ds_linebuf lb;
+        if (ds_linebuf_init(&lb, fp)) { bgzf_close(fp); r = ds_err(DS_ENOMEM, "%s: out of memory", path); break; }
         int line = 0;
-        while (!r && bgzf_getline(fp, '\n', &ks) >= 0) {
+        while (!r && next_line(&lb, &ks, path, line, &r)) {
             line++;
             if (ks.l && ks.s[ks.l - 1] == '\r') ks.s[--ks.l] = 0;
             if (line == 1) {
@@ -326,6 +348,7 @@ static int read_coords(ds_gb_split *s, const char *dir, const char *refpath, int
             if (!ks.l) continue;
             r = coord_row(s, ref, path, line, ks.s, label, cls);
         }
+        ds_linebuf_free(&lb);
         bgzf_close(fp);   /* a class may have no rows in a subset; an empty split is caught by the caller */
     }
     free(ks.s);
@@ -354,10 +377,12 @@ static int read_table(ds_gb_split *s, const char *dir, const char *split, int fi
     for (int pass = fixed ? 1 : 0; pass < 2 && !r; pass++) {
         BGZF *fp = bgzf_open(path, "r");
         if (!fp) return ds_err_errno(DS_EIO, "%s: cannot open", path);
+        ds_linebuf lb;
+        if (ds_linebuf_init(&lb, fp)) { bgzf_close(fp); return ds_err(DS_ENOMEM, "%s: out of memory", path); }
         kstring_t ks = { 0, 0, NULL };
         int line = 0, cs = -1, cl = -1, ncol = 0, nlab = 0;
         char **labels = NULL;
-        while (!r && bgzf_getline(fp, '\n', &ks) >= 0) {
+        while (!r && next_line(&lb, &ks, path, line, &r)) {
             line++;
             if (ks.l && ks.s[ks.l - 1] == '\r') ks.s[--ks.l] = 0;
             char *f[64];
@@ -391,6 +416,7 @@ static int read_table(ds_gb_split *s, const char *dir, const char *split, int fi
             r = add_record(s, where, strdup(id), strdup(f[cs]), (int64_t)strlen(f[cs]), label);
         }
         free(ks.s);
+        ds_linebuf_free(&lb);
         bgzf_close(fp);
         if (pass == 0 && !r) r = nlab ? set_classes(s, labels, nlab) : ds_err(DS_EFORMAT, "%s: no rows", path);
         free_list(labels, nlab);
