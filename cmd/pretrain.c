@@ -158,13 +158,13 @@ static int check_required(pretrain_opts *o, int ndata, char **data)
 static int check_outputs(const pretrain_opts *o)
 {
     char run[DS_NRUN_FILES][1100];
-    const char *in[3 + DS_NRUN_FILES] = { o->ref, o->regions, o->config };
+    const char *in[4 + DS_NRUN_FILES] = { o->ref, o->regions, o->config, o->init_from };
     for (int i = 0; o->tr.resume && i < DS_NRUN_FILES; i++) {
         snprintf(run[i], sizeof run[i], "%s/%s", o->tr.resume, DS_RUN_FILES[i]);
-        in[3 + i] = run[i];
+        in[4 + i] = run[i];
     }
-    int rc = ds_check_output(o->co.cmd, "--log", o->co.log_path, in, 3 + DS_NRUN_FILES);
-    return rc ? rc : ds_check_run_dir(o->co.cmd, "-o", o->out, in, 3);
+    int rc = ds_check_output(o->co.cmd, "--log", o->co.log_path, in, 4 + DS_NRUN_FILES);
+    return rc ? rc : ds_check_run_dir(o->co.cmd, "-o", o->out, in, 4);
 }
 
 /* ---- the run --------------------------------------------------------- */

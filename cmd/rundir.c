@@ -1,5 +1,6 @@
 /* Run directories for pretrain/finetune (rundir.h). */
 #include "cmd/rundir.h"
+#include "cmd/opts.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
 #include "io/outfile.h"
@@ -32,9 +33,6 @@ static void set_paths(ds_run *r, const char *dir)
     r->best_loss = INFINITY;
 }
 
-/* The files a run writes into its directory. */
-static const char *const RUN_FILES[] = { "state.safetensors", "last.safetensors", "best.safetensors", "log.jsonl",
-                                         "validation.tsv", "config.json", NULL };
 
 static void join(char *dst, size_t cap, const char *dir, const char *name) { snprintf(dst, cap, "%s/%s", dir, name); }
 
@@ -44,10 +42,10 @@ void ds_rundir_sweep_temps(const char *dir)
     if (!d) return;
     struct dirent *de;
     while ((de = readdir(d))) {
-        for (int i = 0; RUN_FILES[i]; i++) {
-            size_t n = strlen(RUN_FILES[i]);
+        for (int i = 0; i < DS_NRUN_FILES; i++) {
+            size_t n = strlen(DS_RUN_FILES[i]);
             /* ds_outfile's temp names: "<file>.tmp.XXXXXX" */
-            if (strncmp(de->d_name, RUN_FILES[i], n) || strncmp(de->d_name + n, ".tmp.", 5) ||
+            if (strncmp(de->d_name, DS_RUN_FILES[i], n) || strncmp(de->d_name + n, ".tmp.", 5) ||
                 strlen(de->d_name + n + 5) != 6)
                 continue;
             char p[PATH_MAX];
@@ -94,8 +92,8 @@ int ds_rundir_claim(const char *dir, int *created, int *restarted)
 void ds_rundir_abandon(const char *dir, int created)
 {
     char p[PATH_MAX];
-    for (int i = 0; RUN_FILES[i]; i++) {   /* config.json last: while it exists the run is recognisable */
-        join(p, sizeof p, dir, RUN_FILES[i]);
+    for (int i = DS_NRUN_FILES - 1; i >= 0; i--) {   /* config.json (the first) last: while it exists the run is recognisable */
+        join(p, sizeof p, dir, DS_RUN_FILES[i]);
         unlink(p);
     }
     ds_rundir_sweep_temps(dir);
