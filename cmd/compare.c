@@ -320,6 +320,7 @@ static int pretrain_job(compare *c, const char *norm, long seed)
         arg(&a, "--seed"); argf(&a, "%ld", seed);
         arg(&a, "--steps"); argf(&a, "%ld", c->o->steps);
         arg(&a, "--eval-windows"); argf(&a, "%ld", c->o->eval_windows);
+        arg(&a, "--eval-train");
         args_split(&a, c->o->pargs);
         arg(&a, "-o"); arg(&a, dir);
         arg(&a, c->o->genome);
@@ -539,7 +540,10 @@ static int write_curves(const compare *c)
                 json_error_t je;
                 json_t *j = json_loads(line, 0, &je);
                 json_t *st = json_object_get(j, "step"), *vl = json_object_get(j, "val_bits_per_base"),
-                       *tl = json_object_get(j, "loss");
+                       *tl = json_object_get(j, "loss"), *te = json_object_get(j, "train_eval_bits_per_base");
+                if (json_is_integer(st) && json_is_number(te))
+                    fprintf(out.fp, "%s\t%ld\t%lld\ttrain_eval\t%.6f\n", c->o->norms[n], c->o->seeds[s],
+                            (long long)json_integer_value(st), json_number_value(te));
                 if (json_is_integer(st) && json_is_number(vl))
                     fprintf(out.fp, "%s\t%ld\t%lld\theldout\t%.6f\n", c->o->norms[n], c->o->seeds[s],
                             (long long)json_integer_value(st), json_number_value(vl));

@@ -25,14 +25,14 @@
 #include "nn/optim.h"
 #include "presets.h"
 
-enum { OPT_MAX_N = 1000, OPT_STOP_AT, OPT_EVAL_WINDOWS, OPT_RECIPE, OPT_INIT_FROM };
+enum { OPT_MAX_N = 1000, OPT_STOP_AT, OPT_EVAL_WINDOWS, OPT_RECIPE, OPT_INIT_FROM, OPT_EVAL_TRAIN };
 
 typedef struct {
     ds_common_opts co;
     ds_train_opts tr;
     const char *model, *config, *ref, *regions, *contigs, *out;
     long max_n, stop_at, eval_windows;
-    int prenorm;
+    int prenorm, eval_train;
     const char *resume_ignored;   /* an option given with --resume that it would not apply */
     int recipe;                   /* 0 derfseq, 1 official */
     const char *init_from;        /* start from these weights */
@@ -51,6 +51,7 @@ static const struct option LONGOPTS[] = {
     { "stop-at", required_argument, NULL, OPT_STOP_AT },
     { "recipe", required_argument, NULL, OPT_RECIPE },
     { "init-from", required_argument, NULL, OPT_INIT_FROM },
+    { "eval-train", no_argument, NULL, OPT_EVAL_TRAIN },
     { "output", required_argument, NULL, 'o' },
     DS_LONGOPTS_NORM,
     DS_LONGOPTS_TRAIN,
@@ -88,6 +89,7 @@ static void usage(FILE *fp, const pretrain_opts *o)
     ds_usage_line(fp, "    --contigs LIST", "comma-separated contigs to draw windows from", "all");
     ds_usage_line(fp, "    --max-n N", "skip windows with more than N bases N", "seq-len/10");
     ds_usage_line(fp, "    --eval-windows N", "held-out windows per validation", "256");
+    ds_usage_line(fp, "    --eval-train", "also score the first --eval-windows training windows, dropout off", "off");
     ds_usage_line(fp, "    --stop-at STEP", "save and stop after this step (time-sliced jobs)", "off");
     ds_usage_line(fp, "-o, --output RUN_DIR", "run directory: config, checkpoints, state, log", "required");
     fprintf(fp, "    Without a BED split column the last 5%% of every contig is held out for\n"
@@ -123,6 +125,7 @@ static int parse(pretrain_opts *o, int argc, char **argv)
             o->recipe = !strcmp(optarg, "official");
             break;
         case OPT_INIT_FROM: o->init_from = optarg; break;
+        case OPT_EVAL_TRAIN: o->eval_train = 1; break;
         case 'o': o->out = optarg; break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
@@ -275,6 +278,15 @@ static int validate(pretrain *p, long step, double *loss)
     json_t *j = json_pack("{s:I, s:o, s:o, s:o, s:I}", "step", (json_int_t)step, "val_loss", ds_json_real(r.loss),
                           "val_ppl", ds_json_real(exp(r.loss)), "val_bits_per_base", ds_json_real(r.loss / log(2.0)),
                           "val_tokens", (json_int_t)r.tokens);
+    if (j && p->run.cfg.eval_train) {
+        /* the paper's "training loss in evaluation mode": fixed training
+         * windows (tiles, not the sampler's draws), dropout off */
+        ds_lm_eval_result t;
+        e = ds_lm_evaluate(p->m, &p->head, &p->train, &p->batch, p->run.cfg.eval_windows, &t);
+        if (e) { json_decref(j); return e; }
+        json_object_set_new(j, "train_eval_loss", ds_json_real(t.loss));
+        json_object_set_new(j, "train_eval_bits_per_base", ds_json_real(t.loss / log(2.0)));
+    }
     e = ds_log_write(p->log, j);
     if (!e && p->user_log) e = ds_log_write(p->user_log, j);
     json_decref(j);
@@ -398,6 +410,7 @@ static int new_run(pretrain *p)
     c.seq_len = o->tr.seq_len;
     c.max_n = o->max_n >= 0 ? o->max_n : o->tr.seq_len / 10;
     c.eval_windows = o->eval_windows;
+    c.eval_train = o->eval_train;
     c.steps = o->tr.steps;
     c.batch_size = o->tr.batch_size;
     c.accum = o->tr.accum;

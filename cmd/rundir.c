@@ -144,6 +144,7 @@ static json_t *cfg_to_json(const ds_run_cfg *c)
         json_object_set_new(j, "decay_groups", json_string(c->decay_groups ? "official" : "derfseq"));
         json_object_set_new(j, "recipe", json_string(c->recipe));
         json_object_set_new(j, "init_from", json_string(c->init_from));
+        json_object_set_new(j, "eval_train", json_boolean(c->eval_train));
     }
     return j;
 }
@@ -171,6 +172,7 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
              json_is_string(x = json_object_get(t, "recipe")) ? json_string_value(x) : "derfseq");
     snprintf(c->init_from, sizeof c->init_from, "%s",
              json_is_string(x = json_object_get(t, "init_from")) ? json_string_value(x) : "");
+    c->eval_train = json_is_true(json_object_get(t, "eval_train"));
     if (!(c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1 && c->min_lr >= 0))
         return ds_err(DS_EFORMAT, "%s: \"train\": beta1, beta2 or min_lr out of range (edited by hand?)", path);
     snprintf(c->ref, sizeof c->ref, "%s", ref);

@@ -23,6 +23,7 @@ typedef struct {
     int decay_groups;    /* DS_DECAY_* */
     char recipe[32];     /* "derfseq" or "official" */
     char init_from[1024];   /* weights the run started from ("": its own init) */
+    int eval_train;      /* also score training windows at each validation */
 } ds_run_cfg;
 
 typedef struct {

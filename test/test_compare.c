@@ -41,11 +41,13 @@ TEST(test_compare_runs_every_norm_and_seed_and_a_stopped_comparison_continues_to
     CHECK_MSG(!strcmp(g_out, sum), "stdout is not the summary: '%s'", g_out);
     CHECK_EQ_INT(nlines(file(whole, "runs.tsv")), 1 + 4 * 2 * 3);
     CHECK(strstr(file(whole, "curves.tsv"), "derf\t1\t3\theldout\t"));
+    CHECK(strstr(file(whole, "curves.tsv"), "layernorm\t3\t3\ttrain_eval\t"));
     /* stopped after 4 of the 12 jobs, then continued */
     CHECK_EQ_INT(run(TINY " --max-jobs 4 -o '%s' testdata/gb_lambda/table", split), 0);
     CHECK(g_out[0] == 0);
     CHECK_EQ_INT(run(TINY " -o '%s' testdata/gb_lambda/table", split), 0);
     CHECK_MSG(!strcmp(file(split, "runs.tsv"), file(whole, "runs.tsv")), "a continued comparison differs");
+    CHECK_MSG(!strcmp(file(split, "curves.tsv"), file(whole, "curves.tsv")), "continued curves differ");
     /* other settings into the same OUT would mix two comparisons */
     CHECK_ERROR(run(TINY " --steps 4 -o '%s' testdata/gb_lambda/table", split), 1, " compare", "other settings");
     CHECK_ERROR(run("compare --model hyenadna-demo --genome x.fa --norms derf,groupnorm -o o"), 2, " compare", "--norms");
