@@ -532,6 +532,7 @@ static int write_curves(const compare *c)
     int e = ds_outfile_open(&out, p);
     if (e) return e;
     fprintf(out.fp, "norm\tseed\tstep\tkind\tbits_per_base\n");
+    long nkind[2] = { 0, 0 };   /* rows of held-out and of eval-mode training loss */
     for (int n = 0; n < c->o->nnorm; n++)
         for (int s = 0; s < c->o->nseed; s++) {
             path(logp, sizeof logp, c, "pretrain/%s-s%ld/log.jsonl", c->o->norms[n], c->o->seeds[s]);
@@ -541,6 +542,8 @@ static int write_curves(const compare *c)
                 json_t *j = json_loads(line, 0, &je);
                 json_t *st = json_object_get(j, "step"), *vl = json_object_get(j, "val_bits_per_base"),
                        *tl = json_object_get(j, "loss"), *te = json_object_get(j, "train_eval_bits_per_base");
+                nkind[1] += json_is_integer(st) && json_is_number(te);
+                nkind[0] += json_is_integer(st) && json_is_number(vl);
                 if (json_is_integer(st) && json_is_number(te))
                     fprintf(out.fp, "%s\t%ld\t%lld\ttrain_eval\t%.6f\n", c->o->norms[n], c->o->seeds[s],
                             (long long)json_integer_value(st), json_number_value(te));
@@ -563,16 +566,25 @@ static int write_curves(const compare *c)
     fmt(gp, sizeof gp, "%s/curves.gp", c->out);
     FILE *g = fopen(gp, "w");
     if (!g) return ds_err_errno(DS_EIO, "%s: cannot write", gp);
-    fprintf(g, "set terminal png size 900,600\nset output '%s/curves.png'\nset xlabel 'step'\n"
-               "set ylabel 'held-out bits per base'\nset key top right\nplot", c->out);
-    for (int n = 0; n < c->o->nnorm; n++)
-        for (int s = 0; s < c->o->nseed; s++)
-            fprintf(g, "%s '%s/curves.tsv' using 3:($1 eq '%s' && $2 == %ld && strcol(4) eq 'heldout' ? $5 : 1/0) "
-                       "with linespoints lc %d title '%s s%ld'", n + s ? "," : "", c->out, c->o->norms[n],
-                    c->o->seeds[s], n + 1, c->o->norms[n], c->o->seeds[s]);
+    /* two panels: held-out loss and the training loss in evaluation mode */
+    fprintf(g, "set terminal png size 1400,600\nset output '%s/curves.png'\nset datafile separator '\\t'\n"
+               "set xlabel 'step'\nset key top right\nset multiplot layout 1,%d\n", c->out, (nkind[0] > 0) + (nkind[1] > 0));
+    const char *kinds[2] = { "heldout", "train_eval" }, *titles[2] = { "held-out", "training, evaluation mode" };
+    for (int k = 0; k < 2; k++) {
+        if (!nkind[k]) continue;   /* a panel without points would fail the whole plot */
+        fprintf(g, "set ylabel '%s bits per base'\nplot", titles[k]);
+        for (int n = 0; n < c->o->nnorm; n++)
+            for (int s = 0; s < c->o->nseed; s++)
+                fprintf(g, "%s '%s/curves.tsv' every ::1 using 3:(strcol(1) eq '%s' && $2 == %ld && strcol(4) eq '%s' "
+                           "? $5 : 1/0) with linespoints lc %d title '%s s%ld'", n + s ? "," : "", c->out,
+                        c->o->norms[n], c->o->seeds[s], kinds[k], n + 1, c->o->norms[n], c->o->seeds[s]);
+        fputc('\n', g);
+    }
+    fprintf(g, "unset multiplot");
     fputc('\n', g);
     fclose(g);
     fmt(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", gp);
+    if (!nkind[0] && !nkind[1]) return 0;
     if (system(cmd) != 0 && !c->o->co.quiet) fprintf(stderr, "[M::compare] gnuplot failed: curves.tsv only\n");
     return 0;
 }
