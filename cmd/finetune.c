@@ -267,14 +267,13 @@ static int log_json(finetune *f, json_t *j)
 /* The error for a run that diverged at `step` (1-based). */
 static int diverged(finetune *f, long step, long epoch, const char *what, double v, const char *tensor)
 {
-    char kept[1200];
+    char when[64], kept[1200];
+    snprintf(when, sizeof when, "step %ld (epoch %ld)", step, epoch);
     if (f->saved_epoch > 0)
         snprintf(kept, sizeof kept, "%s keeps epoch %ld, the last saved state", f->state, f->saved_epoch);
     else
         snprintf(kept, sizeof kept, "no epoch had been saved yet");
-    return ds_err(DS_EINVAL, "step %ld (epoch %ld): %s is %s%s%s; stopped before updating the weights, %s (lower --lr "
-                  "or set --grad-clip)", step, epoch, what, isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf",
-                  tensor ? " first in " : "", tensor ? tensor : "", kept);
+    return ds_run_diverged(when, what, v, tensor, kept);
 }
 
 /* The name of the first encoder or head tensor with a non-finite gradient. */

@@ -255,17 +255,16 @@ static int save(pretrain *p, long step)
 }
 
 /* The error for a run that diverged at `step` (1-based): which quantity,
- * where, and that the weights on disk are the last good ones. */
+ * where, and which saved state the run directory still holds. */
 static int diverged(pretrain *p, long step, const char *what, double v, int tensor)
 {
-    char where[DS_NAME_MAX + 32] = "", kept[1200];
-    if (tensor >= 0) snprintf(where, sizeof where, " (first in %s)", p->m->params.p[tensor].name);
+    char when[32], kept[1200];
+    snprintf(when, sizeof when, "step %ld", step);
     if (p->saved_step >= 0)
         snprintf(kept, sizeof kept, "%s keeps step %ld, the last saved state", p->run.last_path, p->saved_step);
     else
         snprintf(kept, sizeof kept, "no checkpoint had been saved yet");
-    return ds_err(DS_EINVAL, "step %ld: %s is %s%s; stopped before updating the weights, %s (lower --lr, raise "
-                  "--warmup or set --grad-clip)", step, what, isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf", where, kept);
+    return ds_run_diverged(when, what, v, tensor >= 0 ? p->m->params.p[tensor].name : NULL, kept);
 }
 
 static int validate(pretrain *p, long step, double *loss)

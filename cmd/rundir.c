@@ -33,7 +33,6 @@ static void set_paths(ds_run *r, const char *dir)
     r->best_loss = INFINITY;
 }
 
-
 static void join(char *dst, size_t cap, const char *dir, const char *name) { snprintf(dst, cap, "%s/%s", dir, name); }
 
 void ds_rundir_sweep_temps(const char *dir)
@@ -119,6 +118,13 @@ void ds_resume_check_threads(const char *cmd, long saved, int quiet)
                 "[W::%s] resuming with %ld threads where the run started with %ld: results agree to float32 "
                 "rounding, not bitwise, with an uninterrupted run (use -t %ld for that)\n",
                 cmd, now, saved, saved);
+}
+
+int ds_run_diverged(const char *when, const char *what, double v, const char *tensor, const char *kept)
+{
+    return ds_err(DS_EINVAL, "%s: %s is %s%s%s%s; stopped before updating the weights, %s (lower --lr, raise --warmup "
+                  "or set --grad-clip)", when, what, isnan(v) ? "NaN" : v > 0 ? "+inf" : "-inf",
+                  tensor ? " (first in " : "", tensor ? tensor : "", tensor ? ")" : "", kept);
 }
 
 void ds_run_abspath(char *dst, size_t cap, const char *path)

@@ -58,6 +58,11 @@ const char *ds_resume_ignores(const struct option *longopts, int c, int stop_at_
 /* Warns (unless quiet) when a resumed run uses another thread count than it
  * started with: the result is then not bitwise that of an uninterrupted run. */
 void ds_resume_check_threads(const char *cmd, long saved, int quiet);
+/* The error of a run whose `what` (the training loss, the gradient norm,
+ * ...) became v, a NaN or an infinity, at `when` ("step 12"): it names the
+ * first tensor with a non-finite gradient (NULL: none) and what the run
+ * directory keeps (kept: "RUN/last.safetensors keeps step 10, ..."). */
+int ds_run_diverged(const char *when, const char *what, double v, const char *tensor, const char *kept);
 /* An input path as stored in a run's config.json: absolute, so --resume
  * works from any directory. Falls back to the path as given. */
 void ds_run_abspath(char *dst, size_t cap, const char *path);
