@@ -61,4 +61,32 @@ void ds_erf_vec(float *out, const float *inp, long n);
 void ds_tanh_vec(float *out, const float *inp, long n);
 void ds_exp_vec(float *out, const float *inp, long n);
 
+/* ---- scan.c: Mamba's selective scan (caduceus.md §2.2: selective_scan_ref with
+ * delta_softplus, the D skip and the SiLU(z) gate) over B sequences of L steps,
+ * E channels and a state of N <= DS_SCAN_MAX_N per channel. Arrays are row-major
+ * with rows (b, t): u, dt, z, y [B, L, E]; Bm, Cm [B, L, N].
+ *   Δ = softplus(dt + dt_bias[e])  (PyTorch's, threshold 20),  A = −exp(A_log[e, n])
+ *   s_t = exp(Δ·A) ⊙ s_{t−1} + Δ·Bm_t·u_t  (s_{−1} = 0)
+ *   y_t = (Σ_n s_t[n]·Cm_t[n] + D[e]·u_t) · silu(z_t)
+ * Forward writes the state at the start of every DS_SCAN_CHUNK steps into
+ * ckpt [B, ceil(L/DS_SCAN_CHUNK), E, N] (NULL: inference, nothing kept);
+ * backward recomputes each chunk's states from there, so training keeps
+ * O(B·L·E) floats instead of the O(B·L·E·N) of all states. Backward takes
+ * ds_scan_scratch_floats() floats of scratch and accumulates (+=) into every
+ * gradient; results are independent of the thread count. */
+#define DS_SCAN_MAX_N 16
+#define DS_SCAN_CHUNK 16
+size_t ds_scan_ckpt_floats(int B, int L, int E, int N);
+size_t ds_scan_scratch_floats(int B, int L, int E, int N);
+void ds_selective_scan_forward(float *y, float *ckpt, const float *u, const float *dt, const float *dt_bias,
+                               const float *A_log, const float *Bm, const float *Cm, const float *D,
+                               const float *z, int B, int L, int E, int N);
+void ds_selective_scan_backward(float *du, float *ddt, float *ddt_bias, float *dA_log, float *dBm, float *dCm,
+                                float *dD, float *dz, const float *dy, const float *ckpt, float *scratch,
+                                const float *u, const float *dt, const float *dt_bias, const float *A_log,
+                                const float *Bm, const float *Cm, const float *D, const float *z, int B, int L,
+                                int E, int N);
+/* softplus(x) as PyTorch's F.softplus (beta 1, threshold 20). */
+float ds_softplusf(float x);
+
 #endif
