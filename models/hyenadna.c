@@ -2,6 +2,7 @@
  * norm1 → Hyena operator (order 2) → residual, norm2 → MLP → residual, ln_f.
  * Forward and backward over one parameter block and one activation arena. */
 #include "hyenadna.h"
+#include "config.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "nn/fftconv.h"
@@ -88,61 +89,9 @@ int ds_hyena_config_to_json(const ds_hyena_config *c, char **json)
     for (int i = 0; i < 3; i++)
         if (vals[i] == vals[i]) json_object_set_new(o, keys[i], json_real(vals[i]));
     json_object_set_new(o, "init_embed_std", json_real(c->init_embed_std));
-    *json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));   /* float32 values */
+    *json = ds_cfg_dump(o);
     json_decref(o);
     return *json ? 0 : ds_err(DS_ENOMEM, "cannot serialise the HyenaDNA config");
-}
-
-/* The value as the file spells it, for "got ..." in a message. */
-static void json_text(const json_t *x, char *buf, size_t n)
-{
-    char *t = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT);
-    snprintf(buf, n, "%s", t ? t : "?");
-    if (t && strlen(t) >= n && n > 4) strcpy(buf + n - 4, "...");
-    free(t);
-}
-
-/* Every config error names the key, what it must be and what it holds:
- * "config key 'd_model': expected an integer in [1, 16384], got "abc"". */
-static int get_int(json_t *o, const char *key, int *v, int lo, int hi)
-{
-    json_t *x = json_object_get(o, key);
-    if (!x) return 0;   /* absent: keep the default */
-    if (!json_is_integer(x) || json_integer_value(x) < lo || json_integer_value(x) > hi) {
-        char got[80];
-        json_text(x, got, sizeof got);
-        return ds_err(DS_EFORMAT, "config key '%s': expected an integer in [%d, %d], got %s", key, lo, hi, got);
-    }
-    *v = (int)json_integer_value(x);
-    return 0;
-}
-
-static int get_float(json_t *o, const char *key, float *v, double lo, double hi)
-{
-    json_t *x = json_object_get(o, key);
-    if (!x) return 0;
-    if (!json_is_number(x) || json_number_value(x) < lo || json_number_value(x) > hi) {
-        char got[80];
-        json_text(x, got, sizeof got);
-        return ds_err(DS_EFORMAT, "config key '%s': expected a number in [%g, %g], got %s", key, lo, hi, got);
-    }
-    *v = (float)json_number_value(x);
-    return 0;
-}
-
-/* A string key: NULL when absent, else its value; a non-string is an error. */
-static int get_str(json_t *o, const char *key, const char **v)
-{
-    json_t *x = json_object_get(o, key);
-    *v = NULL;
-    if (!x) return 0;
-    if (!json_is_string(x)) {
-        char got[80];
-        json_text(x, got, sizeof got);
-        return ds_err(DS_EFORMAT, "config key '%s': expected a string, got %s", key, got);
-    }
-    *v = json_string_value(x);
-    return 0;
 }
 
 /* Bounds per key: generous beyond every official shape (d_model <= 256,
@@ -150,50 +99,41 @@ static int get_str(json_t *o, const char *key, const char **v)
  * 1000000 is refused here, by name, before anything is allocated. */
 static int get_sizes(json_t *o, ds_hyena_config *c)
 {
-    int r = get_int(o, "d_model", &c->d_model, 1, DS_HYENA_MAX_D);
-    if (!r) r = get_int(o, "n_layer", &c->n_layer, 1, DS_HYENA_MAX_LAYERS);
-    if (!r) r = get_int(o, "d_inner", &c->d_inner, 1, 4 * DS_HYENA_MAX_D);
-    if (!r) r = get_int(o, "vocab_size", &c->vocab_size, 12, 1 << 16);
-    if (!r) r = get_int(o, "pad_vocab_size_multiple", &c->pad_vocab_size_multiple, 1, 1 << 10);
-    if (!r) r = get_int(o, "l_max", &c->l_max, 2, DS_HYENA_MAX_LEN);
-    if (!r) r = get_int(o, "emb_dim", &c->emb_dim, 3, 1 << 10);
-    if (!r) r = get_int(o, "filter_order", &c->filter_order, 1, 1 << 14);
+    int r = ds_cfg_get_int(o, "d_model", &c->d_model, 1, DS_HYENA_MAX_D);
+    if (!r) r = ds_cfg_get_int(o, "n_layer", &c->n_layer, 1, DS_HYENA_MAX_LAYERS);
+    if (!r) r = ds_cfg_get_int(o, "d_inner", &c->d_inner, 1, 4 * DS_HYENA_MAX_D);
+    if (!r) r = ds_cfg_get_int(o, "vocab_size", &c->vocab_size, 12, 1 << 16);
+    if (!r) r = ds_cfg_get_int(o, "pad_vocab_size_multiple", &c->pad_vocab_size_multiple, 1, 1 << 10);
+    if (!r) r = ds_cfg_get_int(o, "l_max", &c->l_max, 2, DS_HYENA_MAX_LEN);
+    if (!r) r = ds_cfg_get_int(o, "emb_dim", &c->emb_dim, 3, 1 << 10);
+    if (!r) r = ds_cfg_get_int(o, "filter_order", &c->filter_order, 1, 1 << 14);
     return r;
 }
 
 int ds_hyena_config_from_json(ds_hyena_config *c, const char *text)
 {
-    json_error_t e;
-    json_t *o = json_loads(text, 0, &e);
-    if (!o || !json_is_object(o)) {
-        json_decref(o);
-        if (o) return ds_err(DS_EFORMAT, "config: expected a JSON object");
-        return ds_err(DS_EFORMAT, "config: not JSON (line %d: %s)", e.line, e.text);
-    }
+    json_t *o;
+    int r = ds_cfg_parse(text, &o);
+    if (r) return r;
     ds_hyena_config_default(c);
     const char *s = NULL;
-    int r = get_str(o, "arch", &s);
+    r = ds_cfg_get_str(o, "arch", &s);
     if (!r && s && strcmp(s, "hyenadna"))
         r = ds_err(DS_EMISMATCH, "config key 'arch': expected \"hyenadna\", got \"%s\"", s);
-    if (!r) r = get_str(o, "preset", &s);
+    if (!r) r = ds_cfg_get_str(o, "preset", &s);
     if (!r && s) snprintf(c->preset, sizeof c->preset, "%s", s);
     if (!r) r = get_sizes(o, c);
-    if (!r) r = get_float(o, "w", &c->w, -1e6, 1e6);
-    if (!r) r = get_float(o, "modulation_shift", &c->modulation_shift, -10, 10);
-    if (!r) r = get_float(o, "embed_dropout", &c->embed_dropout, 0, 0.999);
-    if (!r) r = get_float(o, "resid_dropout", &c->resid_dropout, 0, 0.999);
-    if (!r) r = get_float(o, "alpha_init", &c->alpha_init, -1e3, 1e3);
-    if (!r) r = get_float(o, "alpha_init_attn", &c->alpha_attn, -1e3, 1e3);
-    if (!r) r = get_float(o, "alpha_init_ffn", &c->alpha_ffn, -1e3, 1e3);
-    if (!r) r = get_float(o, "alpha_init_final", &c->alpha_final, -1e3, 1e3);
-    if (!r) r = get_float(o, "layer_norm_epsilon", &c->eps, 0, 1);
-    if (!r) r = get_float(o, "init_embed_std", &c->init_embed_std, 0, 10);
-    if (!r) r = get_str(o, "norm", &s);
-    if (!r && s) {
-        int k = ds_norm_kind_parse(s);
-        if (k < 0) r = ds_err(DS_EFORMAT, "config key 'norm': expected derf, dyt, layernorm or rmsnorm, got \"%s\"", s);
-        else c->norm = (ds_norm_kind)k;
-    }
+    if (!r) r = ds_cfg_get_float(o, "w", &c->w, -1e6, 1e6);
+    if (!r) r = ds_cfg_get_float(o, "modulation_shift", &c->modulation_shift, -10, 10);
+    if (!r) r = ds_cfg_get_float(o, "embed_dropout", &c->embed_dropout, 0, 0.999);
+    if (!r) r = ds_cfg_get_float(o, "resid_dropout", &c->resid_dropout, 0, 0.999);
+    if (!r) r = ds_cfg_get_float(o, "alpha_init", &c->alpha_init, -1e3, 1e3);
+    if (!r) r = ds_cfg_get_float(o, "alpha_init_attn", &c->alpha_attn, -1e3, 1e3);
+    if (!r) r = ds_cfg_get_float(o, "alpha_init_ffn", &c->alpha_ffn, -1e3, 1e3);
+    if (!r) r = ds_cfg_get_float(o, "alpha_init_final", &c->alpha_final, -1e3, 1e3);
+    if (!r) r = ds_cfg_get_float(o, "layer_norm_epsilon", &c->eps, 0, 1);
+    if (!r) r = ds_cfg_get_float(o, "init_embed_std", &c->init_embed_std, 0, 10);
+    if (!r) r = ds_cfg_get_norm(o, "norm", &c->norm);
     if (!r && c->emb_dim % 2 == 0)
         r = ds_err(DS_EFORMAT, "config key 'emb_dim': expected an odd number (t, cos, sin bands), got %d", c->emb_dim);
     json_decref(o);

@@ -1,0 +1,25 @@
+/* Readers for the keys of a model's config JSON, shared by every
+ * architecture. Each error names the key, what it must hold and what it
+ * holds ("config key 'd_model': expected an integer in [1, 16384], got
+ * "abc""); an absent key leaves the default in place. */
+#ifndef DS_MODEL_CONFIG_H
+#define DS_MODEL_CONFIG_H
+
+#include "nn/norm.h"
+
+#include <jansson.h>
+
+int ds_cfg_get_int(json_t *o, const char *key, int *v, int lo, int hi);
+int ds_cfg_get_float(json_t *o, const char *key, float *v, double lo, double hi);
+int ds_cfg_get_bool(json_t *o, const char *key, int *v);
+/* A string key: *v = NULL when absent; a non-string is an error. */
+int ds_cfg_get_str(json_t *o, const char *key, const char **v);
+/* "norm": derf, dyt, layernorm or rmsnorm. */
+int ds_cfg_get_norm(json_t *o, const char *key, ds_norm_kind *v);
+/* The config text parsed as a JSON object, or an error saying why not. */
+int ds_cfg_parse(const char *text, json_t **o);
+/* The JSON text of o as derfseq writes configs (indented, key order kept,
+ * float32 precision); NULL when out of memory. */
+char *ds_cfg_dump(const json_t *o);
+
+#endif
