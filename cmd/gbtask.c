@@ -79,7 +79,7 @@ int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int n
     if (!c->classes) return ds_err(DS_ENOMEM, "out of memory for %d class names", nclass);
     for (int i = 0; i < nclass; i++)
         if (!(c->classes[i] = strdup(classes[i]))) return ds_err(DS_ENOMEM, "out of memory for %d class names", nclass);
-    int r = ds_cls_head_init(&c->head, m->d_model, nclass);
+    int r = ds_cls_head_init(&c->head, m->d_feat, nclass);
     if (r) return r;
     ds_cls_head_init_weights(&c->head, seed);
     return task_config(c);
@@ -175,7 +175,7 @@ int ds_classifier_load(ds_classifier *c, const char *path)
         c->config = cfg;
         cfg = NULL;
     }
-    if (!r) r = ds_cls_head_init(&c->head, c->m->d_model, c->nclass);
+    if (!r) r = ds_cls_head_init(&c->head, c->m->d_feat, c->nclass);
     if (!r) r = ds_checkpoint_load(path, &c->head.params, 0);
     json_decref(o);
     free(cfg);

@@ -34,7 +34,8 @@ float ds_lm_head_loss(ds_lm_head *h, const ds_model *m, const int32_t *targets, 
 {
     const float *E = ds_params_data(&m->params, m->emb_index);
     int n = h->B * h->L;
-    ds_linear_forward(h->logits, m->hidden, E, NULL, n, h->d, h->V);
+    if (m->vt->lm_logits) m->vt->lm_logits((ds_model *)m, h->logits);
+    else ds_linear_forward(h->logits, m->hidden, E, NULL, n, h->d, h->V);
     h->targets = targets;
     h->ignore_index = ignore_index;
     return ds_crossentropy_forward(h->probs, h->logits, targets, n, h->V, ignore_index, &h->count);
@@ -47,6 +48,10 @@ void ds_lm_head_backward(ds_lm_head *h, ds_model *m, float scale)
     float *dE = ds_params_grad(&m->params, m->emb_index);
     memset(h->dlogits, 0, (size_t)n * h->V * sizeof(float));
     ds_crossentropy_backward(h->dlogits, h->probs, h->targets, n, h->V, h->ignore_index, h->count, scale);
+    if (m->vt->lm_backward) {
+        m->vt->lm_backward(m, h->dlogits);
+        return;
+    }
     memset(h->dhidden, 0, (size_t)n * h->d * sizeof(float));
     ds_linear_backward(h->dhidden, dE, NULL, h->dlogits, m->hidden, E, n, h->d, h->V);
     m->vt->encode_backward(m, h->dhidden);
@@ -56,6 +61,7 @@ void ds_cls_head_free(ds_cls_head *h)
 {
     ds_params_free(&h->params);
     free(h->pooled); free(h->logits); free(h->probs); free(h->dlogits); free(h->dpooled); free(h->dhidden);
+    free(h->feat);
     memset(h, 0, sizeof *h);
 }
 
@@ -89,6 +95,7 @@ int ds_cls_head_reserve(ds_cls_head *h, int B, int L)
 {
     if (h->B == B && h->L == L) return 0;
     free(h->pooled); free(h->logits); free(h->probs); free(h->dlogits); free(h->dpooled); free(h->dhidden);
+    free(h->feat);
     h->B = B;
     h->L = L;
     h->pooled = ds_aligned_alloc(sizeof(float) * (size_t)B * h->d);
@@ -97,7 +104,8 @@ int ds_cls_head_reserve(ds_cls_head *h, int B, int L)
     h->dlogits = ds_aligned_alloc(sizeof(float) * (size_t)B * h->k);
     h->dpooled = ds_aligned_alloc(sizeof(float) * (size_t)B * h->d);
     h->dhidden = ds_aligned_alloc(sizeof(float) * (size_t)B * L * h->d);
-    if (!h->pooled || !h->logits || !h->probs || !h->dlogits || !h->dpooled || !h->dhidden)
+    h->feat = ds_aligned_alloc(sizeof(float) * (size_t)B * L * h->d);
+    if (!h->pooled || !h->logits || !h->probs || !h->dlogits || !h->dpooled || !h->dhidden || !h->feat)
         return ds_err(DS_ENOMEM, "out of memory for the classification head (%d x %d)", B, L);
     return 0;
 }
@@ -105,12 +113,17 @@ int ds_cls_head_reserve(ds_cls_head *h, int B, int L)
 float ds_cls_head_forward(ds_cls_head *h, const ds_model *m, const int32_t *labels)
 {
     int B = h->B, L = h->L, d = h->d;
+    const float *feat = m->hidden;
+    if (m->vt->features) {
+        m->vt->features(m, h->feat);
+        feat = h->feat;
+    }
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         float *p = h->pooled + (size_t)b * d;
         memset(p, 0, sizeof(float) * (size_t)d);
         for (int t = 0; t < L; t++)
-            for (int c = 0; c < d; c++) p[c] += m->hidden[((size_t)b * L + t) * d + c];
+            for (int c = 0; c < d; c++) p[c] += feat[((size_t)b * L + t) * d + c];
         for (int c = 0; c < d; c++) p[c] /= (float)L;
     }
     ds_linear_forward(h->logits, h->pooled, h->W, h->b, B, d, h->k);
@@ -130,5 +143,6 @@ void ds_cls_head_backward(ds_cls_head *h, ds_model *m, float scale)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < L; t++)
             for (int c = 0; c < d; c++) h->dhidden[((size_t)b * L + t) * d + c] = h->dpooled[(size_t)b * d + c] / (float)L;
-    m->vt->encode_backward(m, h->dhidden);
+    if (m->vt->features_backward) m->vt->features_backward(m, h->dhidden);
+    else m->vt->encode_backward(m, h->dhidden);
 }

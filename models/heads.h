@@ -24,8 +24,9 @@ void ds_lm_head_backward(ds_lm_head *h, ds_model *m, float scale);
 void ds_lm_head_free(ds_lm_head *h);
 
 /* Sequence classification head of the GenomicBenchmarks recipes
- * (genomic_benchmarks.md §4.5): the mean of the encoder's final hidden
- * states over all L positions (left [PAD]s included, as HyenaDNA's and
+ * (genomic_benchmarks.md §4.5): the mean of the encoder's per-token
+ * features (its final hidden states; Caduceus-PS: both strands averaged,
+ * as the official stack-pool-average of logits) over all L positions (left [PAD]s included, as HyenaDNA's and
  * Caduceus's SequenceDecoder(mode=pool)), then Linear(d → classes) named
  * as HyenaDNA's Lightning decoder: decoder.0.output_transform.{weight,bias}.
  * Its parameters live in their own table (and AdamW state) beside the
@@ -35,6 +36,7 @@ typedef struct {
     ds_params params;
     float *W, *b, *gW, *gb;
     float *pooled, *logits, *probs, *dlogits, *dpooled, *dhidden;
+    float *feat;                                 /* the model's per-token features (vt->features) */
     const int32_t *labels;
     long count;
 } ds_cls_head;

@@ -675,6 +675,7 @@ int ds_hyena_create(ds_model **out, const ds_hyena_config *c)
     int mult = c->pad_vocab_size_multiple;
     m->vocab = (c->vocab_size + mult - 1) / mult * mult;
     m->max_len = c->l_max;
+    m->d_feat = c->d_model;
     ds_params_init(&m->params);
     h->w = calloc((size_t)c->n_layer, sizeof *h->w);
     h->gw = calloc((size_t)c->n_layer, sizeof *h->gw);

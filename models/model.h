@@ -32,12 +32,27 @@ typedef struct {
     int (*init_weights)(ds_model *m, uint64_t seed);
     char *(*config_json)(const ds_model *m);            /* malloc'd */
     void (*destroy)(ds_model *m);
+    /* Optional (NULL: the default in brackets). LM logits [B·L, vocab] of
+     * the last encode [hidden · Eᵀ, tied to the embedding], and the
+     * backward of dlogits through the head and the encoder into every
+     * gradient. Caduceus-PS has its own RC-equivariant head. */
+    void (*lm_logits)(ds_model *m, float *logits);
+    void (*lm_backward)(ds_model *m, const float *dlogits);
+    /* Per-token features [B·L, d_feat] of the last encode, for embeddings
+     * and classification [hidden], and the backward of dfeat through the
+     * encoder [encode_backward]. */
+    void (*features)(const ds_model *m, float *feat);
+    void (*features_backward)(ds_model *m, const float *dfeat);
 } ds_model_vt;
 
 struct ds_model {
     const ds_model_vt *vt;
     ds_params params;
-    int d_model, n_layer, vocab;   /* vocab = rows of the embedding (padded) */
+    int d_model, n_layer, vocab;   /* d_model: width of hidden; vocab = rows of the embedding (padded) */
+    int d_feat;                    /* width of the per-token features (vt->features); = d_model without */
+    int eval_only;                 /* set before reserve: no backward, activations of one layer kept */
+    int rc_conjoin;                /* set before reserve: features average the input and its reverse
+                                    * complement (Caduceus-Ph post-hoc conjoining, caduceus.md §2.6) */
     int max_len;                   /* longest L the model accepts (l_max for HyenaDNA) */
     int B, L;                      /* shape reserved */
     const float *hidden;           /* [B·L, d] after encode */

@@ -1,6 +1,7 @@
-/* Model presets by name (derfseq.md "Presets") and the factory that builds a
- * model from its config JSON. */
+/* The model registry: architectures (how a config JSON becomes a model) and
+ * presets by name (derfseq.md "Presets"), one entry each. */
 #include "presets.h"
+#include "caduceus.h"
 #include "hyenadna.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
@@ -11,46 +12,109 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The architectures: each one entry, with how its config JSON becomes a
+ * model and which of its config keys a checkpoint must carry. */
 typedef struct {
-    const char *name, *about;
-    int d_model, n_layer, l_max;
-} hyena_preset;
+    const char *arch;
+    int (*create)(ds_model **m, const char *config_json);
+    void (*decay_groups_official)(ds_model *m);
+    const char *const *shape_keys;   /* NULL-terminated */
+} arch_entry;
 
-/* Official shapes (hyenadna.md §1.5); d_inner = 4·d_model throughout. */
-static const hyena_preset g_hyena[] = {
-    { "hyenadna-tiny-1k", "official tiny-1k-seqlen shape (436,096 parameters with LayerNorm)", 128, 2, 1026 },
-    { "hyenadna-tiny-1k-d256", "official tiny-1k-seqlen-d256 shape", 256, 2, 1026 },
-    { "hyenadna-small-32k", "official small-32k-seqlen shape", 256, 4, 32770 },
-    { "hyenadna-medium-160k", "official medium-160k-seqlen shape", 256, 8, 160002 },
-    { "hyenadna-demo", "a CPU demo size: d 64, 2 layers, up to 1024 tokens", 64, 2, 1026 },
+static int hyena_from_json(ds_model **m, const char *json)
+{
+    ds_hyena_config c;
+    int r = ds_hyena_config_from_json(&c, json);
+    return r ? r : ds_hyena_create(m, &c);
+}
+
+static int caduceus_from_json(ds_model **m, const char *json)
+{
+    ds_caduceus_config c;
+    int r = ds_caduceus_config_from_json(&c, json);
+    return r ? r : ds_caduceus_create(m, &c);
+}
+
+/* The sizes that differ between models (the rest are fixed by the
+ * official code) must be in a checkpoint's config: a missing one is named
+ * rather than found later as a shape mismatch. */
+static const char *const g_hyena_keys[] = { "d_model", "n_layer", "d_inner", "l_max", NULL };
+static const char *const g_caduceus_keys[] = { "d_model", "n_layer", "rcps", "max_len", NULL };
+
+static const arch_entry g_archs[] = {
+    { "hyenadna", hyena_from_json, ds_hyena_decay_groups_official, g_hyena_keys },
+    { "caduceus", caduceus_from_json, ds_caduceus_decay_groups_official, g_caduceus_keys },
 };
 
-int ds_preset_config_json(const char *name, const char *norm, float alpha_init, char **json)
+static const arch_entry *find_arch(const char *arch)
 {
-    for (size_t i = 0; i < sizeof g_hyena / sizeof g_hyena[0]; i++) {
-        const hyena_preset *p = &g_hyena[i];
-        if (strcmp(name, p->name)) continue;
+    for (size_t i = 0; arch && i < sizeof g_archs / sizeof g_archs[0]; i++)
+        if (!strcmp(arch, g_archs[i].arch)) return &g_archs[i];
+    return NULL;
+}
+
+/* The presets: official shapes (hyenadna.md §1.5, caduceus.md §2.7) and
+ * one small CPU demo size per architecture. */
+typedef struct {
+    const char *name, *about, *arch;
+    int d_model, n_layer, max_len, rcps;
+} preset;
+
+static const preset g_presets[] = {
+    { "hyenadna-tiny-1k", "official tiny-1k-seqlen shape (436,096 parameters with LayerNorm)", "hyenadna", 128, 2, 1026, 0 },
+    { "hyenadna-tiny-1k-d256", "official tiny-1k-seqlen-d256 shape", "hyenadna", 256, 2, 1026, 0 },
+    { "hyenadna-small-32k", "official small-32k-seqlen shape", "hyenadna", 256, 4, 32770, 0 },
+    { "hyenadna-medium-160k", "official medium-160k-seqlen shape", "hyenadna", 256, 8, 160002, 0 },
+    { "hyenadna-demo", "a CPU demo size: d 64, 2 layers, up to 1024 tokens", "hyenadna", 64, 2, 1026, 0 },
+    { "caduceus-ph-1k", "official caduceus-ph_seqlen-1k_d_model-118_n_layer-4 shape (GenomicBenchmarks)", "caduceus", 118, 4, 1024, 0 },
+    { "caduceus-ps-1k", "official caduceus-ps_seqlen-1k_d_model-118_n_layer-4 shape (GenomicBenchmarks)", "caduceus", 118, 4, 1024, 1 },
+    { "caduceus-ph-131k", "official caduceus-ph_seqlen-131k_d_model-256_n_layer-16 shape", "caduceus", 256, 16, 131072, 0 },
+    { "caduceus-ps-131k", "official caduceus-ps_seqlen-131k_d_model-256_n_layer-16 shape", "caduceus", 256, 16, 131072, 1 },
+    { "caduceus-demo", "a CPU demo size: Caduceus-PS d 32, 2 layers, up to 1024 tokens", "caduceus", 32, 2, 1024, 1 },
+};
+
+static int preset_json(const preset *p, const char *norm, float alpha_init, char **json)
+{
+    int k = -1;
+    if (norm && (k = ds_norm_kind_parse(norm)) < 0)
+        return ds_err(DS_EINVAL, "unknown norm '%s', expected derf, dyt, layernorm or rmsnorm", norm);
+    if (!strcmp(p->arch, "hyenadna")) {
         ds_hyena_config c;
         ds_hyena_config_default(&c);
         snprintf(c.preset, sizeof c.preset, "%s", p->name);
         c.d_model = p->d_model;
         c.n_layer = p->n_layer;
         c.d_inner = 4 * p->d_model;
-        c.l_max = p->l_max;
-        if (norm) {
-            int k = ds_norm_kind_parse(norm);
-            if (k < 0) return ds_err(DS_EINVAL, "unknown norm '%s', expected derf, dyt, layernorm or rmsnorm", norm);
-            c.norm = (ds_norm_kind)k;
-        }
+        c.l_max = p->max_len;
+        if (k >= 0) c.norm = (ds_norm_kind)k;
         if (alpha_init == alpha_init) c.alpha_init = alpha_init;   /* NaN: keep the default */
         return ds_hyena_config_to_json(&c, json);
     }
+    ds_caduceus_config c;
+    ds_caduceus_config_default(&c);
+    snprintf(c.preset, sizeof c.preset, "%s", p->name);
+    c.d_model = p->d_model;
+    c.n_layer = p->n_layer;
+    c.max_len = p->max_len;
+    c.rcps = p->rcps;
+    if (k >= 0) c.norm = (ds_norm_kind)k;
+    /* RMSNorm (and LayerNorm) PS is the released model, fused add-norm and
+     * all; Derf/DyT need the unfused path (caduceus.md §2.6, pitfalls.md 8) */
+    c.fused_add_norm = c.rcps && (c.norm == DS_NORM_RMSNORM || c.norm == DS_NORM_LAYERNORM);
+    if (alpha_init == alpha_init) c.alpha_init = alpha_init;
+    return ds_caduceus_config_to_json(&c, json);
+}
+
+int ds_preset_config_json(const char *name, const char *norm, float alpha_init, char **json)
+{
+    for (size_t i = 0; i < sizeof g_presets / sizeof g_presets[0]; i++)
+        if (!strcmp(name, g_presets[i].name)) return preset_json(&g_presets[i], norm, alpha_init, json);
     return ds_err(DS_EINVAL, "unknown model preset '%s' (see 'derfseq pretrain --help' for the list)", name);
 }
 
 void ds_preset_list(void (*fn)(const char *name, const char *about, void *ctx), void *ctx)
 {
-    for (size_t i = 0; i < sizeof g_hyena / sizeof g_hyena[0]; i++) fn(g_hyena[i].name, g_hyena[i].about, ctx);
+    for (size_t i = 0; i < sizeof g_presets / sizeof g_presets[0]; i++) fn(g_presets[i].name, g_presets[i].about, ctx);
 }
 
 int ds_model_from_json(ds_model **m, const char *config_json)
@@ -66,11 +130,8 @@ int ds_model_from_json(ds_model **m, const char *config_json)
     json_decref(o);
     if (not_object) return ds_err(DS_EFORMAT, "config: expected a JSON object");
     if (bad_type) return ds_err(DS_EFORMAT, "config key 'arch': expected a string such as \"hyenadna\"");
-    if (!strcmp(a, "hyenadna")) {
-        ds_hyena_config c;
-        int r = ds_hyena_config_from_json(&c, config_json);
-        return r ? r : ds_hyena_create(m, &c);
-    }
+    const arch_entry *e = find_arch(a);
+    if (e) return e->create(m, config_json);
     if (!a[0]) return ds_err(DS_EFORMAT, "config: no \"arch\" key (expected e.g. \"hyenadna\")");
     return ds_err(DS_ENOTSUP, "config key 'arch': model architecture '%s' is not built in this version", a);
 }
@@ -102,7 +163,8 @@ int ds_memory_check(size_t bytes, const char *what)
 
 void ds_model_set_decay_groups(ds_model *m, int groups)
 {
-    if (groups == DS_DECAY_OFFICIAL && !strcmp(m->vt->arch, "hyenadna")) ds_hyena_decay_groups_official(m);
+    const arch_entry *e = find_arch(m->vt->arch);
+    if (groups == DS_DECAY_OFFICIAL && e) e->decay_groups_official(m);
 }
 
 void ds_model_free(ds_model *m)
@@ -113,19 +175,17 @@ void ds_model_free(ds_model *m)
     free(m);
 }
 
-/* A hand-written --config may leave sizes to their defaults, but the sizes
- * that differ between models (the rest are fixed by the official code:
- * vocab, emb_dim, filter_order) must be in a checkpoint's config: a missing
- * one is named rather than found later as a shape mismatch. */
+/* A hand-written --config may leave sizes to their defaults, but not a
+ * checkpoint's config (arch_entry.shape_keys). */
 static int shape_keys_present(const char *cfg)
 {
-    static const char *const keys[] = { "d_model", "n_layer", "d_inner", "l_max" };
     json_t *o = json_loads(cfg, 0, NULL);
-    const char *arch = json_string_value(json_object_get(o, "arch"));
+    const arch_entry *e = find_arch(json_string_value(json_object_get(o, "arch")));
     int r = 0;
-    for (size_t i = 0; !r && arch && !strcmp(arch, "hyenadna") && i < sizeof keys / sizeof keys[0]; i++)
-        if (!json_object_get(o, keys[i]))
-            r = ds_err(DS_EFORMAT, "config key '%s' is missing (a checkpoint's config gives the model's sizes)", keys[i]);
+    for (size_t i = 0; !r && e && e->shape_keys[i]; i++)
+        if (!json_object_get(o, e->shape_keys[i]))
+            r = ds_err(DS_EFORMAT, "config key '%s' is missing (a checkpoint's config gives the model's sizes)",
+                       e->shape_keys[i]);
     json_decref(o);
     return r;
 }
