@@ -364,12 +364,11 @@ def check_spec_claims(model, ids):
                 diff = (other(ids)[0] - h).abs().max().item()
                 assert diff > 1e-2 * h.abs().max().item(), f"fused == unfused (max diff {diff})"
                 assert close(other(rc_ids(ids))[0], RC(other(ids)[0])) < 1e-12
-            if not cfg["fused_add_norm"]:
-                ph_x = ph(ids)[0]
-                ph_rc = ph(rc_ids(ids))[0]
-                assert close(torch.cat([ph_x, RC(ph_rc)], dim=-1), h) < 1e-12, \
-                    "unfused PS != concat[Ph(x), RC(Ph(rc x))]"
-            print(f"  PS checks ok: RC-equivariant, doubled-batch form equal, |fused - unfused| max {diff:.3g}")
+            unfused_h = other(ids)[0] if cfg["fused_add_norm"] else h
+            assert close(torch.cat([ph(ids)[0], RC(ph(rc_ids(ids))[0])], dim=-1), unfused_h) < 1e-12, \
+                "unfused PS != concat[Ph(x), RC(Ph(rc x))]"
+            print("  PS checks ok: RC-equivariant, doubled-batch form and unfused = concat[Ph(x), RC(Ph(rc x))]"
+                  + (f", |fused - unfused| max {diff:.3g}" if cfg["fused_add_norm"] else ""))
 
 
 def loss_of(logits, tgt):
