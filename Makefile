@@ -103,6 +103,10 @@ COMPARE_ARGS ?= --model hyenadna-demo --genome testdata/lambda_virus.fa.gz --ste
 compare: deps all
 	$(BIN) compare $(COMPARE_ARGS)
 
+# Runs every test/reference/*.py but the st.py helper: gen_ops.py, hyenadna.py and
+# caduceus.py write testdata/golden/; check_convert_caduceus.py tests
+# scripts/convert_caduceus.py and writes testdata/caduceus_tiny_ps.safetensors
+# with testdata/golden/caduceus_tiny_ps_hidden.safetensors.
 golden:
 	@$(PYTHON) -c 'import torch' 2>/dev/null || { echo "make golden needs Debian's python3-torch: apt-get install python3-torch"; exit 1; }
 	@for f in test/reference/*.py; do case $$f in */st.py) continue;; esac; echo "$(PYTHON) $$f"; $(PYTHON) $$f || exit 1; done
@@ -186,7 +190,7 @@ help:
 	@echo "make bench     op and model benchmarks (see bench/README.md)"
 	@echo "make demo      a small real job on testdata/"
 	@echo "make compare   LayerNorm vs DyT vs Derf: pretrain, fine-tune over seeds, mean +- sd (COMPARE_ARGS)"
-	@echo "make golden    regenerate testdata/golden with python3-torch"
+	@echo "make golden    regenerate testdata/golden (and the converted Caduceus fixture) with python3-torch"
 	@echo "make install   PREFIX=$(PREFIX)"
 
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard build-fuzz/*/*/*.d build-fuzz/*/*.d)
