@@ -72,7 +72,7 @@ typedef struct {
     /* backward scratch */
     float *dR, *dn, *dmix, *dys, *dx, *dz, *dyr, *dxr, *dzr, *du, *ddt, *ddtr, *dB, *dC, *dxc, *dfin, *dhid;
     float *scan_scratch;
-    float *X2, *W2, *dW2;        /* PS LM head: [hA | flip_C hB], [W | W[comp]], its gradient */
+    float *G, *dG;               /* PS LM head: per-strand logits fin·Wᵀ [Bs·L, V] and their gradient */
 } caduceus;
 
 static caduceus *C(const ds_model *m) { return m->impl; }
@@ -457,12 +457,9 @@ static void layout(caduceus *h, ds_arena *a, int S, int B, int L, int eval_only)
         b->ysum = ds_arena_take(a, n * E);
     }
     h->Rfin = eval_only ? pingpong[nl % 2] : ds_arena_take(a, n * D);
-    if (c->rcps) {
-        h->X2 = ds_arena_take(a, (size_t)B * L * 2 * D);
-        h->W2 = ds_arena_take(a, (size_t)h->V * 2 * D);
-    }
+    if (c->rcps) h->G = ds_arena_take(a, n * h->V);
     if (eval_only) return;
-    if (c->rcps) h->dW2 = ds_arena_take(a, (size_t)h->V * 2 * D);
+    if (c->rcps) h->dG = ds_arena_take(a, n * h->V);
     h->dR = ds_arena_take(a, n * D);
     h->dn = ds_arena_take(a, n * D);
     h->dmix = ds_arena_take(a, n * D);
@@ -570,27 +567,47 @@ void ds_caduceus_rc_ids(const ds_model *m, const int32_t *ids, int32_t *out, int
 
 /* ---- forward ---------------------------------------------------------- */
 
+/* GEMMs one strand at a time: OpenBLAS's result for a row depends on where
+ * the row sits in the matrix (edge tiles), so the rc strand of x and the
+ * fwd strand of rc(x), which hold the same values, must be the same call
+ * for PS to be exactly RC-equivariant as the official code is. */
+static void lin_f(const caduceus *h, float *out, const float *inp, const float *W, int L, int Cin, int Cout)
+{
+    size_t nb = (size_t)(h->Bs / h->S) * L;
+    for (int s = 0; s < h->S; s++)
+        ds_linear_forward(out + s * nb * Cout, inp + s * nb * Cin, W, NULL, (int)nb, Cin, Cout);
+}
+
+static void lin_b(const caduceus *h, float *dinp, float *dW, const float *dout, const float *inp, const float *W,
+                  int L, int Cin, int Cout)
+{
+    size_t nb = (size_t)(h->Bs / h->S) * L;
+    for (int s = 0; s < h->S; s++)
+        ds_linear_backward(dinp + s * nb * Cin, dW, NULL, dout + s * nb * Cout, inp + s * nb * Cin, W, (int)nb, Cin,
+                           Cout);
+}
+
 static void mixer_forward(caduceus *h, const block_w *w, block_act *a, int L)
 {
     int Bs = h->Bs, D = h->D, E = h->E, R = h->R, N = h->N, K = h->K;
     int n = Bs * L;
-    ds_linear_forward(a->x, a->nrm, w->in_w, NULL, n, D, E);
-    ds_linear_forward(a->z, a->nrm, w->in_w + (size_t)E * D, NULL, n, D, E);
+    lin_f(h, a->x, a->nrm, w->in_w, L, D, E);
+    lin_f(h, a->z, a->nrm, w->in_w + (size_t)E * D, L, D, E);
     flip_L(a->xr, a->x, Bs, L, E);
     flip_L(a->zr, a->z, Bs, L, E);
     for (int d = 0; d < 2; d++) {
         const float *xin = d ? a->xr : a->x, *z = d ? a->zr : a->z;
         ds_conv1d_causal_forward(a->xc[d], xin, w->conv_w[d], w->conv_b[d], Bs, L, E, K);
         ds_silu_forward(a->u[d], a->xc[d], (long)n * E);
-        ds_linear_forward(a->dtr[d], a->u[d], w->xp_w[d], NULL, n, E, R);
-        ds_linear_forward(a->Bm[d], a->u[d], w->xp_w[d] + (size_t)R * E, NULL, n, E, N);
-        ds_linear_forward(a->Cm[d], a->u[d], w->xp_w[d] + (size_t)(R + N) * E, NULL, n, E, N);
-        ds_linear_forward(a->dt[d], a->dtr[d], w->dt_w[d], NULL, n, R, E);
+        lin_f(h, a->dtr[d], a->u[d], w->xp_w[d], L, E, R);
+        lin_f(h, a->Bm[d], a->u[d], w->xp_w[d] + (size_t)R * E, L, E, N);
+        lin_f(h, a->Cm[d], a->u[d], w->xp_w[d] + (size_t)(R + N) * E, L, E, N);
+        lin_f(h, a->dt[d], a->dtr[d], w->dt_w[d], L, R, E);
         ds_selective_scan_forward(d ? h->ytmp : a->ysum, a->ckpt[d], a->u[d], a->dt[d], w->dt_b[d], w->A_log[d],
                                   a->Bm[d], a->Cm[d], w->Dp[d], z, Bs, L, E, N);
     }
     add_flip_L(a->ysum, h->ytmp, Bs, L, E);
-    ds_linear_forward(h->mix, a->ysum, w->out_w, NULL, n, E, D);
+    lin_f(h, h->mix, a->ysum, w->out_w, L, E, D);
 }
 
 /* hidden in the official concat form [B·L, 2D] = [H_A | RC(H_B)] */
@@ -650,7 +667,7 @@ static void mixer_backward(caduceus *h, const block_w *w, const block_w *gw, blo
     int n = Bs * L;
     size_t nE = (size_t)n * E * sizeof(float);
     memset(h->dys, 0, nE);
-    ds_linear_backward(h->dys, gw->out_w, NULL, h->dmix, a->ysum, w->out_w, n, E, D);
+    lin_b(h, h->dys, gw->out_w, h->dmix, a->ysum, w->out_w, L, E, D);
     memset(h->dx, 0, nE);
     memset(h->dz, 0, nE);
     flip_L(h->dyr, h->dys, Bs, L, E);
@@ -666,12 +683,10 @@ static void mixer_backward(caduceus *h, const block_w *w, const block_w *gw, blo
                                    a->ckpt[d], h->scan_scratch, a->u[d], a->dt[d], w->dt_b[d], w->A_log[d],
                                    a->Bm[d], a->Cm[d], w->Dp[d], z, Bs, L, E, N);
         memset(h->ddtr, 0, sizeof(float) * (size_t)n * R);
-        ds_linear_backward(h->ddtr, gw->dt_w[d], NULL, h->ddt, a->dtr[d], w->dt_w[d], n, R, E);
-        ds_linear_backward(h->du, gw->xp_w[d], NULL, h->ddtr, a->u[d], w->xp_w[d], n, E, R);
-        ds_linear_backward(h->du, gw->xp_w[d] + (size_t)R * E, NULL, h->dB, a->u[d], w->xp_w[d] + (size_t)R * E, n,
-                           E, N);
-        ds_linear_backward(h->du, gw->xp_w[d] + (size_t)(R + N) * E, NULL, h->dC, a->u[d],
-                           w->xp_w[d] + (size_t)(R + N) * E, n, E, N);
+        lin_b(h, h->ddtr, gw->dt_w[d], h->ddt, a->dtr[d], w->dt_w[d], L, R, E);
+        lin_b(h, h->du, gw->xp_w[d], h->ddtr, a->u[d], w->xp_w[d], L, E, R);
+        lin_b(h, h->du, gw->xp_w[d] + (size_t)R * E, h->dB, a->u[d], w->xp_w[d] + (size_t)R * E, L, E, N);
+        lin_b(h, h->du, gw->xp_w[d] + (size_t)(R + N) * E, h->dC, a->u[d], w->xp_w[d] + (size_t)(R + N) * E, L, E, N);
         memset(h->dxc, 0, nE);
         ds_silu_backward(h->dxc, h->du, a->xc[d], (long)n * E);
         ds_conv1d_causal_backward(dxo, gw->conv_w[d], gw->conv_b[d], h->dxc, xin, w->conv_w[d], Bs, L, E, K);
@@ -679,8 +694,8 @@ static void mixer_backward(caduceus *h, const block_w *w, const block_w *gw, blo
     add_flip_L(h->dx, h->dxr, Bs, L, E);
     add_flip_L(h->dz, h->dzr, Bs, L, E);
     memset(h->dn, 0, sizeof(float) * (size_t)n * D);
-    ds_linear_backward(h->dn, gw->in_w, NULL, h->dx, a->nrm, w->in_w, n, D, E);
-    ds_linear_backward(h->dn, gw->in_w + (size_t)E * D, NULL, h->dz, a->nrm, w->in_w + (size_t)E * D, n, D, E);
+    lin_b(h, h->dn, gw->in_w, h->dx, a->nrm, w->in_w, L, D, E);
+    lin_b(h, h->dn, gw->in_w + (size_t)E * D, h->dz, a->nrm, w->in_w + (size_t)E * D, L, D, E);
 }
 
 /* Backward from dfin = dL/d(norm_f output) in the doubled-batch layout. */
@@ -736,110 +751,91 @@ static void caduceus_encode_backward(ds_model *m, const float *dhidden)
 
 /* ---- heads' hooks ----------------------------------------------------- */
 
-/* PS LM head (RCPSLMHead): logits = h_A·Wᵀ + flip_C(h_B)·W[comp]ᵀ with the
- * concat halves h_A | h_B, i.e. [h_A | flip_C h_B] · [W | W[comp]]ᵀ. */
+/* PS LM head (RCPSLMHead): logits = h_fwd·Wᵀ + flip_C(h_rc)·W[comp]ᵀ over
+ * the concat halves. In the doubled batch flip_C(h_rc)[t] = fin_B[L−1−t],
+ * so with G_A = fin_A·Wᵀ and G_B = fin_B·Wᵀ (one GEMM each, same shape):
+ *   logits[t, v] = G_A[t, v] + G_B[L−1−t, comp[v]].
+ * For rc(x) the two GEMMs trade places and the sum its order, so the
+ * logits are exactly equivariant. */
 static void ps_lm_logits(ds_model *m, float *logits)
 {
     caduceus *h = C(m);
-    int D = h->D, V = m->vocab;
-    size_t nb = (size_t)m->B * m->L;
+    int B = m->B, L = m->L, V = m->vocab;
+    size_t nb = (size_t)B * L;
     const int *comp = h->cfg.complement_map;
-    for (int v = 0; v < V; v++) {
-        memcpy(h->W2 + (size_t)v * 2 * D, h->emb + (size_t)v * D, sizeof(float) * D);
-        memcpy(h->W2 + (size_t)v * 2 * D + D, h->emb + (size_t)comp[v] * D, sizeof(float) * D);
-    }
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < nb; r++) {
-        const float *x = h->hid + r * 2 * D;
-        float *o = h->X2 + r * 2 * D;
-        memcpy(o, x, sizeof(float) * D);
-        for (int c = 0; c < D; c++) o[D + c] = x[2 * D - 1 - c];
-    }
-    ds_linear_forward(logits, h->X2, h->W2, NULL, (int)nb, 2 * D, V);
+    lin_f(h, h->G, h->fin, h->emb, L, h->D, V);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < L; t++) {
+            const float *ga = h->G + ((size_t)b * L + t) * V;
+            const float *gb = h->G + (nb + (size_t)b * L + (L - 1 - t)) * V;
+            float *o = logits + ((size_t)b * L + t) * V;
+            for (int v = 0; v < V; v++) o[v] = ga[v] + gb[comp[v]];
+        }
 }
 
-/* Follows ps_lm_logits of the same encode (X2 and W2 still hold its
- * operands). */
 static void ps_lm_backward(ds_model *m, const float *dlogits)
 {
     caduceus *h = C(m);
-    int D = h->D, V = m->vocab;
-    size_t nb = (size_t)m->B * m->L;
+    int B = m->B, L = m->L, V = m->vocab;
+    size_t nb = (size_t)B * L;
     const int *comp = h->cfg.complement_map;
     if (!h->dR) return;
-    memset(h->dW2, 0, sizeof(float) * (size_t)V * 2 * D);
-    memset(h->dhid, 0, sizeof(float) * nb * 2 * D);
-    ds_linear_backward(h->dhid, h->dW2, NULL, dlogits, h->X2, h->W2, (int)nb, 2 * D, V);
-    for (int v = 0; v < V; v++)
-        for (int c = 0; c < D; c++) {
-            h->gemb[(size_t)v * D + c] += h->dW2[(size_t)v * 2 * D + c];
-            h->gemb[(size_t)comp[v] * D + c] += h->dW2[(size_t)v * 2 * D + D + c];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < L; t++) {
+            const float *g = dlogits + ((size_t)b * L + t) * V;
+            float *ga = h->dG + ((size_t)b * L + t) * V;
+            float *gb = h->dG + (nb + (size_t)b * L + (L - 1 - t)) * V;
+            for (int v = 0; v < V; v++) { ga[v] = g[v]; gb[comp[v]] = g[v]; }
         }
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < nb; r++) {   /* undo flip_C on the rc half */
-        float *g = h->dhid + r * 2 * D + D;
-        for (int c = 0; c < D / 2; c++) { float t = g[c]; g[c] = g[D - 1 - c]; g[D - 1 - c] = t; }
-    }
-    caduceus_encode_backward(m, h->dhid);
+    memset(h->dfin, 0, sizeof(float) * 2 * nb * h->D);
+    lin_b(h, h->dfin, h->gemb, h->dG, h->fin, h->emb, L, h->D, V);
+    backward_from_fin(m);
 }
 
-/* PS features: the RC-averaged per-strand channels, position aligned,
- * ½(h_A[t] + flip_C h_B[t]); their mean over positions is the official
- * classification feature (stack of both strands, pooled, logits averaged).
- * Ph conjoined: ½(H(x)[t] + H(rc x)[L−1−t]). Ph alone: hidden. */
+/* Features of a doubled batch (PS, or Ph conjoined): the two strands'
+ * final states averaged position by position, ½(fin_A[t] + fin_B[L−1−t]).
+ * For PS that is ½(h_fwd[t] + flip_C h_rc[t]) of the official concat form,
+ * the RC-invariant per-strand channels; its mean over positions is the
+ * official classification feature (both strands stacked, pooled, logits
+ * averaged). Ph alone: hidden. */
 static void caduceus_features(const ds_model *m, float *feat)
 {
     const caduceus *h = C(m);
     int B = m->B, L = m->L, D = h->D;
-    size_t nb = (size_t)B * L;
-    if (h->cfg.rcps) {
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < nb; r++) {
-            const float *x = h->hid + r * 2 * D;
-            for (int c = 0; c < D; c++) feat[r * D + c] = 0.5f * (x[c] + x[2 * D - 1 - c]);
-        }
-    } else if (h->S == 2) {
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < L; t++) {
-                const float *fa = h->fin + ((size_t)b * L + t) * D;
-                const float *fb = h->fin + ((size_t)(B + b) * L + (L - 1 - t)) * D;
-                float *o = feat + ((size_t)b * L + t) * D;
-                for (int c = 0; c < D; c++) o[c] = 0.5f * (fa[c] + fb[c]);
-            }
-    } else {
-        memcpy(feat, h->fin, nb * D * sizeof(float));
+    if (h->S == 1) {
+        memcpy(feat, h->fin, (size_t)B * L * D * sizeof(float));
+        return;
     }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < L; t++) {
+            const float *fa = h->fin + ((size_t)b * L + t) * D;
+            const float *fb = h->fin + ((size_t)(B + b) * L + (L - 1 - t)) * D;
+            float *o = feat + ((size_t)b * L + t) * D;
+            for (int c = 0; c < D; c++) o[c] = 0.5f * (fa[c] + fb[c]);
+        }
 }
 
 static void caduceus_features_backward(ds_model *m, const float *dfeat)
 {
     caduceus *h = C(m);
     int B = m->B, L = m->L, D = h->D;
-    size_t nb = (size_t)B * L;
     if (!h->dR) return;
-    if (h->cfg.rcps) {
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < nb; r++) {
-            float *g = h->dhid + r * 2 * D;
-            for (int c = 0; c < D; c++) { g[c] = 0.5f * dfeat[r * D + c]; g[2 * D - 1 - c] = 0.5f * dfeat[r * D + c]; }
-        }
-        caduceus_encode_backward(m, h->dhid);
+    if (h->S == 1) {
+        caduceus_encode_backward(m, dfeat);
         return;
     }
-    if (h->S == 2) {
 #pragma omp parallel for collapse(2) schedule(static)
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < L; t++) {
-                const float *g = dfeat + ((size_t)b * L + t) * D;
-                float *ga = h->dfin + ((size_t)b * L + t) * D;
-                float *gb = h->dfin + ((size_t)(B + b) * L + (L - 1 - t)) * D;
-                for (int c = 0; c < D; c++) { ga[c] = 0.5f * g[c]; gb[c] = 0.5f * g[c]; }
-            }
-        backward_from_fin(m);
-        return;
-    }
-    caduceus_encode_backward(m, dfeat);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < L; t++) {
+            const float *g = dfeat + ((size_t)b * L + t) * D;
+            float *ga = h->dfin + ((size_t)b * L + t) * D;
+            float *gb = h->dfin + ((size_t)(B + b) * L + (L - 1 - t)) * D;
+            for (int c = 0; c < D; c++) { ga[c] = 0.5f * g[c]; gb[c] = 0.5f * g[c]; }
+        }
+    backward_from_fin(m);
 }
 
 static const float *caduceus_layer_output(const ds_model *m, int layer)
