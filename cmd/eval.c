@@ -153,14 +153,18 @@ static int report(const eval_opts *o, const ds_model *m, const ds_lm_eval_result
     double bits = r->loss / log(2.0);
     int table = !o->co.json_path || strcmp(o->co.json_path, "-");
     if (table) printf("checkpoint\t%s\nmodel\t%s\ndata\t%s\nsplit\t%s\n", o->from, m->vt->arch, o->ref, split_desc);
-    if (table) printf("windows\t%ld\ntokens\t%ld\nloss_nats_per_token\t%.6f\nperplexity\t%.6f\nbits_per_base\t%.6f\n",
-           r->windows, r->tokens, r->loss, exp(r->loss), bits);
+    const char *objective = m->vt->masked_lm ? "masked_lm" : "next_token";
+    if (table) printf("objective\t%s\nwindows\t%ld\ntokens\t%ld\nloss_nats_per_token\t%.6f\nperplexity\t%.6f\n"
+                      "bits_per_base\t%.6f\naccuracy\t%.6f\n", objective, r->windows, r->tokens, r->loss, exp(r->loss),
+                      bits, r->accuracy);
     if (fflush(stdout)) return ds_err_errno(DS_EIO, "standard output");
     if (!o->co.json_path) return 0;
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "checkpoint", o->from, "model",
                           m->vt->arch, "data", o->ref, "split", split_desc, "windows", (json_int_t)r->windows,
                           "tokens", (json_int_t)r->tokens, "loss", ds_json_real(r->loss), "perplexity",
                           ds_json_real(exp(r->loss)), "bits_per_base", ds_json_real(bits));
+    json_object_set_new(j, "objective", json_string(objective));
+    json_object_set_new(j, "accuracy", ds_json_real(r->accuracy));
     int e = write_json_file(o->co.json_path, j);
     json_decref(j);
     return e;
@@ -174,10 +178,10 @@ static int evaluate_lm(eval_opts *o, ds_model *m)
     ds_lm_head head = {0};
     ds_lm_batch batch = {0};
     ds_lm_eval_result res;
-    long L = o->seq_len ? o->seq_len : (m->max_len - 1 < 1024 ? m->max_len - 1 : 1024);
+    long L = o->seq_len ? o->seq_len : (ds_lm_max_seq(m) < 1024 ? ds_lm_max_seq(m) : 1024);
     long max_n = o->max_n >= 0 ? o->max_n : L / 10;
     int split = o->split ? ds_split_parse(o->split) : DS_SPLIT_TEST;
-    int e = L > m->max_len - 1 ? ds_err(DS_EINVAL, "--seq-len %ld exceeds the model's %d tokens", L, m->max_len - 1) : 0;
+    int e = L > ds_lm_max_seq(m) ? ds_err(DS_EINVAL, "--seq-len %ld exceeds the model's %d tokens", L, ds_lm_max_seq(m)) : 0;
     if (!e) e = ds_ref_open(&ref, o->ref);
     if (!e && o->regions) e = ds_bed_read(o->regions, &bed);
     int split_col = 0;
@@ -186,9 +190,10 @@ static int evaluate_lm(eval_opts *o, ds_model *m)
                                 o->regions ? (split_col ? split : DS_SPLIT_NONE)
                                            : split == DS_SPLIT_TRAIN ? DS_SPLIT_TRAIN : DS_SPLIT_VALID, (int)L + 1,
                                 (int)max_n, 0);
+    m->eval_only = 1;   /* no backward: one layer's activations (Caduceus) */
     if (!e) e = m->vt->reserve(m, (int)o->batch_size, (int)L);
     if (!e) e = ds_lm_head_reserve(&head, m, (int)o->batch_size, (int)L);
-    if (!e) e = ds_lm_batch_init(&batch, (int)o->batch_size, (int)L);
+    if (!e) e = ds_lm_batch_init(&batch, m, (int)o->batch_size, (int)L, 0);
     if (!e) e = ds_lm_evaluate(m, &head, &w, &batch, o->max_windows, &res);
     if (!e) {
         char desc[64];

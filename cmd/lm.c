@@ -1,16 +1,21 @@
 /* LM batches from genome windows and held-out evaluation (lm.h). */
 #include "cmd/lm.h"
 #include "core/error.h"
+#include "io/mlm.h"
 #include "io/tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int ds_lm_batch_init(ds_lm_batch *b, int B, int L)
+int ds_lm_max_seq(const ds_model *m) { return m->vt->masked_lm ? m->max_len : m->max_len - 1; }
+
+int ds_lm_batch_init(ds_lm_batch *b, const ds_model *m, int B, int L, uint64_t seed)
 {
     memset(b, 0, sizeof *b);
     b->B = B;
     b->L = L;
+    b->mlm = m->vt->masked_lm;
+    b->seed = seed;
     b->seq = malloc((size_t)L + 1);
     b->ids = malloc(sizeof(int32_t) * ((size_t)L + 1));
     b->inp = malloc(sizeof(int32_t) * (size_t)B * L);
@@ -28,11 +33,18 @@ void ds_lm_batch_free(ds_lm_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-static void split_row(ds_lm_batch *b, int row)
+/* Row `row` from the window in b->seq; masked LM draws its mask from
+ * (seed, stream). */
+static void split_row(ds_lm_batch *b, int row, uint64_t seed, uint64_t stream)
 {
     ds_tokenize(b->seq, b->L + 1, DS_LM_TOK_FLAGS, b->ids);
-    memcpy(b->inp + (size_t)row * b->L, b->ids, sizeof(int32_t) * (size_t)b->L);
-    memcpy(b->tgt + (size_t)row * b->L, b->ids + 1, sizeof(int32_t) * (size_t)b->L);
+    int32_t *inp = b->inp + (size_t)row * b->L, *tgt = b->tgt + (size_t)row * b->L;
+    if (b->mlm) {
+        ds_mlm_mask(inp, tgt, b->ids, b->L, DS_MLM_PROB, seed, stream);
+        return;
+    }
+    memcpy(inp, b->ids, sizeof(int32_t) * (size_t)b->L);
+    memcpy(tgt, b->ids + 1, sizeof(int32_t) * (size_t)b->L);
 }
 
 int ds_lm_batch_draw(ds_lm_batch *b, ds_windows *w)
@@ -40,9 +52,25 @@ int ds_lm_batch_draw(ds_lm_batch *b, ds_windows *w)
     for (int r = 0; r < b->B; r++) {
         int e = ds_windows_next(w, b->seq, NULL, NULL);
         if (e) return e;
-        split_row(b, r);
+        /* the sampler's draw count (saved with a run) numbers the mask */
+        split_row(b, r, b->seed, w->draws);
     }
     return 0;
+}
+
+/* Targets whose largest logit is the target (ties: the first). */
+static long count_correct(const ds_lm_head *h, const int32_t *tgt)
+{
+    long n = 0;
+    for (long r = 0; r < (long)h->B * h->L; r++) {
+        if (tgt[r] == DS_LM_IGNORE) continue;
+        const float *z = h->logits + r * h->V;
+        int best = 0;
+        for (int v = 1; v < h->V; v++)
+            if (z[v] > z[best]) best = v;
+        n += best == tgt[r];
+    }
+    return n;
 }
 
 int ds_lm_evaluate(ds_model *m, ds_lm_head *head, ds_windows *w, ds_lm_batch *b, long max_windows,
@@ -50,13 +78,14 @@ int ds_lm_evaluate(ds_model *m, ds_lm_head *head, ds_windows *w, ds_lm_batch *b,
 {
     memset(res, 0, sizeof *res);
     double sum = 0;
+    long correct = 0;
     int64_t n = ds_windows_ntiles(w), k = 0;
     while (k < n && (max_windows <= 0 || res->windows < max_windows)) {
         int rows = 0;
         for (; rows < b->B && k < n && (max_windows <= 0 || res->windows + rows < max_windows); k++) {
             int skip = 0, e = ds_windows_tile(w, k, b->seq, &skip);
             if (e) return e;
-            if (!skip) split_row(b, rows++);
+            if (!skip) split_row(b, rows++, DS_MLM_EVAL_SEED, (uint64_t)k);
         }
         if (!rows) break;
         for (int r = rows; r < b->B; r++)   /* pad a short last batch with ignored rows */
@@ -65,10 +94,12 @@ int ds_lm_evaluate(ds_model *m, ds_lm_head *head, ds_windows *w, ds_lm_batch *b,
         if (e) return e;
         float loss = ds_lm_head_loss(head, m, b->tgt, DS_LM_IGNORE);
         sum += (double)loss * head->count;
+        correct += count_correct(head, b->tgt);
         res->tokens += head->count;
         res->windows += rows;
     }
     if (!res->tokens) return ds_err(DS_EINVAL, "%s: no held-out window to evaluate (all had too many N?)", ds_ref_path(w->ref));
     res->loss = sum / (double)res->tokens;
+    res->accuracy = (double)correct / (double)res->tokens;
     return 0;
 }

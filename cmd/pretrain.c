@@ -223,12 +223,15 @@ static int build_model(pretrain *p, int resuming)
     int e = ds_model_from_json(&p->m, p->run.model_json);
     /* name the file the config came from: the run's, or --config's */
     if (e) return ds_err(e, "%s: %s", resuming || !p->o->config ? p->run.config_path : p->o->config, ds_errmsg());
-    if (p->run.cfg.seq_len > p->m->max_len - 1)
-        return ds_err(DS_EINVAL, "--seq-len %ld exceeds what %s accepts (%d tokens incl. one for the target shift)",
-                      p->run.cfg.seq_len, p->m->vt->arch, p->m->max_len - 1);
+    if (p->run.cfg.seq_len > ds_lm_max_seq(p->m))
+        return ds_err(DS_EINVAL, "--seq-len %ld exceeds what %s accepts (%d tokens%s)", p->run.cfg.seq_len,
+                      p->m->vt->arch, ds_lm_max_seq(p->m), p->m->vt->masked_lm ? "" : " incl. one for the target shift");
     if ((e = p->m->vt->reserve(p->m, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len))) return e;
     if ((e = ds_lm_head_reserve(&p->head, p->m, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len))) return e;
-    if ((e = ds_lm_batch_init(&p->batch, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len))) return e;
+    /* masks from their own seed: not the windows' (seed, stream) pairs */
+    if ((e = ds_lm_batch_init(&p->batch, p->m, (int)p->run.cfg.batch_size, (int)p->run.cfg.seq_len,
+                              (uint64_t)p->run.cfg.seed ^ 0x4d41534b00000000ull)))
+        return e;
     const ds_run_cfg *c = &p->run.cfg;
     ds_model_set_decay_groups(p->m, c->decay_groups);
     ds_adamw_cfg ac = DS_ADAMW_DEFAULTS;
@@ -274,9 +277,9 @@ static int validate(pretrain *p, long step, double *loss)
     if (e) return e;
     *loss = r.loss;
     if (!isfinite(r.loss)) return diverged(p, step, "the validation loss", r.loss, -1);
-    json_t *j = json_pack("{s:I, s:o, s:o, s:o, s:I}", "step", (json_int_t)step, "val_loss", ds_json_real(r.loss),
+    json_t *j = json_pack("{s:I, s:o, s:o, s:o, s:o, s:I}", "step", (json_int_t)step, "val_loss", ds_json_real(r.loss),
                           "val_ppl", ds_json_real(exp(r.loss)), "val_bits_per_base", ds_json_real(r.loss / log(2.0)),
-                          "val_tokens", (json_int_t)r.tokens);
+                          "val_accuracy", ds_json_real(r.accuracy), "val_tokens", (json_int_t)r.tokens);
     if (j && p->run.cfg.eval_train) {
         /* the paper's "training loss in evaluation mode": fixed training
          * windows (tiles, not the sampler's draws), dropout off */
@@ -291,8 +294,9 @@ static int validate(pretrain *p, long step, double *loss)
     json_decref(j);
     if (e) return e;
     if (!p->o->co.quiet)
-        fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f nats/token, %.4f bits/base (%ld tokens)\n", step,
-                r.loss, r.loss / log(2.0), r.tokens);
+        fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f nats/token, %.4f bits/base, %s accuracy %.4f "
+                "(%ld tokens)\n", step, r.loss, r.loss / log(2.0), p->m->vt->masked_lm ? "masked-token" : "next-token",
+                r.accuracy, r.tokens);
     if (r.loss < p->best) {
         p->best = r.loss;
         return ds_run_save_best(&p->run, &p->m->params, step, r.loss);

@@ -863,6 +863,7 @@ static char *caduceus_config_json(const ds_model *m)
 
 static const ds_model_vt ph_vt = {
     .arch = "caduceus",
+    .masked_lm = 1,
     .reserve = caduceus_reserve,
     .encode = caduceus_encode,
     .encode_backward = caduceus_encode_backward,
@@ -876,6 +877,7 @@ static const ds_model_vt ph_vt = {
 
 static const ds_model_vt ps_vt = {
     .arch = "caduceus",
+    .masked_lm = 1,
     .reserve = caduceus_reserve,
     .encode = caduceus_encode,
     .encode_backward = caduceus_encode_backward,

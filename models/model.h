@@ -15,6 +15,7 @@ typedef struct ds_model ds_model;
 
 typedef struct {
     const char *arch;                                   /* "hyenadna" */
+    int masked_lm;                                      /* pretraining objective: 0 next token, 1 masked LM */
     /* Sizes the arena and per-length plans for batches of B × L tokens.
      * Call again only when the shape changes (never inside a step). */
     int (*reserve)(ds_model *m, int B, int L);
