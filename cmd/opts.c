@@ -56,9 +56,10 @@ void ds_train_defaults(ds_train_opts *tr)
     tr->min_lr = NAN;
 }
 
-void ds_train_recipe_official(ds_train_opts *tr, double *warmup_frac)
+void ds_train_recipe_official(ds_train_opts *tr, double *warmup_frac, int caduceus)
 {
-    if (!(tr->set & DS_SET_LR)) tr->lr = 6e-4;
+    /* Caduceus's hg38 runs (slurm run_pretrain_caduceus.sh) use lr 8e-3 */
+    if (!(tr->set & DS_SET_LR)) tr->lr = caduceus ? 8e-3 : 6e-4;
     if (!(tr->set & DS_SET_WD)) tr->weight_decay = 0.1;
     if (!(tr->set & DS_SET_BETAS)) tr->beta1 = 0.9, tr->beta2 = 0.95;
     if (!(tr->set & DS_SET_SCHEDULE)) tr->schedule = DS_SCHED_TIMM_COSINE;

@@ -95,7 +95,7 @@ enum {
  * warm-up from 1e-6 to a floor of 1e-4, the official init (embedding
  * std 0.02). Applies to the options not given; *warmup_frac receives the
  * warm-up share of the steps (0.1). */
-void ds_train_recipe_official(ds_train_opts *tr, double *warmup_frac);
+void ds_train_recipe_official(ds_train_opts *tr, double *warmup_frac, int caduceus);
 
 void ds_common_defaults(ds_common_opts *co, const char *cmd, int which);
 void ds_train_defaults(ds_train_opts *tr);

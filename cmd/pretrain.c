@@ -68,9 +68,11 @@ static void usage(FILE *fp, const pretrain_opts *o)
 {
     fprintf(fp, "Usage: derfseq pretrain --model PRESET|--config FILE [options] GENOME.fa[.gz] -o RUN_DIR\n"
                 "Usage: derfseq pretrain --resume RUN_DIR\n\n"
-                "Pretrains a DNA encoder as a next-token language model on random windows of a\n"
-                "reference genome (FASTA, plain or bgzip; the .fai is built when missing).\n"
-                "Lower-case bases are upper-cased; N becomes [PAD] and is left out of the loss.\n\n"
+                "Pretrains a DNA encoder on random windows of a reference genome (FASTA, plain\n"
+                "or bgzip; the .fai is built when missing): HyenaDNA as a next-token language\n"
+                "model, Caduceus as a masked language model (the official recipe: 15%% of the\n"
+                "positions, 80%% [MASK], 10%% a random token, 10%% kept). Lower-case bases are\n"
+                "upper-cased; N becomes [PAD] and is left out of the loss.\n\n"
                 "Model:\n");
     ds_usage_line(fp, "    --model PRESET", "a preset (below)", "required, or --config");
     ds_usage_line(fp, "    --config FILE", "model config JSON instead of a preset", "none");
@@ -78,7 +80,7 @@ static void usage(FILE *fp, const pretrain_opts *o)
     ds_usage_line(fp, "    --prenorm", "wav2vec2: pre-LN blocks as in the paper's Derf run", "off: post-LN");
     ds_usage_line(fp, "    --init-from CKPT", "start from these weights instead of a fresh init", "none");
     ds_usage_line(fp, "    --recipe NAME", "derfseq|official: defaults of the training options below", "derfseq");
-    fprintf(fp, "    official is the HyenaDNA hg38 recipe: lr 6e-4, betas 0.9,0.95, weight decay 0.1\n"
+    fprintf(fp, "    official is the hg38 recipe: lr 6e-4 (Caduceus 8e-3), betas 0.9,0.95, weight decay 0.1\n"
                 "    in the official groups, clip 1, timm-cosine from 1e-6 with 10%% warm-up to\n"
                 "    --min-lr 1e-4, --init-embed-std 0.02; options given still win.\n");
     fprintf(fp, "    presets:\n");
@@ -446,7 +448,7 @@ int main_pretrain(int argc, char **argv)
     if ((rc = check_required(&o, argc - optind, argv + optind))) return rc;
     if ((rc = check_outputs(&o))) return rc;
     o.warmup_frac = 0.01;   /* derfseq: 1% of the steps */
-    if (o.recipe) ds_train_recipe_official(&o.tr, &o.warmup_frac);
+    if (o.recipe) ds_train_recipe_official(&o.tr, &o.warmup_frac, o.model && !strncmp(o.model, "caduceus", 8));
     ds_threads_set(o.co.threads);
     pretrain p = { .o = &o, .best = INFINITY, .saved_step = -1 };
     int resuming = o.tr.resume != NULL;
