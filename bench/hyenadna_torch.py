@@ -1,4 +1,4 @@
-"""PyTorch twin of bench/bench_hyenadna.c: the same presets, batch, length,
+"""PyTorch twin of bench/bench_models.c: the same presets, batch, length,
 thread count and training step (forward, tied-LM cross-entropy, backward,
 clipping, AdamW), using the reference model of test/reference/hyenadna.py."""
 import os

@@ -15,6 +15,12 @@ for b in "$build"/bench/*; do
     echo "== $(basename "$b")"
     "$b" | tee -a "$out"
 done
+# Caduceus embed length sweep: one inference-only encode per length, each in
+# its own process so the peak RSS printed is that length's
+echo "== caduceus-ps-131k embed length sweep (batch 1)"
+for L in 1024 4096 16384 65536 131072; do
+    "$build"/bench/bench_models sweep caduceus-ps-131k "$L"
+done
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     echo "== PyTorch twins skipped: apt-get install python3-torch to compare"
     exit 0
@@ -22,10 +28,11 @@ fi
 echo "== PyTorch twins (same shapes, same threads)"
 /usr/bin/python3 bench/ops_torch.py | tee -a "$out"
 /usr/bin/python3 bench/hyenadna_torch.py | tee -a "$out"
+/usr/bin/python3 bench/caduceus_torch.py | tee -a "$out"
 echo "== derfseq / PyTorch (higher is better for tok/s, lower for RSS)"
 awk '
     $1 == "derfseq" || $1 == "torch" {
-        if ($2 ~ /^hyenadna/) {
+        if ($2 ~ /^(hyenadna|caduceus)/) {
             key = $2; who = $1
             for (i = 1; i <= NF; i++) {
                 if ($i == "train") tr[who, key] = $(i + 1)
