@@ -9,6 +9,7 @@
 #include "heads.h"
 #include "presets.h"
 #include "core/error.h"
+#include "io/checkpoint.h"
 #include "nn/ops.h"
 
 #include <omp.h>
@@ -381,4 +382,29 @@ TEST(test_caduceus_config_round_trips_through_json)
     CHECK_EQ_INT(c.norm, DS_NORM_RMSNORM);
     free(j);
     ds_model_free(m);
+}
+
+/* A checkpoint whose tensors do not fit the model named in its config:
+ * the message names the tensor and both shapes. */
+TEST(test_caduceus_checkpoint_with_a_misshaped_or_missing_tensor_is_refused_naming_it)
+{
+    ds_model *ps = tiny(1, 0, DS_NORM_DERF), *ph = tiny(0, 0, DS_NORM_DERF), *m = NULL;
+    char path[600];
+    snprintf(path, sizeof path, "%s/cad_bad.safetensors", ds_test_tmpdir());
+    /* d_state 4 tensors under a config that says d_state 16 */
+    char *cfg = ps->vt->config_json(ps);
+    char *p = strstr(cfg, "\"d_state\": 4");
+    CHECK(p != NULL);
+    if (p) memcpy(p, "\"d_state\":16", 12);
+    CHECK_EQ_INT(ds_checkpoint_save(path, &ps->params, cfg), 0);
+    CHECK(ds_model_load(&m, path) != 0 && !m);
+    CHECK_ERRMSG("x_proj.weight' has wrong shape: expected [33,16], got [9,16]");
+    free(cfg);
+    /* Ph tensors under a PS config: the PS names are missing */
+    cfg = ps->vt->config_json(ps);
+    CHECK_EQ_INT(ds_checkpoint_save(path, &ph->params, cfg), 0);
+    CHECK(ds_model_load(&m, path) != 0 && !m);
+    CHECK_ERRMSG("word_embeddings.embedding.weight' is missing");
+    free(cfg);
+    ds_model_free(ps); ds_model_free(ph);
 }
