@@ -2,7 +2,9 @@
 # make demo: a real small job on testdata/ — pretrain a Derf HyenaDNA on the
 # lambda phage genome for about half a minute, evaluate it on the held-out
 # tail, embed the regions of a BED file, then fine-tune it on the bundled
-# GenomicBenchmarks-style task and report its test metrics.
+# GenomicBenchmarks-style task and report its test metrics; then the same
+# genome for a Derf Caduceus-PS (masked LM), its held-out masked accuracy,
+# and embeddings that are the same for a region and its reverse complement.
 set -euo pipefail
 bin=${1:-build/derfseq}
 cd "$(dirname "$0")/.."
@@ -46,3 +48,20 @@ say derfseq info $run/best.safetensors "| head -4"
 echo
 echo "The run directory $run holds config.json, state.safetensors (resumable with"
 echo "'derfseq pretrain --resume $run'), last/best.safetensors and log.jsonl."
+
+cad=build/demo-caduceus
+rm -rf "$cad"
+say derfseq pretrain --model caduceus-demo --norm derf testdata/lambda_virus.fa.gz -o $cad --steps 80 ...
+"$bin" pretrain --model caduceus-demo --norm derf testdata/lambda_virus.fa.gz -o "$cad" \
+    --steps 80 --batch-size 4 --seq-len 128 --lr 3e-3 --eval-every 40 --eval-windows 32
+
+say derfseq eval --from $cad/best.safetensors --seq-len 128 testdata/lambda_virus.fa.gz
+"$bin" eval --from "$cad/best.safetensors" --seq-len 128 --max-windows 32 --quiet testdata/lambda_virus.fa.gz
+
+say "derfseq embed --from $cad/best.safetensors (a region, then its reverse complement) | cut -f1-5"
+"$bin" embed --from "$cad/best.safetensors" --ref testdata/lambda_virus.fa.gz --quiet \
+    NC_001416.1:1001-1300 | cut -f1-5
+printf ">NC_001416.1:1001-1300(rc)\n%s\n" "$( \
+    awk 'NR > 1' testdata/lambda_virus.fa | tr -d '\n' | cut -c1001-1300 | rev | tr ACGTacgt TGCAtgca)" | \
+    "$bin" embed --from "$cad/best.safetensors" --quiet - | cut -f1-5
+echo "(Caduceus-PS is reverse-complement equivariant: both rows agree to float rounding.)"
