@@ -90,7 +90,8 @@ static int blocks_per_group(int B, int E)
     int nb = nblocks(E), want = (SCAN_TASKS + B - 1) / B;
     int groups = want < nb ? want : nb;
     if (groups < 1) groups = 1;
-    return (nb + groups - 1) / groups;
+    int bpg = (nb + groups - 1) / groups;
+    return bpg > 0 ? bpg : 1;   /* E = 0: no blocks, one empty group */
 }
 
 static int ngroups(int B, int E)
@@ -134,22 +135,31 @@ static void load_A(float A[CB][NL], const float *A_log, int e0, int ne, int N)
 
 /* ---- forward ------------------------------------------------------------- */
 
+/* The forward keeps the block's state transposed, s[n][e] (channels in the
+ * vector lanes), so y's sum over the state lanes is lane_sum's tree done
+ * row by row: the same operations in the same order as lane_sum on s[e][·]
+ * (backward's recomputation), without shuffles. */
 static DS_CLONES void forward_block(float *y, float *ckpt, const float *u, const float *dt, const float *dt_bias,
                                     const float *A_log, const float *Bm, const float *Cm, const float *D,
                                     const float *z, int b, int e0, int L, int E, int N)
 {
     int ne = E - e0 < CB ? E - e0 : CB, nc = nchunks(L);
-    float A[CB][NL], s[CB][NL], bias[CB], Dv[CB];
-    load_A(A, A_log, e0, ne, N);
+    float Ae[CB][NL], A[NL][CB], s[NL][CB], bias[CB], Dv[CB];
+    load_A(Ae, A_log, e0, ne, N);
+    for (int n = 0; n < NL; n++)
+        for (int e = 0; e < CB; e++) A[n][e] = Ae[e][n];
     memset(s, 0, sizeof s);
     load_lanes(bias, dt_bias + e0, ne);
     load_lanes(Dv, D + e0, ne);
     for (int t = 0; t < L; t++) {
         size_t r = (size_t)b * L + t, i0 = r * E + e0;
         if (ckpt && t % CH == 0)
-            for (int e = 0; e < ne; e++)
-                memcpy(ckpt + (((size_t)b * nc + t / CH) * E + e0 + e) * N, s[e], sizeof(float) * N);
-        float bt[NL], ct[NL], x[CB], v[CB], zz[CB], delta[CB], dx[CB], acc[CB], out[CB];
+            for (int e = 0; e < ne; e++) {
+                float *dst = ckpt + (((size_t)b * nc + t / CH) * E + e0 + e) * N;
+                for (int n = 0; n < N; n++) dst[n] = s[n][e];
+            }
+        float bt[NL], ct[NL], x[CB], v[CB], zz[CB], delta[CB], dx[CB], out[CB];
+        float p[NL][CB], q[8][CB], h[4][CB];
         load_state_row(bt, Bm + r * N, N);
         load_state_row(ct, Cm + r * N, N);
         load_lanes(x, u + i0, ne);
@@ -159,15 +169,19 @@ static DS_CLONES void forward_block(float *y, float *ckpt, const float *u, const
             delta[e] = softplus_(v[e] + bias[e]);
             dx[e] = delta[e] * x[e];
         }
-        for (int e = 0; e < CB; e++) {
-            float p[NL];
-            for (int n = 0; n < NL; n++) {
-                s[e][n] = ds_expf(delta[e] * A[e][n]) * s[e][n] + dx[e] * bt[n];
-                p[n] = s[e][n] * ct[n];
+        for (int n = 0; n < NL; n++)
+            for (int e = 0; e < CB; e++) {
+                s[n][e] = ds_expf(delta[e] * A[n][e]) * s[n][e] + dx[e] * bt[n];
+                p[n][e] = s[n][e] * ct[n];
             }
-            acc[e] = lane_sum(p);
+        for (int k = 0; k < 8; k++)
+            for (int e = 0; e < CB; e++) q[k][e] = p[k][e] + p[k + 8][e];
+        for (int k = 0; k < 4; k++)
+            for (int e = 0; e < CB; e++) h[k][e] = q[k][e] + q[k + 4][e];
+        for (int e = 0; e < CB; e++) {
+            float acc = (h[0][e] + h[2][e]) + (h[1][e] + h[3][e]);
+            out[e] = (acc + Dv[e] * x[e]) * (zz[e] * sigmoid_(zz[e]));
         }
-        for (int e = 0; e < CB; e++) out[e] = (acc[e] + Dv[e] * x[e]) * (zz[e] * sigmoid_(zz[e]));
         memcpy(y + i0, out, sizeof(float) * ne);
     }
 }
