@@ -29,7 +29,10 @@
 #define NL DS_SCAN_MAX_N   /* state lanes per channel, padded */
 #define CH DS_SCAN_CHUNK   /* steps per checkpoint */
 #define CB 8               /* channels per block (16 was slower forward, SSE2 and AVX2) */
-#define SCAN_TASKS 32      /* backward aims at this many (sequence, group) tasks */
+/* Backward aims at this many (sequence, channel group) tasks: enough for 16
+ * threads, and it bounds the dBm/dCm partials at 2·(SCAN_TASKS − 1)·L·N
+ * floats whatever B (about 250 MB for one 131k-token sequence). */
+#define SCAN_TASKS 16
 
 /* ---- vectorisable scalar kernels --------------------------------------- */
 
