@@ -128,6 +128,24 @@ static inline void load_state_row(float *dst, const float *src, int N)
     memcpy(dst, src, sizeof(float) * N);
 }
 
+/* The CB channel values at src, or a zero-padded copy of them in buf for
+ * the last, partial block. Reading the source in place avoids storing a copy
+ * and loading it back at once as wider vectors (a store-forwarding stall). */
+static inline const float *lanes_at(float *buf, const float *src, int n)
+{
+    if (n == CB) return src;
+    load_lanes(buf, src, n);
+    return buf;
+}
+
+/* The NL state-row values at src, or a zero-padded copy when N < NL. */
+static inline const float *row_at(float *buf, const float *src, int N)
+{
+    if (N == NL) return src;
+    load_state_row(buf, src, N);
+    return buf;
+}
+
 /* A = −exp(A_log) of channels e0..e0+ne, padded lanes and channels 0 */
 static void load_A(float A[CB][NL], const float *A_log, int e0, int ne, int N)
 {
@@ -161,13 +179,11 @@ static DS_CLONES void forward_block(float *y, float *ckpt, const float *u, const
                 float *dst = ckpt + (((size_t)b * nc + t / CH) * E + e0 + e) * N;
                 for (int n = 0; n < N; n++) dst[n] = s[n][e];
             }
-        float bt[NL], ct[NL], x[CB], v[CB], zz[CB], delta[CB], dx[CB], out[CB];
+        float bbuf[NL], cbuf[NL], xbuf[CB], vbuf[CB], zbuf[CB], delta[CB], dx[CB], out[CB];
         float p[NL][CB], q[8][CB], h[4][CB];
-        load_state_row(bt, Bm + r * N, N);
-        load_state_row(ct, Cm + r * N, N);
-        load_lanes(x, u + i0, ne);
-        load_lanes(v, dt + i0, ne);
-        load_lanes(zz, z + i0, ne);
+        const float *bt = row_at(bbuf, Bm + r * N, N), *ct = row_at(cbuf, Cm + r * N, N);
+        const float *x = lanes_at(xbuf, u + i0, ne), *v = lanes_at(vbuf, dt + i0, ne);
+        const float *zz = lanes_at(zbuf, z + i0, ne);
         for (int e = 0; e < CB; e++) {
             delta[e] = softplus_(v[e] + bias[e]);
             dx[e] = delta[e] * x[e];
@@ -213,8 +229,9 @@ typedef struct {
  * decay factors, and the per-step channel and state-row values. */
 typedef struct {
     float S[CB][CH + 1][NL], a[CB][CH][NL];
-    float delta[CH][CB], sv[CH][CB], x[CH][CB], zz[CH][CB], dout[CH][CB];
-    float bt[CH][NL], ct[CH][NL], dBk[CH][NL], dCk[CH][NL];
+    float delta[CH][CB], sv[CH][CB], dBk[CH][NL], dCk[CH][NL];
+    const float *x[CH], *zz[CH], *dout[CH], *bt[CH], *ct[CH];   /* the inputs in place, or padded copies: */
+    float xbuf[CH][CB], zbuf[CH][CB], dbuf[CH][CB], bbuf[CH][NL], cbuf[CH][NL];
 } chunk_work;
 
 /* Recomputes steps t0..t0+len of channels e0..e0+ne from the checkpoint. */
@@ -227,13 +244,13 @@ static inline __attribute__((always_inline)) void chunk_recompute(chunk_work *w,
         else memset(w->S[e][0], 0, sizeof(float) * NL);
     for (int k = 0; k < len; k++) {
         size_t r = (size_t)b * L + c * CH + k, i0 = r * E + e0;
-        float v[CB];
-        load_state_row(w->bt[k], g->Bm + r * N, N);
-        load_state_row(w->ct[k], g->Cm + r * N, N);
-        load_lanes(w->x[k], g->u + i0, ne);
-        load_lanes(v, g->dt + i0, ne);
-        load_lanes(w->zz[k], g->z + i0, ne);
-        load_lanes(w->dout[k], g->dy + i0, ne);
+        float vbuf[CB];
+        const float *v = lanes_at(vbuf, g->dt + i0, ne);
+        w->bt[k] = row_at(w->bbuf[k], g->Bm + r * N, N);
+        w->ct[k] = row_at(w->cbuf[k], g->Cm + r * N, N);
+        w->x[k] = lanes_at(w->xbuf[k], g->u + i0, ne);
+        w->zz[k] = lanes_at(w->zbuf[k], g->z + i0, ne);
+        w->dout[k] = lanes_at(w->dbuf[k], g->dy + i0, ne);
         for (int e = 0; e < CB; e++) {
             float vv = v[e] + bias[e];
             w->delta[k][e] = softplus_(vv);
