@@ -1,6 +1,7 @@
 /* Op micro-benchmarks for bench/README.md: linear-layer GF/s next to a bare
- * cblas_sgemm of the same shape, and forward+backward ns/element of the
- * norm family (Derf must stay within 1.2x of DyT). */
+ * cblas_sgemm of the same shape, forward+backward ns/element of the
+ * norm family (Derf must stay within 1.2x of DyT), and the selective scan's
+ * (b, t) rows per second (`bench_ops scan` runs that alone). */
 #include "core/arena.h"
 #include "nn/norm.h"
 #include "nn/ops.h"
@@ -10,7 +11,9 @@
 
 #include <omp.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now(void)
@@ -72,16 +75,50 @@ static void bench_norm(ds_norm_kind kind, int N, int C, double *ns)
     free(x); free(y); free(dy); free(dx); free(stats); free(g); free(b); free(dg); free(db);
 }
 
+/* Mamba's selective scan at Caduceus-1k's width (E = 2·118, N = 16) with
+ * inputs as at init: Δ = softplus(dt + dt_bias) around 0.001..0.1, A = −(1..16). */
+static void bench_scan(int B, int L, int E, int N)
+{
+    size_t n = (size_t)B * L * E, nb = (size_t)B * L * N;
+    float *u = randn(n, 1), *dt = randn(n, 2), *z = randn(n, 3), *dy = randn(n, 4), *y = randn(n, 5);
+    float *Bm = randn(nb, 6), *Cm = randn(nb, 7), *bias = randn(E, 8), *D = randn(E, 9), *A_log = randn((size_t)E * N, 10);
+    float *du = randn(n, 11), *ddt = randn(n, 12), *dz = randn(n, 13), *dBm = randn(nb, 14), *dCm = randn(nb, 15);
+    float *dbias = randn(E, 16), *dD = randn(E, 17), *dA = randn((size_t)E * N, 18);
+    float *ckpt = ds_aligned_alloc(ds_scan_ckpt_floats(B, L, E, N) * sizeof(float));
+    float *scratch = ds_aligned_alloc(ds_scan_scratch_floats(B, L, E, N) * sizeof(float) + 64);
+    for (int e = 0; e < E; e++) {
+        bias[e] = -4.6f + 0.5f * bias[e];
+        for (int k = 0; k < N; k++) A_log[e * N + k] = logf(k + 1.0f);
+    }
+    double tf, tfc, tb;
+    TIME_IT(tf, ds_selective_scan_forward(y, NULL, u, dt, bias, A_log, Bm, Cm, D, z, B, L, E, N));
+    TIME_IT(tfc, ds_selective_scan_forward(y, ckpt, u, dt, bias, A_log, Bm, Cm, D, z, B, L, E, N));
+    TIME_IT(tb, ds_selective_scan_backward(du, ddt, dbias, dA, dBm, dCm, dD, dz, dy, ckpt, scratch, u, dt, bias,
+                                           A_log, Bm, Cm, D, z, B, L, E, N));
+    double r = (double)B * L;
+    printf("scan    B=%d L=%d E=%d N=%d  fwd %8.0f rows/s (%6.1f ms)  fwd+bwd %8.0f rows/s (%6.1f + %6.1f ms)\n", B, L,
+           E, N, r / tf, tf * 1e3, r / (tfc + tb), tfc * 1e3, tb * 1e3);
+    free(u); free(dt); free(z); free(dy); free(y); free(Bm); free(Cm); free(bias); free(D); free(A_log);
+    free(du); free(ddt); free(dz); free(dBm); free(dCm); free(dbias); free(dD); free(dA); free(ckpt); free(scratch);
+}
+
 int main(int argc, char **argv)
 {
     ds_threads_flush_denormals();   /* as every derfseq command does */
     printf("threads %d\n", omp_get_max_threads());
+    if (argc > 1 && !strcmp(argv[1], "scan")) {
+        bench_scan(16, 1024, 236, 16);
+        bench_scan(1, 16384, 236, 16);
+        return 0;
+    }
     bench_linear(8192, 128, 384);     /* HyenaDNA-tiny in_proj, B8 x 1024 */
     bench_linear(8192, 128, 512);     /* tiny MLP fc1 */
     bench_linear(8192, 256, 1024);    /* small MLP fc1 */
     bench_linear(8192, 768, 768);     /* wav2vec2-base attention projection */
     double r[4][2];
     for (int k = 0; k < 4; k++) bench_norm((ds_norm_kind)k, 8192, 256, r[k]);
+    bench_scan(16, 1024, 236, 16);   /* Caduceus-PS-1k (d 118), batch 8 doubled */
+    bench_scan(1, 16384, 236, 16);   /* one long sequence: the work splits over channels */
     printf("derf/dyt fwd+bwd ratio %.2f (target <= 1.2), derf/layernorm %.2f\n",
            (r[0][0] + r[0][1]) / (r[1][0] + r[1][1]), (r[0][0] + r[0][1]) / (r[2][0] + r[2][1]));
     return 0;

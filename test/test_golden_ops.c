@@ -314,6 +314,38 @@ TEST(test_grad_clip_to_norm_1_matches_pytorch_golden)
     ds_params_free(&ps);
 }
 
+/* ---- Mamba's selective scan: selective_scan_ref with delta_softplus, the D
+ * skip and the SiLU(z) gate; Δ on both sides of softplus's threshold 20 ---- */
+TEST(test_selective_scan_matches_pytorch_golden)
+{
+    if (!golden()) return;
+    int B = dim("scan.u", 0), L = dim("scan.u", 1), E = dim("scan.u", 2), N = dim("scan.Bm", 2);
+    long n = (long)B * L * E, nb = (long)B * L * N;
+    float *u = F("scan.u", n), *dt = F("scan.dt", n), *z = F("scan.z", n), *dout = F("scan.dout", n);
+    float *Bm = F("scan.Bm", nb), *Cm = F("scan.Cm", nb), *bias = F("scan.dt_bias", E), *D = F("scan.D", E);
+    float *A_log = F("scan.A_log", (long)E * N);
+    CHECK(N <= DS_SCAN_MAX_N);
+    if (N > DS_SCAN_MAX_N) N = DS_SCAN_MAX_N;
+    float *y = zeros(n), *du = zeros(n), *ddt = zeros(n), *dz = zeros(n), *dBm = zeros(nb), *dCm = zeros(nb);
+    float *dbias = zeros(E), *dD = zeros(E), *dA = zeros((long)E * N);
+    float *ckpt = zeros((long)ds_scan_ckpt_floats(B, L, E, N)), *scratch = zeros((long)ds_scan_scratch_floats(B, L, E, N));
+    ds_selective_scan_forward(y, ckpt, u, dt, bias, A_log, Bm, Cm, D, z, B, L, E, N);
+    ds_selective_scan_backward(du, ddt, dbias, dA, dBm, dCm, dD, dz, dout, ckpt, scratch, u, dt, bias, A_log, Bm,
+                               Cm, D, z, B, L, E, N);
+    expect("scan.y", y, n, OP_TOL);
+    expect("scan.du", du, n, OP_TOL);
+    expect("scan.ddt", ddt, n, OP_TOL);
+    expect("scan.ddt_bias", dbias, E, OP_TOL);
+    expect("scan.dA_log", dA, (long)E * N, OP_TOL);
+    expect("scan.dBm", dBm, nb, OP_TOL);
+    expect("scan.dCm", dCm, nb, OP_TOL);
+    expect("scan.dD", dD, E, OP_TOL);
+    expect("scan.dz", dz, n, OP_TOL);
+    free(u); free(dt); free(z); free(dout); free(Bm); free(Cm); free(bias); free(D); free(A_log);
+    free(y); free(du); free(ddt); free(dz); free(dBm); free(dCm); free(dbias); free(dD); free(dA);
+    free(ckpt); free(scratch);
+}
+
 __attribute__((destructor)) static void close_golden(void)
 {
     if (g_open == 1) ds_st_close(&g_file);

@@ -1,5 +1,5 @@
 """PyTorch twins of the single ops in lib/nn (norm family, linear, activations,
-cross-entropy, embedding, AdamW, clipping); `make golden` runs it.
+cross-entropy, embedding, AdamW, clipping, selective scan); `make golden` runs it.
 
 Writes testdata/golden/ops.safetensors. Every case stores its float32 inputs,
 its upstream gradient `<op>.dout`, and the outputs and gradients PyTorch
@@ -32,6 +32,10 @@ AGREE = 1e-5
 # 5e-7 in float32, which dx = dout·freq·cos(phase) carries (2e-5). The float64
 # golden has none of these problems.
 ACT_AGREE = 2e-4
+# and for the selective scan: its gradients sum terms of both signs over the
+# 16 state lanes and back through the recurrence (ddt = σ(v)·Σ_n G·(s·a·A + B·x)),
+# where float32 PyTorch loses bits: 2e-5 on ddt, 1.6e-5 on dA_log, 1.1e-5 on dCm.
+SCAN_AGREE = 5e-5
 EPS = 1e-5                       # norms.md: eps of LayerNorm and RMSNorm
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testdata", "golden", "ops.safetensors")
 
@@ -265,9 +269,43 @@ def main():
     g.put("clip", {"g_decay": c_decay, "g_nodecay": c_nodecay}, clip_run)
     assert g.tensors["clip.norm"].item() > 1.0, "the clip case must actually clip"
 
+    # ---- Mamba's selective scan (caduceus.md §2.2), the official
+    # selective_scan_ref math with delta_softplus, the D skip and the SiLU(z)
+    # gate, in derfseq's row layout: u, dt, z [B, L, E]; Bm, Cm [B, L, N].
+    # A_log at the S4D-real init ln(1..N) plus noise; dt_bias the inverse
+    # softplus of 0.001..0.1; dt mostly small, every 7th large, so dt + dt_bias
+    # falls on both sides of softplus's threshold 20. Added last, so the
+    # cases above keep their random draws.
+    B, L, E, N = 2, 37, 12, 16
+    su, sz = 2 * torch.rand(B, L, E) - 1, 6 * torch.rand(B, L, E) - 3
+    sdt = 8 * torch.rand(B, L, E) - 2
+    sdt.view(-1)[::7] = 24 + 4 * torch.rand(sdt.view(-1)[::7].shape)
+    sB, sC = 2 * torch.rand(B, L, N) - 1, 2 * torch.rand(B, L, N) - 1
+    sbias, sD = 5 * torch.rand(E) - 7, 0.5 + torch.rand(E)
+    sAlog = torch.log(torch.arange(1, N + 1, dtype=torch.float32)).repeat(E, 1) + 0.2 * torch.rand(E, N) - 0.1
+    sdout = torch.randn(B, L, E)
+
+    def scan_run(dt):
+        u, delta, dbias, A_log, Bm, Cm, D, z = (leaf(t, dt) for t in (su, sdt, sbias, sAlog, sB, sC, sD, sz))
+        A = -torch.exp(A_log)
+        d = F.softplus(delta + dbias)                            # threshold 20, as PyTorch's default
+        dA = torch.exp(d[..., None] * A)                         # [B, L, E, N]
+        dBu = d[..., None] * Bm[:, :, None, :] * u[..., None]
+        s = torch.zeros(B, E, N, dtype=dt)
+        ys = []
+        for t in range(L):
+            s = dA[:, t] * s + dBu[:, t]
+            ys.append((s * Cm[:, t, None, :]).sum(-1))
+        y = (torch.stack(ys, 1) + u * D) * F.silu(z)
+        y.backward(sdout.to(dt))
+        return {"y": y.detach(), "du": u.grad, "ddt": delta.grad, "ddt_bias": dbias.grad, "dA_log": A_log.grad,
+                "dBm": Bm.grad, "dCm": Cm.grad, "dD": D.grad, "dz": z.grad}
+    g.put("scan", {"u": su, "dt": sdt, "dt_bias": sbias, "A_log": sAlog, "Bm": sB, "Cm": sC, "D": sD, "z": sz,
+                   "dout": sdout}, scan_run, agree=SCAN_AGREE)
+
     st.save(OUT, g.tensors, {"generator": "test/reference/gen_ops.py", "torch": torch.__version__,
                              "seed": "2024",
-                             "agree_f32_f64": f"{AGREE} ({ACT_AGREE} for gelu, gelu_tanh, sin)"})
+                             "agree_f32_f64": f"{AGREE} ({ACT_AGREE} for gelu, gelu_tanh, sin; {SCAN_AGREE} for scan)"})
     # read it back: what the C test will see is what was computed
     back, meta = st.load(OUT)
     assert meta["generator"] == "test/reference/gen_ops.py"
