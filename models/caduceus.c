@@ -861,35 +861,15 @@ static char *caduceus_config_json(const ds_model *m)
     return ds_caduceus_config_to_json(&C(m)->cfg, &j) ? NULL : j;
 }
 
-static const ds_model_vt ph_vt = {
-    .arch = "caduceus",
-    .masked_lm = 1,
-    .reserve = caduceus_reserve,
-    .encode = caduceus_encode,
-    .encode_backward = caduceus_encode_backward,
-    .layer_output = caduceus_layer_output,
-    .init_weights = caduceus_init,
-    .config_json = caduceus_config_json,
-    .destroy = caduceus_destroy,
-    .features = caduceus_features,
-    .features_backward = caduceus_features_backward,
-};
+/* Ph and PS differ only in the LM head: PS has the RCPS one. */
+#define CADUCEUS_VT                                                                     \
+    .arch = "caduceus", .masked_lm = 1, .reserve = caduceus_reserve, .encode = caduceus_encode, \
+    .encode_backward = caduceus_encode_backward, .layer_output = caduceus_layer_output,   \
+    .init_weights = caduceus_init, .config_json = caduceus_config_json, .destroy = caduceus_destroy, \
+    .features = caduceus_features, .features_backward = caduceus_features_backward
 
-static const ds_model_vt ps_vt = {
-    .arch = "caduceus",
-    .masked_lm = 1,
-    .reserve = caduceus_reserve,
-    .encode = caduceus_encode,
-    .encode_backward = caduceus_encode_backward,
-    .layer_output = caduceus_layer_output,
-    .init_weights = caduceus_init,
-    .config_json = caduceus_config_json,
-    .destroy = caduceus_destroy,
-    .lm_logits = ps_lm_logits,
-    .lm_backward = ps_lm_backward,
-    .features = caduceus_features,
-    .features_backward = caduceus_features_backward,
-};
+static const ds_model_vt ph_vt = { CADUCEUS_VT };
+static const ds_model_vt ps_vt = { CADUCEUS_VT, .lm_logits = ps_lm_logits, .lm_backward = ps_lm_backward };
 
 int ds_caduceus_create(ds_model **out, const ds_caduceus_config *c)
 {

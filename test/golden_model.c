@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "nn/optim.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,3 +126,29 @@ void golden_check_adamw_steps(const char *path)
     golden_close(&g);
 }
 
+
+void check_gradients_do_not_depend_on_thread_count(model_factory make, const int32_t *ids, const int32_t *tgt, int B,
+                                                   int L)
+{
+    float *g[2] = { NULL, NULL };
+    size_t total = 0;
+    for (int r = 0; r < 2; r++) {
+        omp_set_num_threads(r + 1);
+        ds_model *m = make();
+        ds_lm_head head = {0};
+        m->vt->reserve(m, B, L);
+        ds_lm_head_reserve(&head, m, B, L);
+        m->vt->encode(m, ids, B, L, 1, 9, 2);
+        ds_lm_head_loss(&head, m, tgt, 4);
+        ds_params_zero_grad(&m->params);
+        ds_lm_head_backward(&head, m, 1.0f);
+        total = m->params.total;
+        g[r] = malloc(sizeof(float) * total);
+        memcpy(g[r], m->params.grad, sizeof(float) * total);
+        ds_lm_head_free(&head);
+        ds_model_free(m);
+    }
+    omp_set_num_threads(2);
+    CHECK(!memcmp(g[0], g[1], sizeof(float) * total));
+    free(g[0]); free(g[1]);
+}

@@ -1,4 +1,5 @@
-/* Model goldens from the PyTorch twins (test/reference/<model>.py): a
+/* Whole-model checks shared by the architectures' tests. Model goldens from
+ * the PyTorch twins (test/reference/<model>.py): a
  * golden file holds a model config ("derfseq.config"), its parameters
  * (param.<name>), a batch (golden.ids, golden.targets), the twin's float64
  * hidden states, logits, loss, every gradient (grad.<name>) and the losses
@@ -7,7 +8,18 @@
 #ifndef DS_TEST_GOLDEN_MODEL_H
 #define DS_TEST_GOLDEN_MODEL_H
 
+#include <stdint.h>
+
 void golden_check_forward_and_gradients(const char *path);
 void golden_check_adamw_steps(const char *path);
+
+/* Builds the model under test (called once per thread count). */
+typedef struct ds_model ds_model;
+typedef ds_model *(*model_factory)(void);
+/* One LM training step's gradients (encode with train = 1, seed 9, step 2;
+ * tied or model LM head with ignore index 4) are bitwise the same with 1
+ * and with 2 OpenMP threads. */
+void check_gradients_do_not_depend_on_thread_count(model_factory make, const int32_t *ids, const int32_t *tgt, int B,
+                                                   int L);
 
 #endif
