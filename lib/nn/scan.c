@@ -1,12 +1,15 @@
 /* Mamba's selective scan, forward and backward (ops.h "scan.c").
  *
  * One (sequence, channel) pair is one independent recurrence over L steps
- * with an N-wide state. The kernels keep the state of a block of CB channels
- * as CB rows of NL = 16 lanes (N < 16 is padded with A = 0, B = C = 0, so
- * padded lanes stay exactly 0), and every loop over the lanes has a constant
- * trip count, so GCC vectorises it (and the AVX2 clone does the same IEEE
- * operations on wider vectors). Sums over the lanes go through one fixed
- * pairwise tree (lane_sum), so results do not depend on the vector width.
+ * with an N-wide state. The kernels work on blocks of CB channels × NL = 16
+ * state lanes (N < 16 is padded with A = 0, B = C = 0, so padded lanes stay
+ * exactly 0; a partial last block with zero channels), and every inner loop
+ * has a constant trip count, so GCC vectorises it (and the AVX2 clone does
+ * the same IEEE operations on wider vectors). Backward holds the state as
+ * [channel][lane], forward transposed as [lane][channel]; the elementwise
+ * recurrence is the same either way, and sums over the lanes follow one
+ * fixed pairwise tree in both (lane_sum), so results do not depend on the
+ * vector width and backward recomputes forward's states bit for bit.
  *
  * Forward stores the state at every chunk start. Backward walks the chunks
  * last to first, recomputes the chunk's states and decay factors exp(Δ·A)
