@@ -443,11 +443,18 @@ static void layout(caduceus *h, ds_arena *a, int S, int B, int L, int eval_only)
         b->st = ds_arena_take(a, 2 * n);
         b->x = ds_arena_take(a, n * E);
         b->z = ds_arena_take(a, n * E);
-        b->xr = ds_arena_take(a, n * E);
-        b->zr = ds_arena_take(a, n * E);
+        /* inference: mamba_rev reads x and z reversed in place, and each
+         * direction's buffers serve the other, conv output and SiLU shared */
+        b->xr = eval_only ? b->x : ds_arena_take(a, n * E);
+        b->zr = eval_only ? b->z : ds_arena_take(a, n * E);
         for (int d = 0; d < 2; d++) {
-            b->xc[d] = ds_arena_take(a, n * E);
+            if (eval_only && d == 1) {
+                b->xc[1] = b->xc[0]; b->u[1] = b->u[0]; b->dtr[1] = b->dtr[0];
+                b->Bm[1] = b->Bm[0]; b->Cm[1] = b->Cm[0]; b->dt[1] = b->dt[0]; b->ckpt[1] = NULL;
+                break;
+            }
             b->u[d] = ds_arena_take(a, n * E);
+            b->xc[d] = eval_only ? b->u[d] : ds_arena_take(a, n * E);
             b->dtr[d] = ds_arena_take(a, n * R);
             b->Bm[d] = ds_arena_take(a, n * N);
             b->Cm[d] = ds_arena_take(a, n * N);
@@ -526,6 +533,16 @@ static void flip_L(float *out, const float *inp, int Bs, int L, int Cn)
             memcpy(out + ((size_t)b * L + t) * Cn, inp + ((size_t)b * L + (L - 1 - t)) * Cn, sizeof(float) * Cn);
 }
 
+static void flip_L_inplace(float *x, int Bs, int L, int Cn)
+{
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < Bs; b++)
+        for (int t = 0; t < L / 2; t++) {
+            float *p = x + ((size_t)b * L + t) * Cn, *q = x + ((size_t)b * L + (L - 1 - t)) * Cn;
+            for (int c = 0; c < Cn; c++) { float v = p[c]; p[c] = q[c]; q[c] = v; }
+        }
+}
+
 /* dst += flip_L(src) */
 static void add_flip_L(float *dst, const float *src, int Bs, int L, int Cn)
 {
@@ -593,9 +610,16 @@ static void mixer_forward(caduceus *h, const block_w *w, block_act *a, int L)
     int n = Bs * L;
     lin_f(h, a->x, a->nrm, w->in_w, L, D, E);
     lin_f(h, a->z, a->nrm, w->in_w + (size_t)E * D, L, D, E);
-    flip_L(a->xr, a->x, Bs, L, E);
-    flip_L(a->zr, a->z, Bs, L, E);
+    int inplace = a->xr == a->x;   /* inference layout */
+    if (!inplace) {
+        flip_L(a->xr, a->x, Bs, L, E);
+        flip_L(a->zr, a->z, Bs, L, E);
+    }
     for (int d = 0; d < 2; d++) {
+        if (d && inplace) {
+            flip_L_inplace(a->x, Bs, L, E);
+            flip_L_inplace(a->z, Bs, L, E);
+        }
         const float *xin = d ? a->xr : a->x, *z = d ? a->zr : a->z;
         ds_conv1d_causal_forward(a->xc[d], xin, w->conv_w[d], w->conv_b[d], Bs, L, E, K);
         ds_silu_forward(a->u[d], a->xc[d], (long)n * E);
