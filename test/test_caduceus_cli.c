@@ -205,3 +205,101 @@ TEST(test_embed_caduceus_options_a_model_cannot_honour_are_usage_errors)
                 "--layer is available for HyenaDNA and for Caduceus-Ph with --strands fwd");
     CHECK_ERROR(run("embed --from '%s' --strands sideways '%s'", TINY_PS, fa), 2, " embed", "--strands");
 }
+
+/* cmp -s of RUN_A/last.safetensors and RUN_B/last.safetensors */
+static int same_last(const char *a, const char *b)
+{
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s/last.safetensors' '%s/last.safetensors'", a, b);
+    return system(cmd) == 0;
+}
+
+/* A run of `finetune OPTS -o A`, and the same stopped after epoch 1 and
+ * resumed into B: the two last checkpoints are byte-identical. */
+static void check_resume_is_bitwise(const char *opts, const char *name)
+{
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/%s_whole", ds_test_tmpdir(), name);
+    snprintf(b, sizeof b, "%s/%s_split", ds_test_tmpdir(), name);
+    CHECK_EQ_INT(run("finetune %s -o '%s'", opts, a), 0);
+    CHECK_MSG(g_err[0] == 0, "%s", g_err);
+    CHECK_EQ_INT(run("finetune %s -o '%s' --stop-at 1", opts, b), 0);
+    CHECK_EQ_INT(run("finetune --resume '%s' --quiet -t 2", b), 0);
+    CHECK_MSG(same_last(a, b), "%s: resumed fine-tune differs from the uninterrupted one", name);
+}
+
+TEST(test_finetune_caduceus_ps_demo_runs_resumes_bitwise_and_takes_the_caduceus_lr)
+{
+    check_resume_is_bitwise("--model caduceus-demo --task gb --epochs 2 --batch-size 16 --max-length 64 -t 2 --quiet "
+                            GB "/table", "cad_ps");
+    char p[700];
+    static char cfg[1 << 14];
+    snprintf(p, sizeof p, "%s/cad_ps_whole/config.json", ds_test_tmpdir());
+    slurp(p, cfg, sizeof cfg);
+    CHECK_MSG(strstr(cfg, "\"lr\": 0.002,"), "a Caduceus fine-tune's default lr is not 2e-3: %s", cfg);
+    /* the classifier evaluates with the RC-averaged features */
+    snprintf(p, sizeof p, "%s/cad_ps_whole/last.safetensors", ds_test_tmpdir());
+    CHECK_EQ_INT(run("eval --from '%s' --json - --quiet " GB "/table", p), 0);
+    CHECK(strstr(g_out, "\"accuracy\":") != NULL);
+}
+
+/* A table dataset: the bundled train split, and a test split of sequences
+ * (shorter than, equal to and longer than --max-length 64) each followed by
+ * its reverse complement. */
+static const char *rc_pairs_dataset(void)
+{
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s/rc_pairs", ds_test_tmpdir());
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp " GB "/table/train.csv '%s/'", dir, dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    static const char *const seqs[] = {
+        "ACGTTGCAGGCTTAACGATTGCAGTCAGTA",
+        "GGCGTCATTTTTCTGGTACGGAAAGTGATGCGAAAAAAACAGCGGCAGTCGTTGAACAGTCGC",
+        "CCAGAGTCAGGCGTCATTTTTCTGGTACGGAAAGTGATGCGAAAAAAACAGCGGCAGTCGTTGAACAGTCGCTGAGCCGACAGGCGCTGGCTGCACAGAA",
+    };
+    snprintf(cmd, sizeof cmd, "%s/test.csv", dir);
+    FILE *fp = fopen(cmd, "w");
+    fputs("sequence,label\n", fp);
+    for (int i = 0; i < 3; i++) {
+        char rc[256];
+        revcomp(rc, seqs[i]);
+        fprintf(fp, "%s,left_arm\n%s,left_arm\n", seqs[i], rc);
+    }
+    fclose(fp);
+    return dir;
+}
+
+/* The probability columns of predictions.tsv row `row` (1-based, after the header). */
+static int pred_row(const char *tsv, int row, char *pred, size_t cap, double p[2])
+{
+    const char *l = tsv;
+    for (int i = 0; i < row && l; i++) l = strchr(l, '\n'), l = l ? l + 1 : NULL;
+    if (!l) return 0;
+    char id[64], truth[64];
+    return sscanf(l, "%63s %63s %*s %lf %lf", id, truth, p, p + 1) == 4 && sscanf(l, "%*s %*s %63s", pred) == 1 && cap > 0;
+}
+
+TEST(test_finetune_caduceus_ph_resumes_bitwise_and_predicts_a_sequence_and_its_reverse_complement_alike)
+{
+    char opts[1200];
+    snprintf(opts, sizeof opts, "--from '%s' --task gb --epochs 2 --batch-size 16 --max-length 64 -t 2 --quiet "
+             GB "/table", tiny_ph());
+    check_resume_is_bitwise(opts, "cad_ph");
+    char best[700], pred[700];
+    snprintf(best, sizeof best, "%s/cad_ph_whole/last.safetensors", ds_test_tmpdir());
+    snprintf(pred, sizeof pred, "%s/rc_pred.tsv", ds_test_tmpdir());
+    /* batch 4 puts a pair's two records in different rows and batches */
+    CHECK_EQ_INT(run("eval --from '%s' --batch-size 4 --predictions '%s' --quiet '%s'", best, pred, rc_pairs_dataset()), 0);
+    static char tsv[1 << 14];
+    slurp(pred, tsv, sizeof tsv);
+    CHECK_EQ_INT(nlines(tsv), 7);
+    for (int i = 0; i < 3; i++) {
+        char ca[64] = "", cb[64] = "";
+        double pa[2] = { 0 }, pb[2] = { 0 };
+        CHECK(pred_row(tsv, 1 + 2 * i, ca, sizeof ca, pa) && pred_row(tsv, 2 + 2 * i, cb, sizeof cb, pb));
+        CHECK_MSG(!strcmp(ca, cb), "pair %d: predicted %s for the sequence, %s for its reverse complement", i, ca, cb);
+        CHECK_MSG(fabs(pa[0] - pb[0]) <= 1e-6 && fabs(pa[1] - pb[1]) <= 1e-6,
+                  "pair %d: probabilities %.7f,%.7f vs %.7f,%.7f for its reverse complement", i, pa[0], pa[1], pb[0], pb[1]);
+    }
+}
