@@ -1,7 +1,9 @@
 /* derfseq embed: embeddings of sequences or regions as TSV, .npy or
  * safetensors (derfseq.md "Embedding options", "Outputs"), one record at a
  * time in input order, in eval mode; memory does not grow with the number of
- * records. */
+ * records. Caduceus checkpoints embed both strands as the official inference
+ * does (caduceus.md §2.6): PS averages its RC-equivariant halves, Ph runs
+ * the record and its reverse complement (post-hoc conjoining). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,19 +22,35 @@
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
 #include "io/tsv.h"
+#include "caduceus.h"
 #include "presets.h"
 
 static const char *const FORMATS[] = { "tsv", "npy", "safetensors", NULL };
 static const char *const POOLS[] = { "mean", "last", "cls", "none", NULL };
 enum { FMT_TSV, FMT_NPY, FMT_ST };
 enum { POOL_MEAN, POOL_LAST, POOL_CLS, POOL_NONE };
-enum { OPT_CHUNK = 1200, OPT_TOKENS };
+enum { OPT_CHUNK = 1200, OPT_TOKENS, OPT_STRANDS };
 /* Tokenization rules (lib/io/tokenizer.h): derfseq's (upper-case, N → [PAD],
- * as in pretraining), the official HyenaDNA tokenizer (case kept, lower case
- * → [UNK], N = 11, no special tokens: the GenomicBenchmarks recipe), and the
- * same with [SEP] appended (the LongSafari -hf tokenizer). */
+ * as in pretraining), the official tokenizer of the architecture, and the
+ * same with [SEP] appended (what the tokenizer adds as special tokens).
+ * HyenaDNA's keeps case (lower case → [UNK]), N = 11, no special tokens: the
+ * GenomicBenchmarks recipe; -hf appends [SEP] as the LongSafari -hf
+ * checkpoints' tokenizer. Caduceus's upper-cases first, N = 11, and is the
+ * default for a Caduceus checkpoint: its inference (and GenomicBenchmarks)
+ * adds no special tokens (caduceus.md §2.1). */
 static const char *const TOKENS[] = { "derfseq", "official", "official-hf", NULL };
+enum { TOK_DERFSEQ, TOK_OFFICIAL, TOK_OFFICIAL_HF };
 static const int TOKEN_FLAGS[] = { DS_TOK_UPPER | DS_TOK_N_TO_PAD, 0, DS_TOK_ADD_SEP };
+static const int CADUCEUS_TOKEN_FLAGS[] = { DS_TOK_UPPER | DS_TOK_N_TO_PAD, DS_TOK_UPPER, DS_TOK_UPPER | DS_TOK_ADD_SEP };
+/* Which Caduceus strands the rows hold (caduceus.md §2.6): avg = the
+ * RC-averaged per-strand channels (PS; Ph conjoined with its reverse
+ * complement), fwd = the forward strand alone, both = PS's full hidden state
+ * [fwd | RC(rc)] of 2·d_model channels. */
+static const char *const STRANDS[] = { "avg", "fwd", "both", NULL };
+enum { STR_AVG, STR_FWD, STR_BOTH };
+/* Where a row comes from: the hidden state, the model's features, the
+ * forward half of PS's hidden state, or a block's output. */
+enum { SRC_HIDDEN, SRC_FEAT, SRC_FWD_HALF, SRC_LAYER };
 
 #define NPY_HEADER 128
 
@@ -42,7 +60,8 @@ typedef struct {
     int format, pool;         /* indices into FORMATS, POOLS */
     long layer;               /* -1: the final normed output */
     long chunk;               /* 0: a record longer than the model allows is an error */
-    int tokens;               /* index into TOKENS */
+    int tokens;               /* index into TOKENS; -1: the architecture's default */
+    int strands, strands_set; /* index into STRANDS; given on the command line */
 } embed_opts;
 
 static const struct option LONGOPTS[] = {
@@ -55,6 +74,7 @@ static const struct option LONGOPTS[] = {
     { "layer", required_argument, NULL, OPT_LAYER },
     { "chunk", required_argument, NULL, OPT_CHUNK },
     { "tokens", required_argument, NULL, OPT_TOKENS },
+    { "strands", required_argument, NULL, OPT_STRANDS },
     DS_LONGOPT_THREADS, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
     { NULL, 0, NULL, 0 },
 };
@@ -65,21 +85,31 @@ static void usage(FILE *fp, const embed_opts *o)
                 "Usage: derfseq embed --from CKPT --ref FASTA [options] [chr:beg-end...]\n\n"
                 "Embeds every record of INPUT (FASTA/FASTQ, plain or gzip, '-' for stdin) or every\n"
                 "region of --ref in input order, deterministically (eval mode, no dropout).\n"
-                "By default bases are upper-cased and N becomes [PAD], as in pretraining;\n"
-                "--tokens official keeps the official HyenaDNA tokenizer's rules (lower case\n"
-                "is [UNK], N is N), official-hf also appends [SEP] as the -hf checkpoints'\n"
-                "tokenizer. '-' strand BED regions are reverse-complemented.\n\n"
+                "HyenaDNA: by default bases are upper-cased and N becomes [PAD], as in\n"
+                "pretraining; --tokens official keeps the official HyenaDNA tokenizer's rules\n"
+                "(lower case is [UNK], N is N), official-hf also appends [SEP] as the -hf\n"
+                "checkpoints' tokenizer. Caduceus: by default the official Caduceus inference\n"
+                "tokenizer (upper case, N is N, no special tokens); official-hf appends [SEP],\n"
+                "derfseq maps N to [PAD]. '-' strand BED regions are reverse-complemented.\n"
+                "Caduceus rows are RC-averaged by default (--strands avg): Caduceus-PS gives\n"
+                "the mean of its forward and reverse-complement channels, Caduceus-Ph runs the\n"
+                "record and its reverse complement and averages them (conjoined, as the\n"
+                "official inference); fwd is the forward strand alone; both (PS only) is the\n"
+                "full 2 x d_model hidden state [fwd | RC(rc)].\n\n"
                 "Input:\n");
     ds_usage_line(fp, "    --from CKPT", "checkpoint (safetensors)", "required");
     ds_usage_line(fp, "    --ref FASTA", "reference for --regions and chr:beg-end inputs", "none");
     ds_usage_line(fp, "    --regions BED", "embed these regions of --ref", "none");
     ds_usage_line(fp, "    --chunk N", "split longer records into N-token chunks", "off: error");
-    ds_usage_line(fp, "    --tokens NAME", "derfseq|official|official-hf tokenization", TOKENS[o->tokens]);
+    ds_usage_line(fp, "    --tokens NAME", "derfseq|official|official-hf tokenization",
+                  o->tokens >= 0 ? TOKENS[o->tokens] : "derfseq (HyenaDNA), official (Caduceus)");
     fprintf(fp, "\nOutput:\n");
     ds_usage_line(fp, "-o, --output FILE", "where to write ('-': stdout, TSV only)", "-");
     ds_usage_line(fp, "    --format NAME", "tsv|npy|safetensors", FORMATS[o->format]);
     ds_usage_line(fp, "    --pool NAME", "mean|last over tokens, or none: one row per token", POOLS[o->pool]);
     ds_usage_line(fp, "    --layer N", "output of block N (0-based), before the final norm", "the final normed output");
+    ds_usage_line(fp, "    --strands NAME", "Caduceus: avg|fwd|both (see above)", STRANDS[o->strands]);
+    fprintf(fp, "    --layer works for HyenaDNA and for Caduceus-Ph with --strands fwd.\n");
     fprintf(fp, "    TSV: id<TAB>v1... per record (pool none: id<TAB>pos<TAB>v1... per token).\n"
                 "    npy: [n, d]; pool none: [L, d] for one record, [n, L, d] for equal lengths.\n"
                 "    safetensors: one tensor per record, named by its id.\n"
@@ -113,6 +143,10 @@ static int parse(embed_opts *o, int argc, char **argv)
             break;
         case OPT_TOKENS:
             if ((o->tokens = ds_parse_choice(&o->co, "tokens", optarg, TOKENS)) < 0) return 2;
+            break;
+        case OPT_STRANDS:
+            if ((o->strands = ds_parse_choice(&o->co, "strands", optarg, STRANDS)) < 0) return 2;
+            o->strands_set = 1;
             break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
@@ -254,9 +288,12 @@ static int writer_close(writer *w, int ok)
 typedef struct {
     const embed_opts *o;
     ds_model *m;
+    int tok_flags;            /* DS_TOK_* of the chosen rule */
+    int src, d;               /* SRC_*, and the width of a row */
     int32_t *ids;
     float *rows;              /* pool none: [L, d] for the record; else [1, d] */
-    size_t cap_ids, cap_rows;
+    float *feat;              /* SRC_FEAT, SRC_FWD_HALF: [L, d] of one chunk */
+    size_t cap_ids, cap_rows, cap_feat;
     writer w;
 } embedder;
 
@@ -270,11 +307,27 @@ static int grow(void **p, size_t *cap, size_t need)
     return 0;
 }
 
+/* The rows [L, E->d] of the last encode, as E->src says. */
+static int chunk_rows(embedder *E, int L, const float **rows)
+{
+    ds_model *m = E->m;
+    if (E->src == SRC_HIDDEN) { *rows = m->hidden; return 0; }
+    if (E->src == SRC_LAYER) { *rows = m->vt->layer_output(m, (int)E->o->layer); return 0; }
+    int e = grow((void **)&E->feat, &E->cap_feat, sizeof(float) * (size_t)L * E->d);
+    if (e) return e;
+    if (E->src == SRC_FEAT) m->vt->features(m, E->feat);
+    else
+        for (int t = 0; t < L; t++)   /* the fwd half of [fwd | RC(rc)] */
+            memcpy(E->feat + (size_t)t * E->d, m->hidden + (size_t)t * m->d_model, sizeof(float) * (size_t)E->d);
+    *rows = E->feat;
+    return 0;
+}
+
 /* Encodes ids[0, n) in chunks no longer than the model allows and pools. */
 static int embed_ids(embedder *E, const char *id, int64_t n)
 {
     ds_model *m = E->m;
-    int d = m->d_model;
+    int d = E->d;
     long chunk = E->o->chunk ? E->o->chunk : m->max_len;
     if (n > m->max_len && !E->o->chunk)
         return ds_err(DS_EINVAL, "record '%s' has %lld tokens, more than the model's %d (use --chunk N)", id, (long long)n,
@@ -287,8 +340,10 @@ static int embed_ids(embedder *E, const char *id, int64_t n)
     if (!none) memset(E->rows, 0, sizeof(float) * (size_t)d);
     for (int64_t s = 0; s < n; s += chunk) {
         int L = (int)(n - s < chunk ? n - s : chunk);
-        if ((e = m->vt->reserve(m, 1, L)) || (e = m->vt->encode(m, E->ids + s, 1, L, 0, 0, 0))) return e;
-        const float *h = E->o->layer < 0 ? m->hidden : m->vt->layer_output(m, (int)E->o->layer);
+        const float *h;
+        if ((e = m->vt->reserve(m, 1, L)) || (e = m->vt->encode(m, E->ids + s, 1, L, 0, 0, 0)) ||
+            (e = chunk_rows(E, L, &h)))
+            return e;
         if (none) memcpy(E->rows + (size_t)s * d, h, sizeof(float) * (size_t)L * d);
         else if (E->o->pool == POOL_LAST) memcpy(E->rows, h + (size_t)(L - 1) * d, sizeof(float) * (size_t)d);
         else
@@ -303,7 +358,7 @@ static int embed_seq(embedder *E, const char *id, const char *seq, int64_t len)
     int e = writer_check_id(&E->w, id);
     if (!e) e = grow((void **)&E->ids, &E->cap_ids, sizeof(int32_t) * (size_t)(len + 2));
     if (e) return e;
-    int64_t n = ds_tokenize(seq, len, TOKEN_FLAGS[E->o->tokens], E->ids);
+    int64_t n = ds_tokenize(seq, len, E->tok_flags, E->ids);
     return embed_ids(E, id, n);
 }
 
@@ -365,10 +420,48 @@ static int embed_regions(embedder *E, char **args, int nargs, long *count)
     return e;
 }
 
+/* Tokenizer, strands and row source for the loaded checkpoint; a usage
+ * error (2) for an option its architecture cannot honour. Sets the model
+ * flags that reserve reads: rc_conjoin for Ph avg, and eval_only (one layer
+ * of activations, so long records fit) unless --layer needs every block's. */
+static int choose_output(embedder *E, embed_opts *o)
+{
+    ds_model *m = E->m;
+    int cad = !strcmp(m->vt->arch, "caduceus"), ps = cad && ds_caduceus_is_rcps(m);
+    if (o->tokens < 0) o->tokens = cad ? TOK_OFFICIAL : TOK_DERFSEQ;
+    E->tok_flags = cad ? CADUCEUS_TOKEN_FLAGS[o->tokens] : TOKEN_FLAGS[o->tokens];
+    E->src = o->layer >= 0 ? SRC_LAYER : SRC_HIDDEN;
+    E->d = m->d_model;
+    m->eval_only = o->layer < 0;
+    if (!cad) {
+        if (o->strands_set)
+            return ds_usage_error(o->co.cmd, "--strands applies to Caduceus checkpoints; %s is a one-strand %s model",
+                                  o->from, m->vt->arch);
+        return 0;
+    }
+    if (o->strands == STR_BOTH && !ps)
+        return ds_usage_error(o->co.cmd, "--strands both: %s is Caduceus-Ph, whose hidden state is one strand of "
+                              "d_model %d channels; use avg (conjoined with the reverse complement) or fwd",
+                              o->from, m->d_model);
+    if (o->layer >= 0 && (ps || o->strands != STR_FWD))
+        return ds_usage_error(o->co.cmd, "--layer is available for HyenaDNA and for Caduceus-Ph with --strands fwd "
+                              "(a two-strand run keeps no per-block outputs)");
+    if (o->layer >= 0) return 0;
+    if (o->strands == STR_AVG) {
+        E->src = SRC_FEAT;
+        E->d = m->d_feat;
+        m->rc_conjoin = !ps;   /* PS always runs both strands */
+    } else if (o->strands == STR_FWD && ps) {
+        E->src = SRC_FWD_HALF;
+        E->d = m->d_feat;
+    }
+    return 0;
+}
+
 int main_embed(int argc, char **argv)
 {
     double t0 = ds_realtime();
-    embed_opts o = { .out = "-", .layer = -1 };
+    embed_opts o = { .out = "-", .layer = -1, .tokens = -1 };
     ds_common_defaults(&o.co, "embed", DS_O_THREADS | DS_O_QUIET);
     if (argc < 2) { usage(stderr, &o); return 2; }
     int rc = parse(&o, argc, argv);
@@ -385,10 +478,14 @@ int main_embed(int argc, char **argv)
     ds_threads_set(o.co.threads);
     embedder E = { .o = &o };
     int e = ds_model_load(&E.m, o.from);
+    if (!e && (rc = choose_output(&E, &o))) {
+        ds_model_free(E.m);
+        return rc;
+    }
     if (!e && o.layer >= E.m->n_layer)
         e = ds_err(DS_EINVAL, "--layer %ld: the model has blocks 0..%d", o.layer, E.m->n_layer - 1);
     int opened = 0;
-    if (!e) e = writer_open(&E.w, &o, E.m->d_model), opened = 1;
+    if (!e) e = writer_open(&E.w, &o, E.d), opened = 1;
     long count = 0;
     if (!e) e = o.ref ? embed_regions(&E, argv + optind, argc - optind, &count)
                       : embed_files(&E, argv + optind, argc - optind, &count);
@@ -399,6 +496,7 @@ int main_embed(int argc, char **argv)
     }
     free(E.ids);
     free(E.rows);
+    free(E.feat);
     ds_model_free(E.m);
     if (e) return ds_cmd_error(o.co.cmd, "%s", ds_errmsg());
     if (!o.co.quiet) {

@@ -1,7 +1,11 @@
 /* derfseq finetune: GenomicBenchmarks sequence classification — a mean-pool
  * + Linear head over a pretrained (or fresh) encoder, trained end to end with
  * a seeded validation split and early stopping (genomic_benchmarks.md
- * §4.4-4.7, derfseq.md "Command line"). Speech CTC is not built yet. */
+ * §4.4-4.7, derfseq.md "Command line"). Caduceus trunks follow the Caduceus
+ * recipe (caduceus.md §2.9): lr 2e-3; Caduceus-PS pools its RC-averaged
+ * features; Caduceus-Ph trains on each sequence or, with probability 0.5,
+ * its reverse complement and validates conjoined (gbtask.c). Speech CTC is
+ * not built yet. */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -30,6 +34,11 @@
 enum { OPT_LAYOUT = 1300, OPT_MAX_LENGTH, OPT_VAL_FRACTION, OPT_PATIENCE, OPT_STOP_AT };
 
 static const char *const TASKS[] = { "cls", "ctc", "gb", NULL };
+
+/* Caduceus's GenomicBenchmarks lr: its sweep is {1e-3, 2e-3} for Ph and PS
+ * (genomic_benchmarks.md §4.7); 2e-3 is also the one value of its
+ * no-post-hoc Ph runs. */
+#define CADUCEUS_GB_LR 2e-3
 
 typedef struct {
     ds_common_opts co;
@@ -89,7 +98,13 @@ static void usage(FILE *fp, const finetune_opts *o)
                 "--ref, or {train,test}.csv|tsv with sequence,label columns. Sequences get no\n"
                 "special tokens, are left-padded with [PAD] and cut to their first --max-length\n"
                 "bases. A seeded --val-fraction of train picks the best epoch (early stopping);\n"
-                "evaluate the test split with 'derfseq eval'.\n\n"
+                "evaluate the test split with 'derfseq eval'.\n"
+                "A Caduceus trunk (caduceus-* presets or checkpoints) defaults to --lr 2e-3\n"
+                "(Caduceus's sweep {1e-3, 2e-3}). Caduceus-PS pools the mean of its forward and\n"
+                "reverse-complement channels; Caduceus-Ph trains on each sequence or, with\n"
+                "probability 0.5 (from --seed and the step), its reverse complement, and\n"
+                "predicts (validation, eval) the mean of the logits of the sequence and of its\n"
+                "reverse complement, as the official post-hoc conjoining.\n\n"
                 "Task:\n");
     ds_usage_line(fp, "    --from CKPT", "pretrained checkpoint (safetensors)", "required, or --model");
     ds_usage_line(fp, "    --model PRESET", "train from scratch instead (with --norm)", "none");
@@ -193,6 +208,15 @@ typedef struct {
     ds_log *log, *user_log;
     char dir[1024], best[1100], last[1100], logp[1100];
 } finetune;
+
+/* Which rows of a training batch hold the reverse complement (Caduceus-Ph's
+ * RC augmentation, p = 0.5), from (seed, step) only, so --resume replays it. */
+static void rc_draw(unsigned char *rc, int B, long seed, long step)
+{
+    ds_rng r;
+    ds_rng_init(&r, (uint64_t)seed, 0x5243415547000000ull ^ (uint64_t)step);   /* "RCAUG" */
+    for (int b = 0; b < B; b++) rc[b] = (unsigned char)ds_rng_below(&r, 2);
+}
 
 static int build_encoder(finetune *f, ds_model **m)
 {
@@ -336,7 +360,9 @@ static int train(finetune *f)
                               (float)(isnan(tr->min_lr) ? 0.1 * tr->lr : tr->min_lr),
                               tr->warmup >= 0 ? tr->warmup : total / 100, total };
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * L), *lab = malloc(sizeof(int32_t) * (size_t)B);
-    int e = ids && lab ? 0 : ds_err(DS_ENOMEM, "out of memory");
+    int aug = ds_classifier_conjoins(&f->clf);   /* Caduceus-Ph: RC augmentation */
+    unsigned char *rc = malloc((size_t)B);
+    int e = ids && lab && rc ? 0 : ds_err(DS_ENOMEM, "out of memory");
     if (!e) e = f->clf.m->vt->reserve(f->clf.m, B, L);
     if (!e) e = ds_cls_head_reserve(&f->clf.head, B, L);
     ds_progress pg;
@@ -356,7 +382,10 @@ static int train(finetune *f)
         }
         for (long i0 = 0; !e && i0 < f->ntrain; i0 += B, step++) {
             int n = (int)(f->ntrain - i0 < B ? f->ntrain - i0 : B);
-            ds_gb_batch(&f->data, f->train + i0, n, B, L, ids, lab);
+            if (aug) {
+                rc_draw(rc, B, f->o->co.seed, step);
+                if ((e = ds_gb_batch_strands(&f->data, f->train + i0, n, B, L, ids, lab, f->clf.m, rc))) break;
+            } else ds_gb_batch(&f->data, f->train + i0, n, B, L, ids, lab);
             ds_params_zero_grad(&f->clf.m->params);
             ds_params_zero_grad(&f->clf.head.params);
             e = f->clf.m->vt->encode(f->clf.m, ids, B, L, 1, (uint64_t)f->o->co.seed, (uint64_t)step);
@@ -401,6 +430,7 @@ static int train(finetune *f)
     if (!e) e = ds_classifier_save(&f->clf, f->last, NULL, NULL);
     free(ids);
     free(lab);
+    free(rc);
     return e;
 }
 
@@ -520,6 +550,7 @@ static int setup(finetune *f, int resuming)
     ds_model *m = NULL;
     if (!e) e = build_encoder(f, &m);
     if (e) { ds_model_free(m); return e; }
+    if (!resuming && !(o->tr.set & DS_SET_LR) && !strcmp(m->vt->arch, "caduceus")) o->tr.lr = CADUCEUS_GB_LR;
     int L = (int)(o->max_length ? o->max_length : o->tr.seq_len);   /* --seq-len is the same thing */
     if (!L) L = ds_gb_default_max_length(o->data);
     if (!L) for (long i = 0; i < f->data.n; i++) if (f->data.r[i].len > L) L = (int)f->data.r[i].len;
@@ -550,8 +581,9 @@ static int setup(finetune *f, int resuming)
     if (!e && !(f->log = ds_log_open(f->logp))) e = ds_err_errno(DS_EIO, "%s: cannot open", f->logp);
     if (!e && o->co.log_path && !(f->user_log = ds_log_open(o->co.log_path))) e = ds_err_errno(DS_EIO, "%s: cannot open", o->co.log_path);
     if (!e && !o->co.quiet)
-        fprintf(stderr, "[M::finetune] %s: %ld train / %ld validation sequences, %d classes, max length %d (%s layout)%s\n",
+        fprintf(stderr, "[M::finetune] %s: %ld train / %ld validation sequences, %d classes, max length %d (%s layout)%s%s\n",
                 o->data, f->ntrain, f->nval, f->data.nclass, L, ds_gb_layout_name(f->data.layout),
+                ds_classifier_conjoins(&f->clf) ? ", Caduceus-Ph: RC-augmented training, conjoined validation" : "",
                 resuming ? ", resuming" : "");
     return e;
 }

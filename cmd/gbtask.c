@@ -1,9 +1,14 @@
-/* Sequence classification plumbing (gbtask.h). */
+/* Sequence classification plumbing (gbtask.h). Caduceus-Ph classifiers
+ * predict conjoined, as the official GenomicBenchmarks test (caduceus.md
+ * §2.6, genomic_benchmarks.md §4.7): each record and its reverse complement
+ * are tokenized separately (both left-padded, each cut to its own first
+ * max_length bases), run one after the other, and their logits averaged. */
 #include "cmd/gbtask.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
+#include "caduceus.h"
 #include "presets.h"
 
 #include <jansson.h>
@@ -37,7 +42,24 @@ void ds_gb_warn(const char *cmd, const ds_gb_split *s)
     if (s->warn) fprintf(stderr, "derfseq %s: warning: %s\n", cmd, s->warn);
 }
 
-void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels)
+/* One record's row of L tokens; rc: of its reverse complement, whose first
+ * L bases are the RC of the record's last L (tmp: L ids of scratch). */
+static void gb_row(const ds_gb_record *r, int L, const ds_model *rc, int32_t *row, int32_t *tmp)
+{
+    int64_t len = r->len < L ? r->len : L;   /* truncation keeps the first L bases */
+    int pad = L - (int)len;
+    for (int t = 0; t < pad; t++) row[t] = DS_TOK_PAD;   /* left padding */
+    if (!rc) {
+        ds_tokenize(r->seq, len, DS_TOK_UPPER, row + pad);
+        return;
+    }
+    /* upper-casing commutes with the string RC, so RC of the ids is the ids of the RC */
+    ds_tokenize(r->seq + (r->len - len), len, DS_TOK_UPPER, tmp);
+    ds_caduceus_rc_ids(rc, tmp, row + pad, 1, (int)len);
+}
+
+static void gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels,
+                     const ds_model *m, const unsigned char *rc, int32_t *tmp)
 {
     for (int b = 0; b < B; b++) {
         int32_t *row = ids + (size_t)b * L;
@@ -47,12 +69,29 @@ void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int
             continue;
         }
         const ds_gb_record *r = &s->r[idx[b]];
-        int64_t len = r->len < L ? r->len : L;   /* truncation keeps the first L bases */
-        int pad = L - (int)len;
-        for (int t = 0; t < pad; t++) row[t] = DS_TOK_PAD;   /* left padding */
-        ds_tokenize(r->seq, len, DS_TOK_UPPER, row + pad);
+        gb_row(r, L, rc && rc[b] ? m : NULL, row, tmp);
         labels[b] = r->label;
     }
+}
+
+void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels)
+{
+    gb_batch(s, idx, n, B, L, ids, labels, NULL, NULL, NULL);
+}
+
+int ds_gb_batch_strands(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels,
+                        const ds_model *m, const unsigned char *rc)
+{
+    int32_t *tmp = malloc(sizeof(int32_t) * (size_t)L);
+    if (!tmp) return ds_err(DS_ENOMEM, "out of memory for a row of %d tokens", L);
+    gb_batch(s, idx, n, B, L, ids, labels, m, rc, tmp);
+    free(tmp);
+    return 0;
+}
+
+int ds_classifier_conjoins(const ds_classifier *c)
+{
+    return !strcmp(c->m->vt->arch, "caduceus") && !ds_caduceus_is_rcps(c->m);
 }
 
 static int task_config(ds_classifier *c)
@@ -198,23 +237,45 @@ int ds_classifier_save(const ds_classifier *c, const char *path, const char *ext
     return r;
 }
 
+/* Logits [B, k] of records idx[0, n) into out: one pass, or for a
+ * conjoining classifier the mean of the forward and the reverse-complement
+ * passes' logits (the official decoder averages logits, not features). */
+static int batch_logits(ds_classifier *c, const ds_gb_split *s, const long *idx, int n, int B, int32_t *ids,
+                        int32_t *lab, unsigned char *rc, float *out)
+{
+    int L = c->max_length, k = c->nclass, passes = ds_classifier_conjoins(c) ? 2 : 1;
+    for (int p = 0; p < passes; p++) {
+        memset(rc, p, (size_t)B);
+        int r = ds_gb_batch_strands(s, idx, n, B, L, ids, lab, c->m, rc);
+        if (!r) r = c->m->vt->encode(c->m, ids, B, L, 0, 0, 0);
+        if (r) return r;
+        ds_cls_head_forward(&c->head, c->m, NULL);
+        for (size_t i = 0; i < (size_t)B * k; i++)
+            out[i] = p ? 0.5f * (out[i] + c->head.logits[i]) : c->head.logits[i];
+    }
+    return 0;
+}
+
 int ds_classifier_predict(ds_classifier *c, const ds_gb_split *s, int B, int *pred, float *probs)
 {
     int L = c->max_length;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * L), *lab = malloc(sizeof(int32_t) * (size_t)B);
     long *idx = malloc(sizeof(long) * (size_t)B);
-    int r = ids && lab && idx ? 0 : ds_err(DS_ENOMEM, "out of memory for a batch of %d x %d tokens", B, L);
+    unsigned char *rc = malloc((size_t)B);
+    float *logits = malloc(sizeof(float) * (size_t)B * c->nclass);
+    int r = ids && lab && idx && rc && logits ? 0 : ds_err(DS_ENOMEM, "out of memory for a batch of %d x %d tokens", B, L);
+    /* inference keeps one layer of activations; training reserves its own layout again */
+    int eval_only = c->m->eval_only;
+    c->m->eval_only = 1;
     if (!r) r = c->m->vt->reserve(c->m, B, L);
     if (!r) r = ds_cls_head_reserve(&c->head, B, L);
     for (long i0 = 0; !r && i0 < s->n; i0 += B) {
         int n = (int)(s->n - i0 < B ? s->n - i0 : B);
         for (int b = 0; b < n; b++) idx[b] = i0 + b;
-        ds_gb_batch(s, idx, n, B, L, ids, lab);
-        r = c->m->vt->encode(c->m, ids, B, L, 0, 0, 0);
+        r = batch_logits(c, s, idx, n, B, ids, lab, rc, logits);
         if (r) break;
-        ds_cls_head_forward(&c->head, c->m, NULL);
         for (int b = 0; b < n; b++) {
-            const float *lg = c->head.logits + (size_t)b * c->nclass;
+            const float *lg = logits + (size_t)b * c->nclass;
             int best = 0;
             double mx = lg[0], z = 0;
             for (int k = 1; k < c->nclass; k++) if (lg[k] > lg[best]) best = k;
@@ -225,6 +286,7 @@ int ds_classifier_predict(ds_classifier *c, const ds_gb_split *s, int B, int *pr
                 probs[(i0 + b) * c->nclass + k] = (float)(exp((double)lg[k] - mx) / z);
         }
     }
-    free(ids); free(lab); free(idx);
+    c->m->eval_only = eval_only;
+    free(ids); free(lab); free(idx); free(rc); free(logits);
     return r;
 }

@@ -34,6 +34,13 @@ void ds_gb_warn(const char *cmd, const ds_gb_split *s);
  * beyond n are all [PAD] with label −1 (left out of the loss). */
 void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels);
 
+/* The same with, where rc[b] is set, row b holding the record's reverse
+ * complement (tokenized as the official dataset does: RC of the string,
+ * then its first L bases, left [PAD]), by the complement map of m (a
+ * Caduceus model). rc NULL: ds_gb_batch. */
+int ds_gb_batch_strands(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels,
+                        const ds_model *m, const unsigned char *rc);
+
 /* Builds the classifier around an encoder, with a fresh head. */
 int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int nclass, int max_length, uint64_t seed);
 /* Loads a classifier checkpoint written by ds_classifier_save. Its task
@@ -46,8 +53,15 @@ void ds_classifier_free(ds_classifier *c);
 /* 1 when the checkpoint's config names a classification task. */
 int ds_checkpoint_is_classifier(const char *path);
 
+/* 1 for a Caduceus-Ph classifier: trained with RC augmentation, it predicts
+ * the mean of the logits of each record and of its reverse complement
+ * (post-hoc conjoining, caduceus.md §2.6). PS is RC-invariant by itself. */
+int ds_classifier_conjoins(const ds_classifier *c);
+
 /* Predicted classes (and, if probs is not NULL, probabilities [n·k]) for
- * every record of s, in batches of B, eval mode. */
+ * every record of s, in batches of B, eval mode (inference layout: the
+ * model is reserved again for training afterwards); conjoined for
+ * Caduceus-Ph. */
 int ds_classifier_predict(ds_classifier *c, const ds_gb_split *s, int B, int *pred, float *probs);
 
 #endif

@@ -197,6 +197,8 @@ TEST(test_embed_failures_are_one_line_and_leave_no_file)
     CHECK_ERROR(run("embed --from '%s' testdata/bad/no_header.fa", ckpt()), 1, " embed", "no_header.fa:1:");
     CHECK_ERROR(run("embed --from '%s' --format npy '%s'", ckpt(), fa), 2, " embed", "-o FILE");
     CHECK_ERROR(run("embed --from '%s' --layer 7 '%s'", ckpt(), fa), 1, " embed", "--layer 7");
+    /* HyenaDNA has one strand: the Caduceus strand choice is refused, not ignored */
+    CHECK_ERROR(run("embed --from '%s' --strands fwd '%s'", ckpt(), fa), 2, " embed", "--strands applies to Caduceus");
 }
 
 /* A checkpoint whose tensors do not fit its config (another model's weights)
