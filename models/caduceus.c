@@ -59,7 +59,7 @@ typedef struct {
 typedef struct {
     ds_caduceus_config cfg;
     const ds_norm_ops *norm;
-    int D, E, R, N, K, XP, V;
+    int D, E, R, N, K, V;
     int eval_reserved;           /* the arena was laid out for inference only */
     block_w *w, *gw;
     float *emb, *gemb;
@@ -70,7 +70,7 @@ typedef struct {
     int32_t *ids;                /* [Bs·L]: the batch, then its reverse complement */
     float *h0, *fin, *stf, *Rfin, *mix, *ytmp, *hid;
     /* backward scratch */
-    float *dR, *dn, *dmix, *dys, *dx, *dz, *dyr, *dxr, *dzr, *du, *ddt, *ddtr, *dB, *dC, *dxc, *dfin, *dhid;
+    float *dR, *dn, *dmix, *dys, *dx, *dz, *dyr, *dxr, *dzr, *du, *ddt, *ddtr, *dB, *dC, *dxc, *dfin;
     float *scan_scratch;
     float *G, *dG;               /* PS LM head: per-strand logits fin·Wᵀ [Bs·L, V] and their gradient */
 } caduceus;
@@ -471,7 +471,6 @@ static void layout(caduceus *h, ds_arena *a, int S, int B, int L, int eval_only)
     h->dn = ds_arena_take(a, n * D);
     h->dmix = ds_arena_take(a, n * D);
     h->dfin = ds_arena_take(a, n * D);
-    h->dhid = ds_arena_take(a, (size_t)B * L * 2 * D);
     h->dys = ds_arena_take(a, n * E);
     h->dx = ds_arena_take(a, n * E);
     h->dz = ds_arena_take(a, n * E);
@@ -910,7 +909,6 @@ int ds_caduceus_create(ds_model **out, const ds_caduceus_config *c)
     h->R = dt_rank(c);
     h->N = c->d_state;
     h->K = c->d_conv;
-    h->XP = h->R + 2 * h->N;
     h->V = padded_vocab(c);
     h->cfg.dt_rank = h->R;
     m->d_model = c->rcps ? 2 * c->d_model : c->d_model;
