@@ -206,6 +206,21 @@ TEST(test_embed_caduceus_options_a_model_cannot_honour_are_usage_errors)
     CHECK_ERROR(run("embed --from '%s' --strands sideways '%s'", TINY_PS, fa), 2, " embed", "--strands");
 }
 
+/* A record longer than the checkpoint's max_len (1024 for the tiny PS) is
+ * an error naming the file, line and both lengths; --chunk embeds it. */
+TEST(test_embed_caduceus_record_longer_than_max_len_is_an_error_or_chunked)
+{
+    static char text[1400];
+    int k = snprintf(text, sizeof text, ">long\n");
+    for (int i = 0; i < 1100; i++) text[k++] = "ACGT"[i % 4];
+    text[k++] = '\n';
+    text[k] = 0;
+    const char *fa = write_text("long.fa", text);
+    CHECK_ERROR(run("embed --from '%s' '%s'", TINY_PS, fa), 1, " embed", "long.fa:1: record 'long' has 1100 tokens, more than the model's 1024 (use --chunk N)");
+    CHECK_EQ_INT(run("embed --from '%s' --chunk 512 --quiet '%s'", TINY_PS, fa), 0);
+    CHECK(!strncmp(g_out, "long\t", 5));
+}
+
 /* cmp -s of RUN_A/last.safetensors and RUN_B/last.safetensors */
 static int same_last(const char *a, const char *b)
 {
