@@ -195,6 +195,10 @@ static void interrupted_write(int sig)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        /* a suite started in the background by a shell inherits SIGINT
+         * ignored (POSIX asynchronous lists), which ds_outfile keeps: start
+         * from the default disposition, as an interactive run has it */
+        signal(sig, SIG_DFL);
         ds_outfile o;
         if (ds_outfile_open(&o, path)) _exit(3);
         fputs("half a row", o.fp);
