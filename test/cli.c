@@ -58,3 +58,14 @@ const char *tmp_path(const char *name)
     return buf[k];
 }
 
+const char *write_tmp(const char *name, const char *text)
+{
+    const char *p = tmp_path(name);
+    FILE *fp = fopen(p, "w");
+    if (fp) {
+        fputs(text, fp);
+        fclose(fp);
+    }
+    return p;
+}
+

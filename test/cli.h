@@ -16,6 +16,8 @@ int nlines(const char *s);
 void slurp(const char *path, char *buf, size_t cap);
 /* A file name in the test's scratch directory (4 rotating buffers). */
 const char *tmp_path(const char *name);
+/* Writes text to tmp_path(name) and returns that path. */
+const char *write_tmp(const char *name, const char *text);
 
 /* A usage or runtime error: the status, one line on stderr, nothing on stdout. */
 #define CHECK_ERROR(status, want_status, cmd, needle)                                               \

@@ -20,14 +20,6 @@
 #define GB "testdata/gb_lambda"
 #define TINY_D 24   /* the tiny PS model's per-strand width; hidden states are 2·24 */
 
-static const char *write_text(const char *name, const char *text)
-{
-    const char *p = tmp_path(name);
-    FILE *fp = fopen(p, "w");
-    fputs(text, fp);
-    fclose(fp);
-    return p;
-}
 
 /* A golden tensor as float32 (malloc'd), with its element count. */
 static float *golden(const char *name, long *n)
@@ -55,7 +47,7 @@ static const char *golden_fasta(const char *name, int lower)
         ds_st_close(&f);
     }
     for (char *p = text + 3; lower && *p; p++) if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
-    return write_text(name, text);
+    return write_tmp(name, text);
 }
 
 /* Runs `embed ... --format npy -o OUT` and reads OUT; NULL on failure. */
@@ -143,7 +135,7 @@ static float *pooled_pair(const char *opts, const char *from, int *d)
     snprintf(text, sizeof text, ">x\n%s\n>rc\n%s\n", seq, rc);
     int nd;
     int64_t sh[8];
-    float *x = embed_npy(opts, from, write_text("pair.fa", text), &nd, sh);
+    float *x = embed_npy(opts, from, write_tmp("pair.fa", text), &nd, sh);
     if (x && (nd != 2 || sh[0] != 2)) { free(x); x = NULL; }
     *d = x ? (int)sh[1] : 0;
     return x;
@@ -167,7 +159,7 @@ static const char *tiny_ph(void)
 {
     static char path[700];
     if (!path[0]) {
-        const char *cfg = write_text("ph.json",
+        const char *cfg = write_tmp("ph.json",
             "{\"arch\": \"caduceus\", \"preset\": \"custom\", \"d_model\": 16, \"n_layer\": 2, \"max_len\": 1024, "
             "\"rcps\": false, \"fused_add_norm\": false, \"norm\": \"rmsnorm\", \"dt_rank\": 2}\n");
         char dir[600];
@@ -190,14 +182,14 @@ TEST(test_embed_caduceus_ph_default_conjoins_the_reverse_complement)
     CHECK(x && d == 16 && ds_norm_rel_err(x + d, x, d) > 1e-3);
     free(x);
     /* per-block outputs exist for one strand of Ph */
-    const char *fa = write_text("one.fa", ">a\nACGTACGTAC\n");
+    const char *fa = write_tmp("one.fa", ">a\nACGTACGTAC\n");
     CHECK_EQ_INT(run("embed --from '%s' --strands fwd --layer 0 --quiet '%s'", tiny_ph(), fa), 0);
     CHECK(!strncmp(g_out, "a\t", 2) && nlines(g_out) == 1);
 }
 
 TEST(test_embed_caduceus_options_a_model_cannot_honour_are_usage_errors)
 {
-    const char *fa = write_text("u.fa", ">a\nACGTACGTAC\n");
+    const char *fa = write_tmp("u.fa", ">a\nACGTACGTAC\n");
     CHECK_ERROR(run("embed --from '%s' --strands both '%s'", tiny_ph(), fa), 2, " embed", "Caduceus-Ph");
     CHECK_ERROR(run("embed --from '%s' --layer 0 '%s'", tiny_ph(), fa), 2, " embed",
                 "--layer is available for HyenaDNA and for Caduceus-Ph with --strands fwd");
@@ -215,7 +207,7 @@ TEST(test_embed_caduceus_record_longer_than_max_len_is_an_error_or_chunked)
     for (int i = 0; i < 1100; i++) text[k++] = "ACGT"[i % 4];
     text[k++] = '\n';
     text[k] = 0;
-    const char *fa = write_text("long.fa", text);
+    const char *fa = write_tmp("long.fa", text);
     CHECK_ERROR(run("embed --from '%s' '%s'", TINY_PS, fa), 1, " embed", "long.fa:1: record 'long' has 1100 tokens, more than the model's 1024 (use --chunk N)");
     CHECK_EQ_INT(run("embed --from '%s' --chunk 512 --quiet '%s'", TINY_PS, fa), 0);
     CHECK(!strncmp(g_out, "long\t", 5));

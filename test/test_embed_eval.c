@@ -32,14 +32,6 @@ static const char *ckpt(void)
     return path;
 }
 
-static const char *write_fasta(const char *name, const char *text)
-{
-    const char *p = tmp_path(name);
-    FILE *fp = fopen(p, "w");
-    fputs(text, fp);
-    fclose(fp);
-    return p;
-}
 
 /* Parses TSV rows "id\tv..." into vals; returns the number of rows. */
 static int tsv_rows(const char *text, char ids[][32], float vals[][64], int max_rows)
@@ -92,7 +84,7 @@ static int same_vectors(const char *tsv)
 
 TEST(test_embed_pools_in_input_order_and_is_deterministic)
 {
-    const char *fa = write_fasta("three.fa", ">a\nACGTACGTAC\n>b first\nacgtnACGTTTT\n>c\nGGGGCCCCAAAATTTT\n");
+    const char *fa = write_tmp("three.fa", ">a\nACGTACGTAC\n>b first\nacgtnACGTTTT\n>c\nGGGGCCCCAAAATTTT\n");
     static char ids[8][32];
     static float mean[8][64], none[64][64];
     CHECK_EQ_INT(run("embed --from '%s' --quiet '%s'", ckpt(), fa), 0);
@@ -103,7 +95,7 @@ TEST(test_embed_pools_in_input_order_and_is_deterministic)
     CHECK_EQ_INT(run("embed --from '%s' --quiet '%s'", ckpt(), fa), 0);
     CHECK_MSG(!strcmp(first, g_out), "two runs gave different embeddings");
     /* mean pooling is the mean of the per-token rows */
-    const char *one = write_fasta("one.fa", ">a\nACGTACGTAC\n");
+    const char *one = write_tmp("one.fa", ">a\nACGTACGTAC\n");
     CHECK_EQ_INT(run("embed --from '%s' --pool none --quiet '%s'", ckpt(), one), 0);
     int n = 0;
     for (const char *p = g_out; (p = strchr(p, '\n')); p++) n++;
@@ -120,7 +112,7 @@ TEST(test_embed_pools_in_input_order_and_is_deterministic)
     CHECK_EQ_INT(run("embed --from '%s' --pool last --layer 1 --quiet '%s'", ckpt(), one), 0);
     CHECK(g_out[0] == 'a');
     /* the official tokenizer keeps case (lower case is [UNK]); -hf appends [SEP] */
-    const char *low = write_fasta("low.fa", ">u\nACGTACGTAC\n>l\nacgtacgtac\n");
+    const char *low = write_tmp("low.fa", ">u\nACGTACGTAC\n>l\nacgtacgtac\n");
     CHECK_EQ_INT(run("embed --from '%s' --quiet '%s'", ckpt(), low), 0);
     CHECK_MSG(same_vectors(g_out), "derfseq tokens: lower and upper case embed differently");
     CHECK_EQ_INT(run("embed --from '%s' --tokens official --quiet '%s'", ckpt(), low), 0);
@@ -131,7 +123,7 @@ TEST(test_embed_pools_in_input_order_and_is_deterministic)
 
 TEST(test_embed_writes_npy_and_safetensors)
 {
-    const char *fa = write_fasta("eq.fa", ">x\nACGTACGTAC\n>y\nTTTTACGTAC\n");
+    const char *fa = write_tmp("eq.fa", ">x\nACGTACGTAC\n>y\nTTTTACGTAC\n");
     const char *npy = tmp_path("e.npy"), *st = tmp_path("e.safetensors");
     CHECK_EQ_INT(run("embed --from '%s' --format npy -o '%s' --quiet '%s'", ckpt(), npy, fa), 0);
     float *data = NULL;
@@ -187,7 +179,7 @@ TEST(test_embed_failures_are_one_line_and_leave_no_file)
     for (int i = 0; i < 2000; i++) longseq[6 + i] = "ACGT"[i % 4];   /* longer than l_max 1026 */
     longseq[6 + 2000] = '\n';
     longseq[6 + 2001] = 0;
-    const char *fa = write_fasta("long.fa", longseq), *npy = tmp_path("fail.npy");
+    const char *fa = write_tmp("long.fa", longseq), *npy = tmp_path("fail.npy");
     CHECK_ERROR(run("embed --from '%s' --format npy -o '%s' '%s'", ckpt(), npy, fa), 1, " embed", "--chunk");
     CHECK_MSG(access(npy, F_OK) != 0, "a failed run left %s behind", npy);
     CHECK_EQ_INT(run("embed --from '%s' --chunk 1000 --quiet '%s'", ckpt(), fa), 0);
@@ -224,7 +216,7 @@ TEST(test_checkpoint_of_another_model_is_refused_naming_the_tensor)
     free(bufs);
     free(e);
     ds_st_close(&f);
-    const char *fa = write_fasta("m.fa", ">a\nACGT\n");
+    const char *fa = write_tmp("m.fa", ">a\nACGT\n");
     CHECK_ERROR(run("embed --from '%s' '%s'", bad, fa), 1, " embed",
                 "tensor 'hyena.backbone.embeddings.word_embeddings.weight' has wrong shape: expected [16,128], got [16,64]");
     CHECK_ERROR(run("eval --from '%s' " LAMBDA, bad), 1, " eval", "has wrong shape");
