@@ -5,6 +5,7 @@
  * max_length bases), run one after the other, and their logits averaged. */
 #include "cmd/gbtask.h"
 #include "core/error.h"
+#include "core/metrics.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
@@ -276,10 +277,8 @@ int ds_classifier_predict(ds_classifier *c, const ds_gb_split *s, int B, int *pr
         if (r) break;
         for (int b = 0; b < n; b++) {
             const float *lg = logits + (size_t)b * c->nclass;
-            int best = 0;
-            double mx = lg[0], z = 0;
-            for (int k = 1; k < c->nclass; k++) if (lg[k] > lg[best]) best = k;
-            mx = lg[best];
+            int best = ds_argmax(lg, c->nclass);
+            double mx = lg[best], z = 0;
             for (int k = 0; k < c->nclass; k++) z += exp((double)lg[k] - mx);
             pred[i0 + b] = best;
             for (int k = 0; probs && k < c->nclass; k++)

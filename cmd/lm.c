@@ -1,6 +1,7 @@
 /* LM batches from genome windows and held-out evaluation (lm.h). */
 #include "cmd/lm.h"
 #include "core/error.h"
+#include "core/metrics.h"
 #include "io/mlm.h"
 #include "io/tokenizer.h"
 
@@ -64,11 +65,7 @@ static long count_correct(const ds_lm_head *h, const int32_t *tgt)
     long n = 0;
     for (long r = 0; r < (long)h->B * h->L; r++) {
         if (tgt[r] == DS_LM_IGNORE) continue;
-        const float *z = h->logits + r * h->V;
-        int best = 0;
-        for (int v = 1; v < h->V; v++)
-            if (z[v] > z[best]) best = v;
-        n += best == tgt[r];
+        n += ds_argmax(h->logits + r * h->V, h->V) == tgt[r];
     }
     return n;
 }

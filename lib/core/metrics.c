@@ -49,3 +49,11 @@ int ds_cls_metrics_compute(ds_cls_metrics *m, const int *truth, const int *pred,
     m->mcc = den > 0 ? (correct * s - sum_pt) / den : 0.0;
     return 0;
 }
+
+int ds_argmax(const float *x, int n)
+{
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (x[k] > x[best]) best = k;
+    return best;
+}

@@ -15,5 +15,7 @@ typedef struct {
 
 int ds_cls_metrics_compute(ds_cls_metrics *m, const int *truth, const int *pred, long n, int k);
 void ds_cls_metrics_free(ds_cls_metrics *m);
+/* The index of the largest of x[0..n) (the first of ties): a prediction. */
+int ds_argmax(const float *x, int n);
 
 #endif
