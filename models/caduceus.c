@@ -684,13 +684,14 @@ static int caduceus_encode(ds_model *m, const int32_t *ids, int B, int L, int tr
 
 /* ---- backward --------------------------------------------------------- */
 
-static void mixer_backward(caduceus *h, const block_w *w, const block_w *gw, block_act *a, int L)
+/* dmix = dL/d(mixer output) [n, D]; writes dL/d(mixer input) to h->dn. */
+static void mixer_backward(caduceus *h, const block_w *w, const block_w *gw, block_act *a, const float *dmix, int L)
 {
     int Bs = h->Bs, D = h->D, E = h->E, R = h->R, N = h->N, K = h->K;
     int n = Bs * L;
     size_t nE = (size_t)n * E * sizeof(float);
     memset(h->dys, 0, nE);
-    lin_b(h, h->dys, gw->out_w, h->dmix, a->ysum, w->out_w, L, E, D);
+    lin_b(h, h->dys, gw->out_w, dmix, a->ysum, w->out_w, L, E, D);
     memset(h->dx, 0, nE);
     memset(h->dz, 0, nE);
     flip_L(h->dyr, h->dys, Bs, L, E);
@@ -733,11 +734,14 @@ static void backward_from_fin(ds_model *m)
     h->norm->backward(h->dR, &h->gnf, h->dfin, h->Rfin, h->stf, &h->nf, (int)n, D, c->eps);
     for (int i = nl - 1; i >= 0; i--) {
         block_act *a = &h->a[i];
-        /* dR is the gradient of the sum entering block i + 1 (after its swap) */
-        if (fused && i + 1 < nl) swap_rc(h->dmix, h->dR, B, L, D);
-        else memcpy(h->dmix, h->dR, nd);
-        mixer_backward(h, &h->w[i], &h->gw[i], a, L);
-        memcpy(h->dR, h->dmix, nd);   /* residual path */
+        /* dR is the gradient of the sum entering block i + 1 (after its
+         * swap); through the swap's adjoint (itself) it is the gradient of
+         * mix + Rs[i], which both the mixer and the residual path receive */
+        if (fused && i + 1 < nl) {
+            swap_rc(h->dmix, h->dR, B, L, D);
+            memcpy(h->dR, h->dmix, nd);
+        }
+        mixer_backward(h, &h->w[i], &h->gw[i], a, h->dR, L);
         h->norm->backward(h->dR, &h->gw[i].nrm, h->dn, a->Rs, a->st, &h->w[i].nrm, (int)n, D, c->eps);
     }
     if (fused) {
