@@ -784,7 +784,7 @@ static void caduceus_encode_backward(ds_model *m, const float *dhidden)
  *   logits[t, v] = G_A[t, v] + G_B[L−1−t, comp[v]].
  * For rc(x) the two GEMMs trade places and the sum its order, so the
  * logits are exactly equivariant. */
-static void ps_lm_logits(ds_model *m, float *logits)
+static void ps_lm_logits(const ds_model *m, float *logits)
 {
     caduceus *h = C(m);
     int B = m->B, L = m->L, V = m->vocab;

@@ -34,7 +34,7 @@ float ds_lm_head_loss(ds_lm_head *h, const ds_model *m, const int32_t *targets, 
 {
     const float *E = ds_params_data(&m->params, m->emb_index);
     int n = h->B * h->L;
-    if (m->vt->lm_logits) m->vt->lm_logits((ds_model *)m, h->logits);
+    if (m->vt->lm_logits) m->vt->lm_logits(m, h->logits);
     else ds_linear_forward(h->logits, m->hidden, E, NULL, n, h->d, h->V);
     h->targets = targets;
     h->ignore_index = ignore_index;

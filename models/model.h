@@ -37,7 +37,7 @@ typedef struct {
      * the last encode [hidden · Eᵀ, tied to the embedding], and the
      * backward of dlogits through the head and the encoder into every
      * gradient. Caduceus-PS has its own RC-equivariant head. */
-    void (*lm_logits)(ds_model *m, float *logits);
+    void (*lm_logits)(const ds_model *m, float *logits);
     void (*lm_backward)(ds_model *m, const float *dlogits);
     /* Per-token features [B·L, d_feat] of the last encode, for embeddings
      * and classification [hidden], and the backward of dfeat through the
