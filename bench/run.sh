@@ -15,6 +15,11 @@ for b in "$build"/bench/*; do
     echo "== $(basename "$b")"
     "$b" | tee -a "$out"
 done
+# trained weights (their activations can reach denormals): BENCH_CADUCEUS_CKPT=RUN/best.safetensors
+if [ -n "${BENCH_CADUCEUS_CKPT:-}" ]; then
+    echo "== bench_models caduceus-ps-1k on $BENCH_CADUCEUS_CKPT"
+    "$build"/bench/bench_models caduceus-ps-1k "$BENCH_CADUCEUS_CKPT"
+fi
 # Caduceus embed length sweep: one inference-only encode per length, each in
 # its own process so the peak RSS printed is that length's
 echo "== caduceus-ps-131k embed length sweep (batch 1)"
