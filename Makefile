@@ -103,12 +103,15 @@ COMPARE_ARGS ?= --model hyenadna-demo --genome testdata/lambda_virus.fa.gz --ste
 compare: deps all
 	$(BIN) compare $(COMPARE_ARGS)
 
-# Runs every test/reference/*.py but the st.py helper: gen_ops.py, hyenadna.py and
-# caduceus.py write testdata/golden/; check_convert_caduceus.py tests
+# Runs every test/reference/*.py but the st.py helper: gen_ops.py, hyenadna.py,
+# caduceus.py and wav2vec2.py write testdata/golden/; check_convert_caduceus.py tests
 # scripts/convert_caduceus.py and writes testdata/caduceus_tiny_ps.safetensors
-# with testdata/golden/caduceus_tiny_ps_hidden.safetensors.
+# with testdata/golden/caduceus_tiny_ps_hidden.safetensors; check_convert_wav2vec2.py
+# does the same for scripts/convert_wav2vec2.py (testdata/wav2vec2_tiny.safetensors).
+# wav2vec2.py checks its twin against torchaudio's wav2vec2 (python3-torchaudio).
 golden:
 	@$(PYTHON) -c 'import torch' 2>/dev/null || { echo "make golden needs Debian's python3-torch: apt-get install python3-torch"; exit 1; }
+	@$(PYTHON) -c 'import torchaudio' 2>/dev/null || { echo "make golden needs Debian's python3-torchaudio: apt-get install python3-torchaudio"; exit 1; }
 	@for f in test/reference/*.py; do case $$f in */st.py) continue;; esac; echo "$(PYTHON) $$f"; $(PYTHON) $$f || exit 1; done
 
 install: all
