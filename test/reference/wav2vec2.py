@@ -622,8 +622,6 @@ def run(name, cfg, path):
         assert grads[k].abs().max() < 1e-12 * scale and g32[k].abs().max() < 1e-6 * scale, k
         grads[k].zero_()
         del errs[f"grad.{k}"]
-    for k, e in sorted(errs.items(), key=lambda kv: -kv[1])[:6]:
-        print(f"    {k}: {e:.3g}")
     worst = max(errs.values())
     assert worst < 1e-5, f"float32 disagrees with float64: {max(errs, key=errs.get)} by {worst:.3g}"
     with torch.no_grad():
