@@ -1,7 +1,8 @@
 /* Op micro-benchmarks for bench/README.md: linear-layer GF/s next to a bare
  * cblas_sgemm of the same shape, forward+backward ns/element of the
  * norm family (Derf must stay within 1.2x of DyT), and the selective scan's
- * (b, t) rows per second (`bench_ops scan` runs that alone). */
+ * (b, t) rows per second (`bench_ops scan` runs that alone), and ms per
+ * wav2vec2-base conv for 1 s of audio (`bench_ops conv` alone). */
 #include "core/arena.h"
 #include "nn/norm.h"
 #include "nn/ops.h"
@@ -102,6 +103,39 @@ static void bench_scan(int B, int L, int E, int N)
     free(du); free(ddt); free(dz); free(dBm); free(dCm); free(dbias); free(dD); free(dA); free(ckpt); free(scratch);
 }
 
+/* One Conv1d of wav2vec2-base at its 1 s (16000-sample) size: ms per
+ * forward and per backward (all gradients), and the forward's GF/s. */
+static void bench_conv(const char *name, int Lin, int Cin, int Cout, int K, int stride, int pad, int groups, int Lout)
+{
+    size_t nx = (size_t)Lin * Cin, nw = (size_t)Cout * (Cin / groups) * K, ny = (size_t)Lout * Cout;
+    float *x = randn(nx, 1), *w = randn(nw, 2), *b = randn(Cout, 3), *y = randn(ny, 4);
+    float *dx = randn(nx, 5), *dw = randn(nw, 6), *db = randn(Cout, 7);
+    float *scr = ds_aligned_alloc(ds_conv1d_scratch_floats(1, Lin, Cin, Cout, K, stride, pad, groups, Lout) *
+                                  sizeof(float) + 64);
+    double tf, tb, flops = 2.0 * ny * (Cin / groups) * K;
+    TIME_IT(tf, ds_conv1d_forward(y, x, w, b, 1, Lin, Cin, Cout, K, stride, pad, groups, Lout, scr));
+    TIME_IT(tb, ds_conv1d_backward(dx, dw, db, y, x, w, 1, Lin, Cin, Cout, K, stride, pad, groups, Lout, scr));
+    printf("conv    %-22s %5d->%-5d fwd %7.2f ms (%6.1f GF/s)  bwd %7.2f ms\n", name, Lin, Lout, tf * 1e3,
+           flops / tf * 1e-9, tb * 1e3);
+    free(x); free(w); free(b); free(y); free(dx); free(dw); free(db); free(scr);
+}
+
+/* The seven feature-encoder convs and the positional conv for 1 s of audio. */
+static void bench_w2v_convs(void)
+{
+    static const int k[7] = { 10, 3, 3, 3, 3, 2, 2 }, s[7] = { 5, 2, 2, 2, 2, 2, 2 };
+    int L = 16000;
+    for (int i = 0; i < 7; i++) {
+        int Lout = (L - k[i]) / s[i] + 1;
+        char name[32];
+        snprintf(name, sizeof name, "w2v layer %d K%d s%d", i, k[i], s[i]);
+        bench_conv(name, L, i ? 512 : 1, 512, k[i], s[i], 0, 1, Lout);
+        L = Lout;
+    }
+    bench_conv("w2v pos K128 g16", L, 768, 768, 128, 1, 64, 16, L);
+    bench_conv("w2v pos, 15 s", 749, 768, 768, 128, 1, 64, 16, 749);
+}
+
 int main(int argc, char **argv)
 {
     ds_threads_flush_denormals();   /* as every derfseq command does */
@@ -109,6 +143,10 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "scan")) {
         bench_scan(16, 1024, 236, 16);
         bench_scan(1, 16384, 236, 16);
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "conv")) {
+        bench_w2v_convs();
         return 0;
     }
     bench_linear(8192, 128, 384);     /* HyenaDNA-tiny in_proj, B8 x 1024 */
@@ -119,6 +157,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < 4; k++) bench_norm((ds_norm_kind)k, 8192, 256, r[k]);
     bench_scan(16, 1024, 236, 16);   /* Caduceus-PS-1k (d 118), batch 8 doubled */
     bench_scan(1, 16384, 236, 16);   /* one long sequence: the work splits over channels */
+    bench_w2v_convs();
     printf("derf/dyt fwd+bwd ratio %.2f (target <= 1.2), derf/layernorm %.2f\n",
            (r[0][0] + r[0][1]) / (r[1][0] + r[1][1]), (r[0][0] + r[0][1]) / (r[2][0] + r[2][1]));
     return 0;

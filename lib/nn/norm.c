@@ -343,3 +343,82 @@ void ds_norm_init(const ds_norm_w *w, ds_norm_kind kind, int C, float alpha_init
     if (has_alpha(kind)) *w->alpha = alpha_init;
     if (kind == DS_NORM_DERF) *w->shift = 0.0f;
 }
+
+/* ---- GroupNorm with one group per channel, over time ------------------ */
+
+/* Mean and rstd of channels c0..c0+w−1 of utterance b, in double over t. */
+static void gn_stats(float *mean, float *rstd, const float *x, int T, int C, int w, float eps)
+{
+    double s[CB] = {0}, v[CB] = {0}, m[CB];
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < w; j++) s[j] += x[(size_t)t * C + j];
+    for (int j = 0; j < w; j++) m[j] = s[j] / T;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < w; j++) {
+            double d = x[(size_t)t * C + j] - m[j];
+            v[j] += d * d;
+        }
+    for (int j = 0; j < w; j++) {
+        mean[j] = (float)m[j];
+        rstd[j] = (float)(1.0 / sqrt(v[j] / T + eps));
+    }
+}
+
+void ds_groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
+                          const float *beta, int B, int T, int C, float eps)
+{
+    int nb = nblocks(C);
+#pragma omp parallel for schedule(static)
+    for (int bb = 0; bb < B * nb; bb++) {
+        int b = bb / nb, c0 = (bb % nb) * CB, w = c0 + CB < C ? CB : C - c0;
+        const float *x = inp + (size_t)b * T * C + c0;
+        float *y = out + (size_t)b * T * C + c0, *m = mean + (size_t)b * C + c0, *r = rstd + (size_t)b * C + c0;
+        float sc[CB], sh[CB];
+        gn_stats(m, r, x, T, C, w, eps);
+        for (int j = 0; j < w; j++) {
+            sc[j] = r[j] * gamma[c0 + j];
+            sh[j] = beta[c0 + j] - m[j] * sc[j];
+        }
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < w; j++) y[(size_t)t * C + j] = x[(size_t)t * C + j] * sc[j] + sh[j];
+    }
+}
+
+/* dx = rstd·(dn − mean_t dn − x̂·mean_t(dn·x̂)) with dn = dy·γ, x̂ = (x − mean)·rstd. */
+void ds_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                           const float *mean, const float *rstd, const float *gamma, int B, int T, int C)
+{
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblocks(C); blk++) {
+        int c0 = blk * CB, w = c0 + CB < C ? CB : C - c0;
+        float g[CB] = {0}, be[CB] = {0};
+        for (int b = 0; b < B; b++) {
+            const float *x = inp + (size_t)b * T * C + c0, *dy = dout + (size_t)b * T * C + c0;
+            const float *m = mean + (size_t)b * C + c0, *r = rstd + (size_t)b * C + c0;
+            float s1[CB] = {0}, s2[CB] = {0};
+            for (int t = 0; t < T; t++)
+                for (int j = 0; j < w; j++) {
+                    float xh = (x[(size_t)t * C + j] - m[j]) * r[j], d = dy[(size_t)t * C + j];
+                    s1[j] += d;
+                    s2[j] += d * xh;
+                }
+            for (int j = 0; j < w; j++) { be[j] += s1[j]; g[j] += s2[j]; }
+            if (!dinp) continue;
+            float *dx = dinp + (size_t)b * T * C + c0, k1[CB], k2[CB], a[CB];
+            for (int j = 0; j < w; j++) {   /* the means of dn and dn·x̂ are γ·s1/T and γ·s2/T */
+                a[j] = gamma[c0 + j] * r[j];
+                k1[j] = s1[j] / T;
+                k2[j] = s2[j] / T;
+            }
+            for (int t = 0; t < T; t++)
+                for (int j = 0; j < w; j++) {
+                    float xh = (x[(size_t)t * C + j] - m[j]) * r[j];
+                    dx[(size_t)t * C + j] += a[j] * (dy[(size_t)t * C + j] - k1[j] - xh * k2[j]);
+                }
+        }
+        for (int j = 0; j < w; j++) {
+            if (dgamma) dgamma[c0 + j] += g[j];
+            if (dbeta) dbeta[c0 + j] += be[j];
+        }
+    }
+}

@@ -38,6 +38,16 @@ void ds_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *
 void ds_rmsnorm_backward(float *dinp, float *dgamma, const float *dout, const float *inp, const float *rstd,
                          const float *gamma, int N, int C);
 
+/* ---- GroupNorm(num_groups = C, C) on time-major [B, T, C] (wav2vec2 conv
+ * layer 0, "group" mode, spec §3.1): per (b, c) normalise over t with the
+ * biased variance and eps, then γ[c], β[c]. mean[B·C], rstd[B·C] (index
+ * b·C + c) are saved for backward. Backward accumulates; NULL skips a
+ * gradient; dγ, dβ sum over b in order (thread-count independent). */
+void ds_groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *gamma,
+                          const float *beta, int B, int T, int C, float eps);
+void ds_groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                           const float *mean, const float *rstd, const float *gamma, int B, int T, int C);
+
 /* One calling convention for all four. `stats` is 2·N floats of scratch
  * written by forward and read by backward (unused by Derf/DyT). */
 typedef struct {

@@ -28,6 +28,31 @@ void ds_conv1d_causal_forward(float *out, const float *inp, const float *w, cons
 void ds_conv1d_causal_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                                const float *w, int B, int L, int C, int K);
 
+/* ---- conv1d.c: general Conv1d on time-major [B, Lin, Cin] → [B, Lout, Cout]
+ * (wav2vec2 feature encoder and positional conv), weight in PyTorch's
+ * [Cout, Cin/groups, K] layout:
+ *   out[b,t,o] = bias[o] + Σ_{i in group(o), j<K} w[o, i−g·Cin/G, j] · inp[b, t·stride − pad + j, i]
+ * with inputs outside [0, Lin) zero. Lout is the caller's and must be in
+ * 1..floor((Lin + 2·pad − K)/stride) + 1, PyTorch's length (the pos conv asks
+ * for Lin: SamePad drops the last frame). Cin and Cout divisible by groups;
+ * bias may be NULL. Forward and backward both take
+ * ds_conv1d_scratch_floats() floats of scratch: 2·Cout·Cin·K for groups 1 and
+ * Cin >= 32 (the weight repacked per tap; no input copies), else
+ * 2·(Cin/G)·((Lout−1)·stride + K) + rows·(Cin/G)·K with rows = min(Lout,
+ * 2^22/((Cin/G)·K)) (im2col in chunks of at most 16 MiB). */
+size_t ds_conv1d_scratch_floats(int B, int Lin, int Cin, int Cout, int K, int stride, int pad, int groups, int Lout);
+void ds_conv1d_forward(float *out, const float *inp, const float *w, const float *bias, int B, int Lin,
+                       int Cin, int Cout, int K, int stride, int pad, int groups, int Lout, float *scratch);
+void ds_conv1d_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                        const float *w, int B, int Lin, int Cin, int Cout, int K, int stride, int pad,
+                        int groups, int Lout, float *scratch);
+
+/* ---- weightnorm.c: weight norm over dim 2 (wav2vec2 pos conv, spec §3.4):
+ * w[o,i,k] = g[k]·v[o,i,k]/‖v[:,:,k]‖ for v [O, I, K], g [K]; norms[K] saved. */
+void ds_weightnorm2_forward(float *w, float *norms, const float *g, const float *v, int O, int I, int K);
+void ds_weightnorm2_backward(float *dg, float *dv, const float *dw, const float *g, const float *v,
+                             const float *norms, int O, int I, int K);
+
 /* ---- act.c: elementwise activations over n values */
 void ds_gelu_forward(float *out, const float *inp, long n);            /* x·Φ(x), erf form */
 void ds_gelu_backward(float *dinp, const float *dout, const float *inp, long n);
