@@ -89,4 +89,20 @@ void ds_selective_scan_backward(float *du, float *ddt, float *ddt_bias, float *d
 /* softplus(x) as PyTorch's F.softplus (beta 1, threshold 20). */
 float ds_softplusf(float x);
 
+/* ---- attention.c: multi-head self-attention core (wav2vec2 spec §3.5). q/k/v/out [B, T, H·Dh]
+ * (head h = channels h·Dh..):
+ *   out[b,t,h] = Σ_j P[b,h,t,j] v[b,j,h],  P = dropout_p(softmax_j(scale·q[b,t,h]·k[b,j,h] + mask_j)).
+ * Keys j >= lens[b] get probability exactly 0 (lens NULL: all T valid); lens[b] must be in [1, T].
+ * Rows t >= lens[b] are computed the same way (callers ignore them). probs [B, H, T, T] keeps the
+ * softmax before dropout for backward (NULL in inference). Dropout: the mask ds_dropout_forward
+ * would draw over the flat [B, H, T, T] tensor with (seed, stream); p = 0 disables. scratch holds
+ * ds_attention_scratch_floats() floats (forward and backward). Backward needs probs. */
+size_t ds_attention_scratch_floats(int B, int T, int H, int Dh);
+void ds_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
+                          const int *lens, int B, int T, int H, int Dh, float scale, float p, uint64_t seed,
+                          uint64_t stream, float *scratch);
+void ds_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
+                           const float *q, const float *k, const float *v, const int *lens, int B, int T,
+                           int H, int Dh, float scale, float p, uint64_t seed, uint64_t stream, float *scratch);
+
 #endif
