@@ -130,7 +130,7 @@ void ds_attention_forward(float *out, float *probs, const float *q, const float 
     if (B <= 0 || H <= 0 || T <= 0) return;
     attn_dims d = dims_of(T, H, Dh, scale, p, seed, stream);
     int n = B * H, ns = nslots(B, H), nt = omp_get_max_threads();
-#pragma omp parallel num_threads(nt < ns ? nt : ns)
+#pragma omp parallel num_threads(nt < ns ? nt : ns) if ((long)n * T * T * Dh > 32768)
     {
         float *slot = scratch + (size_t)omp_get_thread_num() * T * T;
 #pragma omp for schedule(dynamic)
@@ -183,7 +183,7 @@ void ds_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
     if (B <= 0 || H <= 0 || T <= 0) return;
     attn_dims d = dims_of(T, H, Dh, scale, p, seed, stream);
     int n = B * H, ns = nslots(B, H), nt = omp_get_max_threads();
-#pragma omp parallel num_threads(nt < ns ? nt : ns)
+#pragma omp parallel num_threads(nt < ns ? nt : ns) if ((long)n * T * T * Dh > 32768)
     {
         float *slot = scratch + (size_t)omp_get_thread_num() * T * T;
 #pragma omp for schedule(dynamic)
