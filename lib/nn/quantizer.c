@@ -136,16 +136,16 @@ void ds_quantizer_backward(float *dlogits, float *dcodevectors, const float *dou
                     const float *s = soft + r * V, *y = dy + (size_t)i * V;
                     float *dl = dlogits + r * V;
                     if (dout) { /* softmax backward, then the 1/tau of (logits + gumbel)/tau */
-                        float rs = 0.0f;
-                        for (int v = 0; v < V; v++) rs += s[v] * y[v];
-                        for (int v = 0; v < V; v++) dl[v] += s[v] * (y[v] - rs) * inv_tau;
+                        double rs = 0;
+                        for (int v = 0; v < V; v++) rs += (double)s[v] * y[v];
+                        for (int v = 0; v < V; v++) dl[v] += (float)(s[v] * (y[v] - rs) * inv_tau);
                     }
                     if (dppl != 0.0f) {
                         softmax_argmax(q, logits + r * V, V, 1.0f);
                         const float *ag = a + g * V;
-                        float c = 0.0f;
-                        for (int v = 0; v < V; v++) c += q[v] * ag[v];
-                        for (int v = 0; v < V; v++) dl[v] += q[v] * (ag[v] - c);
+                        double c = 0;
+                        for (int v = 0; v < V; v++) c += (double)q[v] * ag[v];
+                        for (int v = 0; v < V; v++) dl[v] += (float)(q[v] * (ag[v] - c));
                     }
                 }
             }
