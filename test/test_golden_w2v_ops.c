@@ -141,3 +141,23 @@ TEST(test_golden_contrastive_loss_matches_pytorch)
     CHECK_EQ_INT(correct, want_correct[0]);
     free(c); free(y); free(kappa); free(dloss); free(neg); free(want_correct);
 }
+
+TEST(test_golden_cosine_clamps_each_norm_below_eps_as_pytorch_1_13)
+{
+    if (!golden_open()) return;
+    enum { M = 3, K = 2, D = 4 };
+    float *c = F("cos_eps.c", M * D), *y = F("cos_eps.y", M * D);
+    int32_t *neg = I("cos_eps.neg", M * K);
+    float *want_dc = F("cos_eps.dc", M * D), *want_dy = F("cos_eps.dy", M * D);
+    float probs[M * (K + 1)], dc[M * D] = {0}, dy[M * D] = {0};
+    float loss = ds_contrastive_forward(probs, NULL, c, y, neg, M, K, D, 1.0f);
+    ds_contrastive_backward(dc, dy, probs, c, y, neg, M, K, D, 1.0f, 1.0f);
+    expect("cos_eps.loss", &loss, 1);
+    expect("cos_eps.probs", probs, M * (K + 1));
+    /* row by row: the clamped rows' gradients are ~1e8, the others ~0.1 */
+    for (int m = 0; m < M; m++) {
+        CHECK_CLOSE("cos_eps.dc row", dc + m * D, want_dc + m * D, D, W2V_TOL);
+        CHECK_CLOSE("cos_eps.dy row", dy + m * D, want_dy + m * D, D, W2V_TOL);
+    }
+    free(c); free(y); free(neg); free(want_dc); free(want_dy);
+}

@@ -158,6 +158,22 @@ def main():
     put("contrastive.dloss", torch.tensor([dloss]))
     put("contrastive.kappa", torch.tensor([kappa]))
 
+    # ---- the eps regime of torch 1.13's cosine: ‖c_0‖ = 2e-10 and ‖y_1‖ = 4e-9 lie below eps = 1e-8,
+    # each norm is clamped alone (cos = x·y / (max(‖x‖, eps)·max(‖y‖, eps))), and autograd's gradient
+    # through the no_grad clamp is y/(n_x n_y) − cos·x/n_x² with the clamped n_x
+    Mz, Kz, Dz = 3, 2, 4
+    cz = torch.randn(Mz, Dz, generator=g)
+    yz = torch.randn(Mz, Dz, generator=g)
+    cz[0] *= 2e-10 / cz[0].norm()
+    yz[1] *= 4e-9 / yz[1].norm()
+    negz = torch.tensor([[1, 2], [2, 0], [0, 1]])
+
+    def conz(x):
+        loss, probs, correct = contrastive(x["c"], x["y"], negz, 1.0)
+        return {"loss": loss.reshape(1), "probs": probs}, loss
+    case("cos_eps", conz, {"c": cz, "y": yz}, ("c", "y"))
+    put("cos_eps.neg", negz)
+
     st.save(OUT, T, {"generator": "test/reference/w2v_ops.py", "torch": torch.__version__})
     print(f"wrote {os.path.normpath(OUT)} ({len(T)} tensors)")
 
