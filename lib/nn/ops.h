@@ -114,4 +114,49 @@ void ds_selective_scan_backward(float *du, float *ddt, float *ddt_bias, float *d
 /* softplus(x) as PyTorch's F.softplus (beta 1, threshold 20). */
 float ds_softplusf(float x);
 
+/* ---- attention.c: multi-head self-attention core (wav2vec2 spec §3.5). q/k/v/out [B, T, H·Dh]
+ * (head h = channels h·Dh..):
+ *   out[b,t,h] = Σ_j P[b,h,t,j] v[b,j,h],  P = dropout_p(softmax_j(scale·q[b,t,h]·k[b,j,h] + mask_j)).
+ * Keys j >= lens[b] get probability exactly 0 (lens NULL: all T valid); lens[b] must be in [1, T].
+ * Rows t >= lens[b] are computed the same way (callers ignore them). probs [B, H, T, T] keeps the
+ * softmax before dropout for backward (NULL in inference). Dropout: the mask ds_dropout_forward
+ * would draw over the flat [B, H, T, T] tensor with (seed, stream); p = 0 disables. scratch holds
+ * ds_attention_scratch_floats() floats (forward and backward). Backward needs probs. */
+size_t ds_attention_scratch_floats(int B, int T, int H, int Dh);
+void ds_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
+                          const int *lens, int B, int T, int H, int Dh, float scale, float p, uint64_t seed,
+                          uint64_t stream, float *scratch);
+void ds_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
+                           const float *q, const float *k, const float *v, const int *lens, int B, int T,
+                           int H, int Dh, float scale, float p, uint64_t seed, uint64_t stream, float *scratch);
+
+/* ---- quantizer.c: Gumbel product quantizer core (wav2vec2 spec §3.6) over N rows of logits
+ * [N, G·V] (the weight_proj output). gumbel [N, G·V]: the noise −log(E), E~Exp(1) (NULL: eval,
+ * hard argmax of the logits). idx[N·G] = argmax_v (logits+gumbel) (first max on ties);
+ * out[N, G·D] = concat_g codevectors[g·V+idx]. soft[N, G·V] = softmax_v((logits+gumbel)/tau)
+ * saved for the straight-through backward. Returns prob_perplexity = Σ_g exp(−Σ_v p̄ log(p̄+1e-7)),
+ * p̄ = mean_n softmax_v(logits) (no tau, no noise); *code_ppl (may be NULL) the same from the
+ * one-hots of the noise-free argmax (fairseq's code_perplexity). avgp[G·V] = p̄ saved.
+ * N = 0 gives 0 for both. soft and avgp are required. */
+float ds_quantizer_forward(float *out, int32_t *idx, float *soft, float *avgp, float *code_ppl,
+                           const float *logits, const float *gumbel, const float *codevectors, int N, int G,
+                           int V, int D, float tau);
+/* dlogits += straight-through grad of dout through soft (d y_soft = dout_g · codevectors_gᵀ, then
+ * the softmax backward, /tau) + dppl · ∂prob_perplexity/∂logits; dcodevectors[g·V+idx] += dout rows. */
+void ds_quantizer_backward(float *dlogits, float *dcodevectors, const float *dout, float dppl,
+                           const int32_t *idx, const float *soft, const float *avgp, const float *logits,
+                           const float *codevectors, int N, int G, int V, int D, float tau);
+
+/* ---- contrastive.c: wav2vec2 contrastive loss (spec §3.7) over M masked frames: c [M, D] contexts
+ * (project_hid output), y [M, D] targets (project_q output); neg [M, K] row indices into y (never
+ * the own row). Candidates k = 0 (row m, the positive) and neg[m, 0..K−1]; logit =
+ * cos(c_m, y_cand)/kappa, cos as torch 1.13's cosine_similarity (eps 1e-8, each norm clamped);
+ * a negative whose row EQUALS y_m exactly gets logit −inf. Returns Σ_m CE(logits_m, 0) (reduction
+ * sum); probs [M, 1+K] saved; *n_correct (may be NULL) = #rows whose argmax is 0 (fairseq: and
+ * whose argmin is not). Backward: dc, dy += dloss · ∂loss/∂(c, y). */
+float ds_contrastive_forward(float *probs, long *n_correct, const float *c, const float *y, const int32_t *neg,
+                             int M, int K, int D, float kappa);
+void ds_contrastive_backward(float *dc, float *dy, const float *probs, const float *c, const float *y,
+                             const int32_t *neg, int M, int K, int D, float kappa, float dloss);
+
 #endif
