@@ -526,3 +526,22 @@ TEST(test_audio_normalize_gives_zero_mean_unit_variance_as_layer_norm)
     free(x);
     free(y);
 }
+
+TEST(test_audio_real_speech_48k_resampled_matches_the_bundled_16k_flac)
+{
+    /* testdata/speech (alsa-utils voice recordings): the 48 kHz original read
+     * at 16 kHz is the bundled 16 kHz FLAC up to its 16-bit rounding */
+    float *x = NULL, *y = NULL;
+    long nx = 0, ny = 0;
+    CHECK_MSG(ds_audio_read("testdata/speech/Front_Center_48k.flac", 16000, 400, &x, &nx) == 0, "%s", ds_errmsg());
+    CHECK_MSG(ds_audio_read("testdata/speech/LibriSpeech-mini/9001/1/9001-1-0000.flac", 16000, 400, &y, &ny) == 0, "%s",
+              ds_errmsg());
+    CHECK_EQ_INT(nx, 22849);   /* ceil(68545 / 3) */
+    CHECK_EQ_INT(ny, nx);
+    double maxd = 0;
+    for (long i = 0; x && y && i < nx && i < ny; i++) maxd = fmax(maxd, fabs(x[i] - y[i]));
+    CHECK_MSG(maxd <= 0.5 / 32768 + 1e-9, "max difference %g", maxd);
+    CHECK(x && rms(x, 0, nx) > 0.05);   /* speech, not silence */
+    free(x);
+    free(y);
+}

@@ -434,3 +434,22 @@ TEST(test_speech_stdin_list_with_a_missing_file_names_stdin_and_the_line)
     CHECK(strstr(ds_errmsg(), "(stdin): no audio file paths"));
     ds_speech_free(&l);
 }
+
+TEST(test_speech_bundled_librispeech_mini_tree_lists_three_transcribed_utterances)
+{
+    ds_speech_list l;
+    if (open1(&l, "testdata/speech/LibriSpeech-mini")) { CHECK_MSG(0, "%s", ds_errmsg()); return; }
+    CHECK_EQ_INT(l.n, 3);
+    const char *ids[] = {"9001-1-0000", "9001-1-0001", "9001-1-0002"}, *txt[] = {"FRONT CENTER", "FRONT LEFT", "REAR RIGHT"};
+    for (int i = 0; i < 3 && i < l.n; i++)
+        CHECK_MSG(!strcmp(l.u[i].id, ids[i]) && l.u[i].text && !strcmp(l.u[i].text, txt[i]), "%s: %s", l.u[i].id,
+                  l.u[i].text ? l.u[i].text : "(none)");
+    CHECK(!l.warn && ds_speech_require_text(&l) == 0);
+    for (long i = 0; i < l.n; i++) {
+        float *x = NULL;
+        long n = 0;
+        CHECK_MSG(ds_speech_load(&l, i, 16000, 400, &x, &n) == 0 && n > 16000, "%s: %s", l.u[i].id, ds_errmsg());
+        free(x);
+    }
+    ds_speech_free(&l);
+}
