@@ -335,7 +335,7 @@ TEST(test_speech_manifest_bad_lines_are_refused_naming_file_and_line)
         {"", "bad8.tsv: a manifest without utterances"},
     };
     for (int i = 0; i < 8; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "bad%d.tsv", i + 1);
         check_open_refused(manifest(root, name, c[i].body), DS_EFORMAT, c[i].what);
     }
