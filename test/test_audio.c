@@ -447,6 +447,20 @@ TEST(test_audio_flac_with_damaged_bytes_inside_a_frame_is_refused_as_corrupt)
     check_refused(p, 0, DS_EFORMAT, "corrupt audio after");
 }
 
+TEST(test_audio_wav_cut_inside_its_data_is_read_up_to_where_its_data_ends)
+{
+    /* libsndfile's rule, kept: a data chunk longer than the file (as in a
+     * streamed WAV with a placeholder size) ends at the end of the file */
+    const char *p = truncated("cut-data.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 44 + 2 * 20000 + 1);
+    if (!p) return;
+    float *x = NULL;
+    long n = 0;
+    CHECK_MSG(ds_audio_read(p, 16000, 400, &x, &n) == 0, "%s", ds_errmsg());
+    CHECK_EQ_INT(n, 20000);
+    CHECK(x && fabs(x[19999] - 0.5 * sin(2 * M_PI * 440 * 19999 / 16000.0)) < 1.0 / 16384);
+    free(x);
+}
+
 TEST(test_audio_ogg_cut_in_half_is_refused_as_corrupt)
 {
     const char *p = truncated("cut.ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, -1);

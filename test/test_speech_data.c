@@ -325,13 +325,13 @@ TEST(test_speech_manifest_bad_lines_are_refused_naming_file_and_line)
     const char *root = sdir("badmanifest");
     put_audio(root, "a.flac", 500);
     struct { const char *body, *what; } c[] = {
-        {"a.flac 500\n", "bad1.tsv:2: expected RELPATH<TAB>N_SAMPLES"},
-        {"a.flac\t500\n\n", "bad2.tsv:3: expected RELPATH<TAB>N_SAMPLES"},
+        {"a.flac 500\n", "bad1.tsv:2: expected RELPATH<TAB>N_SAMPLES, got no TAB"},
+        {"a.flac\t500\n\n", "bad2.tsv:3: expected RELPATH<TAB>N_SAMPLES, got an empty line"},
         {"a.flac\t500\t7\n", "bad3.tsv:2: expected RELPATH<TAB>N_SAMPLES, got more than 2 fields"},
         {"a.flac\t500\na.flac\tfive\n", "bad4.tsv:3: N_SAMPLES 'five' is not a positive sample count"},
         {"a.flac\t0\n", "bad5.tsv:2: N_SAMPLES '0' is not a positive sample count"},
         {"a.flac\t-5\n", "bad6.tsv:2: N_SAMPLES '-5'"},
-        {"\t500\n", "bad7.tsv:2: expected RELPATH<TAB>N_SAMPLES"},
+        {"\t500\n", "bad7.tsv:2: expected RELPATH<TAB>N_SAMPLES, got an empty RELPATH"},
         {"", "bad8.tsv: a manifest without utterances"},
     };
     for (int i = 0; i < 8; i++) {

@@ -18,7 +18,15 @@
  * Errors are ds_err codes with one-line messages that start with the path:
  * DS_EIO for a file that cannot be opened or read, DS_EFORMAT for one that
  * is not audio, is corrupt, holds no samples, is too short, has a
- * non-finite sample or an absurd sample rate (outside 1000..768000 Hz). */
+ * non-finite sample or an absurd sample rate (outside 1000..768000 Hz).
+ * A WAV whose data chunk claims more bytes than the file holds is read up to
+ * the end of the file, as libsndfile does (streamed WAVs carry placeholder
+ * sizes); FLAC and Ogg files cut short or damaged are refused.
+ *
+ * The functions may run in several threads at once (libsndfile and
+ * libsamplerate keep per-call state); only the libsndfile reason quoted when
+ * a file cannot be opened comes from a process-wide slot, so two threads
+ * failing at the same moment may swap those words. */
 #ifndef DS_AUDIO_H
 #define DS_AUDIO_H
 

@@ -406,8 +406,11 @@ static int add_manifest(ds_speech_list *l, const char *path)
     while (!r && (g = lines_next(&in)) == 1) {
         char *s = in.s.s, *tab = strchr(s, '\t');
         long ns;
-        if (!tab || tab == s)
-            r = ds_err(DS_EFORMAT, "%s:%ld: expected RELPATH<TAB>N_SAMPLES", path, in.line);
+        if (!tab)
+            r = ds_err(DS_EFORMAT, "%s:%ld: expected RELPATH<TAB>N_SAMPLES, got %s", path, in.line,
+                       in.s.l ? "no TAB" : "an empty line");
+        else if (tab == s)
+            r = ds_err(DS_EFORMAT, "%s:%ld: expected RELPATH<TAB>N_SAMPLES, got an empty RELPATH", path, in.line);
         else if (strchr(tab + 1, '\t'))
             r = ds_err(DS_EFORMAT, "%s:%ld: expected RELPATH<TAB>N_SAMPLES, got more than 2 fields", path, in.line);
         else if (*tab = 0, parse_count(tab + 1, &ns))
