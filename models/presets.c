@@ -3,6 +3,7 @@
 #include "presets.h"
 #include "caduceus.h"
 #include "hyenadna.h"
+#include "wav2vec2.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
 
@@ -38,12 +39,22 @@ static int caduceus_from_json(ds_model **m, const char *json)
 /* The sizes that differ between models (the rest are fixed by the
  * official code) must be in a checkpoint's config: a missing one is named
  * rather than found later as a shape mismatch. */
+static int w2v_from_json(ds_model **m, const char *json)
+{
+    ds_w2v_config c;
+    int r = ds_w2v_config_from_json(&c, json);
+    return r ? r : ds_w2v_create(m, &c);
+}
+
 static const char *const g_hyena_keys[] = { "d_model", "n_layer", "d_inner", "l_max", NULL };
 static const char *const g_caduceus_keys[] = { "d_model", "n_layer", "rcps", "max_len", NULL };
+static const char *const g_w2v_keys[] = { "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                          "intermediate_size", "conv_dim", "do_stable_layer_norm", NULL };
 
 static const arch_entry g_archs[] = {
     { "hyenadna", hyena_from_json, ds_hyena_decay_groups_official, g_hyena_keys },
     { "caduceus", caduceus_from_json, ds_caduceus_decay_groups_official, g_caduceus_keys },
+    { "wav2vec2", w2v_from_json, ds_w2v_decay_groups_official, g_w2v_keys },
 };
 
 static const arch_entry *find_arch(const char *arch)
@@ -71,7 +82,36 @@ static const preset g_presets[] = {
     { "caduceus-ph-131k", "official caduceus-ph_seqlen-131k_d_model-256_n_layer-16 shape", "caduceus", 256, 16, 131072, 0 },
     { "caduceus-ps-131k", "official caduceus-ps_seqlen-131k_d_model-256_n_layer-16 shape", "caduceus", 256, 16, 131072, 1 },
     { "caduceus-demo", "a CPU demo size: Caduceus-PS d 32, 2 layers, up to 1024 tokens", "caduceus", 32, 2, 1024, 1 },
+    { "wav2vec2-base", "official facebook/wav2vec2-base shape: post-LN LayerNorm as published (95.0M parameters)", "wav2vec2", 768, 12, 0, 0 },
+    { "wav2vec2-tiny", "a CPU size: conv 7x128, hidden 256, 4 pre-LN Derf layers (the paper's recipe, scaled down)", "wav2vec2", 256, 4, 0, 0 },
 };
+
+/* wav2vec2-base is the published model (wav2vec2.md §3.9, fairseq's Base
+ * pretraining recipe); wav2vec2-tiny keeps Base's conv strides (20 ms
+ * frames) and recipe at a CPU size, pre-LN with Derf as the paper's run. */
+static int w2v_preset_json(const preset *p, int norm, float alpha_init, char **json)
+{
+    ds_w2v_config c;
+    ds_w2v_config_default(&c);
+    snprintf(c.preset, sizeof c.preset, "%s", p->name);
+    if (!strcmp(p->name, "wav2vec2-tiny")) {
+        for (int i = 0; i < c.n_conv; i++) c.conv_dim[i] = 128;
+        c.hidden_size = p->d_model;
+        c.num_hidden_layers = p->n_layer;
+        c.num_attention_heads = 4;
+        c.intermediate_size = 4 * p->d_model;
+        c.num_conv_pos_embeddings = 32;
+        c.num_conv_pos_embedding_groups = 16;
+        c.num_codevectors_per_group = 64;
+        c.codevector_dim = 128;
+        c.proj_codevector_dim = 128;
+        c.do_stable_layer_norm = 1;
+        c.norm = DS_NORM_DERF;
+    }
+    if (norm >= 0) c.norm = (ds_norm_kind)norm;
+    if (alpha_init == alpha_init) c.alpha_init = alpha_init;
+    return ds_w2v_config_to_json(&c, json);
+}
 
 static int preset_json(const preset *p, const char *norm, float alpha_init, char **json)
 {
@@ -90,6 +130,7 @@ static int preset_json(const preset *p, const char *norm, float alpha_init, char
         if (alpha_init == alpha_init) c.alpha_init = alpha_init;   /* NaN: keep the default */
         return ds_hyena_config_to_json(&c, json);
     }
+    if (!strcmp(p->arch, "wav2vec2")) return w2v_preset_json(p, k, alpha_init, json);
     ds_caduceus_config c;
     ds_caduceus_config_default(&c);
     snprintf(c.preset, sizeof c.preset, "%s", p->name);
@@ -211,6 +252,20 @@ int ds_config_set_real(char **json, const char *key, double v)
     json_t *o = json_loads(*json, 0, NULL);
     if (!o) return ds_err(DS_EFORMAT, "model config is not JSON");
     json_object_set_new(o, key, json_real(v));
+    char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    json_decref(o);
+    if (!out) return ds_err(DS_ENOMEM, "out of memory for the model config JSON");
+    free(*json);
+    *json = out;
+    return 0;
+}
+
+int ds_config_set_bool(char **json, const char *key, int v)
+{
+    if (v < 0) return 0;
+    json_t *o = json_loads(*json, 0, NULL);
+    if (!o) return ds_err(DS_EFORMAT, "model config is not JSON");
+    json_object_set_new(o, key, json_boolean(v));
     char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
     json_decref(o);
     if (!out) return ds_err(DS_ENOMEM, "out of memory for the model config JSON");

@@ -9,6 +9,8 @@
 int ds_preset_config_json(const char *name, const char *norm, float alpha_init, char **json);
 /* Sets key to the number v in a config JSON (NaN: leave it as it is). */
 int ds_config_set_real(char **json, const char *key, double v);
+/* Sets key to the boolean v (v < 0: leave it as it is). */
+int ds_config_set_bool(char **json, const char *key, int v);
 /* Sets per-role α₀ (NaN: leave unset, i.e. alpha_init) in a config JSON. */
 int ds_config_set_role_alphas(char **json, float attn, float ffn, float final_);
 /* A model from a checkpoint: its "derfseq.config" metadata (or, beside an
