@@ -370,7 +370,7 @@ def cross_check(path, cfg_path, c, sd):
         want("vocab_size", shape_of(sd, "lm_head.weight", 0), "lm_head.weight")
 
 
-def derfseq_config(c, norm):
+def derfseq_config(c, norm, heads):
     key = (c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"], c["feat_extract_norm"],
            c["do_stable_layer_norm"])
     out = {"arch": "wav2vec2", "preset": PRESETS.get(key, "custom") if norm == "layernorm" else "custom"}
@@ -383,7 +383,8 @@ def derfseq_config(c, norm):
               "contrastive_logits_temperature", "diversity_loss_weight", "feature_grad_mult",
               "feature_penalty_weight", "gumbel_temperature"):
         out[k] = c[k]
-    out.update(norm=norm, alpha_init=0.5, normalize_audio=c["normalize_audio"], vocab_size=c["vocab_size"])
+    out.update(norm=norm, alpha_init=0.5, normalize_audio=c["normalize_audio"], vocab_size=c["vocab_size"],
+               pretraining_head="pretraining" in heads, ctc_head="ctc" in heads)
     return out
 
 
@@ -501,7 +502,7 @@ def convert(src, normalize_override=None):
               "converted_from": f"{kind} {os.path.basename(os.path.normpath(src))}"}
     if filled:
         extras["derfseq.filled"] = ",".join(filled)
-    return out, derfseq_config(c, norm), extras
+    return out, derfseq_config(c, norm, heads), extras
 
 
 def main():

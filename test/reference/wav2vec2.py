@@ -288,7 +288,6 @@ class Quantizer(nn.Module):
         noisy = logits + gumbel.view(M, self.G, self.V).to(logits.dtype)
         codes = noisy.argmax(-1)
         soft = torch.softmax(noisy / tau, dim=-1)
-        hard = F.one_hot(codes, self.V).to(soft.dtype)
         cv = self.codevectors.view(self.G, self.V, -1)
         # straight-through: the forward value is exactly the selected rows (hard + soft − soft in
         # floating point is not exactly 1, and would break the exact neg == pos test); the gradient
@@ -296,7 +295,10 @@ class Quantizer(nn.Module):
         q = cv[torch.arange(self.G)[None, :], codes] + torch.einsum("mgv,gvd->mgd", soft - soft.detach(), cv)
         q = q.reshape(M, -1)
         ppl = lambda p: torch.exp(-(p * torch.log(p + 1e-7)).sum(-1)).sum()   # noqa: E731
-        return q, codes, ppl(torch.softmax(logits, dim=-1).mean(0)), ppl(hard.mean(0)).detach()
+        # fairseq's code_perplexity counts the NOISE-FREE argmax (`k = x.max(-1)` is taken before the
+        # Gumbel draw, gumbel_vector_quantizer.py), not the codes the forward selects
+        clean = F.one_hot(logits.argmax(-1), self.V).to(soft.dtype)
+        return q, codes, ppl(torch.softmax(logits, dim=-1).mean(0)), ppl(clean.mean(0)).detach()
 
 
 def contrastive(c, y, neg, kappa):
