@@ -4,6 +4,7 @@
 #define DS_CMD_H
 
 int main_pretrain(int argc, char **argv);
+int main_pretrain_speech(int argc, char **argv);   /* pretrain on a wav2vec2 model */
 int main_finetune(int argc, char **argv);
 int main_eval(int argc, char **argv);
 int main_embed(int argc, char **argv);

@@ -23,8 +23,10 @@
 #include "io/outfile.h"
 #include "io/regions.h"
 #include "presets.h"
+#include "cmd/speech.h"
+#include "io/checkpoint.h"
 
-enum { OPT_SPLIT = 1100, OPT_MAX_WINDOWS, OPT_MAX_N, OPT_LAYOUT, OPT_PREDICTIONS };
+enum { OPT_SPLIT = 1100, OPT_MAX_WINDOWS, OPT_MAX_N, OPT_LAYOUT, OPT_PREDICTIONS, OPT_CROP };
 
 typedef struct {
     ds_common_opts co;
@@ -33,6 +35,7 @@ typedef struct {
     long max_windows, max_n;
     int layout;                 /* DS_GB_* for classifiers */
     const char *predictions;    /* classifier: per-sequence TSV */
+    long crop;                  /* speech: samples per utterance scored */
 } eval_opts;
 
 static const struct option LONGOPTS[] = {
@@ -46,6 +49,7 @@ static const struct option LONGOPTS[] = {
     { "max-n", required_argument, NULL, OPT_MAX_N },
     { "layout", required_argument, NULL, OPT_LAYOUT },
     { "predictions", required_argument, NULL, OPT_PREDICTIONS },
+    { "crop", required_argument, NULL, OPT_CROP },
     DS_LONGOPT_JSON, DS_LONGOPT_THREADS, DS_LONGOPT_SEED, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
     { NULL, 0, NULL, 0 },
 };
@@ -78,6 +82,12 @@ static void usage(FILE *fp, const eval_opts *o)
                 "    held-out part: the BED rows of --split, or without a BED the last 5%% of\n"
                 "    every contig (the part pretrain holds out); --split train scores the\n"
                 "    training part instead (the paper's training loss in evaluation mode).\n");
+    snprintf(b, sizeof b, "%ld", DS_SPEECH_CROP);
+    ds_usage_line(fp, "    --crop N", "speech: score the first N samples of each utterance", b);
+    fprintf(fp, "    A wav2vec2 checkpoint is scored on AUDIO... (files, directories, a LibriSpeech\n"
+                "    tree, manifests) in eval mode: no dropout, hard codes, time masks and negatives\n"
+                "    drawn from --seed per utterance, so two evals agree. loss is per masked frame\n"
+                "    in nats; loss_bits is fairseq's logged validation loss (the paper's number).\n");
     fprintf(fp, "\nGeneral:\n");
     ds_usage_common(fp, &o->co);
 }
@@ -114,6 +124,9 @@ static int parse(eval_opts *o, int argc, char **argv)
                 return ds_usage_error(o->co.cmd, "--layout: expected auto, tree, coords or table, got '%s'", optarg);
             break;
         case OPT_PREDICTIONS: o->predictions = optarg; break;
+        case OPT_CROP:
+            if (ds_parse_long(&o->co, "crop", optarg, 1, &o->crop)) return 2;
+            break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
     }
@@ -168,6 +181,50 @@ static int report(const eval_opts *o, const ds_model *m, const ds_lm_eval_result
     int e = write_json_file(o->co.json_path, j);
     json_decref(j);
     return e;
+}
+
+/* Speech pretraining losses of a wav2vec2 checkpoint on audio inputs. */
+static int evaluate_speech(eval_opts *o, ds_model *m, char **inputs, int n)
+{
+    ds_speech_set set;
+    int e = ds_speech_set_open(&set, inputs, n, ds_w2v_min_samples(ds_w2v_cfg(m)) * 4, 1L << 26);
+    if (e) return e;
+    ds_speech_eval r;
+    e = ds_speech_evaluate(m, &set, o->crop, (uint64_t)o->co.seed, &r);
+    long n_short = set.n_short;
+    ds_speech_set_free(&set);
+    if (e) return e;
+    int table = !o->co.json_path || strcmp(o->co.json_path, "-");
+    if (table) {
+        printf("checkpoint\t%s\nmodel\twav2vec2\nobjective\tcontrastive\nutterances\t%ld\nseconds\t%.2f\n"
+               "masked_frames\t%ld\n", o->from, r.utterances, (double)r.samples / 16000.0, r.masked);
+        printf("loss\t%.6f\nloss_bits\t%.6f\ncontrastive\t%.6f\ndiversity\t%.6f\nfeature_pen\t%.6f\n"
+               "prob_perplexity\t%.4f\ncode_perplexity\t%.4f\naccuracy\t%.6f\n", r.loss, r.loss / log(2.0),
+               r.contrastive, r.diversity, r.feature_pen, r.prob_perplexity, r.code_perplexity, r.accuracy);
+        if (n_short) printf("left_out_too_short\t%ld\n", n_short);
+    }
+    if (fflush(stdout)) return ds_err_errno(DS_EIO, "standard output");
+    if (!o->co.json_path) return 0;
+    json_t *j = ds_speech_eval_json(&r, "");
+    json_object_set_new(j, "checkpoint", json_string(o->from));
+    json_object_set_new(j, "model", json_string("wav2vec2"));
+    json_object_set_new(j, "objective", json_string("contrastive"));
+    e = write_json_file(o->co.json_path, j);
+    json_decref(j);
+    return e;
+}
+
+/* Whether --from is a wav2vec2 checkpoint (by its config's arch). */
+static int is_speech_checkpoint(const char *path)
+{
+    char *cfg = ds_checkpoint_config(path);
+    json_t *j = cfg ? json_loads(cfg, 0, NULL) : NULL;
+    const char *a = json_string_value(json_object_get(j, "arch"));
+    int yes = a && !strcmp(a, "wav2vec2");
+    json_decref(j);
+    free(cfg);
+    ds_err_clear();
+    return yes;
 }
 
 static int evaluate_lm(eval_opts *o, ds_model *m)
@@ -363,7 +420,7 @@ static int evaluate_suite(eval_opts *o, const char *runs, const char *datasets)
 int main_eval(int argc, char **argv)
 {
     double t0 = ds_realtime();
-    eval_opts o = { .batch_size = 8, .max_n = -1 };
+    eval_opts o = { .batch_size = 8, .max_n = -1, .crop = DS_SPEECH_CROP };
     ds_common_defaults(&o.co, "eval", DS_O_THREADS | DS_O_SEED | DS_O_JSON | DS_O_QUIET);
     if (argc < 2) { usage(stderr, &o); return 2; }
     int rc = parse(&o, argc, argv);
@@ -372,12 +429,18 @@ int main_eval(int argc, char **argv)
     if (!o.from) return ds_usage_error(o.co.cmd, "missing --from CKPT");
     if (optind == argc && !o.ref) return ds_usage_error(o.co.cmd, "missing DATA");
 
-    if (argc - optind > 1) return ds_usage_error(o.co.cmd, "give one DATA");
+    struct stat st;
+    int speech = stat(o.from, &st) == 0 && !S_ISDIR(st.st_mode) && is_speech_checkpoint(o.from);
+    if (argc - optind > 1 && !speech) return ds_usage_error(o.co.cmd, "give one DATA");
     if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
     int e;
-    struct stat st;
-    if (!stat(o.from, &st) && S_ISDIR(st.st_mode)) {
+    if (speech) {
+        ds_model *m = NULL;
+        e = ds_model_load(&m, o.from);
+        if (!e) e = evaluate_speech(&o, m, argv + optind, argc - optind);
+        ds_model_free(m);
+    } else if (!stat(o.from, &st) && S_ISDIR(st.st_mode)) {
         if (optind == argc) return ds_usage_error(o.co.cmd, "missing DATA: the directory of datasets");
         e = evaluate_suite(&o, o.from, argv[optind]);
     } else if (ds_checkpoint_is_classifier(o.from)) {

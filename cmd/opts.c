@@ -238,7 +238,7 @@ int ds_opts_train(const ds_common_opts *co, ds_train_opts *tr, int c, const char
     static const struct { int opt; unsigned bit; } SETS[] = {
         { OPT_LR, DS_SET_LR }, { OPT_WD, DS_SET_WD }, { OPT_SCHEDULE, DS_SET_SCHEDULE }, { OPT_WARMUP, DS_SET_WARMUP },
         { OPT_CLIP, DS_SET_CLIP }, { OPT_BETAS, DS_SET_BETAS }, { OPT_MIN_LR, DS_SET_MIN_LR },
-        { OPT_DECAY_GROUPS, DS_SET_DECAY }, { OPT_INIT_EMBED_STD, DS_SET_EMBED_STD },
+        { OPT_DECAY_GROUPS, DS_SET_DECAY }, { OPT_INIT_EMBED_STD, DS_SET_EMBED_STD }, { OPT_NORM, DS_SET_NORM },
     };
     for (size_t k = 0; k < sizeof SETS / sizeof SETS[0]; k++)
         if (SETS[k].opt == c) tr->set |= SETS[k].bit;

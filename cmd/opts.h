@@ -87,7 +87,7 @@ typedef struct {
 /* Options a recipe (ds_train_recipe) fills in only when they were not given. */
 enum {
     DS_SET_LR = 1, DS_SET_WD = 2, DS_SET_SCHEDULE = 4, DS_SET_WARMUP = 8, DS_SET_CLIP = 16, DS_SET_BETAS = 32,
-    DS_SET_MIN_LR = 64, DS_SET_DECAY = 128, DS_SET_EMBED_STD = 256,
+    DS_SET_MIN_LR = 64, DS_SET_DECAY = 128, DS_SET_EMBED_STD = 256, DS_SET_NORM = 512,
 };
 /* The official HyenaDNA hg38 pretraining recipe (kuleshov-group/caduceus
  * configs/experiment/hg38/hg38.yaml, optim_groups.py): AdamW lr 6e-4, betas

@@ -72,7 +72,8 @@ static void usage(FILE *fp, const pretrain_opts *o)
                 "or bgzip; the .fai is built when missing): HyenaDNA as a next-token language\n"
                 "model, Caduceus as a masked language model (the official recipe: 15%% of the\n"
                 "positions, 80%% [MASK], 10%% a random token, 10%% kept). Lower-case bases are\n"
-                "upper-cased; N becomes [PAD] and is left out of the loss.\n\n"
+                "upper-cased; N becomes [PAD] and is left out of the loss. Speech: a wav2vec2\n"
+                "preset pretrains on audio ('derfseq pretrain --model wav2vec2-tiny --help').\n\n"
                 "Model:\n");
     ds_usage_line(fp, "    --model PRESET", "a preset (below)", "required, or --config");
     ds_usage_line(fp, "    --config FILE", "model config JSON instead of a preset", "none");
@@ -154,7 +155,7 @@ static int check_required(pretrain_opts *o, int ndata, char **data)
     if (o->model && ds_preset_config_json(o->model, NULL, NAN, &json)) return ds_usage_error(cmd, "%s", ds_errmsg());
     free(json);
     if (o->tr.epochs_set) return ds_usage_error(cmd, "pretraining counts --steps, not --epochs");
-    if (o->prenorm) return ds_usage_error(cmd, "--prenorm applies to wav2vec2, which is not built yet");
+    if (o->prenorm) return ds_usage_error(cmd, "--prenorm applies to wav2vec2 models");
     return 0;
 }
 
@@ -433,8 +434,47 @@ static int new_run(pretrain *p)
     return e;
 }
 
+/* The value of --name in argv ("--name V" or "--name=V"), or NULL. */
+static const char *arg_value(int argc, char **argv, const char *name)
+{
+    size_t k = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strncmp(argv[i], name, k) && argv[i][k] == '=') return argv[i] + k + 1;
+        if (!strcmp(argv[i], name) && i + 1 < argc) return argv[i + 1];
+    }
+    return NULL;
+}
+
+/* The "arch" of a JSON file's model config (a --config file, or
+ * root["model"] of a run's config.json); "" when unreadable: the DNA path
+ * then reports the problem as it always has. */
+static void file_arch(const char *path, int run, char *arch, size_t cap)
+{
+    json_t *o = json_load_file(path, 0, NULL);
+    json_t *m = run ? json_object_get(o, "model") : o;
+    const char *a = json_string_value(json_object_get(m, "arch"));
+    snprintf(arch, cap, "%s", a ? a : "");
+    json_decref(o);
+}
+
+/* A wav2vec2 preset, --config or resumed run is pretrain_speech.c's. */
+static int is_speech_run(int argc, char **argv)
+{
+    const char *v;
+    char arch[64] = "", path[1100];
+    if ((v = arg_value(argc, argv, "--model"))) return !strncmp(v, "wav2vec2", 8);
+    if ((v = arg_value(argc, argv, "--config"))) file_arch(v, 0, arch, sizeof arch);
+    else if ((v = arg_value(argc, argv, "--resume"))) {
+        snprintf(path, sizeof path, "%s/config.json", v);
+        file_arch(path, 1, arch, sizeof arch);
+    }
+    return !strcmp(arch, "wav2vec2");
+}
+
 int main_pretrain(int argc, char **argv)
 {
+    if (is_speech_run(argc, argv)) return main_pretrain_speech(argc, argv);
     double t0 = ds_realtime();
     pretrain_opts o = { 0 };
     o.max_n = -1;

@@ -151,6 +151,14 @@ static json_t *cfg_to_json(const ds_run_cfg *c)
         json_object_set_new(j, "recipe", json_string(c->recipe));
         json_object_set_new(j, "init_from", json_string(c->init_from));
         json_object_set_new(j, "eval_train", json_boolean(c->eval_train));
+        if (c->audio[0]) {
+            json_object_set_new(j, "audio", json_string(c->audio));
+            json_object_set_new(j, "valid_audio", json_string(c->valid_audio));
+            json_object_set_new(j, "max_tokens", json_integer(c->max_tokens));
+            json_object_set_new(j, "crop", json_integer(c->crop));
+            json_object_set_new(j, "min_samples", json_integer(c->min_samples));
+        }
+        if (c->adam_eps > 0) json_object_set_new(j, "adam_eps", json_real(c->adam_eps));
     }
     return j;
 }
@@ -179,6 +187,15 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
     snprintf(c->init_from, sizeof c->init_from, "%s",
              json_is_string(x = json_object_get(t, "init_from")) ? json_string_value(x) : "");
     c->eval_train = json_is_true(json_object_get(t, "eval_train"));
+    snprintf(c->audio, sizeof c->audio, "%s", json_is_string(x = json_object_get(t, "audio")) ? json_string_value(x) : "");
+    snprintf(c->valid_audio, sizeof c->valid_audio, "%s",
+             json_is_string(x = json_object_get(t, "valid_audio")) ? json_string_value(x) : "");
+    c->max_tokens = json_is_integer(x = json_object_get(t, "max_tokens")) ? (long)json_integer_value(x) : 0;
+    c->crop = json_is_integer(x = json_object_get(t, "crop")) ? (long)json_integer_value(x) : 0;
+    c->min_samples = json_is_integer(x = json_object_get(t, "min_samples")) ? (long)json_integer_value(x) : 0;
+    c->adam_eps = json_is_number(x = json_object_get(t, "adam_eps")) ? json_number_value(x) : 0;
+    if (c->audio[0] && (c->max_tokens < 1 || c->crop < 1 || c->min_samples < 1))
+        return ds_err(DS_EFORMAT, "%s: \"train\": max_tokens, crop or min_samples missing or out of range", path);
     if (!(c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1 && c->min_lr >= 0))
         return ds_err(DS_EFORMAT, "%s: \"train\": beta1, beta2 or min_lr out of range (edited by hand?)", path);
     snprintf(c->ref, sizeof c->ref, "%s", ref);

@@ -24,6 +24,10 @@ typedef struct {
     char recipe[32];     /* "derfseq" or "official" */
     char init_from[1024];   /* weights the run started from ("": its own init) */
     int eval_train;      /* also score training windows at each validation */
+    /* speech runs (cmd/pretrain_speech.c); audio[0] == 0 for DNA runs */
+    char audio[8192], valid_audio[8192];   /* the inputs, absolute paths, one per line */
+    long max_tokens, crop, min_samples;    /* fairseq's max_tokens, max/min_sample_size */
+    double adam_eps;     /* 0: derfseq's 1e-8 */
 } ds_run_cfg;
 
 typedef struct {

@@ -1,0 +1,559 @@
+/* derfseq pretrain on audio: wav2vec 2.0's contrastive pretraining
+ * (wav2vec2.md §3.3-3.7, fairseq's Base recipe) on WAV/FLAC/OGG inputs,
+ * with the run directory of DNA pretraining (config.json, state,
+ * last/best checkpoints, log.jsonl) so --resume continues bitwise. pretrain.c
+ * hands a run over here when its model is a wav2vec2. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/opts.h"
+#include "cmd/rundir.h"
+#include "cmd/speech.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/threads.h"
+#include "io/audio.h"
+#include "io/checkpoint.h"
+#include "io/trainstate.h"
+#include "nn/norm.h"
+#include "nn/optim.h"
+#include "presets.h"
+
+enum { OPT_STOP_AT = 1300, OPT_INIT_FROM, OPT_VALID, OPT_MAX_TOKENS, OPT_CROP, OPT_MIN_SAMPLES, OPT_CACHE };
+
+#define MAX_VALID 64
+
+typedef struct {
+    ds_common_opts co;
+    ds_train_opts tr;
+    const char *model, *config, *out, *init_from;
+    const char *valid[MAX_VALID];
+    int nvalid, prenorm;
+    long stop_at, max_tokens, crop, min_samples, cache_mb;
+    const char *resume_ignored;
+} sp_opts;
+
+static const struct option LONGOPTS[] = {
+    { "model", required_argument, NULL, OPT_MODEL },
+    { "config", required_argument, NULL, OPT_CONFIG },
+    { "prenorm", no_argument, NULL, OPT_PRENORM },
+    { "init-from", required_argument, NULL, OPT_INIT_FROM },
+    { "valid", required_argument, NULL, OPT_VALID },
+    { "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
+    { "crop", required_argument, NULL, OPT_CROP },
+    { "min-samples", required_argument, NULL, OPT_MIN_SAMPLES },
+    { "cache-mb", required_argument, NULL, OPT_CACHE },
+    { "stop-at", required_argument, NULL, OPT_STOP_AT },
+    { "output", required_argument, NULL, 'o' },
+    DS_LONGOPTS_NORM,
+    DS_LONGOPTS_TRAIN,
+    DS_LONGOPT_THREADS, DS_LONGOPT_SEED, DS_LONGOPT_LOG, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
+    { NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *fp, const sp_opts *o)
+{
+    char b[3][32];
+    fprintf(fp, "Usage: derfseq pretrain --model wav2vec2-PRESET|--config FILE [options] AUDIO... -o RUN_DIR\n"
+                "Usage: derfseq pretrain --resume RUN_DIR\n\n"
+                "Pretrains a wav2vec 2.0 encoder on speech (fairseq's recipe): spans of the 20 ms\n"
+                "frames are masked (p 0.65, length 10), and the context at each masked frame must\n"
+                "pick its Gumbel-quantized target among 100 negatives from the same utterance;\n"
+                "plus the codebook diversity loss and the feature penalty. AUDIO is audio files\n"
+                "(WAV, FLAC, OGG, MP3: mixed to mono, resampled to 16 kHz), directories (a\n"
+                "LibriSpeech tree too) or fairseq manifests (.tsv). Batches hold up to\n"
+                "--max-tokens samples of utterances of similar length, each cropped to the\n"
+                "batch's shortest (at most --crop samples).\n\n"
+                "Model:\n");
+    ds_usage_line(fp, "    --model PRESET", "wav2vec2-base or wav2vec2-tiny", "required, or --config");
+    ds_usage_line(fp, "    --config FILE", "model config JSON instead of a preset", "none");
+    ds_usage_norm(fp, &o->tr);
+    ds_usage_line(fp, "    --prenorm", "pre-LN encoder (do_stable_layer_norm), the paper's Derf run", "the preset's");
+    ds_usage_line(fp, "    --init-from CKPT", "start from these weights instead of a fresh init", "none");
+    fprintf(fp, "    --norm swaps the encoder LayerNorm and each layer's attention and FFN norms;\n"
+                "    the conv GroupNorm and the feature LayerNorm stay (as in the paper).\n"
+                "    wav2vec2-base defaults to LayerNorm post-LN (as published), wav2vec2-tiny\n"
+                "    to Derf pre-LN; --norm and --prenorm change them.\n");
+    fprintf(fp, "\nData and output:\n");
+    snprintf(b[0], sizeof b[0], "%ld", o->max_tokens);
+    snprintf(b[1], sizeof b[1], "%ld (%.1f s)", o->crop, (double)o->crop / DS_AUDIO_RATE);
+    snprintf(b[2], sizeof b[2], "%ld (%.1f s)", o->min_samples, (double)o->min_samples / DS_AUDIO_RATE);
+    ds_usage_line(fp, "    --valid AUDIO", "held-out audio scored every --eval-every (repeatable)", "none");
+    ds_usage_line(fp, "    --max-tokens N", "samples per batch (fairseq max_tokens)", b[0]);
+    ds_usage_line(fp, "    --crop N", "longest utterance crop (fairseq max_sample_size)", b[1]);
+    ds_usage_line(fp, "    --min-samples N", "leave out shorter utterances", b[2]);
+    ds_usage_line(fp, "    --cache-mb N", "decoded audio kept in memory", "1024");
+    ds_usage_line(fp, "    --stop-at STEP", "save and stop after this step (time-sliced jobs)", "off");
+    ds_usage_line(fp, "-o, --output RUN_DIR", "run directory: config, checkpoints, state, log", "required");
+    fprintf(fp, "\nTraining (fairseq Base: Adam betas 0.9,0.98, eps 1e-6, wd 0.01, lr 5e-4,\n"
+                "8%% warm-up then linear decay to 0; --batch-size caps utterances per batch):\n");
+    ds_usage_train(fp, &o->tr);
+    fprintf(fp, "\nGeneral:\n");
+    ds_usage_common(fp, &o->co);
+}
+
+static int parse(sp_opts *o, int argc, char **argv)
+{
+    int c, r;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":t:o:h", LONGOPTS, NULL)) != -1) {
+        if ((r = ds_opts_common(&o->co, c, optarg)) == 0) r = ds_opts_train(&o->co, &o->tr, c, optarg);
+        if (r < 0) return 2;
+        if (!o->resume_ignored) o->resume_ignored = ds_resume_ignores(LONGOPTS, c, OPT_STOP_AT);
+        if (r > 0) continue;
+        switch (c) {
+        case OPT_MODEL: o->model = optarg; break;
+        case OPT_CONFIG: o->config = optarg; break;
+        case OPT_PRENORM: o->prenorm = 1; break;
+        case OPT_INIT_FROM: o->init_from = optarg; break;
+        case OPT_VALID:
+            if (o->nvalid == MAX_VALID) return ds_usage_error(o->co.cmd, "--valid: at most %d inputs", MAX_VALID);
+            o->valid[o->nvalid++] = optarg;
+            break;
+        case OPT_MAX_TOKENS: if (ds_parse_long(&o->co, "max-tokens", optarg, 1, &o->max_tokens)) return 2; break;
+        case OPT_CROP: if (ds_parse_long(&o->co, "crop", optarg, 1, &o->crop)) return 2; break;
+        case OPT_MIN_SAMPLES: if (ds_parse_long(&o->co, "min-samples", optarg, 1, &o->min_samples)) return 2; break;
+        case OPT_CACHE: if (ds_parse_long(&o->co, "cache-mb", optarg, 0, &o->cache_mb)) return 2; break;
+        case OPT_STOP_AT: if (ds_parse_long(&o->co, "stop-at", optarg, 1, &o->stop_at)) return 2; break;
+        case 'o': o->out = optarg; break;
+        default: return ds_opts_unknown(&o->co, c, argv);
+        }
+    }
+    return ds_train_check(&o->co, &o->tr) ? 2 : 0;
+}
+
+static int check_required(sp_opts *o, int ndata, char **data)
+{
+    const char *cmd = o->co.cmd;
+    if (o->tr.resume) {
+        if (o->resume_ignored)
+            return ds_usage_error(cmd, "--%s: a resumed run keeps the settings of %s/config.json; with --resume only "
+                                  "-t, --stop-at, --log and --quiet apply", o->resume_ignored, o->tr.resume);
+        return ndata ? ds_usage_error(cmd, "--resume takes the audio and the rest from the run directory") : 0;
+    }
+    if (o->model && o->config) return ds_usage_error(cmd, "give --model or --config, not both");
+    if (!o->out) return ds_usage_error(cmd, "missing -o RUN_DIR");
+    if (!ndata) return ds_usage_error(cmd, "missing AUDIO: audio files, directories or manifests");
+    for (int i = 0; i < ndata; i++)
+        if (!strcmp(data[i], "-"))
+            return ds_usage_error(cmd, "AUDIO '-': a run reads its inputs again on --resume; give files, directories "
+                                  "or a manifest");
+    if (o->tr.epochs_set) return ds_usage_error(cmd, "pretraining counts --steps, not --epochs");
+    if (o->tr.seq_len != 1024) return ds_usage_error(cmd, "--seq-len applies to DNA; speech batches use --max-tokens and --crop");
+    if (o->min_samples > o->crop) return ds_usage_error(cmd, "--min-samples %ld exceeds --crop %ld", o->min_samples, o->crop);
+    if (o->max_tokens < o->crop)
+        return ds_usage_error(cmd, "--max-tokens %ld is less than one --crop (%ld samples)", o->max_tokens, o->crop);
+    return 0;
+}
+
+/* ---- the run --------------------------------------------------------- */
+
+typedef struct {
+    sp_opts *o;
+    ds_run run;
+    ds_model *m;
+    ds_adamw opt;
+    ds_schedule sched;
+    ds_speech_set train, valid;
+    int have_valid;
+    ds_speech_plan plan;
+    long plan_epoch;
+    ds_speech_batch batch;
+    ds_w2v_draws draws;
+    uint64_t ndraws;     /* batches drawn so far: the data position */
+    ds_log *log, *user_log;
+    double best;
+    int created;
+    long saved_step;
+} sp_run;
+
+/* Splits a run config's one-per-line inputs into argv form (in place). */
+static int split_lines(char *s, char **out, int cap)
+{
+    int n = 0;
+    for (char *p = s; *p && n < cap;) {
+        char *e = strchr(p, '\n');
+        out[n++] = p;
+        if (!e) break;
+        *e = 0;
+        p = e + 1;
+    }
+    return n;
+}
+
+static int join_inputs(char *dst, size_t cap, char *const *in, int n, const char *what)
+{
+    size_t used = 0;
+    dst[0] = 0;
+    for (int i = 0; i < n; i++) {
+        char abs[4096];
+        ds_run_abspath(abs, sizeof abs, in[i]);
+        size_t k = strlen(abs);
+        if (used + k + 2 > cap) return ds_err(DS_EINVAL, "%s: the inputs' paths exceed %zu bytes; use a manifest", what, cap);
+        if (i) dst[used++] = '\n';
+        memcpy(dst + used, abs, k + 1);
+        used += k;
+    }
+    return 0;
+}
+
+static int open_data(sp_run *p)
+{
+    ds_run_cfg *c = &p->run.cfg;
+    char buf[sizeof c->audio], *in[512];
+    long budget = (p->o->cache_mb < 0 ? 1024 : p->o->cache_mb) * (1L << 20) / (long)sizeof(float);
+    snprintf(buf, sizeof buf, "%s", c->audio);
+    int n = split_lines(buf, in, 512);
+    int e = ds_speech_set_open(&p->train, in, n, c->min_samples, budget);
+    if (e) return e;
+    if (c->valid_audio[0]) {
+        snprintf(buf, sizeof buf, "%s", c->valid_audio);
+        n = split_lines(buf, in, 512);
+        if ((e = ds_speech_set_open(&p->valid, in, n, ds_w2v_min_samples(ds_w2v_cfg(p->m)) * 4, budget / 4)))
+            return ds_err(e, "--valid: %s", ds_errmsg());
+        p->have_valid = 1;
+    }
+    if (!p->o->co.quiet) {
+        double sec = 0;
+        for (long k = 0; k < p->train.n; k++) sec += (double)p->train.len[p->train.keep[k]] / DS_AUDIO_RATE;
+        fprintf(stderr, "[M::pretrain] %ld utterances (%.1f s of audio)", p->train.n, sec);
+        if (p->train.n_short) fprintf(stderr, ", %ld shorter than %ld samples left out", p->train.n_short, c->min_samples);
+        fprintf(stderr, "%s\n", p->have_valid ? "; validation on --valid" : "");
+        if (p->train.list.warn) fprintf(stderr, "[W::pretrain] %s\n", p->train.list.warn);
+    }
+    p->plan_epoch = -1;
+    return 0;
+}
+
+static int build_model(sp_run *p, int resuming)
+{
+    int e = ds_model_from_json(&p->m, p->run.model_json);
+    if (e) return ds_err(e, "%s: %s", resuming || !p->o->config ? p->run.config_path : p->o->config, ds_errmsg());
+    if (!ds_w2v_is(p->m)) return ds_err(DS_EINVAL, "%s: a %s model does not read audio", p->run.config_path, p->m->vt->arch);
+    const ds_run_cfg *c = &p->run.cfg;
+    ds_model_set_decay_groups(p->m, c->decay_groups);
+    ds_adamw_cfg ac = DS_ADAMW_DEFAULTS;
+    ac.weight_decay = (float)c->weight_decay;
+    ac.beta1 = (float)c->beta1;
+    ac.beta2 = (float)c->beta2;
+    if (c->adam_eps > 0) ac.eps = (float)c->adam_eps;
+    if ((e = ds_adamw_init(&p->opt, &p->m->params, ac))) return e;
+    if (resuming) return 0;
+    if ((e = p->m->vt->init_weights(p->m, (uint64_t)c->seed))) return e;
+    if (c->init_from[0] && (e = ds_checkpoint_load(c->init_from, &p->m->params, 1)))
+        return ds_err(e, "--init-from: %s", ds_errmsg());
+    return 0;
+}
+
+/* Reserves the training layout for the largest batch of the plan. */
+static int reserve_train(sp_run *p)
+{
+    long Bmax = 1, Smax = 0;
+    for (long b = 0; b < p->plan.nb; b++)
+        if (p->plan.start[b + 1] - p->plan.start[b] > Bmax) Bmax = p->plan.start[b + 1] - p->plan.start[b];
+    for (long k = 0; k < p->train.n; k++)
+        if (p->train.len[p->train.keep[k]] > Smax) Smax = p->train.len[p->train.keep[k]];
+    if (Smax > p->run.cfg.crop) Smax = p->run.cfg.crop;
+    p->m->eval_only = 0;
+    return ds_w2v_reserve(p->m, (int)Bmax, Smax + 4096);   /* MP3 lengths are estimates until decoded */
+}
+
+/* The next batch of the data order: epoch e's plan is a function of
+ * (seed, e), and every epoch has the same number of batches (the packing
+ * depends only on the sorted lengths), so the draw count alone is the
+ * position. */
+static int next_batch(sp_run *p)
+{
+    const ds_run_cfg *c = &p->run.cfg;
+    long cap = c->batch_size > 0 ? c->batch_size : 1L << 30;
+    int e = 0;
+    if (!p->plan.nb) {
+        if ((e = ds_speech_plan_make(&p->plan, &p->train, c->max_tokens, c->crop, cap, (uint64_t)c->seed, 0))) return e;
+        p->plan_epoch = 0;
+        if ((e = reserve_train(p))) return e;
+    }
+    long epoch = (long)(p->ndraws / (uint64_t)p->plan.nb);
+    if (epoch != p->plan_epoch) {
+        ds_speech_plan_free(&p->plan);
+        if ((e = ds_speech_plan_make(&p->plan, &p->train, c->max_tokens, c->crop, cap, (uint64_t)c->seed, epoch)))
+            return e;
+        p->plan_epoch = epoch;
+    }
+    long j = (long)(p->ndraws % (uint64_t)p->plan.nb);
+    long s0 = p->plan.start[j], n = p->plan.start[j + 1] - s0;
+    e = ds_speech_batch_fill(&p->batch, &p->train, p->plan.order + s0, (int)n, c->crop, (uint64_t)c->seed, p->ndraws);
+    p->ndraws++;
+    return e;
+}
+
+static int save(sp_run *p, long step)
+{
+    ds_counters c = {0};
+    ds_counters_set(&c, "step", step);
+    ds_counters_set(&c, "draws", (int64_t)p->ndraws);
+    int e = ds_run_save(&p->run, &p->m->params, &p->opt, &c, step);
+    if (!e) p->saved_step = step;
+    return e;
+}
+
+static int diverged(sp_run *p, long step, const char *what, double v, int tensor)
+{
+    char when[32], kept[1200];
+    snprintf(when, sizeof when, "step %ld", step);
+    if (p->saved_step >= 0)
+        snprintf(kept, sizeof kept, "%s keeps step %ld, the last saved state", p->run.last_path, p->saved_step);
+    else
+        snprintf(kept, sizeof kept, "no checkpoint had been saved yet");
+    return ds_run_diverged(when, what, v, tensor >= 0 ? p->m->params.p[tensor].name : NULL, kept);
+}
+
+static int log_json(sp_run *p, json_t *j)
+{
+    int e = j ? ds_log_write(p->log, j) : ds_err(DS_ENOMEM, "out of memory for a log line");
+    if (!e && p->user_log) e = ds_log_write(p->user_log, j);
+    json_decref(j);
+    return e;
+}
+
+static int validate(sp_run *p, long step)
+{
+    ds_speech_eval r;
+    int e = ds_speech_evaluate(p->m, &p->valid, p->run.cfg.crop, (uint64_t)p->run.cfg.seed, &r);
+    if (!e) e = reserve_train(p);
+    if (e) return e;
+    if (!isfinite(r.loss)) return diverged(p, step, "the validation loss", r.loss, -1);
+    json_t *j = ds_speech_eval_json(&r, "val_");
+    json_object_set_new(j, "step", json_integer(step));
+    if ((e = log_json(p, j))) return e;
+    if (!p->o->co.quiet)
+        fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f (%.4f bits), contrastive %.4f, diversity %.4f, "
+                "accuracy %.4f, code perplexity %.1f (%ld masked frames)\n", step, r.loss, r.loss / log(2.0),
+                r.contrastive, r.diversity, r.accuracy, r.code_perplexity, r.masked);
+    if (r.loss < p->best) {
+        p->best = r.loss;
+        return ds_run_save_best(&p->run, &p->m->params, step, r.loss);
+    }
+    return 0;
+}
+
+typedef struct { double loss, contrastive, diversity, pen, ppl, code_ppl, acc, seconds; float tau; } step_out;
+
+static int train_step(sp_run *p, long step, step_out *s, double *gnorm)
+{
+    const ds_run_cfg *c = &p->run.cfg;
+    memset(s, 0, sizeof *s);
+    ds_params_zero_grad(&p->m->params);
+    s->tau = ds_w2v_tau(ds_w2v_cfg(p->m), step);
+    for (long a = 0; a < c->accum; a++) {
+        uint64_t k = (uint64_t)(step * c->accum + a);
+        int e = next_batch(p);
+        if (e) return e;
+        int lens[p->batch.B], T = 0;
+        for (int b = 0; b < p->batch.B; b++) {
+            lens[b] = ds_w2v_frames(ds_w2v_cfg(p->m), p->batch.ns[b]);
+            if (lens[b] > T) T = lens[b];
+        }
+        int M = ds_w2v_draw(&p->draws, p->m, lens, p->batch.B, T, 1, (uint64_t)c->seed, k);
+        if (M < 0) return M;
+        ds_w2v_losses L;
+        e = ds_w2v_encode(p->m, p->batch.wave, p->batch.ns, p->batch.B, p->draws.mask, 1, (uint64_t)c->seed, k);
+        if (!e) e = ds_w2v_pretrain_loss(p->m, p->draws.neg, p->draws.gumbel, s->tau, &L);
+        if (e) return e;
+        ds_w2v_pretrain_backward(p->m, 1.0f / (float)c->accum);
+        double w = 1.0 / (double)c->accum;
+        s->loss += w * L.loss; s->contrastive += w * L.contrastive; s->diversity += w * L.diversity;
+        s->pen += w * L.feature_pen; s->ppl += w * L.prob_perplexity; s->code_ppl += w * L.code_perplexity;
+        s->acc += w * L.accuracy;
+        s->seconds += (double)p->batch.B * p->batch.S / DS_AUDIO_RATE;
+    }
+    if (!isfinite(s->loss)) return diverged(p, step + 1, "the training loss", s->loss, -1);
+    *gnorm = ds_grad_clip(&p->m->params, (float)c->grad_clip);
+    if (!isfinite(*gnorm))
+        return diverged(p, step + 1, "the gradient norm", *gnorm, ds_params_find_nonfinite(&p->m->params, 1));
+    ds_adamw_step(&p->opt, &p->m->params, ds_schedule_lr(&p->sched, step));
+    return 0;
+}
+
+static int log_step(sp_run *p, long step, const step_out *s, double gnorm, double rate, double t0)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "step", json_integer(step));
+    json_object_set_new(j, "loss", ds_json_real(s->loss));
+    json_object_set_new(j, "contrastive", ds_json_real(s->contrastive));
+    json_object_set_new(j, "diversity", ds_json_real(s->diversity));
+    json_object_set_new(j, "feature_pen", ds_json_real(s->pen));
+    json_object_set_new(j, "prob_perplexity", ds_json_real(s->ppl));
+    json_object_set_new(j, "code_perplexity", ds_json_real(s->code_ppl));
+    json_object_set_new(j, "accuracy", ds_json_real(s->acc));
+    json_object_set_new(j, "temperature", ds_json_real(s->tau));
+    json_object_set_new(j, "lr", ds_json_real(ds_schedule_lr(&p->sched, step - 1)));
+    json_object_set_new(j, "grad_norm", ds_json_real(gnorm));
+    json_object_set_new(j, "audio_s_per_s", ds_json_real(rate));
+    json_object_set_new(j, "wall_s", ds_json_real(ds_realtime() - t0));
+    return log_json(p, j);
+}
+
+static int run_loop(sp_run *p, long start)
+{
+    const ds_run_cfg *c = &p->run.cfg;
+    long end = c->steps;
+    if (p->o->stop_at && p->o->stop_at < end) end = p->o->stop_at;
+    ds_progress pg;
+    ds_progress_init(&pg, "pretrain", c->steps, "audio s/s", c->eval_every ? c->eval_every : 100, p->o->co.quiet);
+    double t0 = ds_realtime(), seconds = 0;
+    int e = 0;
+    for (long step = start; step < end && !e; step++) {
+        double gnorm = 0;
+        step_out s;
+        if ((e = train_step(p, step, &s, &gnorm))) break;
+        seconds += s.seconds;
+        ds_progress_update(&pg, step + 1, s.loss, seconds);
+        e = log_step(p, step + 1, &s, gnorm, seconds / (ds_realtime() - t0), t0);
+        if (!e && p->have_valid && c->eval_every && (step + 1) % c->eval_every == 0) {
+            ds_progress_finish(&pg);
+            e = validate(p, step + 1);
+        }
+        if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end)) e = save(p, step + 1);
+    }
+    ds_progress_finish(&pg);
+    if (!e && end == c->steps && p->have_valid && (!c->eval_every || c->steps % c->eval_every)) e = validate(p, c->steps);
+    return e;
+}
+
+static void cleanup(sp_run *p)
+{
+    ds_speech_plan_free(&p->plan);
+    ds_speech_batch_free(&p->batch);
+    ds_w2v_draws_free(&p->draws);
+    ds_speech_set_free(&p->train);
+    if (p->have_valid) ds_speech_set_free(&p->valid);
+    ds_adamw_free(&p->opt);
+    ds_model_free(p->m);
+    ds_log_close(p->log);
+    ds_log_close(p->user_log);
+    ds_run_free(&p->run);
+}
+
+static int new_run(sp_run *p, int ndata, char **data)
+{
+    sp_opts *o = p->o;
+    char *model_json = NULL;
+    const char *norm = o->tr.set & DS_SET_NORM ? ds_norm_ops_get((ds_norm_kind)o->tr.norm)->name : NULL;
+    int e;
+    if (o->model) e = ds_preset_config_json(o->model, norm, (float)o->tr.alpha_init, &model_json);
+    else e = ds_run_read_model_config(o->config, norm, (float)o->tr.alpha_init, &model_json);
+    if (!e && o->prenorm) e = ds_config_set_bool(&model_json, "do_stable_layer_norm", 1);
+    if (e) { free(model_json); return e; }
+    ds_run_cfg c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.recipe, sizeof c.recipe, "fairseq");
+    ds_run_abspath(c.init_from, sizeof c.init_from, o->init_from);
+    if (!e) e = join_inputs(c.audio, sizeof c.audio, data, ndata, "AUDIO");
+    if (!e) e = join_inputs(c.valid_audio, sizeof c.valid_audio, (char *const *)o->valid, o->nvalid, "--valid");
+    if (e) { free(model_json); return e; }
+    c.max_tokens = o->max_tokens;
+    c.crop = o->crop;
+    c.min_samples = o->min_samples;
+    c.adam_eps = 1e-6;
+    c.beta1 = o->tr.beta1;
+    c.beta2 = o->tr.beta2;
+    c.min_lr = isnan(o->tr.min_lr) ? 0.0 : o->tr.min_lr;
+    c.decay_groups = o->tr.decay_groups;
+    c.steps = o->tr.steps;
+    c.batch_size = o->tr.batch_size;
+    c.accum = o->tr.accum;
+    c.lr = o->tr.lr;
+    c.warmup = o->tr.warmup >= 0 ? o->tr.warmup : (long)(0.08 * (double)o->tr.steps);
+    c.schedule = o->tr.schedule;
+    c.weight_decay = o->tr.weight_decay;
+    c.grad_clip = o->tr.grad_clip;
+    c.eval_every = o->tr.eval_every;
+    c.save_every = o->tr.save_every;
+    c.seed = o->co.seed;
+    c.threads = ds_threads_get();
+    e = ds_run_create(&p->run, o->out, model_json, &c, &p->created);
+    free(model_json);
+    return e;
+}
+
+/* --log and the run directory must not overwrite an input. */
+static int check_outputs(const sp_opts *o, int ndata, char **data)
+{
+    const char *in[ndata + o->nvalid + 2 + DS_NRUN_FILES];
+    char run[DS_NRUN_FILES][1100];
+    int n = 0;
+    for (int i = 0; i < ndata; i++) in[n++] = data[i];
+    for (int i = 0; i < o->nvalid; i++) in[n++] = o->valid[i];
+    in[n++] = o->config;
+    in[n++] = o->init_from;
+    for (int i = 0; o->tr.resume && i < DS_NRUN_FILES; i++) {
+        snprintf(run[i], sizeof run[i], "%s/%s", o->tr.resume, DS_RUN_FILES[i]);
+        in[n++] = run[i];
+    }
+    int rc = ds_check_output(o->co.cmd, "--log", o->co.log_path, in, n);
+    return rc ? rc : ds_check_run_dir(o->co.cmd, "-o", o->out, in, n);
+}
+
+int main_pretrain_speech(int argc, char **argv)
+{
+    double t0 = ds_realtime();
+    sp_opts o = { .max_tokens = 400000, .crop = DS_SPEECH_CROP, .min_samples = 32000, .cache_mb = -1 };
+    ds_common_defaults(&o.co, "pretrain", DS_O_THREADS | DS_O_SEED | DS_O_LOG | DS_O_QUIET);
+    ds_train_defaults(&o.tr);
+    /* fairseq's wav2vec2 Base recipe (wav2vec2.md §3.7) */
+    o.tr.lr = 5e-4;
+    o.tr.beta2 = 0.98;
+    o.tr.weight_decay = 0.01;
+    o.tr.schedule = DS_SCHED_LINEAR;
+    o.tr.batch_size = 64;
+    int rc = parse(&o, argc, argv);
+    if (rc) return rc;
+    if (o.co.help) { usage(stdout, &o); return 0; }
+    if ((rc = check_required(&o, argc - optind, argv + optind))) return rc;
+    if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
+    ds_threads_set(o.co.threads);
+    sp_run p = { .o = &o, .best = INFINITY, .saved_step = -1 };
+    int resuming = o.tr.resume != NULL;
+    int e = resuming ? ds_run_open(&p.run, o.tr.resume) : new_run(&p, argc - optind, argv + optind);
+    if (!e && !p.run.cfg.audio[0]) e = ds_err(DS_EINVAL, "%s: not a speech run (no \"audio\" inputs)", p.run.config_path);
+    if (!e) e = build_model(&p, resuming);
+    if (!e) e = open_data(&p);
+    long start = 0;
+    if (!e && resuming) {
+        ds_counters c = {0};
+        int64_t step = 0, draws = 0;
+        e = ds_run_load_state(&p.run, &p.m->params, &p.opt, &c);
+        if (!e) e = ds_counters_get(&c, "step", &step);
+        if (!e) e = ds_counters_get(&c, "draws", &draws);
+        start = (long)step;
+        p.saved_step = start;
+        p.ndraws = (uint64_t)draws;
+        p.best = p.run.best_loss;
+        if (!e) e = ds_log_rewind(p.run.log_path, start, -1);
+        if (!e) ds_resume_check_threads(o.co.cmd, p.run.cfg.threads, o.co.quiet);
+        if (!e && !o.co.quiet) fprintf(stderr, "[M::pretrain] resuming %s at step %ld\n", p.run.dir, start);
+    }
+    if (!e) {
+        const ds_run_cfg *c = &p.run.cfg;
+        p.sched = (ds_schedule){ (ds_sched_kind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup, c->steps, 0.0f };
+        p.log = ds_log_open(p.run.log_path);
+        if (!p.log) e = ds_err_errno(DS_EIO, "%s: cannot open the run log", p.run.log_path);
+        if (!e && o.co.log_path && !(p.user_log = ds_log_open(o.co.log_path)))
+            e = ds_err_errno(DS_EIO, "%s: cannot open", o.co.log_path);
+    }
+    if (!e && !o.co.quiet)
+        fprintf(stderr, "[M::pretrain] wav2vec2 (%s, %s), %zu parameters, %ld steps of up to %ld x %ld samples\n",
+                ds_norm_ops_get(ds_w2v_cfg(p.m)->norm)->name, ds_w2v_cfg(p.m)->do_stable_layer_norm ? "pre-LN" : "post-LN",
+                ds_params_count(&p.m->params), p.run.cfg.steps, p.run.cfg.accum, p.run.cfg.max_tokens);
+    if (!e) e = run_loop(&p, start);
+    rc = e ? ds_cmd_error(o.co.cmd, "%s", ds_errmsg()) : 0;
+    cleanup(&p);
+    if (e && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
+    if (!rc && !o.co.quiet) ds_resource_line(t0);
+    return rc;
+}
