@@ -23,7 +23,10 @@
 #include "io/tokenizer.h"
 #include "io/tsv.h"
 #include "caduceus.h"
+#include "io/audio.h"
+#include "io/speech_data.h"
 #include "presets.h"
+#include "wav2vec2.h"
 
 static const char *const FORMATS[] = { "tsv", "npy", "safetensors", NULL };
 static const char *const POOLS[] = { "mean", "last", "cls", "none", NULL };
@@ -114,6 +117,12 @@ static void usage(FILE *fp, const embed_opts *o)
                 "    npy: [n, d]; pool none: [L, d] for one record, [n, L, d] for equal lengths.\n"
                 "    safetensors: one tensor per record, named by its id.\n"
                 "    With --chunk, mean pools over all chunks' tokens and last takes the last token.\n");
+    fprintf(fp, "    Speech (a wav2vec2 checkpoint): INPUT is audio files (WAV, FLAC, OGG, MP3),\n"
+                "    directories, a LibriSpeech tree, a fairseq manifest (.tsv) or '-' (a list of\n"
+                "    paths); one row per utterance (pool none: per 20 ms frame), named by its\n"
+                "    utterance id (LibriSpeech) or its path. Audio is mixed to mono and resampled\n"
+                "    to 16 kHz; --layer N is the output of transformer layer N (HF's\n"
+                "    hidden_states[N+1]); the default is the final output (after LN_enc in pre-LN).\n");
     fprintf(fp, "\nGeneral:\n");
     ds_usage_common(fp, &o->co);
 }
@@ -420,6 +429,70 @@ static int embed_regions(embedder *E, char **args, int nargs, long *count)
     return e;
 }
 
+/* ---- audio (wav2vec2) ------------------------------------------------- */
+
+/* Every utterance of the audio inputs (files, directories, LibriSpeech
+ * trees, manifests, '-'), one at a time: decoded, mixed to mono and
+ * resampled to 16 kHz on demand, so memory is that of the longest one. Rows
+ * are the 20 ms frames of the final output (or --layer's), named by the
+ * utterance id (LibriSpeech: the file stem; else the path). */
+static int embed_audio(embedder *E, char **inputs, int n, long *count)
+{
+    ds_model *m = E->m;
+    const ds_w2v_config *c = ds_w2v_cfg(m);
+    ds_speech_list l;
+    int e = ds_speech_open(&l, inputs, n);
+    if (e) return e;
+    if (l.warn && !E->o->co.quiet) fprintf(stderr, "[W::embed] %s\n", l.warn);
+    /* every header first: a file that is not audio fails before any row is written */
+    for (long i = 0; i < l.n && !e; i++) {
+        ds_audio_info info;
+        e = ds_audio_probe(l.u[i].path, &info);
+    }
+    m->eval_only = 1;
+    if (E->o->layer >= 0) ds_w2v_keep_layer(m, (int)E->o->layer + 1);
+    long reserved = 0;
+    int d = E->d, none = E->o->pool == POOL_NONE;
+    for (long i = 0; i < l.n && !e; i++) {
+        float *x = NULL;
+        long ns = 0;
+        const char *id = l.u[i].id;
+        if (!(e = writer_check_id(&E->w, id))) e = ds_speech_load(&l, i, DS_W2V_RATE, ds_w2v_min_samples(c), &x, &ns);
+        if (!e && ns > reserved && !(e = ds_w2v_reserve(m, 1, ns))) reserved = ns;
+        const float *wave[1] = { x };
+        if (!e) e = ds_w2v_encode(m, wave, &ns, 1, NULL, 0, 0, 0);
+        free(x);
+        if (e) break;
+        int T = ds_w2v_lens(m)[0];
+        const float *h = E->o->layer >= 0 ? ds_w2v_hidden_state(m, (int)E->o->layer + 1) : m->hidden;
+        if ((e = grow((void **)&E->rows, &E->cap_rows, sizeof(float) * (size_t)d * (none ? (size_t)T : 1)))) break;
+        if (none) memcpy(E->rows, h, sizeof(float) * (size_t)T * d);
+        else if (E->o->pool == POOL_LAST) memcpy(E->rows, h + (size_t)(T - 1) * d, sizeof(float) * (size_t)d);
+        else {
+            for (int k = 0; k < d; k++) {
+                double s = 0;
+                for (int t = 0; t < T; t++) s += h[(size_t)t * d + k];
+                E->rows[k] = (float)(s / T);
+            }
+        }
+        e = writer_record(&E->w, id, E->rows, none ? T : 1);
+        (*count)++;
+    }
+    ds_speech_free(&l);
+    return e;
+}
+
+/* The options a speech checkpoint cannot honour are usage errors. */
+static int choose_output_audio(embedder *E, embed_opts *o)
+{
+    const char *bad = o->ref ? "--ref" : o->regions ? "--regions" : o->chunk ? "--chunk" : o->tokens >= 0 ? "--tokens"
+                      : o->strands_set ? "--strands" : NULL;
+    if (bad) return ds_usage_error(o->co.cmd, "%s applies to DNA checkpoints; %s is a wav2vec2 (speech) model", bad, o->from);
+    E->src = o->layer >= 0 ? SRC_LAYER : SRC_HIDDEN;
+    E->d = E->m->d_model;
+    return 0;
+}
+
 /* Tokenizer, strands and row source for the loaded checkpoint; a usage
  * error (2) for an option its architecture cannot honour. Sets the model
  * flags that reserve reads: rc_conjoin for Ph avg, and eval_only (one layer
@@ -478,7 +551,8 @@ int main_embed(int argc, char **argv)
     ds_threads_set(o.co.threads);
     embedder E = { .o = &o };
     int e = ds_model_load(&E.m, o.from);
-    if (!e && (rc = choose_output(&E, &o))) {
+    int audio = !e && ds_w2v_is(E.m);
+    if (!e && (rc = audio ? choose_output_audio(&E, &o) : choose_output(&E, &o))) {
         ds_model_free(E.m);
         return rc;
     }
@@ -487,8 +561,9 @@ int main_embed(int argc, char **argv)
     int opened = 0;
     if (!e) e = writer_open(&E.w, &o, E.d), opened = 1;
     long count = 0;
-    if (!e) e = o.ref ? embed_regions(&E, argv + optind, argc - optind, &count)
-                      : embed_files(&E, argv + optind, argc - optind, &count);
+    if (!e) e = audio ? embed_audio(&E, argv + optind, argc - optind, &count)
+                : o.ref ? embed_regions(&E, argv + optind, argc - optind, &count)
+                        : embed_files(&E, argv + optind, argc - optind, &count);
     if (!e && !count) e = ds_err(DS_EINVAL, "no records to embed");
     if (opened) {
         int e2 = writer_close(&E.w, !e);

@@ -208,8 +208,9 @@ int ds_w2v_draw(ds_w2v_draws *d, const ds_model *m, const int *lens, int B, int 
         if (!mk || !ng || !g) return ds_err(DS_ENOMEM, "out of memory for the masks of %d x %d frames", B, T);
         d->cap = n;
     }
-    int e = ds_span_mask(d->mask, lens, B, T, c->mask_time_prob, c->mask_time_length, c->mask_time_min_masks, seed, step);
-    if (e) return e;
+    int per_row = ds_span_mask(d->mask, lens, B, T, c->mask_time_prob, c->mask_time_length, c->mask_time_min_masks,
+                               seed, step);
+    if (per_row < 0) return per_row;
     int M = ds_sample_negatives(d->neg, d->mask, lens, B, T, c->num_negatives, seed, step);
     if (M < 0) return M;
     if (M < 2) return ds_err(DS_EINVAL, "%d masked frames: the contrastive loss needs at least 2", M);
