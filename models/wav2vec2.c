@@ -114,7 +114,7 @@ void ds_w2v_config_default(ds_w2v_config *c)
     c->proj_codevector_dim = 256; c->num_negatives = 100;
     c->contrastive_logits_temperature = 0.1f; c->diversity_loss_weight = 0.1f;
     c->feature_grad_mult = 0.1f; c->feature_penalty_weight = 10.0f;
-    c->tau_max = 2.0f; c->tau_min = 0.5f; c->tau_decay = 0.999995f;
+    c->tau_max = 2.0; c->tau_min = 0.5; c->tau_decay = 0.999995;
     c->norm = DS_NORM_LAYERNORM; c->alpha_init = DS_NORM_ALPHA_INIT;
     c->normalize_audio = 0;
     c->vocab_size = 32; c->ctc_head = 0; c->pretraining_head = 1;
@@ -204,12 +204,12 @@ static int get_tau(json_t *o, ds_w2v_config *c)
     if (!x) return 0;
     if (!json_is_array(x) || json_array_size(x) != 3)
         return ds_err(DS_EFORMAT, "config key 'gumbel_temperature': expected [max, min, decay]");
-    float v[3];
+    double v[3];
     for (int i = 0; i < 3; i++) {
         json_t *e = json_array_get(x, (size_t)i);
         if (!json_is_number(e) || json_number_value(e) <= 0)
             return ds_err(DS_EFORMAT, "config key 'gumbel_temperature': entry %d is not a positive number", i);
-        v[i] = (float)json_number_value(e);
+        v[i] = json_number_value(e);
     }
     if (v[1] > v[0] || v[2] > 1)
         return ds_err(DS_EFORMAT, "config key 'gumbel_temperature': expected max >= min and decay <= 1");

@@ -39,7 +39,7 @@ typedef struct {
     int num_negatives;
     float contrastive_logits_temperature, diversity_loss_weight;
     float feature_grad_mult, feature_penalty_weight;
-    float tau_max, tau_min, tau_decay;            /* gumbel_temperature [max, min, decay] */
+    double tau_max, tau_min, tau_decay;           /* gumbel_temperature [max, min, decay]; double: 0.999995^u over 10⁵ updates */
     ds_norm_kind norm;                            /* LN_enc, LN_attn, LN_ffn */
     float alpha_init;
     int normalize_audio;                          /* zero-mean unit-variance per utterance first */
