@@ -220,7 +220,13 @@ static void rc_draw(unsigned char *rc, int B, long seed, long step)
 
 static int build_encoder(finetune *f, ds_model **m)
 {
-    if (f->o->from) return ds_model_load(m, f->o->from);
+    if (f->o->from) {
+        int e = ds_model_load(m, f->o->from);
+        if (!e && !strcmp((*m)->vt->arch, "wav2vec2"))
+            e = ds_err(DS_ENOTSUP, "%s is a wav2vec2 (speech) checkpoint: GenomicBenchmarks fine-tuning takes a DNA "
+                       "encoder, and speech CTC fine-tuning (--task ctc) is not built yet", f->o->from);
+        return e;
+    }
     char *json = NULL;
     int e = ds_preset_config_json(f->o->model, ds_norm_ops_get((ds_norm_kind)f->o->tr.norm)->name,
                                   (float)f->o->tr.alpha_init, &json);
