@@ -342,12 +342,16 @@ void ds_usage_train(FILE *fp, const ds_train_opts *tr)
 {
     char b[64];
     ds_usage_line(fp, "    --steps N", "optimizer steps", lstr(b, sizeof b, tr->steps, "off, see --epochs"));
-    ds_usage_line(fp, "    --epochs N", "passes over the data, instead of --steps", lstr(b, sizeof b, tr->epochs, "off"));
-    ds_usage_line(fp, "    --batch-size N", "sequences per micro-batch", lstr(b, sizeof b, tr->batch_size, NULL));
+    if (!tr->speech)
+        ds_usage_line(fp, "    --epochs N", "passes over the data, instead of --steps", lstr(b, sizeof b, tr->epochs, "off"));
+    ds_usage_line(fp, "    --batch-size N", tr->speech ? "at most N utterances per batch" : "sequences per micro-batch",
+                  lstr(b, sizeof b, tr->batch_size, NULL));
     ds_usage_line(fp, "    --accum N", "micro-batches per optimizer step", lstr(b, sizeof b, tr->accum, NULL));
-    ds_usage_line(fp, "    --seq-len N", "tokens per sequence", lstr(b, sizeof b, tr->seq_len, "the model's length"));
+    if (!tr->speech)
+        ds_usage_line(fp, "    --seq-len N", "tokens per sequence", lstr(b, sizeof b, tr->seq_len, "the model's length"));
     ds_usage_line(fp, "    --lr X", "peak learning rate (AdamW)", dstr(b, sizeof b, tr->lr));
-    ds_usage_line(fp, "    --warmup N", "linear warm-up steps", tr->warmup < 0 ? "1% of the steps" : lstr(b, sizeof b, tr->warmup, NULL));
+    ds_usage_line(fp, "    --warmup N", "linear warm-up steps",
+                  tr->warmup >= 0 ? lstr(b, sizeof b, tr->warmup, NULL) : tr->speech ? "8% of the steps" : "1% of the steps");
     ds_usage_line(fp, "    --schedule NAME", "cosine|linear|constant decay to --min-lr; timm-cosine: the official",
                   ds_schedule_name(tr->schedule));
     ds_usage_line(fp, "    --min-lr X", "the schedule's floor", isnan(tr->min_lr) ? "0.1 x lr" : dstr(b, sizeof b, tr->min_lr));
@@ -367,13 +371,15 @@ void ds_usage_norm(FILE *fp, const ds_train_opts *tr)
 {
     static const char *const norms[] = { "derf", "dyt", "layernorm", "rmsnorm" };
     char b[64];
-    ds_usage_line(fp, "    --norm NAME", "derf|dyt|layernorm|rmsnorm in every swapped norm", norms[tr->norm]);
+    ds_usage_line(fp, "    --norm NAME", "derf|dyt|layernorm|rmsnorm in every swapped norm",
+                  tr->speech ? "the preset's" : norms[tr->norm]);
     ds_usage_line(fp, "    --alpha-init X", "initial alpha of Derf/DyT", dstr(b, sizeof b, tr->alpha_init));
     ds_usage_line(fp, "    --alpha-init-attn X", "alpha of attention-input norms", "--alpha-init");
     ds_usage_line(fp, "    --alpha-init-ffn X", "alpha of FFN-input norms", "--alpha-init");
     ds_usage_line(fp, "    --alpha-init-final X", "alpha of the final norm", "--alpha-init");
-    ds_usage_line(fp, "    --init-embed-std X", "std of the token embedding (tied LM head) at init; official 0.02",
-                  dstr(b, sizeof b, tr->init_embed_std));
+    if (!tr->speech)
+        ds_usage_line(fp, "    --init-embed-std X", "std of the token embedding (tied LM head) at init; official 0.02",
+                      dstr(b, sizeof b, tr->init_embed_std));
 }
 
 int ds_check_input(const char *cmd, const char *path)

@@ -145,6 +145,7 @@ static int check_required(sp_opts *o, int ndata, char **data)
                                   "or a manifest");
     if (o->tr.epochs_set) return ds_usage_error(cmd, "pretraining counts --steps, not --epochs");
     if (o->tr.seq_len != 1024) return ds_usage_error(cmd, "--seq-len applies to DNA; speech batches use --max-tokens and --crop");
+    if (o->tr.set & DS_SET_EMBED_STD) return ds_usage_error(cmd, "--init-embed-std applies to DNA models (a token embedding)");
     if (o->min_samples > o->crop) return ds_usage_error(cmd, "--min-samples %ld exceeds --crop %ld", o->min_samples, o->crop);
     if (o->max_tokens < o->crop)
         return ds_usage_error(cmd, "--max-tokens %ld is less than one --crop (%ld samples)", o->max_tokens, o->crop);
@@ -462,7 +463,7 @@ static int new_run(sp_run *p, int ndata, char **data)
     c.adam_eps = 1e-6;
     c.beta1 = o->tr.beta1;
     c.beta2 = o->tr.beta2;
-    c.min_lr = isnan(o->tr.min_lr) ? 0.0 : o->tr.min_lr;
+    c.min_lr = o->tr.min_lr;
     c.decay_groups = o->tr.decay_groups;
     c.steps = o->tr.steps;
     c.batch_size = o->tr.batch_size;
@@ -511,6 +512,8 @@ int main_pretrain_speech(int argc, char **argv)
     o.tr.weight_decay = 0.01;
     o.tr.schedule = DS_SCHED_LINEAR;
     o.tr.batch_size = 64;
+    o.tr.min_lr = 0.0;
+    o.tr.speech = 1;
     int rc = parse(&o, argc, argv);
     if (rc) return rc;
     if (o.co.help) { usage(stdout, &o); return 0; }

@@ -144,6 +144,16 @@ TEST(test_cli_man_pages_list_the_options_and_defaults_of_help)
     }
 }
 
+/* Speech pretraining has its own options (pretrain --model wav2vec2-...). */
+TEST(test_cli_man_page_lists_the_options_and_defaults_of_speech_pretraining)
+{
+    CHECK_EQ_INT(run("pretrain --model wav2vec2-tiny --help"), 0);
+    CHECK(strstr(g_out, "--max-tokens"));
+    char *man = man_text("pretrain");
+    check_man_matches_help("pretrain", man);
+    free(man);
+}
+
 TEST(test_cli_unknown_command_is_a_usage_error)
 {
     CHECK_ERROR(run("frobnicate"), 2, "", "frobnicate");
