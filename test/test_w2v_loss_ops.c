@@ -146,7 +146,7 @@ static void soft_fwd(void *ctx, float *out)
     }
 }
 
-TEST(test_quantizer_straight_through_gradient_is_that_of_the_soft_surrogate)
+TEST(test_quantizer_straight_through_gradient_matches_finite_differences_of_the_soft_surrogate)
 {
     quant_case *t = calloc(1, sizeof *t);
     quant_init(t);
@@ -355,7 +355,7 @@ static void check_contrastive_gradients(int with_equal)
 
 TEST(test_contrastive_backward_matches_finite_differences) { check_contrastive_gradients(0); }
 
-TEST(test_contrastive_backward_gives_the_equal_negative_no_gradient) { check_contrastive_gradients(1); }
+TEST(test_contrastive_backward_matches_finite_differences_giving_an_equal_negative_no_gradient) { check_contrastive_gradients(1); }
 
 TEST(test_contrastive_results_do_not_depend_on_thread_count)
 {

@@ -132,7 +132,7 @@ void ds_attention_forward(float *out, float *probs, const float *q, const float 
     int n = B * H, ns = nslots(B, H), nt = omp_get_max_threads();
 #pragma omp parallel num_threads(nt < ns ? nt : ns) if ((long)n * T * T * Dh > 32768)
     {
-        float *slot = scratch + (size_t)omp_get_thread_num() * T * T;
+        float *slot = scratch ? scratch + (size_t)omp_get_thread_num() * T * T : NULL;
 #pragma omp for schedule(dynamic)
         for (int i = 0; i < n; i++) {
             int b = i / H, h = i % H;
@@ -185,7 +185,7 @@ void ds_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
     int n = B * H, ns = nslots(B, H), nt = omp_get_max_threads();
 #pragma omp parallel num_threads(nt < ns ? nt : ns) if ((long)n * T * T * Dh > 32768)
     {
-        float *slot = scratch + (size_t)omp_get_thread_num() * T * T;
+        float *slot = scratch ? scratch + (size_t)omp_get_thread_num() * T * T : NULL;
 #pragma omp for schedule(dynamic)
         for (int i = 0; i < n; i++)
             backward_pair(dq, dk, dv, dout, probs + (size_t)i * T * T, slot, q, k, v, &d, i / H, i % H,

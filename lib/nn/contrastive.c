@@ -16,15 +16,16 @@
  * and not argmin == 0 (a row of equal logits counts as wrong).
  *
  * Results do not depend on the thread count: the loss is summed over fixed
- * row chunks in order, and backward adds the scattered target gradients in
- * row order (an ordered loop; the cosines are recomputed in parallel). */
+ * row chunks in order, and every target row receives its gradient terms in
+ * (m, k) order (see grad_targets); no scratch is needed. */
 #include "nn/ops.h"
 #include "nn/mathfn.h"
 
 #include <math.h>
+#include <omp.h>
 
 #define COS_EPS 1e-8
-#define CHUNK 16
+#define MAX_CHUNKS 1024
 
 static double norm_clamped(const float *x, int D)
 {
@@ -70,13 +71,15 @@ static void row_logits(float *lg, const float *c, const float *y, const int32_t 
 float ds_contrastive_forward(float *probs, long *n_correct, const float *c, const float *y, const int32_t *neg,
                              int M, int K, int D, float kappa)
 {
-    int nch = (M + CHUNK - 1) / CHUNK;
-    double total = 0;
+    double part[MAX_CHUNKS];
+    int rows = (M + MAX_CHUNKS - 1) / MAX_CHUNKS;
+    if (rows < 16) rows = 16;
+    int nch = (M + rows - 1) / rows;
     long correct = 0;
-#pragma omp parallel for schedule(static) ordered reduction(+ : correct) if ((long)M * K * D > 32768)
+#pragma omp parallel for schedule(static) reduction(+ : correct) if ((long)M * K * D > 32768)
     for (int ch = 0; ch < nch; ch++) {
         double s = 0;
-        for (int m = ch * CHUNK; m < M && m < (ch + 1) * CHUNK; m++) {
+        for (int m = ch * rows; m < M && m < (ch + 1) * rows; m++) {
             float *p = probs + (size_t)m * (K + 1);
             row_logits(p, c, y, neg, m, K, D, kappa);
             int amax = 0, amin = 0;
@@ -90,52 +93,75 @@ float ds_contrastive_forward(float *probs, long *n_correct, const float *c, cons
             for (int k = 0; k <= K; k++) p[k] /= z;
             s += log((double)z) + mx - l0;   /* −log softmax_0 */
         }
-#pragma omp ordered
-        total += s;
+        part[ch] = s;
     }
+    double total = 0;
+    for (int ch = 0; ch < nch; ch++) total += part[ch];
     if (n_correct) *n_correct = correct;
     return (float)total;
+}
+
+/* ∂loss/∂cos of candidate k of row m; 0 off the target where p = 0 (a −inf
+ * or underflowed logit: no gradient). */
+static double dcos_of(const float *p, int k, float kappa, float dloss)
+{
+    return (double)dloss * (p[k] - (k == 0)) / kappa;
+}
+
+/* dc_m += Σ_k dcos_k·(y_k/(n_c n_k) − cos_k·c_m/n_c²), one row per iteration. */
+static void grad_contexts(float *dc, const float *probs, const float *c, const float *y, const int32_t *neg, int M,
+                          int K, int D, float kappa, float dloss)
+{
+#pragma omp parallel for schedule(static) if ((long)M * K * D > 32768)
+    for (int m = 0; m < M; m++) {
+        const float *cm = c + (size_t)m * D, *p = probs + (size_t)m * (K + 1);
+        double nc = norm_clamped(cm, D), acc[D], self = 0;
+        for (int d = 0; d < D; d++) acc[d] = 0;
+        for (int k = 0; k <= K; k++) {
+            double g = dcos_of(p, k, kappa, dloss);
+            if (g == 0.0) continue;
+            const float *yk = candidate(y, neg, m, k, K, D);
+            double ny = norm_clamped(yk, D), a = g / (nc * ny);
+            self += g * dot(cm, yk, D) / (nc * ny);
+            for (int d = 0; d < D; d++) acc[d] += a * yk[d];
+        }
+        float *gm = dc + (size_t)m * D;
+        for (int d = 0; d < D; d++) gm[d] += (float)(acc[d] - self * cm[d] / (nc * nc));
+    }
+}
+
+/* dy_r += dcos·(c_m/(n_c n_r) − cos·y_r/n_r²) for every (m, k) whose candidate is row r. Each
+ * thread owns a range of target rows and walks all pairs in (m, k) order, so every row receives
+ * its terms in the same order whatever the thread count, and each pair is computed once. */
+static void grad_targets(float *dy, const float *probs, const float *c, const float *y, const int32_t *neg, int M,
+                         int K, int D, float kappa, float dloss)
+{
+#pragma omp parallel if ((long)M * K * D > 32768)
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int r0 = (int)((long)M * id / nt), r1 = (int)((long)M * (id + 1) / nt);
+        for (int m = 0; m < M; m++) {
+            const float *cm = c + (size_t)m * D, *p = probs + (size_t)m * (K + 1);
+            double nc = -1;   /* computed on first use */
+            for (int k = 0; k <= K; k++) {
+                int r = k == 0 ? m : neg[(size_t)m * K + k - 1];
+                if (r < r0 || r >= r1) continue;
+                double g = dcos_of(p, k, kappa, dloss);
+                if (g == 0.0) continue;
+                if (nc < 0) nc = norm_clamped(cm, D);
+                const float *yr = y + (size_t)r * D;
+                double ny = norm_clamped(yr, D), cs = dot(cm, yr, D) / (nc * ny);
+                double a = g / (nc * ny), b = g * cs / (ny * ny);
+                float *gr = dy + (size_t)r * D;
+                for (int d = 0; d < D; d++) gr[d] += (float)(a * cm[d] - b * yr[d]);
+            }
+        }
+    }
 }
 
 void ds_contrastive_backward(float *dc, float *dy, const float *probs, const float *c, const float *y,
                              const int32_t *neg, int M, int K, int D, float kappa, float dloss)
 {
-#pragma omp parallel for schedule(static, 1) ordered if ((long)M * K * D > 32768)
-    for (int m = 0; m < M; m++) {
-        const float *cm = c + (size_t)m * D, *p = probs + (size_t)m * (K + 1);
-        double nc = norm_clamped(cm, D), dcos[K + 1], cs[K + 1], ny[K + 1];
-        double self = 0;   /* Σ_k dcos_k·cos_k: the coefficient of −c_m/n_c² */
-        for (int k = 0; k <= K; k++) {
-            /* p = 0 off the target: a −inf (or underflowed) logit, no gradient */
-            dcos[k] = (double)dloss * (p[k] - (k == 0)) / kappa;
-            cs[k] = ny[k] = 1.0;
-            if (dcos[k] == 0.0) continue;
-            const float *yk = candidate(y, neg, m, k, K, D);
-            ny[k] = norm_clamped(yk, D);
-            cs[k] = dot(cm, yk, D) / (nc * ny[k]);
-            self += dcos[k] * cs[k];
-        }
-        if (dc) {
-            double acc[D];
-            for (int d = 0; d < D; d++) acc[d] = -self * cm[d] / (nc * nc);
-            for (int k = 0; k <= K; k++) {
-                if (dcos[k] == 0.0) continue;
-                const float *yk = candidate(y, neg, m, k, K, D);
-                double a = dcos[k] / (nc * ny[k]);
-                for (int d = 0; d < D; d++) acc[d] += a * yk[d];
-            }
-            float *g = dc + (size_t)m * D;
-            for (int d = 0; d < D; d++) g[d] += (float)acc[d];
-        }
-#pragma omp ordered
-        if (dy)
-            for (int k = 0; k <= K; k++) {
-                if (dcos[k] == 0.0) continue;
-                int r = k == 0 ? m : neg[(size_t)m * K + k - 1];
-                const float *yr = y + (size_t)r * D;
-                float *g = dy + (size_t)r * D;
-                double a = dcos[k] / (nc * ny[k]), b = dcos[k] * cs[k] / (ny[k] * ny[k]);
-                for (int d = 0; d < D; d++) g[d] += (float)(a * cm[d] - b * yr[d]);
-            }
-    }
+    if (dc) grad_contexts(dc, probs, c, y, neg, M, K, D, kappa, dloss);
+    if (dy) grad_targets(dy, probs, c, y, neg, M, K, D, kappa, dloss);
 }

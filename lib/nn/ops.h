@@ -121,7 +121,8 @@ float ds_softplusf(float x);
  * Rows t >= lens[b] are computed the same way (callers ignore them). probs [B, H, T, T] keeps the
  * softmax before dropout for backward (NULL in inference). Dropout: the mask ds_dropout_forward
  * would draw over the flat [B, H, T, T] tensor with (seed, stream); p = 0 disables. scratch holds
- * ds_attention_scratch_floats() floats (forward and backward). Backward needs probs. */
+ * ds_attention_scratch_floats() floats (forward may pass NULL when probs is given and p = 0).
+ * Backward needs probs and scratch. */
 size_t ds_attention_scratch_floats(int B, int T, int H, int Dh);
 void ds_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
                           const int *lens, int B, int T, int H, int Dh, float scale, float p, uint64_t seed,
