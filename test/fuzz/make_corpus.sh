@@ -6,7 +6,7 @@
 set -eu
 out=${1:?usage: make_corpus.sh OUTDIR}
 td=testdata
-for n in fasta faidx regions gb safetensors npy config; do
+for n in fasta faidx regions gb safetensors npy config speech; do
     mkdir -p "$out/$n"
     [ -d "test/fuzz/seeds/$n" ] && cp test/fuzz/seeds/$n/* "$out/$n/"
 done
@@ -50,3 +50,10 @@ b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
 sys.stdout.write(json.loads(b[8:8 + n])["__metadata__"]["derfseq.config"])' "$f" > "$out/config/td_$(basename "$f" .safetensors)"
     done
 fi
+
+# speech: mode byte, then the data (see fuzz_speech.c)
+t=$td/speech/LibriSpeech-mini/9001/1
+{ printf '\000'; printf 'a.flac\t22849\n'; } > "$out/speech/td_manifest"
+{ printf '\001'; cat $t/9001-1.trans.txt; } > "$out/speech/td_trans"
+{ printf '\002'; cat $t/9001-1-0001.flac; } > "$out/speech/td_flac"
+{ printf '\003'; printf 'a.flac\n'; } > "$out/speech/td_list"
