@@ -25,6 +25,7 @@
 #include "presets.h"
 #include "wav2vec2.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -184,26 +185,35 @@ static int bench_train(const char *preset, const char *ckpt, int steps)
         fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg());
         return 1;
     }
-    double t0 = 0;
+    double t0 = 0, ph[5] = {0};   /* draw, encode, loss, backward, clip + AdamW */
     ds_w2v_losses L = {0};
     for (int s = 0; s <= steps; s++) {   /* step 0 warms up */
-        if (s == 1) t0 = now();
+        double t[6];
+        t[0] = now();
+        if (s == 1) t0 = t[0];
         ds_params_zero_grad(&m->params);
         int M = draw(c, lens, TRAIN_B, T, mask, neg, gumbel, (uint64_t)s);
-        if (M < 0 || ds_w2v_encode(m, wave, ns, TRAIN_B, mask, 1, 1, (uint64_t)s) ||
-            ds_w2v_pretrain_loss(m, neg, gumbel, ds_w2v_tau(c, s), &L)) {
+        t[1] = now();
+        int e = M < 0 || ds_w2v_encode(m, wave, ns, TRAIN_B, mask, 1, 1, (uint64_t)s);
+        t[2] = now();
+        if (e || ds_w2v_pretrain_loss(m, neg, gumbel, ds_w2v_tau(c, s), &L)) {
             fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg());
             return 1;
         }
+        t[3] = now();
         ds_w2v_pretrain_backward(m, 1.0f);
+        t[4] = now();
         ds_grad_clip(&m->params, 1.0f);
         ds_adamw_step(&opt, &m->params, 5e-4f);
+        t[5] = now();
+        for (int k = 0; k < 5 && s; k++) ph[k] += (t[k + 1] - t[k]) / steps;
     }
     double sec = (now() - t0) / steps, audio = TRAIN_B * TRAIN_SECONDS;
     char name[96];
-    printf("derfseq %-20s B%d x %.0f s  %7.3f s/step (mean of %d)  train %7.2f audio-s/s  peak RSS %.3f GB  (loss %.3f, M %ld)\n",
+    printf("derfseq %-20s B%d x %.0f s  %7.3f s/step (mean of %d)  train %7.2f audio-s/s  peak RSS %.3f GB  (loss %.3f, M %ld; "
+           "s/step: draw %.3f encode %.3f loss %.3f backward %.3f clip+adamw %.3f)\n",
            label(m, preset, ckpt, name, sizeof name), TRAIN_B, TRAIN_SECONDS, sec, steps, audio / sec, peak_rss_gb(),
-           L.loss, L.M);
+           L.loss, L.M, ph[0], ph[1], ph[2], ph[3], ph[4]);
     fflush(stdout);
     ds_adamw_free(&opt);
     ds_model_free(m);
@@ -255,7 +265,7 @@ int main(int argc, char **argv)
         return argv[1][0] == 'i' ? bench_infer(argv[2], ckpt, r->infer_runs) : bench_train(argv[2], ckpt, r->train_steps);
     }
     const char *only = argc > 1 ? argv[1] : NULL, *ckpt = argc > 2 ? argv[2] : NULL;
-    printf("threads %d\n", omp_get_max_threads());
+    printf("threads %d, OpenBLAS %s\n", omp_get_max_threads(), openblas_get_corename());
     int e = 0;
     for (size_t i = 0; i < sizeof g_runs / sizeof g_runs[0]; i++) {
         const w2v_run *r = &g_runs[i];
