@@ -9,7 +9,7 @@ build=${1:-build}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "== $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "== OMP_NUM_THREADS=$OMP_NUM_THREADS  $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "== OMP_NUM_THREADS=$OMP_NUM_THREADS  OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(auto)}  load $(cut -d" " -f1 /proc/loadavg)  $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "$build"/bench/*; do
     [ -x "$b" ] || continue
     echo "== $(basename "$b")"
