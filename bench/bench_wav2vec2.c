@@ -10,7 +10,8 @@
  * config PRESET`) on the PyTorch twin; bench/run.sh pairs the lines.
  *
  *   bench_wav2vec2                      every preset, inference and training
- *   bench_wav2vec2 PRESET [CKPT]        one preset (on trained weights: CKPT)
+ *   bench_wav2vec2 PRESET [CKPT]        one preset, or the model of checkpoint CKPT
+ *                                       (trained weights; PRESET then sets the run counts)
  *   bench_wav2vec2 infer|train PRESET [CKPT]   one measurement, this process
  *   bench_wav2vec2 config PRESET        the config JSON the bench runs
  *
@@ -267,6 +268,11 @@ int main(int argc, char **argv)
     const char *only = argc > 1 ? argv[1] : NULL, *ckpt = argc > 2 ? argv[2] : NULL;
     printf("threads %d, OpenBLAS %s\n", omp_get_max_threads(), openblas_get_corename());
     int e = 0;
+    if (ckpt) {   /* PRESET only picks the run counts (tiny's for any other name) */
+        e |= in_child("infer", only, ckpt);
+        e |= in_child("train", only, ckpt);
+        return e;
+    }
     for (size_t i = 0; i < sizeof g_runs / sizeof g_runs[0]; i++) {
         const w2v_run *r = &g_runs[i];
         if (only && strcmp(only, r->preset)) continue;

@@ -23,7 +23,7 @@ fi
 # trained wav2vec2 weights: BENCH_W2V_CKPT=RUN/best.safetensors (derfseq pretrain --model wav2vec2-tiny ...)
 if [ -n "${BENCH_W2V_CKPT:-}" ]; then
     echo "== bench_wav2vec2 on $BENCH_W2V_CKPT"
-    "$build"/bench/bench_wav2vec2 "$(basename "$BENCH_W2V_CKPT")" "$BENCH_W2V_CKPT" | tee -a "$out"
+    "$build"/bench/bench_wav2vec2 checkpoint "$BENCH_W2V_CKPT" | tee -a "$out"
 fi
 # Caduceus embed length sweep: one inference-only encode per length, each in
 # its own process so the peak RSS printed is that length's
