@@ -9,7 +9,7 @@ build=${1:-build}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "== $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "== OMP_NUM_THREADS=$OMP_NUM_THREADS  $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "== OMP_NUM_THREADS=$OMP_NUM_THREADS  OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(auto)}  load $(cut -d" " -f1 /proc/loadavg)  $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "$build"/bench/*; do
     [ -x "$b" ] || continue
     echo "== $(basename "$b")"
@@ -19,6 +19,11 @@ done
 if [ -n "${BENCH_CADUCEUS_CKPT:-}" ]; then
     echo "== bench_models caduceus-ps-1k on $BENCH_CADUCEUS_CKPT"
     "$build"/bench/bench_models caduceus-ps-1k "$BENCH_CADUCEUS_CKPT"
+fi
+# trained wav2vec2 weights: BENCH_W2V_CKPT=RUN/best.safetensors (derfseq pretrain --model wav2vec2-tiny ...)
+if [ -n "${BENCH_W2V_CKPT:-}" ]; then
+    echo "== bench_wav2vec2 on $BENCH_W2V_CKPT"
+    "$build"/bench/bench_wav2vec2 checkpoint "$BENCH_W2V_CKPT" | tee -a "$out"
 fi
 # Caduceus embed length sweep: one inference-only encode per length, each in
 # its own process so the peak RSS printed is that length's
@@ -34,6 +39,7 @@ echo "== PyTorch twins (same shapes, same threads)"
 /usr/bin/python3 bench/ops_torch.py | tee -a "$out"
 /usr/bin/python3 bench/hyenadna_torch.py | tee -a "$out"
 /usr/bin/python3 bench/caduceus_torch.py | tee -a "$out"
+/usr/bin/python3 bench/wav2vec2_torch.py "$build"/bench/bench_wav2vec2 | tee -a "$out"
 echo "== derfseq / PyTorch (higher is better for tok/s, lower for RSS)"
 awk '
     $1 == "derfseq" || $1 == "torch" {
@@ -49,7 +55,27 @@ awk '
     }
     $1 ~ /^(derf|dyt|layernorm)$/ && /fwd\+bwd/ { for (i = 1; i <= NF; i++) if ($i == "fwd+bwd") ours[$1] = $(i + 1) }
     $1 == "torch" && $2 ~ /^(derf|dyt|layernorm)$/ { for (i = 1; i <= NF; i++) if ($i == "fwd+bwd") theirs[$2] = $(i + 1) }
+    # wav2vec2: one line per measurement (bench_wav2vec2.c, wav2vec2_torch.py)
+    ($1 == "derfseq" || $1 == "torch" || $1 == "torchaudio") && $2 ~ /^wav2vec2/ {
+        key = $2; who = $1
+        for (i = 1; i <= NF; i++) {
+            if ($i == "infer") { winf[who, key] = $(i + 1); for (j = i; j <= NF; j++) if ($j == "RSS") wirss[who, key] = $(j + 1) }
+            if ($i == "train") { wtr[who, key] = $(i + 1); for (j = i; j <= NF; j++) if ($j == "RSS") wtrss[who, key] = $(j + 1) }
+        }
+        wkeys[key] = 1
+    }
     END {
+        for (k in wkeys) {
+            if (winf["torch", k] > 0)
+                printf "%-20s inference %.2fx realtime vs %.2fx: %.2fx  peak RSS %.2fx\n", k, winf["derfseq", k],
+                       winf["torch", k], winf["derfseq", k] / winf["torch", k], wirss["derfseq", k] / wirss["torch", k]
+            if (wtr["torch", k] > 0)
+                printf "%-20s train %.2f vs %.2f audio-s/s: %.2fx  peak RSS %.2fx\n", k, wtr["derfseq", k],
+                       wtr["torch", k], wtr["derfseq", k] / wtr["torch", k], wtrss["derfseq", k] / wtrss["torch", k]
+            if (winf["torchaudio", k] > 0)
+                printf "%-20s inference vs torchaudio %.2fx realtime: %.2fx\n", k, winf["torchaudio", k],
+                       winf["derfseq", k] / winf["torchaudio", k]
+        }
         for (k in keys)
             if (tr["torch", k] > 0)
                 printf "%-20s train %.2fx  inference %.2fx  peak RSS %.2fx\n", k, tr["derfseq", k] / tr["torch", k],

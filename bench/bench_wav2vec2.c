@@ -1,0 +1,283 @@
+/* wav2vec2 speed and memory for bench/README.md (issue 11): inference on
+ * 10 s of audio (B 1, inference layout, median of a few encodes after one
+ * warm-up) as seconds and as the realtime factor, and fairseq-like
+ * pretraining steps (B 2 x 5 s crops: span mask, negatives and Gumbel noise,
+ * encode with dropout, contrastive + diversity + feature-penalty loss,
+ * backward, clipping, AdamW) as audio seconds per second, with the peak RSS
+ * of each. Every measurement runs in its own child process, so the RSS it
+ * prints is its own (the inference layout is much smaller than training's).
+ * bench/wav2vec2_torch.py runs the same configs (from `bench_wav2vec2
+ * config PRESET`) on the PyTorch twin; bench/run.sh pairs the lines.
+ *
+ *   bench_wav2vec2                      every preset, inference and training
+ *   bench_wav2vec2 PRESET [CKPT]        one preset, or the model of checkpoint CKPT
+ *                                       (trained weights; PRESET then sets the run counts)
+ *   bench_wav2vec2 infer|train PRESET [CKPT]   one measurement, this process
+ *   bench_wav2vec2 config PRESET        the config JSON the bench runs
+ *
+ * LayerDrop is set to 0 in the bench config so every step runs every layer
+ * (the PyTorch twin has no LayerDrop); dropout stays as in the preset. */
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/threads.h"
+#include "io/spanmask.h"
+#include "model.h"
+#include "nn/optim.h"
+#include "presets.h"
+#include "wav2vec2.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INFER_SECONDS 10.0
+#define TRAIN_B 2
+#define TRAIN_SECONDS 5.0
+
+typedef struct { const char *preset; int infer_runs, train_steps; } w2v_run;
+
+static const w2v_run g_runs[] = {
+    { "wav2vec2-base", 5, 2 },
+    { "wav2vec2-tiny", 7, 3 },
+};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static double peak_rss_gb(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss / 1048576.0;
+}
+
+/* The preset's config as benchmarked: LayerDrop 0 (see the header). */
+static int bench_config(const char *preset, char **json)
+{
+    if (ds_preset_config_json(preset, NULL, NAN, json) || ds_config_set_real(json, "layerdrop", 0.0)) {
+        fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg());
+        return 1;
+    }
+    return 0;
+}
+
+static ds_model *make(const char *preset, const char *ckpt)
+{
+    ds_model *m = NULL;
+    char *json = NULL;
+    if (ckpt) {
+        if (ds_model_load(&m, ckpt)) { fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg()); return NULL; }
+    } else {
+        if (bench_config(preset, &json)) return NULL;
+        int e = ds_model_from_json(&m, json);
+        free(json);
+        if (e || m->vt->init_weights(m, 1)) { fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg()); return NULL; }
+    }
+    if (!ds_w2v_is(m)) { fprintf(stderr, "bench_wav2vec2: not a wav2vec2 model\n"); ds_model_free(m); return NULL; }
+    return m;
+}
+
+/* Speech-like test audio: three sines and a little noise, amplitude ~0.3. */
+static float *make_audio(long n, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * (size_t)n);
+    if (!x) return NULL;
+    ds_rng r;
+    ds_rng_init(&r, seed, 7);
+    double f[3], ph[3];
+    for (int k = 0; k < 3; k++) { f[k] = 100 + 900 * ds_rng_uniform(&r); ph[k] = 6.28 * ds_rng_uniform(&r); }
+    for (long i = 0; i < n; i++) {
+        double t = (double)i / DS_W2V_RATE, v = 0.05 * ds_rng_normal(&r);
+        for (int k = 0; k < 3; k++) v += 0.1 * sin(2 * M_PI * f[k] * t + ph[k]);
+        x[i] = (float)v;
+    }
+    return x;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static const char *label(const ds_model *m, const char *preset, const char *ckpt, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s%s", ckpt ? ds_w2v_cfg(m)->preset : preset, ckpt ? "+ckpt" : "");
+    return buf;
+}
+
+/* One warm-up encode of 1 x 10 s, then the median of `runs` more. */
+static int bench_infer(const char *preset, const char *ckpt, int runs)
+{
+    ds_model *m = make(preset, ckpt);
+    if (!m) return 1;
+    long S = (long)(INFER_SECONDS * DS_W2V_RATE);
+    float *x = make_audio(S, 1);
+    m->eval_only = 1;
+    if (!x || ds_w2v_reserve(m, 1, S)) { fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg()); return 1; }
+    const float *wave[1] = { x };
+    double t[32];
+    if (runs > 32) runs = 32;
+    for (int s = 0; s <= runs; s++) {
+        double t0 = now();
+        if (ds_w2v_encode(m, wave, &S, 1, NULL, 0, 0, 0)) { fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg()); return 1; }
+        if (s) t[s - 1] = now() - t0;
+    }
+    qsort(t, (size_t)runs, sizeof t[0], cmp_double);
+    double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
+    char name[96];
+    printf("derfseq %-20s B1 x %.0f s  %7.3f s (median of %d, min %.3f)  infer %7.2f x realtime  peak RSS %.3f GB\n",
+           label(m, preset, ckpt, name, sizeof name), INFER_SECONDS, med, runs, t[0], INFER_SECONDS / med,
+           peak_rss_gb());
+    fflush(stdout);
+    ds_model_free(m);
+    free(x);
+    return 0;
+}
+
+/* ds_w2v_draw of cmd/speech.c, which the bench cannot link: the mask,
+ * negatives and Gumbel noise of one step. Returns M or < 0. */
+static int draw(const ds_w2v_config *c, const int *lens, int B, int T, uint8_t *mask, int32_t *neg, float *gumbel,
+                uint64_t step)
+{
+    if (ds_span_mask(mask, lens, B, T, c->mask_time_prob, c->mask_time_length, c->mask_time_min_masks, 1, step) < 0)
+        return -1;
+    int M = ds_sample_negatives(neg, mask, lens, B, T, c->num_negatives, 1, step);
+    if (M < 2) return -1;
+    ds_gumbel_noise(gumbel, (long)M * c->num_codevector_groups * c->num_codevectors_per_group, 1, step);
+    return M;
+}
+
+/* One warm-up step on B 2 x 5 s, then `steps` timed ones; the draws of a
+ * step are part of its time. */
+static int bench_train(const char *preset, const char *ckpt, int steps)
+{
+    ds_model *m = make(preset, ckpt);
+    if (!m) return 1;
+    const ds_w2v_config *c = ds_w2v_cfg(m);
+    long S = (long)(TRAIN_SECONDS * DS_W2V_RATE), ns[TRAIN_B];
+    const float *wave[TRAIN_B];
+    float *x[TRAIN_B];
+    int lens[TRAIN_B], T = ds_w2v_frames(c, S);
+    for (int b = 0; b < TRAIN_B; b++) {
+        x[b] = make_audio(S, 10 + b);
+        wave[b] = x[b];
+        ns[b] = S;
+        lens[b] = T;
+    }
+    long GV = (long)c->num_codevector_groups * c->num_codevectors_per_group, n = (long)TRAIN_B * T;
+    uint8_t *mask = malloc((size_t)n);
+    int32_t *neg = malloc(sizeof(int32_t) * (size_t)n * c->num_negatives);
+    float *gumbel = malloc(sizeof(float) * (size_t)n * GV);
+    ds_adamw opt;
+    m->eval_only = 0;
+    if (!mask || !neg || !gumbel || ds_w2v_reserve(m, TRAIN_B, S) || ds_adamw_init(&opt, &m->params, DS_ADAMW_DEFAULTS)) {
+        fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg());
+        return 1;
+    }
+    double t0 = 0, ph[5] = {0};   /* draw, encode, loss, backward, clip + AdamW */
+    ds_w2v_losses L = {0};
+    for (int s = 0; s <= steps; s++) {   /* step 0 warms up */
+        double t[6];
+        t[0] = now();
+        if (s == 1) t0 = t[0];
+        ds_params_zero_grad(&m->params);
+        int M = draw(c, lens, TRAIN_B, T, mask, neg, gumbel, (uint64_t)s);
+        t[1] = now();
+        int e = M < 0 || ds_w2v_encode(m, wave, ns, TRAIN_B, mask, 1, 1, (uint64_t)s);
+        t[2] = now();
+        if (e || ds_w2v_pretrain_loss(m, neg, gumbel, ds_w2v_tau(c, s), &L)) {
+            fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg());
+            return 1;
+        }
+        t[3] = now();
+        ds_w2v_pretrain_backward(m, 1.0f);
+        t[4] = now();
+        ds_grad_clip(&m->params, 1.0f);
+        ds_adamw_step(&opt, &m->params, 5e-4f);
+        t[5] = now();
+        for (int k = 0; k < 5 && s; k++) ph[k] += (t[k + 1] - t[k]) / steps;
+    }
+    double sec = (now() - t0) / steps, audio = TRAIN_B * TRAIN_SECONDS;
+    char name[96];
+    printf("derfseq %-20s B%d x %.0f s  %7.3f s/step (mean of %d)  train %7.2f audio-s/s  peak RSS %.3f GB  (loss %.3f, M %ld; "
+           "s/step: draw %.3f encode %.3f loss %.3f backward %.3f clip+adamw %.3f)\n",
+           label(m, preset, ckpt, name, sizeof name), TRAIN_B, TRAIN_SECONDS, sec, steps, audio / sec, peak_rss_gb(),
+           L.loss, L.M, ph[0], ph[1], ph[2], ph[3], ph[4]);
+    fflush(stdout);
+    ds_adamw_free(&opt);
+    ds_model_free(m);
+    for (int b = 0; b < TRAIN_B; b++) free(x[b]);
+    free(mask); free(neg); free(gumbel);
+    return 0;
+}
+
+/* Runs `bench_wav2vec2 infer|train PRESET [CKPT]` as a child process, so
+ * the peak RSS it prints is its own. exec, not a bare fork: the OpenMP pool
+ * already exists here (ds_threads_flush_denormals), and libgomp does not
+ * survive a fork. */
+static int in_child(const char *what, const char *preset, const char *ckpt)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) { perror("bench_wav2vec2: fork"); return 1; }
+    if (pid == 0) {
+        char *args[] = { "bench_wav2vec2", (char *)what, (char *)preset, (char *)ckpt, NULL };
+        execv("/proc/self/exe", args);
+        perror("bench_wav2vec2: exec");
+        _exit(127);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) < 0) return 1;
+    return !WIFEXITED(st) || WEXITSTATUS(st);
+}
+
+static const w2v_run *find_run(const char *preset)
+{
+    for (size_t i = 0; i < sizeof g_runs / sizeof g_runs[0]; i++)
+        if (!strcmp(g_runs[i].preset, preset)) return &g_runs[i];
+    return &g_runs[1];   /* a checkpoint of another shape: tiny's counts */
+}
+
+int main(int argc, char **argv)
+{
+    ds_threads_flush_denormals();   /* as every derfseq command does */
+    if (argc == 3 && !strcmp(argv[1], "config")) {
+        char *json = NULL;
+        if (bench_config(argv[2], &json)) return 1;
+        printf("%s\n", json);
+        free(json);
+        return 0;
+    }
+    if (argc >= 3 && (!strcmp(argv[1], "infer") || !strcmp(argv[1], "train"))) {
+        const w2v_run *r = find_run(argv[2]);
+        const char *ckpt = argc > 3 ? argv[3] : NULL;
+        return argv[1][0] == 'i' ? bench_infer(argv[2], ckpt, r->infer_runs) : bench_train(argv[2], ckpt, r->train_steps);
+    }
+    const char *only = argc > 1 ? argv[1] : NULL, *ckpt = argc > 2 ? argv[2] : NULL;
+    printf("threads %d, OpenBLAS %s\n", omp_get_max_threads(), openblas_get_corename());
+    int e = 0;
+    if (ckpt) {   /* PRESET only picks the run counts (tiny's for any other name) */
+        e |= in_child("infer", only, ckpt);
+        e |= in_child("train", only, ckpt);
+        return e;
+    }
+    for (size_t i = 0; i < sizeof g_runs / sizeof g_runs[0]; i++) {
+        const w2v_run *r = &g_runs[i];
+        if (only && strcmp(only, r->preset)) continue;
+        e |= in_child("infer", r->preset, ckpt);
+        e |= in_child("train", r->preset, ckpt);
+    }
+    return e;
+}

@@ -1,0 +1,145 @@
+"""PyTorch side of bench/bench_wav2vec2.c: the same wav2vec2 configs (read
+from `bench_wav2vec2 config PRESET`, so both sides run the very same
+config JSON), thread count and measurements on the twin of models/wav2vec2.c,
+test/reference/wav2vec2.py:
+
+* inference: 10 s of audio, B 1, eval mode under torch.no_grad(), one
+  warm-up then the median of a few forwards, as seconds and realtime factor;
+* training: fairseq-like steps on B 2 x 5 s (the twin's span mask,
+  negatives and Gumbel noise, the pretraining loss, backward, clipping,
+  AdamW), as audio seconds per second, after one warm-up step.
+
+Each measurement runs in its own process, so its peak RSS is its own (the
+Python interpreter and torch libraries, ~0.3 GB, are in every figure). The
+twin has no dropout modules, so its training step does a little less work
+than derfseq's (which drops out as the preset says). For wav2vec2-base it
+also times torchaudio's independent wav2vec2_base architecture (inference
+only, a line starting `torchaudio`), a cross-check of the twin's speed.
+
+    wav2vec2_torch.py [BENCH_BIN] [PRESET]
+    wav2vec2_torch.py BENCH_BIN infer|train|torchaudio PRESET
+"""
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "test", "reference"))
+import wav2vec2 as w2v  # noqa: E402
+
+RATE = 16000
+INFER_SECONDS, TRAIN_B, TRAIN_SECONDS = 10.0, 2, 5.0
+RUNS = {"wav2vec2-base": (5, 2), "wav2vec2-tiny": (7, 3)}   # inference runs, training steps (as the C side)
+
+
+def rss_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1048576.0
+
+
+def config(binary, preset):
+    return json.loads(subprocess.run([binary, "config", preset], check=True, capture_output=True, text=True).stdout)
+
+
+def audio(B, seconds, seed):
+    n = int(seconds * RATE)
+    return w2v.make_audio(torch.Generator().manual_seed(seed), [n] * B), torch.tensor([n] * B)
+
+
+def timed_median(fn, runs):
+    fn()   # warm-up
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        t.append(time.perf_counter() - t0)
+    t.sort()
+    med = t[runs // 2] if runs % 2 else 0.5 * (t[runs // 2 - 1] + t[runs // 2])
+    return med, t[0], runs
+
+
+def report_infer(who, name, med, mn, runs):
+    print(f"{who:<7} {name:<20} B1 x {INFER_SECONDS:.0f} s  {med:7.3f} s (median of {runs}, min {mn:.3f})  "
+          f"infer {INFER_SECONDS / med:7.2f} x realtime  peak RSS {rss_gb():.3f} GB", flush=True)
+
+
+def infer(cfg, preset):
+    torch.manual_seed(1)
+    model = w2v.Wav2Vec2ForPreTraining(cfg).wav2vec2.eval()
+    x, n = audio(1, INFER_SECONDS, 1)
+    with torch.no_grad():
+        med, mn, runs = timed_median(lambda: model(x, n), RUNS[preset][0])
+    report_infer("torch", preset, med, mn, runs)
+
+
+def torchaudio_infer(cfg, preset):
+    """torchaudio's wav2vec2 (fairseq's architecture) with the config's shape, encoder output."""
+    import torchaudio
+    assert cfg["norm"] == "layernorm", "torchaudio has LayerNorm only"
+    torch.manual_seed(1)
+    model = torchaudio.models.wav2vec2_model(
+        extractor_mode="layer_norm" if cfg["feat_extract_norm"] == "layer" else "group_norm",
+        extractor_conv_layer_config=list(zip(cfg["conv_dim"], cfg["conv_kernel"], cfg["conv_stride"])),
+        extractor_conv_bias=cfg["conv_bias"], encoder_embed_dim=cfg["hidden_size"], encoder_projection_dropout=0.0,
+        encoder_pos_conv_kernel=cfg["num_conv_pos_embeddings"],
+        encoder_pos_conv_groups=cfg["num_conv_pos_embedding_groups"], encoder_num_layers=cfg["num_hidden_layers"],
+        encoder_num_heads=cfg["num_attention_heads"], encoder_attention_dropout=0.0,
+        encoder_ff_interm_features=cfg["intermediate_size"], encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
+        encoder_layer_norm_first=cfg["do_stable_layer_norm"], encoder_layer_drop=0.0, aux_num_out=None).eval()
+    x, _ = audio(1, INFER_SECONDS, 1)
+    with torch.no_grad():
+        med, mn, runs = timed_median(lambda: model(x), RUNS[preset][0])
+    report_infer("torchaudio", preset, med, mn, runs)
+
+
+def train(cfg, preset):
+    torch.manual_seed(1)
+    model = w2v.Wav2Vec2ForPreTraining(cfg).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
+    x, n = audio(TRAIN_B, TRAIN_SECONDS, 10)
+    lens = torch.tensor([w2v.conv_lengths(cfg, int(v)) for v in n])
+    gen = torch.Generator().manual_seed(1)
+    gv = cfg["num_codevector_groups"] * cfg["num_codevectors_per_group"]
+    tmax, tmin, decay = cfg["gumbel_temperature"]
+    steps = RUNS[preset][1]
+    for s in range(steps + 1):   # step 0 warms up
+        if s == 1:
+            t0 = time.perf_counter()
+        mask = w2v.make_mask(gen, cfg, lens)
+        neg = w2v.make_negatives(gen, mask, cfg["num_negatives"])
+        gumbel = w2v.make_gumbel(gen, int(mask.sum()), gv)
+        opt.zero_grad()
+        r = model.pretrain(x, n, mask, neg, gumbel, max(tmax * decay ** s, tmin))
+        r["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    sec = (time.perf_counter() - t0) / steps
+    print(f"torch   {preset:<20} B{TRAIN_B} x {TRAIN_SECONDS:.0f} s  {sec:7.3f} s/step (mean of {steps})  "
+          f"train {TRAIN_B * TRAIN_SECONDS / sec:7.2f} audio-s/s  peak RSS {rss_gb():.3f} GB  "
+          f"(loss {r['loss'].item():.3f}, M {int(mask.sum())})", flush=True)
+
+
+def main():
+    threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
+    torch.set_num_threads(threads)
+    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "bench", "bench_wav2vec2")
+    if len(sys.argv) == 4:
+        what, preset = sys.argv[2], sys.argv[3]
+        {"infer": infer, "train": train, "torchaudio": torchaudio_infer}[what](config(binary, preset), preset)
+        return
+    only = sys.argv[2] if len(sys.argv) > 2 else None
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}", flush=True)
+    for preset in RUNS:
+        if only and only != preset:
+            continue
+        whats = ["infer", "train"] + (["torchaudio"] if config(binary, preset)["norm"] == "layernorm" else [])
+        for what in whats:   # one process each: its own peak RSS
+            subprocess.run([sys.executable, os.path.abspath(__file__), binary, what, preset], check=True)
+
+
+if __name__ == "__main__":
+    main()
