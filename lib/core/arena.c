@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define ALIGN_FLOATS 16
 
@@ -75,13 +76,20 @@ int ds_params_add_alias(ds_params *ps, const char *name, int target)
     return i;
 }
 
+/* The gradient block is anonymous memory: zero, and not resident until a
+ * backward writes it, so an inference-only model (embed, eval) does not pay
+ * for a second copy of its parameters (0.38 GB for wav2vec2-base). */
+static size_t grad_bytes(const ds_params *ps) { return (ps->total ? ps->total : 1) * sizeof(float); }
+
 int ds_params_alloc(ds_params *ps)
 {
-    size_t bytes = (ps->total ? ps->total : 1) * sizeof(float);
+    size_t bytes = grad_bytes(ps);
     ps->data = ds_aligned_alloc(bytes);
-    ps->grad = ds_aligned_alloc(bytes);
+    void *g = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ps->grad = g == MAP_FAILED ? NULL : g;
     if (!ps->data || !ps->grad) {
-        free(ps->data); free(ps->grad);
+        free(ps->data);
+        if (ps->grad) munmap(ps->grad, bytes);
         ps->data = ps->grad = NULL;
         return ds_err(DS_ENOMEM, "out of memory for %zu parameters", ps->total);
     }
@@ -90,7 +98,8 @@ int ds_params_alloc(ds_params *ps)
 
 void ds_params_free(ds_params *ps)
 {
-    free(ps->p); free(ps->data); free(ps->grad);
+    free(ps->p); free(ps->data);
+    if (ps->grad) munmap(ps->grad, grad_bytes(ps));
     ds_params_init(ps);
 }
 
