@@ -152,3 +152,37 @@ TEST(test_embed_wav2vec2_names_a_corrupt_audio_file)
     const char *bad = write_tmp("not_audio.wav", "RIFF....WAVEjunkjunkjunk");
     CHECK_ERROR(run("embed --from %s testdata/wav2vec2_tiny_a.wav '%s'", TINY, bad), 1, " embed", "not_audio.wav");
 }
+
+/* End to end, the objective learns: on one utterance, without dropout, the
+ * contrastive loss of the last 10 of 150 steps is far below chance, ln(21)
+ * for 20 negatives (3.04; it sits there at init), and most masked frames
+ * pick their own target. */
+TEST(test_pretrain_wav2vec2_learns_one_utterance_well_below_chance)
+{
+    const char *cfg = write_tmp("w2v_learn.json",
+        "{\"arch\": \"wav2vec2\", \"hidden_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 2,"
+        " \"intermediate_size\": 128, \"conv_dim\": [32, 32, 32, 32, 32, 32, 32], \"conv_kernel\": [10, 3, 3, 3, 3, 2, 2],"
+        " \"conv_stride\": [5, 2, 2, 2, 2, 2, 2], \"do_stable_layer_norm\": true, \"num_conv_pos_embeddings\": 16,"
+        " \"num_conv_pos_embedding_groups\": 4, \"hidden_dropout\": 0, \"attention_dropout\": 0,"
+        " \"activation_dropout\": 0, \"feat_proj_dropout\": 0, \"feat_quantizer_dropout\": 0, \"layerdrop\": 0,"
+        " \"num_codevectors_per_group\": 32, \"codevector_dim\": 32, \"proj_codevector_dim\": 32,"
+        " \"num_negatives\": 20, \"norm\": \"derf\"}");
+    char out[600], logp[700];
+    snprintf(out, sizeof out, "%s/w2v_learn", ds_test_tmpdir());
+    CHECK_EQ_INT(run("pretrain --config '%s' --min-samples 8000 --crop 32000 --max-tokens 64000 --steps 150 --warmup 10 "
+                     "--lr 2e-3 -t 2 --quiet -o '%s' " SPEECH "/9001/1/9001-1-0000.flac", cfg, out), 0);
+    snprintf(logp, sizeof logp, "%s/log.jsonl", out);
+    static char log[1 << 17];
+    slurp(logp, log, sizeof log);
+    double first = -1, tail = 0, acc = 0;
+    int n = 0, k = 0;
+    for (const char *p = log; (p = strstr(p, "\"contrastive\":")); p++, k++) {
+        double v = atof(p + 14), a = atof(strstr(p, "\"accuracy\":") + 11);
+        if (k == 0) first = v;
+        if (k >= 140) { tail += v; acc += a; n++; }
+    }
+    CHECK_EQ_INT(k, 150);
+    CHECK_MSG(first > 2.7, "step 1 contrastive %.3f, expected near chance ln(21) = 3.04", first);
+    CHECK_MSG(n && tail / n < 2.4, "last 10 steps: contrastive %.3f, not well below chance 3.04", n ? tail / n : 0);
+    CHECK_MSG(n && acc / n > 0.25, "last 10 steps: accuracy %.3f, chance is 1/21", n ? acc / n : 0);
+}
