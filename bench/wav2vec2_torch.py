@@ -19,6 +19,7 @@ only, a line starting `torchaudio`), a cross-check of the twin's speed.
     wav2vec2_torch.py [BENCH_BIN] [PRESET]
     wav2vec2_torch.py BENCH_BIN infer|train|torchaudio PRESET
 """
+import importlib.util
 import json
 import os
 import resource
@@ -136,7 +137,10 @@ def main():
     for preset in RUNS:
         if only and only != preset:
             continue
-        whats = ["infer", "train"] + (["torchaudio"] if config(binary, preset)["norm"] == "layernorm" else [])
+        has_ta = importlib.util.find_spec("torchaudio") is not None   # python3-torchaudio is optional here
+        whats = ["infer", "train"]
+        if has_ta and config(binary, preset)["norm"] == "layernorm":
+            whats.append("torchaudio")
         for what in whats:   # one process each: its own peak RSS
             subprocess.run([sys.executable, os.path.abspath(__file__), binary, what, preset], check=True)
 
