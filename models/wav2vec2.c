@@ -17,6 +17,7 @@
 #include "config.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "io/audio.h"
 #include "nn/ops.h"
 
 #include <jansson.h>
@@ -724,18 +725,13 @@ static size_t st_stride(const w2v *h, int i)
     return h->cfg.feat_extract_norm_layer ? (size_t)h->Ti[i] : (size_t)h->cfg.conv_dim[i];
 }
 
-/* Zero mean, unit variance per utterance, as HF's Wav2Vec2FeatureExtractor
- * (do_normalize): (x − mean)/√(var + 1e-7), biased variance; fairseq's
- * `normalize: true` (F.layer_norm, eps 1e-5) differs only for silence. */
+/* Zero mean, unit variance per utterance when the config says so, by HF's
+ * Wav2Vec2FeatureExtractor rule (lib/io/audio.h), on a copy. */
 static const float *normalised(w2v *h, const float *x, long n)
 {
     if (!h->cfg.normalize_audio) return x;
-    double s = 0, s2 = 0;
-    for (long i = 0; i < n; i++) s += x[i];
-    double mu = s / (double)n;
-    for (long i = 0; i < n; i++) s2 += (x[i] - mu) * (x[i] - mu);
-    float r = (float)(1.0 / sqrt(s2 / (double)n + 1e-7));
-    for (long i = 0; i < n; i++) h->wave[i] = (float)(x[i] - mu) * r;
+    memcpy(h->wave, x, (size_t)n * sizeof(float));
+    ds_audio_normalize(h->wave, n, DS_AUDIO_NORM_EPS_HF);
     return h->wave;
 }
 

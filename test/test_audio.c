@@ -531,7 +531,7 @@ TEST(test_audio_normalize_gives_zero_mean_unit_variance_as_layer_norm)
     for (long i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
     v /= n;
     for (long i = 0; i < n; i++) y[i] = (float)((x[i] - m) / sqrt(v + 1e-5));
-    ds_audio_normalize(x, n);
+    ds_audio_normalize(x, n, DS_AUDIO_NORM_EPS_FAIRSEQ);
     CHECK_CLOSE("normalized", x, y, n, 1e-6);
     double m2 = 0, v2 = 0;
     for (long i = 0; i < n; i++) m2 += x[i];
@@ -541,7 +541,7 @@ TEST(test_audio_normalize_gives_zero_mean_unit_variance_as_layer_norm)
     CHECK_NEAR(v2 / n, v / (v + 1e-5), 1e-5);
     /* silence stays silence (eps, no division by zero) */
     for (long i = 0; i < n; i++) x[i] = 0.25f;
-    ds_audio_normalize(x, n);
+    ds_audio_normalize(x, n, DS_AUDIO_NORM_EPS_FAIRSEQ);
     long nz = 0;
     for (long i = 0; i < n; i++) nz += x[i] != 0;
     CHECK_EQ_INT(nz, 0);

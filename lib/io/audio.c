@@ -207,13 +207,13 @@ int ds_audio_read(const char *path, int target_rate, long min_samples, float **s
     return 0;
 }
 
-void ds_audio_normalize(float *x, long n)
+void ds_audio_normalize(float *x, long n, double eps)
 {
     if (n <= 0) return;
     double s = 0;
     for (long i = 0; i < n; i++) s += x[i];
     double mean = s / (double)n, v = 0;
     for (long i = 0; i < n; i++) v += ((double)x[i] - mean) * ((double)x[i] - mean);
-    double rstd = 1.0 / sqrt(v / (double)n + 1e-5);
+    double rstd = 1.0 / sqrt(v / (double)n + eps);
     for (long i = 0; i < n; i++) x[i] = (float)(((double)x[i] - mean) * rstd);
 }

@@ -59,9 +59,13 @@ long ds_audio_resampled_length(long frames, int rate, int target_rate);
  * and *n 0. */
 int ds_audio_read(const char *path, int target_rate, long min_samples, float **samples, long *n);
 
-/* Per-utterance zero mean, unit variance (fairseq `normalize: true`, which is
- * F.layer_norm over the whole waveform): x = (x - mean) / sqrt(var + 1e-5)
- * with the biased variance, mean and variance accumulated in double. */
-void ds_audio_normalize(float *x, long n);
+/* Per-utterance zero mean, unit variance: x = (x - mean) / sqrt(var + eps)
+ * with the biased variance, mean and variance accumulated in double. HF's
+ * Wav2Vec2FeatureExtractor (do_normalize) uses eps 1e-7, which wav2vec2
+ * checkpoints converted from HF expect (models/wav2vec2.c); fairseq's
+ * `normalize: true` is F.layer_norm over the waveform, eps 1e-5. */
+#define DS_AUDIO_NORM_EPS_HF 1e-7
+#define DS_AUDIO_NORM_EPS_FAIRSEQ 1e-5
+void ds_audio_normalize(float *x, long n, double eps);
 
 #endif
