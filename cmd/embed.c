@@ -443,7 +443,9 @@ static int embed_audio(embedder *E, char **inputs, int n, long *count)
     ds_speech_list l;
     int e = ds_speech_open(&l, inputs, n);
     if (e) return e;
-    if (l.warn && !E->o->co.quiet) fprintf(stderr, "[W::embed] %s\n", l.warn);
+    /* audio without a transcript is normal here; transcript lines without
+     * their audio file say the corpus is incomplete */
+    if (l.warn && l.n_orphan_lines && !E->o->co.quiet) fprintf(stderr, "[W::embed] %s\n", l.warn);
     /* every header first: a file that is not audio fails before any row is written */
     for (long i = 0; i < l.n && !e; i++) {
         ds_audio_info info;

@@ -225,7 +225,8 @@ static int open_data(sp_run *p)
         fprintf(stderr, "[M::pretrain] %ld utterances (%.1f s of audio)", p->train.n, sec);
         if (p->train.n_short) fprintf(stderr, ", %ld shorter than %ld samples left out", p->train.n_short, c->min_samples);
         fprintf(stderr, "%s\n", p->have_valid ? "; validation on --valid" : "");
-        if (p->train.list.warn) fprintf(stderr, "[W::pretrain] %s\n", p->train.list.warn);
+        /* pretraining needs no transcripts; lines without their audio file say the corpus is incomplete */
+        if (p->train.list.warn && p->train.list.n_orphan_lines) fprintf(stderr, "[W::pretrain] %s\n", p->train.list.warn);
     }
     p->plan_epoch = -1;
     return 0;

@@ -84,6 +84,7 @@ static const preset g_presets[] = {
     { "caduceus-demo", "a CPU demo size: Caduceus-PS d 32, 2 layers, up to 1024 tokens", "caduceus", 32, 2, 1024, 1 },
     { "wav2vec2-base", "official facebook/wav2vec2-base shape: post-LN LayerNorm as published (95.0M parameters)", "wav2vec2", 768, 12, 0, 0 },
     { "wav2vec2-tiny", "a CPU size: conv 7x128, hidden 256, 4 pre-LN Derf layers (the paper's recipe, scaled down)", "wav2vec2", 256, 4, 0, 0 },
+    { "wav2vec2-demo", "a CPU demo size: conv 7x32, hidden 64, 2 pre-LN Derf layers, 2x32 codes, 20 negatives", "wav2vec2", 64, 2, 0, 0 },
 };
 
 /* wav2vec2-base is the published model (wav2vec2.md §3.9, fairseq's Base
@@ -94,6 +95,21 @@ static int w2v_preset_json(const preset *p, int norm, float alpha_init, char **j
     ds_w2v_config c;
     ds_w2v_config_default(&c);
     snprintf(c.preset, sizeof c.preset, "%s", p->name);
+    if (!strcmp(p->name, "wav2vec2-demo")) {   /* learns in a few hundred steps on seconds of speech */
+        for (int i = 0; i < c.n_conv; i++) c.conv_dim[i] = 32;
+        c.hidden_size = p->d_model;
+        c.num_hidden_layers = p->n_layer;
+        c.num_attention_heads = 2;
+        c.intermediate_size = 2 * p->d_model;
+        c.num_conv_pos_embeddings = 16;
+        c.num_conv_pos_embedding_groups = 4;
+        c.num_codevectors_per_group = 32;
+        c.codevector_dim = 32;
+        c.proj_codevector_dim = 32;
+        c.num_negatives = 20;
+        c.do_stable_layer_norm = 1;
+        c.norm = DS_NORM_DERF;
+    }
     if (!strcmp(p->name, "wav2vec2-tiny")) {
         for (int i = 0; i < c.n_conv; i++) c.conv_dim[i] = 128;
         c.hidden_size = p->d_model;
