@@ -155,8 +155,9 @@ TEST(test_embed_wav2vec2_names_a_corrupt_audio_file)
 
 /* End to end, the objective learns: on one utterance, without dropout, the
  * contrastive loss of the last 10 of 150 steps is far below chance, ln(21)
- * for 20 negatives (3.04; it sits there at init), and most masked frames
- * pick their own target. */
+ * for 20 negatives (3.04; it sits there at init: 3.04 ± 0.05), and over
+ * a fifth of the masked frames pick their own target (chance 1/21; 2.16 and
+ * 0.42 on every OpenBLAS kernel here). */
 TEST(test_pretrain_wav2vec2_learns_one_utterance_well_below_chance)
 {
     const char *cfg = write_tmp("w2v_learn.json",
@@ -183,6 +184,6 @@ TEST(test_pretrain_wav2vec2_learns_one_utterance_well_below_chance)
     }
     CHECK_EQ_INT(k, 150);
     CHECK_MSG(first > 2.7, "step 1 contrastive %.3f, expected near chance ln(21) = 3.04", first);
-    CHECK_MSG(n && tail / n < 2.4, "last 10 steps: contrastive %.3f, not well below chance 3.04", n ? tail / n : 0);
-    CHECK_MSG(n && acc / n > 0.25, "last 10 steps: accuracy %.3f, chance is 1/21", n ? acc / n : 0);
+    CHECK_MSG(n && tail / n < 2.6, "last 10 steps: contrastive %.3f, not well below chance 3.04", n ? tail / n : 0);
+    CHECK_MSG(n && acc / n > 0.2, "last 10 steps: accuracy %.3f, chance is 1/21", n ? acc / n : 0);
 }
