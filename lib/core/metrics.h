@@ -5,6 +5,8 @@
 #ifndef DS_METRICS_H
 #define DS_METRICS_H
 
+#include <stddef.h>
+
 typedef struct {
     int k;
     long n;
@@ -18,7 +20,7 @@ void ds_cls_metrics_free(ds_cls_metrics *m);
 /* The index of the largest of x[0..n) (the first of ties): a prediction. */
 int ds_argmax(const float *x, int n);
 
-/* Speech recognition error rates (derfseq.md "Metrics"): word and character
+/* Speech recognition error rates (derfseq.md "Metrics": CTC WER and CER): word and character
  * error rate by Levenshtein alignment, as jiwer and HF evaluate's "wer"/"cer".
  *   WER = (S + D + I) / N, N = reference words (split on whitespace);
  *   CER the same over characters: UTF-8 characters of the strings as given,
@@ -28,7 +30,6 @@ int ds_argmax(const float *x, int n);
  * match, then a deletion); their sum is always the edit distance.
  * A corpus rate is total edits / total reference units (ds_edit_counts_add),
  * not the mean of per-utterance rates. */
-#include <stddef.h>
 
 typedef struct {
     long sub, del, ins;   /* substitutions, deletions (ref unit missing), insertions (extra hyp unit) */
