@@ -1,7 +1,12 @@
 /* Classification metrics against values worked out by hand (and sklearn's
- * conventions for the edge cases). */
+ * conventions for the edge cases); WER/CER against jiwer's documented
+ * examples and hand-counted alignments. */
 #include "test.h"
 #include "core/metrics.h"
+#include "io/char_vocab.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 TEST(test_metrics_binary_match_hand_computed_values)
 {
@@ -46,4 +51,120 @@ TEST(test_metrics_mcc_edge_cases_follow_sklearn)
     ds_cls_metrics_free(&m);
     int bad[1] = { 3 };
     CHECK(ds_cls_metrics_compute(&m, bad, bad, 1, 2) < 0);
+}
+
+static ds_edit_counts wer(const char *ref, const char *hyp)
+{
+    ds_edit_counts c;
+    CHECK_EQ_INT(ds_wer_counts(&c, ref, hyp, NULL), 0);
+    return c;
+}
+
+TEST(test_metrics_wer_hello_world_vs_hello_duck_is_one_half)
+{
+    ds_edit_counts c = wer("hello world", "hello duck");   /* jiwer's README example */
+    CHECK_EQ_INT(c.sub, 1);
+    CHECK_EQ_INT(c.del + c.ins, 0);
+    CHECK_EQ_INT(c.n_ref, 2);
+    CHECK_EQ_INT(c.n_utt, 1);
+    CHECK_NEAR(ds_edit_rate(&c), 0.5, 0);
+}
+
+TEST(test_metrics_wer_counts_substitutions_deletions_insertions)
+{
+    ds_edit_counts c = wer("a b c d", "a c d");
+    CHECK(c.sub == 0 && c.del == 1 && c.ins == 0 && c.n_ref == 4);
+    c = wer("a b c", "a b x c y");
+    CHECK(c.sub == 0 && c.del == 0 && c.ins == 2 && c.n_ref == 3);
+    c = wer("the cat sat on the mat", "the bat sat the mat too");   /* cat→bat, on deleted, too inserted */
+    CHECK(c.sub == 1 && c.del == 1 && c.ins == 1 && c.n_ref == 6);
+    CHECK_NEAR(ds_edit_rate(&c), 0.5, 1e-15);
+    ds_edit_counts r = wer("the bat sat the mat too", "the cat sat on the mat");   /* swapped: D and I swap */
+    CHECK(r.sub == 1 && r.del == 1 && r.ins == 1 && r.n_ref == 6);
+    c = wer("a b", "c d e f g");   /* longer hypothesis: rows run over the reference */
+    CHECK(c.sub == 2 && c.del == 0 && c.ins == 3 && c.n_ref == 2);
+    c = wer("  a \t b\n", "a b");   /* words split on any whitespace */
+    CHECK(c.sub + c.del + c.ins == 0 && c.n_ref == 2);
+}
+
+TEST(test_metrics_wer_empty_hypothesis_is_all_deletions)
+{
+    ds_edit_counts c = wer("a b c", "");
+    CHECK(c.sub == 0 && c.del == 3 && c.ins == 0 && c.n_ref == 3);
+    CHECK_NEAR(ds_edit_rate(&c), 1.0, 0);
+}
+
+TEST(test_metrics_wer_empty_reference_counts_insertions_and_has_no_rate)
+{
+    ds_edit_counts c = wer("", "a b");
+    CHECK(c.sub == 0 && c.del == 0 && c.ins == 2 && c.n_ref == 0 && c.n_utt == 1);
+    CHECK(isnan(ds_edit_rate(&c)));
+    c = wer("", "");
+    CHECK(c.sub + c.del + c.ins == 0 && c.n_ref == 0);
+    CHECK(isnan(ds_edit_rate(&c)));
+}
+
+TEST(test_metrics_wer_of_normalised_text_ignores_case_and_punctuation_keeps_apostrophes)
+{
+    char r[64], h[64];
+    ds_transcript_normalize("Hello, world!  Don't stop.", r);
+    ds_transcript_normalize("hello world don\xE2\x80\x99t STOP", h);
+    ds_edit_counts c = wer(r, h);
+    CHECK_EQ_INT(c.sub + c.del + c.ins, 0);
+    CHECK_EQ_INT(c.n_ref, 4);
+    ds_transcript_normalize("dont stop", h);   /* the apostrophe is part of the word */
+    c = wer(r, h);
+    CHECK_EQ_INT(c.sub, 1);
+}
+
+TEST(test_metrics_corpus_wer_is_total_edits_over_total_words_not_mean_of_ratios)
+{
+    const char *ref[2] = { "a", "a b c d" }, *hyp[2] = { "b", "a b c d" };
+    ds_edit_counts total = { 0 }, c;
+    ds_edit_buf buf = { 0 };
+    double mean = 0;
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(ds_wer_counts(&c, ref[i], hyp[i], &buf), 0);
+        ds_edit_counts_add(&total, &c);
+        mean += ds_edit_rate(&c) / 2;
+    }
+    CHECK_NEAR(mean, 0.5, 1e-15);                 /* (1/1 + 0/4) / 2 */
+    CHECK_NEAR(ds_edit_rate(&total), 0.2, 1e-15);  /* 1 / 5 */
+    CHECK(total.n_ref == 5 && total.n_utt == 2 && total.sub == 1);
+    CHECK_EQ_INT(ds_wer_counts(&c, "", "x y z", &buf), 0);   /* an empty reference still adds its insertions */
+    ds_edit_counts_add(&total, &c);
+    CHECK_NEAR(ds_edit_rate(&total), 4.0 / 5, 1e-15);
+    ds_edit_buf_free(&buf);
+}
+
+TEST(test_metrics_cer_counts_characters_including_spaces)
+{
+    ds_edit_counts c;
+    CHECK_EQ_INT(ds_cer_counts(&c, "hello world", "hello duck", NULL), 0);   /* jiwer.cer: 5/11 */
+    CHECK_EQ_INT(c.n_ref, 11);
+    CHECK_EQ_INT(c.sub + c.del + c.ins, 5);
+    CHECK_NEAR(ds_edit_rate(&c), 5.0 / 11, 1e-15);
+    CHECK_EQ_INT(ds_cer_counts(&c, "ab", "a b", NULL), 0);   /* a missing space is an edit */
+    CHECK(c.ins == 1 && c.sub == 0 && c.del == 0 && c.n_ref == 2);
+    CHECK_EQ_INT(ds_cer_counts(&c, "caf\xC3\xA9", "cafe", NULL), 0);   /* UTF-8 characters, not bytes */
+    CHECK(c.sub == 1 && c.del == 0 && c.ins == 0 && c.n_ref == 4);
+}
+
+TEST(test_metrics_cer_of_long_transcripts_uses_two_rows_not_a_matrix)
+{
+    enum { N = 3000 };
+    char *a = malloc(N + 1), *b = malloc(N + 1);
+    for (int i = 0; i < N; i++) { a[i] = (char)('A' + i % 26); b[i] = i % 100 == 7 ? '#' : a[i]; }
+    a[N] = b[N] = 0;
+    ds_edit_buf buf = { 0 };
+    ds_edit_counts c;
+    CHECK_EQ_INT(ds_cer_counts(&c, a, b, &buf), 0);
+    CHECK(c.sub == N / 100 && c.del == 0 && c.ins == 0 && c.n_ref == N);
+    CHECK_MSG(buf.cap < 1000000, "scratch %zu bytes for %d characters: quadratic?", buf.cap, N);   /* a matrix: > 100 MB */
+    size_t cap = buf.cap;
+    CHECK_EQ_INT(ds_cer_counts(&c, "ab", "b", &buf), 0);   /* a smaller call reuses the buffer */
+    CHECK(buf.cap == cap && c.del == 1);
+    ds_edit_buf_free(&buf);
+    free(a);
+    free(b);
 }

@@ -57,3 +57,131 @@ int ds_argmax(const float *x, int n)
         if (x[k] > x[best]) best = k;
     return best;
 }
+
+/* ---- Word and character error rates (metrics.h) ---- */
+
+typedef struct { long off; long len; } span;        /* one word or character of a string */
+typedef struct { long s, x, y; } cell;              /* subs, a-unit unmatched, b-unit unmatched */
+
+void ds_edit_buf_free(ds_edit_buf *b)
+{
+    free(b->mem);
+    b->mem = NULL;
+    b->cap = 0;
+}
+
+static int buf_reserve(ds_edit_buf *b, size_t bytes)
+{
+    if (bytes <= b->cap) return 0;
+    void *p = realloc(b->mem, bytes);
+    if (!p) return ds_err(DS_ENOMEM, "out of memory");
+    b->mem = p;
+    b->cap = bytes;
+    return 0;
+}
+
+static int is_ws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Bytes in the UTF-8 character at s; a malformed byte counts as one. */
+static long utf8_char_len(const unsigned char *s)
+{
+    long n = *s < 0x80 ? 1 : (*s & 0xE0) == 0xC0 ? 2 : (*s & 0xF0) == 0xE0 ? 3 : (*s & 0xF8) == 0xF0 ? 4 : 1;
+    for (long k = 1; k < n; k++)
+        if ((s[k] & 0xC0) != 0x80) return 1;
+    return n;
+}
+
+/* Splits s into words (words != 0) or characters; with out NULL it only
+ * counts. */
+static long split(const char *str, int words, span *out)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    long n = 0, i = 0;
+    while (s[i]) {
+        long len;
+        if (words) {
+            if (is_ws(s[i])) { i++; continue; }
+            for (len = 0; s[i + len] && !is_ws(s[i + len]); len++) {}
+        } else {
+            len = utf8_char_len(s + i);
+        }
+        if (out) out[n] = (span){ i, len };
+        n++;
+        i += len;
+    }
+    return n;
+}
+
+static int same(const char *a, span p, const char *b, span q)
+{
+    return p.len == q.len && !memcmp(a + p.off, b + q.off, (size_t)p.len);
+}
+
+/* Levenshtein over a[0..na) × b[0..nb) with two rows of nb + 1 cells; the
+ * result is the cell of the full alignment. */
+static cell align(const char *as, const span *a, long na, const char *bs, const span *b, long nb, cell *prev, cell *cur)
+{
+    for (long j = 0; j <= nb; j++) prev[j] = (cell){ 0, 0, j };
+    for (long i = 1; i <= na; i++) {
+        cur[0] = (cell){ 0, i, 0 };
+        for (long j = 1; j <= nb; j++) {
+            cell d = prev[j - 1], u = prev[j], l = cur[j - 1];
+            if (!same(as, a[i - 1], bs, b[j - 1])) d.s++;
+            u.x++;
+            l.y++;
+            long cd = d.s + d.x + d.y, cu = u.s + u.x + u.y, cl = l.s + l.x + l.y;
+            cur[j] = cd <= cu && cd <= cl ? d : cu <= cl ? u : l;
+        }
+        cell *t = prev; prev = cur; cur = t;
+    }
+    return prev[nb];
+}
+
+static int edit_counts(ds_edit_counts *c, const char *ref, const char *hyp, int words, ds_edit_buf *buf)
+{
+    memset(c, 0, sizeof *c);
+    ds_edit_buf local = { 0 };
+    if (!buf) buf = &local;
+    long nr = split(ref, words, NULL), nh = split(hyp, words, NULL);
+    int ref_outer = nr >= nh;                 /* rows run over the shorter sequence */
+    long nb = ref_outer ? nh : nr;
+    size_t bytes = (size_t)(nr + nh) * sizeof(span) + 2 * (size_t)(nb + 1) * sizeof(cell);
+    if (buf_reserve(buf, bytes)) return DS_ENOMEM;
+    span *rs = buf->mem, *hs = rs + nr;
+    cell *rows = (cell *)(hs + nh);
+    split(ref, words, rs);
+    split(hyp, words, hs);
+    cell r = ref_outer ? align(ref, rs, nr, hyp, hs, nh, rows, rows + nb + 1)
+                       : align(hyp, hs, nh, ref, rs, nr, rows, rows + nb + 1);
+    c->sub = r.s;
+    c->del = ref_outer ? r.x : r.y;
+    c->ins = ref_outer ? r.y : r.x;
+    c->n_ref = nr;
+    c->n_utt = 1;
+    ds_edit_buf_free(&local);
+    return 0;
+}
+
+int ds_wer_counts(ds_edit_counts *c, const char *ref, const char *hyp, ds_edit_buf *buf)
+{
+    return edit_counts(c, ref, hyp, 1, buf);
+}
+
+int ds_cer_counts(ds_edit_counts *c, const char *ref, const char *hyp, ds_edit_buf *buf)
+{
+    return edit_counts(c, ref, hyp, 0, buf);
+}
+
+void ds_edit_counts_add(ds_edit_counts *total, const ds_edit_counts *c)
+{
+    total->sub += c->sub;
+    total->del += c->del;
+    total->ins += c->ins;
+    total->n_ref += c->n_ref;
+    total->n_utt += c->n_utt;
+}
+
+double ds_edit_rate(const ds_edit_counts *c)
+{
+    return c->n_ref > 0 ? (double)(c->sub + c->del + c->ins) / (double)c->n_ref : NAN;
+}
