@@ -298,3 +298,60 @@ TEST(test_ctc_greedy_takes_the_first_maximum_on_ties)
     CHECK_EQ_INT(ds_ctc_greedy(out, x, 2, 3, 0), 1);
     CHECK_EQ_INT(out[0], 1);
 }
+
+/* ---- PyTorch's F.ctc_loss (test/reference/ctc.py) */
+
+#define CTC_GOLDEN "testdata/golden/ctc.safetensors"
+
+/* n values of `name` as floats (I32 ones converted), zeros after a failed CHECK. */
+static float *golden_f(ds_st_file *f, const char *name, long n)
+{
+    const ds_st_tensor *t = ds_st_find(f, name);
+    CHECK_MSG(t && (long)t->numel == n, "%s: '%s' missing or not %ld values", CTC_GOLDEN, name, n);
+    float *x = calloc((size_t)n, sizeof *x);
+    if (!t || (long)t->numel != n) return x;
+    if (t->dtype == DS_ST_I32) {
+        for (long i = 0; i < n; i++) {
+            const uint8_t *p = f->data + t->begin + 4 * i;
+            x[i] = (float)(int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        }
+    } else {
+        CHECK_MSG(ds_st_read_f32(f, t, x) == 0, "%s", ds_errmsg());
+    }
+    return x;
+}
+
+TEST(test_golden_ctc_loss_and_gradient_match_pytorch_ctc_loss)
+{
+    enum { B = 4, T = 12, V = 6, NT = 9, LMAX = 4 };
+    ds_st_file f;
+    int opened = ds_st_open(&f, CTC_GOLDEN) == 0;
+    CHECK_MSG(opened, "cannot use %s: %s (regenerate with `make golden`)", CTC_GOLDEN, ds_errmsg());
+    if (!opened) return;
+    const char *gen = ds_st_meta(&f, "generator");
+    CHECK_MSG(gen && strcmp(gen, "test/reference/ctc.py") == 0, "%s: generator '%s'", CTC_GOLDEN, gen ? gen : "");
+    float *lp = golden_f(&f, "ctc.logp", B * T * V), *want_d = golden_f(&f, "ctc.dlogp_torch", B * T * V);
+    float *il = golden_f(&f, "ctc.in_lens", B), *tl = golden_f(&f, "ctc.tgt_lens", B);
+    float *tgf = golden_f(&f, "ctc.targets", NT), *dl = golden_f(&f, "ctc.dloss", B);
+    float *want_loss = golden_f(&f, "ctc.loss", B);
+    int in_lens[B], tgt_lens[B];
+    int32_t tg[NT];
+    double dloss[B], loss[B];
+    for (int b = 0; b < B; b++) { in_lens[b] = (int)il[b]; tgt_lens[b] = (int)tl[b]; dloss[b] = dl[b]; }
+    for (int i = 0; i < NT; i++) tg[i] = (int32_t)tgf[i];
+    float *scratch = malloc(sizeof(float) * ds_ctc_scratch_floats(B, T, LMAX, V));
+    float got_loss[B], *d = calloc(B * T * V, sizeof(float));
+    ds_ctc_forward(loss, scratch, lp, in_lens, tg, tgt_lens, B, T, V, 0, 1);
+    ds_ctc_backward(d, dloss, scratch, lp, in_lens, tg, tgt_lens, B, T, V, 0);
+    for (int b = 0; b < B; b++) {
+        got_loss[b] = (float)loss[b];
+        if (want_loss[b] == 0) continue;   /* zero_infinity: torch gives no gradient either */
+        for (int t = 0; t < in_lens[b]; t++)   /* torch's convention adds exp(logp) (see ctc.py) */
+            for (int v = 0; v < V; v++) d[(b * T + t) * V + v] += (float)(dloss[b] * exp((double)lp[(b * T + t) * V + v]));
+    }
+    CHECK(want_loss[3] == 0 && got_loss[3] == 0);
+    CHECK_CLOSE("ctc.loss", got_loss, want_loss, B, 1e-5);
+    CHECK_CLOSE("ctc.dlogp", d, want_d, B * T * V, 1e-5);
+    free(lp); free(want_d); free(il); free(tl); free(tgf); free(dl); free(want_loss); free(scratch); free(d);
+    ds_st_close(&f);
+}
