@@ -160,4 +160,28 @@ float ds_contrastive_forward(float *probs, long *n_correct, const float *c, cons
 void ds_contrastive_backward(float *dc, float *dy, const float *probs, const float *c, const float *y,
                              const int32_t *neg, int M, int K, int D, float kappa, float dloss);
 
+/* ---- ctc.c: CTC loss (wav2vec2 spec §3.8; torch.nn.functional.ctc_loss with reduction 'none',
+ * blank index `blank`) over B sequences: logp [B, T, V] log-probabilities (log_softmax already
+ * applied), in_lens[b] in 0..T frames, targets the concatenated labels (Σ tgt_lens; each in [0, V)
+ * and != blank), tgt_lens[b] >= 0. Forward: loss[b] = −log Σ over alignments, by the alpha recursion
+ * over the blank-interleaved 2L+1 sequence in log space and double precision (skips only between
+ * different non-blank labels); +inf for an impossible alignment, 0 there when zero_infinity (fairseq,
+ * HF). log-alpha is kept in scratch for backward.
+ * Backward: dlogp[b,t,v] += dloss[b] · ∂loss[b]/∂logp[b,t,v], the exact derivative w.r.t. the
+ * log-probabilities (−occupancy of v at t), by the beta recursion. torch's ctc_loss backward adds
+ * exp(logp) to it, which log_softmax's backward cancels: both give the same gradient on logits.
+ * Frames t >= in_lens[b] and impossible alignments get no gradient (torch: NaN unless zero_infinity).
+ * Scratch: ds_ctc_scratch_floats(B, T, Lmax, V) floats, Lmax >= every tgt_lens[b], 8-byte aligned
+ * (it holds doubles: 2·B·T·(2·Lmax+1) floats of log-alpha, plus beta rows and V sums per sequence);
+ * the same scratch, untouched, goes from forward to backward. OpenMP over b: results do not depend
+ * on the thread count. */
+size_t ds_ctc_scratch_floats(int B, int T, int Lmax, int V);
+void ds_ctc_forward(double *loss, float *scratch, const float *logp, const int *in_lens, const int32_t *targets,
+                    const int *tgt_lens, int B, int T, int V, int blank, int zero_infinity);
+void ds_ctc_backward(float *dlogp, const double *dloss, float *scratch, const float *logp, const int *in_lens,
+                     const int32_t *targets, const int *tgt_lens, int B, int T, int V, int blank);
+/* Greedy CTC decoding of one sequence of logits [T, V] (or log-probabilities): argmax per frame
+ * (first max on ties), collapse repeats, drop blank. Writes at most T ids; returns their number. */
+int ds_ctc_greedy(int32_t *out, const float *logits, int T, int V, int blank);
+
 #endif
