@@ -28,7 +28,6 @@
 
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,25 +226,6 @@ int ds_caduceus_is_rcps(const ds_model *m) { return !strcmp(m->vt->arch, "caduce
 
 /* ---- parameters ------------------------------------------------------- */
 
-static int addv(ds_params *ps, int decay, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, va_list ap)
-{
-    char name[DS_NAME_MAX];
-    vsnprintf(name, sizeof name, fmt, ap);
-    int64_t shape[3] = { a, b, c };
-    return ds_params_add(ps, name, ndim, shape, decay);
-}
-
-static int add(ds_params *ps, int decay, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-static int add(ds_params *ps, int decay, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int r = addv(ps, decay, ndim, a, b, c, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
 /* Official names (caduceus.md §2.8): PS wraps the mixer (and, unfused, the
  * norms) in a "submodule". */
 static void name_mixer(const caduceus *h, char *buf, size_t n, int layer, int dir, const char *t)
@@ -273,13 +253,13 @@ static int register_params(ds_model *m, caduceus *h)
     const ds_caduceus_config *c = &h->cfg;
     int D = h->D, E = h->E, R = h->R, N = h->N, K = h->K;
     char nm[DS_NAME_MAX];
-    m->emb_index = add(ps, 1, 2, m->vocab, D, 0, "%s", emb_name(h));
+    m->emb_index = ds_params_addf(ps, 1, 2, m->vocab, D, 0, "%s", emb_name(h));
     int r = m->emb_index;
     for (int i = 0; i < c->n_layer && r >= 0; i++) {
         int in_idx = -1, out_idx = -1;
         for (int dir = 0; dir < 2 && r >= 0; dir++) {
             name_mixer(h, nm, sizeof nm, i, dir, "in_proj.weight");
-            r = in_idx = dir ? ds_params_add_alias(ps, nm, in_idx) : add(ps, 1, 2, 2 * E, D, 0, "%s", nm);
+            r = in_idx = dir ? ds_params_add_alias(ps, nm, in_idx) : ds_params_addf(ps, 1, 2, 2 * E, D, 0, "%s", nm);
             if (r < 0) break;
             /* A_log and D are _no_weight_decay; biases never decay */
             static const char *const t[] = { "conv1d.weight", "conv1d.bias", "x_proj.weight", "dt_proj.weight",
@@ -288,11 +268,11 @@ static int register_params(ds_model *m, caduceus *h)
             const int nd[7] = { 3, 1, 2, 2, 1, 2, 1 }, decay[7] = { 1, 0, 1, 1, 0, 0, 0 };
             for (int k = 0; k < 7 && r >= 0; k++) {
                 name_mixer(h, nm, sizeof nm, i, dir, t[k]);
-                r = add(ps, decay[k], nd[k], shp[k][0], shp[k][1], shp[k][2], "%s", nm);
+                r = ds_params_addf(ps, decay[k], nd[k], shp[k][0], shp[k][1], shp[k][2], "%s", nm);
             }
             if (r < 0) break;
             name_mixer(h, nm, sizeof nm, i, dir, "out_proj.weight");
-            r = out_idx = dir ? ds_params_add_alias(ps, nm, out_idx) : add(ps, 1, 2, D, E, 0, "%s", nm);
+            r = out_idx = dir ? ds_params_add_alias(ps, nm, out_idx) : ds_params_addf(ps, 1, 2, D, E, 0, "%s", nm);
         }
         if (r < 0) break;
         name_norm(h, nm, sizeof nm, i);
@@ -330,12 +310,6 @@ static void bind_block(const caduceus *h, block_w *b, const ds_params *ps, int i
     ds_norm_bind(&b->nrm, ps, nm, g);
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 void ds_caduceus_decay_groups_official(ds_model *m)
 {
     ds_params *ps = &m->params;
@@ -344,8 +318,8 @@ void ds_caduceus_decay_groups_official(ds_model *m)
         ds_param *p = &ps->p[i];
         if (!p->trainable || p->alias_of >= 0) continue;
         int is_norm = strstr(p->name, ".norm") != NULL;
-        p->decay = !(i == m->emb_index || ends_with(p->name, ".bias") || ends_with(p->name, "A_log") ||
-                     ends_with(p->name, ".D") || (is_norm && norm == DS_NORM_LAYERNORM));
+        p->decay = !(i == m->emb_index || ds_name_ends_with(p->name, ".bias") || ds_name_ends_with(p->name, "A_log") ||
+                     ds_name_ends_with(p->name, ".D") || (is_norm && norm == DS_NORM_LAYERNORM));
     }
 }
 
@@ -373,20 +347,20 @@ static int caduceus_init(ds_model *m, uint64_t seed)
         long n = (long)p->numel;
         if (p->alias_of >= 0 || strstr(nm, ".norm")) continue;   /* norms below */
         if (i == m->emb_index) ds_rng_fill_normal(&r, x, n, 0.0f, c->init_embed_std);
-        else if (ends_with(nm, "in_proj.weight") || ends_with(nm, "x_proj.weight")) {
+        else if (ds_name_ends_with(nm, "in_proj.weight") || ds_name_ends_with(nm, "x_proj.weight")) {
             float a = 1.0f / sqrtf((float)p->shape[1]);
             ds_rng_fill_uniform(&r, x, n, -a, a);
-        } else if (ends_with(nm, "out_proj.weight")) {
+        } else if (ds_name_ends_with(nm, "out_proj.weight")) {
             float a = 1.0f / sqrtf((float)p->shape[1]);
             ds_rng_fill_uniform(&r, x, n, -a, a);
             for (long k = 0; k < n; k++) x[k] /= sqrtf((float)c->n_layer);
-        } else if (ends_with(nm, "conv1d.weight") || ends_with(nm, "conv1d.bias")) {
+        } else if (ds_name_ends_with(nm, "conv1d.weight") || ds_name_ends_with(nm, "conv1d.bias")) {
             float a = 1.0f / sqrtf((float)h->K);
             ds_rng_fill_uniform(&r, x, n, -a, a);
-        } else if (ends_with(nm, "dt_proj.weight")) {
+        } else if (ds_name_ends_with(nm, "dt_proj.weight")) {
             float a = c->dt_scale / sqrtf((float)h->R);
             ds_rng_fill_uniform(&r, x, n, -a, a);
-        } else if (ends_with(nm, "dt_proj.bias")) {
+        } else if (ds_name_ends_with(nm, "dt_proj.bias")) {
             ds_rng_fill_uniform(&r, x, n, 0.0f, 1.0f);
             double lo = log(c->dt_min), hi = log(c->dt_max);
             for (long k = 0; k < n; k++) {
@@ -394,9 +368,9 @@ static int caduceus_init(ds_model *m, uint64_t seed)
                 if (dt < c->dt_init_floor) dt = c->dt_init_floor;
                 x[k] = (float)(dt + log(-expm1(-dt)));
             }
-        } else if (ends_with(nm, "A_log")) {
+        } else if (ds_name_ends_with(nm, "A_log")) {
             for (long k = 0; k < n; k++) x[k] = logf((float)(k % h->N + 1));
-        } else if (ends_with(nm, ".D")) {
+        } else if (ds_name_ends_with(nm, ".D")) {
             for (long k = 0; k < n; k++) x[k] = 1.0f;
         }
     }

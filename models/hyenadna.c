@@ -10,7 +10,6 @@
 
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,19 +141,6 @@ int ds_hyena_config_from_json(ds_hyena_config *c, const char *text)
 
 /* ---- parameters ------------------------------------------------------- */
 
-static int add(ds_params *ps, int decay, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-static int add(ds_params *ps, int decay, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
-{
-    char name[DS_NAME_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    int64_t shape[3] = { a, b, c };
-    return decay < 0 ? ds_params_add_buffer(ps, name, ndim, shape) : ds_params_add(ps, name, ndim, shape, decay);
-}
-
 #define BUF (-1)
 #define LP "hyena.backbone.layers.%d."
 
@@ -163,44 +149,44 @@ static int register_params(ds_model *m, const ds_hyena_config *c)
     ds_params *ps = &m->params;
     int d = c->d_model, F = c->filter_order, E = c->emb_dim, r = 0;
     char pre[DS_NAME_MAX];
-    m->emb_index = add(ps, 1, 2, m->vocab, d, 0, "hyena.backbone.embeddings.word_embeddings.weight");
+    m->emb_index = ds_params_addf(ps, 1, 2, m->vocab, d, 0, "hyena.backbone.embeddings.word_embeddings.weight");
     if (m->emb_index < 0) return m->emb_index;
     for (int i = 0; i < c->n_layer && r >= 0; i++) {
         /* implicit-filter tensors get no weight decay, as in the official
          * configs (HyenaFilter's _optim wd = 0) */
-        if ((r = add(ps, 1, 2, 3 * d, d, 0, LP "mixer.in_proj.weight", i)) < 0) break;
-        if ((r = add(ps, 0, 1, 3 * d, 0, 0, LP "mixer.in_proj.bias", i)) < 0) break;
-        if ((r = add(ps, 1, 3, 3 * d, 1, SHORT_K, LP "mixer.short_filter.weight", i)) < 0) break;
-        if ((r = add(ps, 0, 1, 3 * d, 0, 0, LP "mixer.short_filter.bias", i)) < 0) break;
-        if ((r = add(ps, 0, 1, d, 0, 0, LP "mixer.filter_fn.bias", i)) < 0) break;
-        if ((r = add(ps, BUF, 3, 1, c->l_max, E, LP "mixer.filter_fn.pos_emb.z", i)) < 0) break;
-        if ((r = add(ps, BUF, 3, 1, c->l_max, 1, LP "mixer.filter_fn.pos_emb.t", i)) < 0) break;
-        if ((r = add(ps, 0, 2, F, E, 0, LP "mixer.filter_fn.implicit_filter.0.weight", i)) < 0) break;
-        if ((r = add(ps, 0, 1, F, 0, 0, LP "mixer.filter_fn.implicit_filter.0.bias", i)) < 0) break;
-        int freq = r = add(ps, 0, 2, 1, F, 0, LP "mixer.filter_fn.implicit_filter.1.freq", i);
+        if ((r = ds_params_addf(ps, 1, 2, 3 * d, d, 0, LP "mixer.in_proj.weight", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 1, 3 * d, 0, 0, LP "mixer.in_proj.bias", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 1, 3, 3 * d, 1, SHORT_K, LP "mixer.short_filter.weight", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 1, 3 * d, 0, 0, LP "mixer.short_filter.bias", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 1, d, 0, 0, LP "mixer.filter_fn.bias", i)) < 0) break;
+        if ((r = ds_params_addf(ps, BUF, 3, 1, c->l_max, E, LP "mixer.filter_fn.pos_emb.z", i)) < 0) break;
+        if ((r = ds_params_addf(ps, BUF, 3, 1, c->l_max, 1, LP "mixer.filter_fn.pos_emb.t", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 2, F, E, 0, LP "mixer.filter_fn.implicit_filter.0.weight", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 1, F, 0, 0, LP "mixer.filter_fn.implicit_filter.0.bias", i)) < 0) break;
+        int freq = r = ds_params_addf(ps, 0, 2, 1, F, 0, LP "mixer.filter_fn.implicit_filter.1.freq", i);
         if (r < 0) break;
-        if ((r = add(ps, 0, 2, F, F, 0, LP "mixer.filter_fn.implicit_filter.2.weight", i)) < 0) break;
-        if ((r = add(ps, 0, 1, F, 0, 0, LP "mixer.filter_fn.implicit_filter.2.bias", i)) < 0) break;
-        if ((r = add(ps, 0, 2, F, F, 0, LP "mixer.filter_fn.implicit_filter.4.weight", i)) < 0) break;
-        if ((r = add(ps, 0, 1, F, 0, 0, LP "mixer.filter_fn.implicit_filter.4.bias", i)) < 0) break;
-        if ((r = add(ps, 0, 2, d, F, 0, LP "mixer.filter_fn.implicit_filter.6.weight", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 2, F, F, 0, LP "mixer.filter_fn.implicit_filter.2.weight", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 1, F, 0, 0, LP "mixer.filter_fn.implicit_filter.2.bias", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 2, F, F, 0, LP "mixer.filter_fn.implicit_filter.4.weight", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 1, F, 0, 0, LP "mixer.filter_fn.implicit_filter.4.bias", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 2, d, F, 0, LP "mixer.filter_fn.implicit_filter.6.weight", i)) < 0) break;
         /* one Sin module appears three times in the official Sequential */
         for (int k = 3; k <= 5 && r >= 0; k += 2) {
             snprintf(pre, sizeof pre, LP "mixer.filter_fn.implicit_filter.%d.freq", i, k);
             r = ds_params_add_alias(ps, pre, freq);
         }
         if (r < 0) break;
-        if ((r = add(ps, BUF, 3, 1, 1, d, LP "mixer.filter_fn.modulation.deltas", i)) < 0) break;
-        if ((r = add(ps, 1, 2, d, d, 0, LP "mixer.out_proj.weight", i)) < 0) break;
-        if ((r = add(ps, 0, 1, d, 0, 0, LP "mixer.out_proj.bias", i)) < 0) break;
+        if ((r = ds_params_addf(ps, BUF, 3, 1, 1, d, LP "mixer.filter_fn.modulation.deltas", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 1, 2, d, d, 0, LP "mixer.out_proj.weight", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 1, d, 0, 0, LP "mixer.out_proj.bias", i)) < 0) break;
         snprintf(pre, sizeof pre, LP "norm1", i);
         if ((r = ds_norm_add_params(ps, pre, c->norm, d)) < 0) break;
         snprintf(pre, sizeof pre, LP "norm2", i);
         if ((r = ds_norm_add_params(ps, pre, c->norm, d)) < 0) break;
-        if ((r = add(ps, 1, 2, c->d_inner, d, 0, LP "mlp.fc1.weight", i)) < 0) break;
-        if ((r = add(ps, 0, 1, c->d_inner, 0, 0, LP "mlp.fc1.bias", i)) < 0) break;
-        if ((r = add(ps, 1, 2, d, c->d_inner, 0, LP "mlp.fc2.weight", i)) < 0) break;
-        if ((r = add(ps, 0, 1, d, 0, 0, LP "mlp.fc2.bias", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 1, 2, c->d_inner, d, 0, LP "mlp.fc1.weight", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 1, c->d_inner, 0, 0, LP "mlp.fc1.bias", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 1, 2, d, c->d_inner, 0, LP "mlp.fc2.weight", i)) < 0) break;
+        if ((r = ds_params_addf(ps, 0, 1, d, 0, 0, LP "mlp.fc2.bias", i)) < 0) break;
     }
     if (r < 0) return r;
     return ds_norm_add_params(ps, "hyena.backbone.ln_f", c->norm, d);
@@ -280,12 +266,6 @@ static void fill_uniform(float *x, size_t n, float a, uint64_t seed, int idx)
     ds_rng_fill_uniform(&r, x, (long)n, -a, a);
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 /* _init_weights of hyenadna.md §1.2: Linear N(0, 0.02), Embedding
  * N(0, init_embed_std) (official 0.02; see ds_hyena_config) with zero bias, out_proj/fc2 N(0, 0.02/√(2·n_layer)), short_filter U(±1/√3), filter
  * bias N(0, 1), freq = w, norms 1/0/α₀/0, buffers by formula. */
@@ -301,15 +281,15 @@ static int hyena_init(ds_model *m, uint64_t seed)
         const char *nm = p->name;
         if (p->alias_of >= 0) continue;
         if (strstr(nm, ".norm1.") || strstr(nm, ".norm2.") || strstr(nm, ".ln_f.")) continue;  /* below */
-        if (ends_with(nm, "short_filter.weight") || ends_with(nm, "short_filter.bias"))
+        if (ds_name_ends_with(nm, "short_filter.weight") || ds_name_ends_with(nm, "short_filter.bias"))
             fill_uniform(x, p->numel, 1.0f / sqrtf((float)SHORT_K), seed, i);
-        else if (ends_with(nm, "filter_fn.bias")) fill_normal(x, p->numel, 1.0f, seed, i);
-        else if (ends_with(nm, ".freq")) for (size_t k = 0; k < p->numel; k++) x[k] = c->w;
-        else if (ends_with(nm, "mixer.out_proj.weight") || ends_with(nm, "mlp.fc2.weight"))
+        else if (ds_name_ends_with(nm, "filter_fn.bias")) fill_normal(x, p->numel, 1.0f, seed, i);
+        else if (ds_name_ends_with(nm, ".freq")) for (size_t k = 0; k < p->numel; k++) x[k] = c->w;
+        else if (ds_name_ends_with(nm, "mixer.out_proj.weight") || ds_name_ends_with(nm, "mlp.fc2.weight"))
             fill_normal(x, p->numel, resid_std, seed, i);
         else if (i == m->emb_index) fill_normal(x, p->numel, c->init_embed_std, seed, i);
-        else if (ends_with(nm, ".weight")) fill_normal(x, p->numel, 0.02f, seed, i);
-        else if (ends_with(nm, ".bias")) memset(x, 0, p->numel * sizeof(float));
+        else if (ds_name_ends_with(nm, ".weight")) fill_normal(x, p->numel, 0.02f, seed, i);
+        else if (ds_name_ends_with(nm, ".bias")) memset(x, 0, p->numel * sizeof(float));
     }
     for (int i = 0; i < c->n_layer; i++) {
         ds_norm_init(&h->w[i].n1, c->norm, c->d_model, role_alpha(c->alpha_attn, c->alpha_init));
@@ -329,7 +309,7 @@ void ds_hyena_decay_groups_official(ds_model *m)
         ds_param *p = &ps->p[i];
         if (!p->trainable || p->alias_of >= 0) continue;
         int is_norm = strstr(p->name, ".norm1.") || strstr(p->name, ".norm2.") || strstr(p->name, ".ln_f.");
-        p->decay = !(i == m->emb_index || ends_with(p->name, ".bias") || strstr(p->name, ".filter_fn.") ||
+        p->decay = !(i == m->emb_index || ds_name_ends_with(p->name, ".bias") || strstr(p->name, ".filter_fn.") ||
                      (is_norm && norm == DS_NORM_LAYERNORM));
     }
 }

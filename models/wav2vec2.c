@@ -324,19 +324,6 @@ float ds_w2v_tau(const ds_w2v_config *c, long u)
 
 /* ---- parameters (HF Wav2Vec2ForPreTraining names, wav2vec2.md §3.9) ---- */
 
-static int add(ds_params *ps, int decay, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-static int add(ds_params *ps, int decay, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
-{
-    char name[DS_NAME_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    int64_t shape[3] = { a, b, c };
-    return ds_params_add(ps, name, ndim, shape, decay);
-}
-
 #define PFX "wav2vec2."
 #define LAYER PFX "encoder.layers.%d."
 
@@ -352,52 +339,52 @@ static int register_params(ds_model *m, w2v *h)
     int H = h->H, r = 0;
     for (int i = 0; i < c->n_conv && r >= 0; i++) {
         int cin = i ? c->conv_dim[i - 1] : 1;
-        r = add(ps, 1, 3, c->conv_dim[i], cin, c->conv_kernel[i], PFX "feature_extractor.conv_layers.%d.conv.weight", i);
+        r = ds_params_addf(ps, 1, 3, c->conv_dim[i], cin, c->conv_kernel[i], PFX "feature_extractor.conv_layers.%d.conv.weight", i);
         if (r >= 0 && c->conv_bias)
-            r = add(ps, 0, 1, c->conv_dim[i], 0, 0, PFX "feature_extractor.conv_layers.%d.conv.bias", i);
+            r = ds_params_addf(ps, 0, 1, c->conv_dim[i], 0, 0, PFX "feature_extractor.conv_layers.%d.conv.bias", i);
         if (r >= 0 && conv_has_norm(c, i)) {
-            r = add(ps, 0, 1, c->conv_dim[i], 0, 0, PFX "feature_extractor.conv_layers.%d.layer_norm.weight", i);
-            if (r >= 0) r = add(ps, 0, 1, c->conv_dim[i], 0, 0, PFX "feature_extractor.conv_layers.%d.layer_norm.bias", i);
+            r = ds_params_addf(ps, 0, 1, c->conv_dim[i], 0, 0, PFX "feature_extractor.conv_layers.%d.layer_norm.weight", i);
+            if (r >= 0) r = ds_params_addf(ps, 0, 1, c->conv_dim[i], 0, 0, PFX "feature_extractor.conv_layers.%d.layer_norm.bias", i);
         }
     }
-    if (r >= 0) r = add(ps, 0, 1, h->Cl, 0, 0, PFX "feature_projection.layer_norm.weight");
-    if (r >= 0) r = add(ps, 0, 1, h->Cl, 0, 0, PFX "feature_projection.layer_norm.bias");
-    if (r >= 0) r = add(ps, 1, 2, H, h->Cl, 0, PFX "feature_projection.projection.weight");
-    if (r >= 0) r = add(ps, 0, 1, H, 0, 0, PFX "feature_projection.projection.bias");
-    if (r >= 0) r = add(ps, 0, 1, H, 0, 0, PFX "masked_spec_embed");
-    if (r >= 0) r = add(ps, 0, 3, 1, 1, h->Kp, PFX "encoder.pos_conv_embed.conv.weight_g");
-    if (r >= 0) r = add(ps, 1, 3, H, H / c->num_conv_pos_embedding_groups, h->Kp, PFX "encoder.pos_conv_embed.conv.weight_v");
-    if (r >= 0) r = add(ps, 0, 1, H, 0, 0, PFX "encoder.pos_conv_embed.conv.bias");
+    if (r >= 0) r = ds_params_addf(ps, 0, 1, h->Cl, 0, 0, PFX "feature_projection.layer_norm.weight");
+    if (r >= 0) r = ds_params_addf(ps, 0, 1, h->Cl, 0, 0, PFX "feature_projection.layer_norm.bias");
+    if (r >= 0) r = ds_params_addf(ps, 1, 2, H, h->Cl, 0, PFX "feature_projection.projection.weight");
+    if (r >= 0) r = ds_params_addf(ps, 0, 1, H, 0, 0, PFX "feature_projection.projection.bias");
+    if (r >= 0) r = ds_params_addf(ps, 0, 1, H, 0, 0, PFX "masked_spec_embed");
+    if (r >= 0) r = ds_params_addf(ps, 0, 3, 1, 1, h->Kp, PFX "encoder.pos_conv_embed.conv.weight_g");
+    if (r >= 0) r = ds_params_addf(ps, 1, 3, H, H / c->num_conv_pos_embedding_groups, h->Kp, PFX "encoder.pos_conv_embed.conv.weight_v");
+    if (r >= 0) r = ds_params_addf(ps, 0, 1, H, 0, 0, PFX "encoder.pos_conv_embed.conv.bias");
     if (r >= 0) r = ds_norm_add_params(ps, PFX "encoder.layer_norm", c->norm, H);
     char nm[DS_NAME_MAX];
     for (int l = 0; l < c->num_hidden_layers && r >= 0; l++) {
         static const char *const proj[4] = { "q_proj", "k_proj", "v_proj", "out_proj" };
         for (int k = 0; k < 4 && r >= 0; k++) {
-            r = add(ps, 1, 2, H, H, 0, LAYER "attention.%s.weight", l, proj[k]);
-            if (r >= 0) r = add(ps, 0, 1, H, 0, 0, LAYER "attention.%s.bias", l, proj[k]);
+            r = ds_params_addf(ps, 1, 2, H, H, 0, LAYER "attention.%s.weight", l, proj[k]);
+            if (r >= 0) r = ds_params_addf(ps, 0, 1, H, 0, 0, LAYER "attention.%s.bias", l, proj[k]);
         }
         snprintf(nm, sizeof nm, LAYER "layer_norm", l);
         if (r >= 0) r = ds_norm_add_params(ps, nm, c->norm, H);
-        if (r >= 0) r = add(ps, 1, 2, h->FF, H, 0, LAYER "feed_forward.intermediate_dense.weight", l);
-        if (r >= 0) r = add(ps, 0, 1, h->FF, 0, 0, LAYER "feed_forward.intermediate_dense.bias", l);
-        if (r >= 0) r = add(ps, 1, 2, H, h->FF, 0, LAYER "feed_forward.output_dense.weight", l);
-        if (r >= 0) r = add(ps, 0, 1, H, 0, 0, LAYER "feed_forward.output_dense.bias", l);
+        if (r >= 0) r = ds_params_addf(ps, 1, 2, h->FF, H, 0, LAYER "feed_forward.intermediate_dense.weight", l);
+        if (r >= 0) r = ds_params_addf(ps, 0, 1, h->FF, 0, 0, LAYER "feed_forward.intermediate_dense.bias", l);
+        if (r >= 0) r = ds_params_addf(ps, 1, 2, H, h->FF, 0, LAYER "feed_forward.output_dense.weight", l);
+        if (r >= 0) r = ds_params_addf(ps, 0, 1, H, 0, 0, LAYER "feed_forward.output_dense.bias", l);
         snprintf(nm, sizeof nm, LAYER "final_layer_norm", l);
         if (r >= 0) r = ds_norm_add_params(ps, nm, c->norm, H);
     }
     int G = c->num_codevector_groups;
     if (r >= 0 && !c->pretraining_head) goto ctc;
-    if (r >= 0) r = add(ps, 1, 3, 1, h->GV, c->codevector_dim / G, "quantizer.codevectors");
-    if (r >= 0) r = add(ps, 1, 2, h->GV, h->Cl, 0, "quantizer.weight_proj.weight");
-    if (r >= 0) r = add(ps, 0, 1, h->GV, 0, 0, "quantizer.weight_proj.bias");
-    if (r >= 0) r = add(ps, 1, 2, h->P, H, 0, "project_hid.weight");
-    if (r >= 0) r = add(ps, 0, 1, h->P, 0, 0, "project_hid.bias");
-    if (r >= 0) r = add(ps, 1, 2, h->P, c->codevector_dim, 0, "project_q.weight");
-    if (r >= 0) r = add(ps, 0, 1, h->P, 0, 0, "project_q.bias");
+    if (r >= 0) r = ds_params_addf(ps, 1, 3, 1, h->GV, c->codevector_dim / G, "quantizer.codevectors");
+    if (r >= 0) r = ds_params_addf(ps, 1, 2, h->GV, h->Cl, 0, "quantizer.weight_proj.weight");
+    if (r >= 0) r = ds_params_addf(ps, 0, 1, h->GV, 0, 0, "quantizer.weight_proj.bias");
+    if (r >= 0) r = ds_params_addf(ps, 1, 2, h->P, H, 0, "project_hid.weight");
+    if (r >= 0) r = ds_params_addf(ps, 0, 1, h->P, 0, 0, "project_hid.bias");
+    if (r >= 0) r = ds_params_addf(ps, 1, 2, h->P, c->codevector_dim, 0, "project_q.weight");
+    if (r >= 0) r = ds_params_addf(ps, 0, 1, h->P, 0, 0, "project_q.bias");
 ctc:
     if (r >= 0 && c->ctc_head) {
-        r = add(ps, 1, 2, c->vocab_size, H, 0, "lm_head.weight");
-        if (r >= 0) r = add(ps, 0, 1, c->vocab_size, 0, 0, "lm_head.bias");
+        r = ds_params_addf(ps, 1, 2, c->vocab_size, H, 0, "lm_head.weight");
+        if (r >= 0) r = ds_params_addf(ps, 0, 1, c->vocab_size, 0, 0, "lm_head.bias");
     }
     return r;
 }
@@ -470,12 +457,6 @@ void ds_w2v_decay_groups_official(ds_model *m)
 
 /* ---- initialisation (fairseq, wav2vec2.md §3.1-3.6) -------------------- */
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 /* Conv kernels kaiming_normal (fan_in, gain √2); conv biases, the feature
  * projection, project_hid/project_q PyTorch's default U(±1/√fan_in);
  * encoder linears N(0, 0.02) with zero bias (init_bert_params); the pos
@@ -496,29 +477,29 @@ static int w2v_init(ds_model *m, uint64_t seed)
         if (p->alias_of >= 0) continue;
         memset(x, 0, (size_t)n * sizeof(float));
         if (strstr(nm, "feature_extractor.")) {
-            if (ends_with(nm, "conv.weight"))
+            if (ds_name_ends_with(nm, "conv.weight"))
                 ds_rng_fill_normal(&r, x, n, 0.0f, sqrtf(2.0f / (float)(p->shape[1] * p->shape[2])));
-            else if (ends_with(nm, "conv.bias")) {
+            else if (ds_name_ends_with(nm, "conv.bias")) {
                 int li = atoi(nm + strlen(PFX "feature_extractor.conv_layers."));
                 float a = 1.0f / sqrtf((float)((li ? c->conv_dim[li - 1] : 1) * c->conv_kernel[li]));
                 ds_rng_fill_uniform(&r, x, n, -a, a);
-            } else if (ends_with(nm, "layer_norm.weight"))
+            } else if (ds_name_ends_with(nm, "layer_norm.weight"))
                 for (long k = 0; k < n; k++) x[k] = 1.0f;
         } else if (strstr(nm, "feature_projection.layer_norm.weight")) {
             for (long k = 0; k < n; k++) x[k] = 1.0f;
         } else if (strstr(nm, "feature_projection.projection.")) {
             float a = 1.0f / sqrtf((float)h->Cl);
             ds_rng_fill_uniform(&r, x, n, -a, a);
-        } else if (ends_with(nm, "masked_spec_embed") || ends_with(nm, "codevectors")) {
+        } else if (ds_name_ends_with(nm, "masked_spec_embed") || ds_name_ends_with(nm, "codevectors")) {
             ds_rng_fill_uniform(&r, x, n, 0.0f, 1.0f);
-        } else if (ends_with(nm, "weight_proj.weight")) {
+        } else if (ds_name_ends_with(nm, "weight_proj.weight")) {
             ds_rng_fill_normal(&r, x, n, 0.0f, 1.0f);
         } else if (strstr(nm, "project_hid.") || strstr(nm, "project_q.")) {
             float a = 1.0f / sqrtf((float)(strstr(nm, "project_hid.") ? h->H : c->codevector_dim));
             ds_rng_fill_uniform(&r, x, n, -a, a);
         } else if (strstr(nm, "lm_head.")) {
-            if (ends_with(nm, ".weight")) ds_rng_fill_normal(&r, x, n, 0.0f, 0.02f);
-        } else if (ends_with(nm, "proj.weight") || ends_with(nm, "dense.weight")) {
+            if (ds_name_ends_with(nm, ".weight")) ds_rng_fill_normal(&r, x, n, 0.0f, 0.02f);
+        } else if (ds_name_ends_with(nm, "proj.weight") || ds_name_ends_with(nm, "dense.weight")) {
             ds_rng_fill_normal(&r, x, n, 0.0f, 0.02f);
         }
     }

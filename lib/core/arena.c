@@ -2,6 +2,7 @@
 #include "core/arena.h"
 #include "core/error.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -101,6 +102,23 @@ void ds_params_free(ds_params *ps)
     free(ps->p); free(ps->data);
     if (ps->grad) munmap(ps->grad, grad_bytes(ps));
     ds_params_init(ps);
+}
+
+int ds_params_addf(ds_params *ps, int decay, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
+{
+    char name[DS_NAME_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int64_t shape[3] = { a, b, c };
+    return decay < 0 ? ds_params_add_buffer(ps, name, ndim, shape) : ds_params_add(ps, name, ndim, shape, decay);
+}
+
+int ds_name_ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && !strcmp(name + n - k, suffix);
 }
 
 int ds_params_find(const ds_params *ps, const char *name)

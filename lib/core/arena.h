@@ -36,6 +36,12 @@ void ds_params_init(ds_params *ps);
  * (duplicate name, bad shape). */
 int ds_params_add(ds_params *ps, const char *name, int ndim, const int64_t *shape, int decay);
 int ds_params_add_buffer(ds_params *ps, const char *name, int ndim, const int64_t *shape);
+/* ds_params_add with a printf-formatted name and up to 3 dimensions
+ * (a, b, c; trailing ones unused); decay < 0 adds a buffer instead. */
+int ds_params_addf(ds_params *ps, int decay, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* Whether a tensor name ends with suffix (".bias", "A_log"). */
+int ds_name_ends_with(const char *name, const char *suffix);
 /* A second name for entry `target`'s storage (an official state dict that
  * repeats a shared tensor, e.g. HyenaDNA's Sin freq); saved and loaded under
  * its name, never counted or updated on its own. */
