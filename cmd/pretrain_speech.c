@@ -295,23 +295,14 @@ static int next_batch(sp_run *p)
 
 static int save(sp_run *p, long step)
 {
-    ds_counters c = {0};
-    ds_counters_set(&c, "step", step);
-    ds_counters_set(&c, "draws", (int64_t)p->ndraws);
-    int e = ds_run_save(&p->run, &p->m->params, &p->opt, &c, step);
+    int e = ds_run_save_step(&p->run, &p->m->params, &p->opt, step, p->ndraws);
     if (!e) p->saved_step = step;
     return e;
 }
 
 static int diverged(sp_run *p, long step, const char *what, double v, int tensor)
 {
-    char when[32], kept[1200];
-    snprintf(when, sizeof when, "step %ld", step);
-    if (p->saved_step >= 0)
-        snprintf(kept, sizeof kept, "%s keeps step %ld, the last saved state", p->run.last_path, p->saved_step);
-    else
-        snprintf(kept, sizeof kept, "no checkpoint had been saved yet");
-    return ds_run_diverged(when, what, v, tensor >= 0 ? p->m->params.p[tensor].name : NULL, kept);
+    return ds_run_diverged_at_step(&p->run, step, p->saved_step, what, v, tensor >= 0 ? p->m->params.p[tensor].name : NULL);
 }
 
 static int log_json(sp_run *p, json_t *j)
@@ -529,18 +520,9 @@ int main_pretrain_speech(int argc, char **argv)
     if (!e) e = open_data(&p);
     long start = 0;
     if (!e && resuming) {
-        ds_counters c = {0};
-        int64_t step = 0, draws = 0;
-        e = ds_run_load_state(&p.run, &p.m->params, &p.opt, &c);
-        if (!e) e = ds_counters_get(&c, "step", &step);
-        if (!e) e = ds_counters_get(&c, "draws", &draws);
-        start = (long)step;
+        e = ds_run_resume_step(&p.run, &p.m->params, &p.opt, &start, &p.ndraws, o.co.cmd, o.co.quiet);
         p.saved_step = start;
-        p.ndraws = (uint64_t)draws;
         p.best = p.run.best_loss;
-        if (!e) e = ds_log_rewind(p.run.log_path, start, -1);
-        if (!e) ds_resume_check_threads(o.co.cmd, p.run.cfg.threads, o.co.quiet);
-        if (!e && !o.co.quiet) fprintf(stderr, "[M::pretrain] resuming %s at step %ld\n", p.run.dir, start);
     }
     if (!e) {
         const ds_run_cfg *c = &p.run.cfg;

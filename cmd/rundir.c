@@ -2,6 +2,7 @@
 #include "cmd/rundir.h"
 #include "cmd/opts.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "io/checkpoint.h"
 #include "io/outfile.h"
 #include "io/safetensors.h"
@@ -311,4 +312,40 @@ int ds_run_read_model_config(const char *path, const char *norm, float alpha_ini
     *json = json_dumps(o, MODEL_JSON_FLAGS);
     json_decref(o);
     return *json ? 0 : ds_err(DS_ENOMEM, "out of memory");
+}
+
+int ds_run_save_step(const ds_run *run, const ds_params *ps, const ds_adamw *opt, long step, uint64_t draws)
+{
+    ds_counters c = {0};
+    ds_counters_set(&c, "step", step);
+    ds_counters_set(&c, "draws", (int64_t)draws);
+    return ds_run_save(run, ps, opt, &c, step);
+}
+
+int ds_run_resume_step(ds_run *run, ds_params *ps, ds_adamw *opt, long *step, uint64_t *draws, const char *cmd,
+                       int quiet)
+{
+    ds_counters c = {0};
+    int64_t s = 0, d = 0;
+    int e = ds_run_load_state(run, ps, opt, &c);
+    if (!e) e = ds_counters_get(&c, "step", &s);
+    if (!e) e = ds_counters_get(&c, "draws", &d);
+    *step = (long)s;
+    *draws = (uint64_t)d;
+    if (!e) e = ds_log_rewind(run->log_path, *step, -1);
+    if (!e) ds_resume_check_threads(cmd, run->cfg.threads, quiet);
+    if (!e && !quiet) fprintf(stderr, "[M::%s] resuming %s at step %ld\n", cmd, run->dir, *step);
+    return e;
+}
+
+int ds_run_diverged_at_step(const ds_run *run, long step, long saved_step, const char *what, double v,
+                            const char *tensor)
+{
+    char when[32], kept[1200];
+    snprintf(when, sizeof when, "step %ld", step);
+    if (saved_step >= 0)
+        snprintf(kept, sizeof kept, "%s keeps step %ld, the last saved state", run->last_path, saved_step);
+    else
+        snprintf(kept, sizeof kept, "no checkpoint had been saved yet");
+    return ds_run_diverged(when, what, v, tensor, kept);
 }

@@ -83,6 +83,21 @@ int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_los
 int ds_run_load_state(ds_run *run, ds_params *ps, ds_adamw *opt, ds_counters *c);
 void ds_run_free(ds_run *run);
 
+/* ---- the step-counted runs of pretrain (DNA and speech) --------------- */
+
+/* Saves state with the counters "step" and "draws" (the data position). */
+int ds_run_save_step(const ds_run *run, const ds_params *ps, const ds_adamw *opt, long step, uint64_t draws);
+/* Loads the state saved by ds_run_save_step for --resume: *step and *draws,
+ * rewinds the log to that step (steps after it are run again and logged
+ * once) and warns about another thread count; "[M::<cmd>] resuming ..."
+ * unless quiet. */
+int ds_run_resume_step(ds_run *run, ds_params *ps, ds_adamw *opt, long *step, uint64_t *draws, const char *cmd,
+                       int quiet);
+/* ds_run_diverged for a run that diverged at `step` (1-based), saying what
+ * the run directory keeps: last.safetensors at saved_step (< 0: nothing). */
+int ds_run_diverged_at_step(const ds_run *run, long step, long saved_step, const char *what, double v,
+                            const char *tensor);
+
 /* A --config FILE's model JSON with "norm" and "alpha_init" set; malloc'd. */
 int ds_run_read_model_config(const char *path, const char *norm, float alpha_init, char **json);
 
