@@ -12,6 +12,7 @@
 #include "nn/optim.h"
 #include "presets.h"
 #include "core/error.h"
+#include "core/progress.h"
 
 #include <math.h>
 #include "core/threads.h"
@@ -20,22 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static double peak_rss_gb(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_maxrss / 1048576.0;
-}
 
 static ds_model *make(const char *preset, const char *ckpt)
 {
@@ -77,7 +62,7 @@ static int bench(const char *preset, const char *ckpt, int B, int L, int train_s
     ds_adamw_init(&opt, &m->params, DS_ADAMW_DEFAULTS);
     double t0 = 0, loss = 0;
     for (int s = 0; s <= train_steps; s++) {   /* step 0 warms up */
-        if (s == 1) t0 = now();
+        if (s == 1) t0 = ds_realtime();
         m->vt->encode(m, inp, B, L, 1, 1, (uint64_t)s);
         loss = ds_lm_head_loss(&head, m, tgt, -100);
         ds_params_zero_grad(&m->params);
@@ -85,13 +70,13 @@ static int bench(const char *preset, const char *ckpt, int B, int L, int train_s
         ds_grad_clip(&m->params, 1.0f);
         ds_adamw_step(&opt, &m->params, 6e-4f);
     }
-    double train_tps = (double)B * L * train_steps / (now() - t0);
+    double train_tps = (double)B * L * train_steps / (ds_realtime() - t0);
     m->vt->encode(m, inp, B, L, 0, 0, 0);
-    t0 = now();
+    t0 = ds_realtime();
     for (int s = 0; s < infer_steps; s++) m->vt->encode(m, inp, B, L, 0, 0, 0);
-    double infer_tps = (double)B * L * infer_steps / (now() - t0);
+    double infer_tps = (double)B * L * infer_steps / (ds_realtime() - t0);
     printf("derfseq %-20s B%d x %d  train %8.0f tok/s  infer %8.0f tok/s  peak RSS %.2f GB  (loss %.3f%s)\n", preset,
-           B, L, train_tps, infer_tps, peak_rss_gb(), loss, ckpt ? ", trained weights" : "");
+           B, L, train_tps, infer_tps, ds_peak_rss_gb(), loss, ckpt ? ", trained weights" : "");
     fflush(stdout);
     ds_adamw_free(&opt);
     ds_lm_head_free(&head);
@@ -111,10 +96,10 @@ static int sweep(const char *preset, int L)
     ds_rng_init(&r, 1, 1);
     for (int i = 0; i < L; i++) ids[i] = 7 + (int)ds_rng_below(&r, 4);
     if (m->vt->reserve(m, 1, L)) { fprintf(stderr, "bench: %s\n", ds_errmsg()); return 1; }
-    double t0 = now();
+    double t0 = ds_realtime();
     m->vt->encode(m, ids, 1, L, 0, 0, 0);
-    double s = now() - t0;
-    printf("derfseq sweep %-16s L %7d  %8.3f s  %9.0f tok/s  peak RSS %.3f GB\n", preset, L, s, L / s, peak_rss_gb());
+    double s = ds_realtime() - t0;
+    printf("derfseq sweep %-16s L %7d  %8.3f s  %9.0f tok/s  peak RSS %.3f GB\n", preset, L, s, L / s, ds_peak_rss_gb());
     ds_model_free(m);
     free(ids);
     return 0;

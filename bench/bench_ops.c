@@ -3,6 +3,7 @@
  * norm family (Derf must stay within 1.2x of DyT), and the selective scan's
  * (b, t) rows per second (`bench_ops scan` runs that alone), and ms per
  * wav2vec2-base conv for 1 s of audio (`bench_ops conv` alone). */
+#include "core/progress.h"
 #include "core/arena.h"
 #include "nn/norm.h"
 #include "nn/ops.h"
@@ -15,14 +16,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static float *randn(size_t n, unsigned seed)
 {
@@ -37,9 +30,9 @@ static float *randn(size_t n, unsigned seed)
 
 /* Runs f until at least 0.5 s have passed; returns seconds per call. */
 #define TIME_IT(secs, body)                                                   \
-    do { body; double _t0 = now(); long _k = 0;                               \
-         do { body; _k++; } while (now() - _t0 < 0.5);                        \
-         secs = (now() - _t0) / _k; } while (0)
+    do { body; double _t0 = ds_realtime(); long _k = 0;                               \
+         do { body; _k++; } while (ds_realtime() - _t0 < 0.5);                        \
+         secs = (ds_realtime() - _t0) / _k; } while (0)
 
 static void bench_linear(int N, int Cin, int Cout)
 {

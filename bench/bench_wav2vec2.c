@@ -18,6 +18,7 @@
  * LayerDrop is set to 0 in the bench config so every step runs every layer
  * (the PyTorch twin has no LayerDrop); dropout stays as in the preset. */
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/rng.h"
 #include "core/threads.h"
 #include "io/spanmask.h"
@@ -32,9 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define INFER_SECONDS 10.0
@@ -47,20 +46,6 @@ static const w2v_run g_runs[] = {
     { "wav2vec2-base", 5, 2 },
     { "wav2vec2-tiny", 7, 3 },
 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static double peak_rss_gb(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_maxrss / 1048576.0;
-}
 
 /* The preset's config as benchmarked: LayerDrop 0 (see the header). */
 static int bench_config(const char *preset, char **json)
@@ -130,16 +115,16 @@ static int bench_infer(const char *preset, const char *ckpt, int runs)
     double t[32];
     if (runs > 32) runs = 32;
     for (int s = 0; s <= runs; s++) {
-        double t0 = now();
+        double t0 = ds_realtime();
         if (ds_w2v_encode(m, wave, &S, 1, NULL, 0, 0, 0)) { fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg()); return 1; }
-        if (s) t[s - 1] = now() - t0;
+        if (s) t[s - 1] = ds_realtime() - t0;
     }
     qsort(t, (size_t)runs, sizeof t[0], cmp_double);
     double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
     char name[96];
     printf("derfseq %-20s B1 x %.0f s  %7.3f s (median of %d, min %.3f)  infer %7.2f x realtime  peak RSS %.3f GB\n",
            label(m, preset, ckpt, name, sizeof name), INFER_SECONDS, med, runs, t[0], INFER_SECONDS / med,
-           peak_rss_gb());
+           ds_peak_rss_gb());
     fflush(stdout);
     ds_model_free(m);
     free(x);
@@ -190,30 +175,30 @@ static int bench_train(const char *preset, const char *ckpt, int steps)
     ds_w2v_losses L = {0};
     for (int s = 0; s <= steps; s++) {   /* step 0 warms up */
         double t[6];
-        t[0] = now();
+        t[0] = ds_realtime();
         if (s == 1) t0 = t[0];
         ds_params_zero_grad(&m->params);
         int M = draw(c, lens, TRAIN_B, T, mask, neg, gumbel, (uint64_t)s);
-        t[1] = now();
+        t[1] = ds_realtime();
         int e = M < 0 || ds_w2v_encode(m, wave, ns, TRAIN_B, mask, 1, 1, (uint64_t)s);
-        t[2] = now();
+        t[2] = ds_realtime();
         if (e || ds_w2v_pretrain_loss(m, neg, gumbel, ds_w2v_tau(c, s), &L)) {
             fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg());
             return 1;
         }
-        t[3] = now();
+        t[3] = ds_realtime();
         ds_w2v_pretrain_backward(m, 1.0f);
-        t[4] = now();
+        t[4] = ds_realtime();
         ds_grad_clip(&m->params, 1.0f);
         ds_adamw_step(&opt, &m->params, 5e-4f);
-        t[5] = now();
+        t[5] = ds_realtime();
         for (int k = 0; k < 5 && s; k++) ph[k] += (t[k + 1] - t[k]) / steps;
     }
-    double sec = (now() - t0) / steps, audio = TRAIN_B * TRAIN_SECONDS;
+    double sec = (ds_realtime() - t0) / steps, audio = TRAIN_B * TRAIN_SECONDS;
     char name[96];
     printf("derfseq %-20s B%d x %.0f s  %7.3f s/step (mean of %d)  train %7.2f audio-s/s  peak RSS %.3f GB  (loss %.3f, M %ld; "
            "s/step: draw %.3f encode %.3f loss %.3f backward %.3f clip+adamw %.3f)\n",
-           label(m, preset, ckpt, name, sizeof name), TRAIN_B, TRAIN_SECONDS, sec, steps, audio / sec, peak_rss_gb(),
+           label(m, preset, ckpt, name, sizeof name), TRAIN_B, TRAIN_SECONDS, sec, steps, audio / sec, ds_peak_rss_gb(),
            L.loss, L.M, ph[0], ph[1], ph[2], ph[3], ph[4]);
     fflush(stdout);
     ds_adamw_free(&opt);

@@ -106,13 +106,19 @@ void ds_progress_finish(ds_progress *p)
     fflush(p->fp);
 }
 
+double ds_peak_rss_gb(void)
+{
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return r.ru_maxrss / 1024.0 / 1024.0;   /* ru_maxrss is in KiB on Linux */
+}
+
 const char *ds_resource_str(char *buf, size_t len, double t0)
 {
     struct rusage r;
     getrusage(RUSAGE_SELF, &r);
     double cpu = r.ru_utime.tv_sec + r.ru_utime.tv_usec * 1e-6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec * 1e-6;
-    double rss_gb = r.ru_maxrss / 1024.0 / 1024.0;   /* ru_maxrss is in KiB on Linux */
-    snprintf(buf, len, "[M::main] real %.3f s, CPU %.1f s, peak RSS %.3f GB", ds_realtime() - t0, cpu, rss_gb);
+    snprintf(buf, len, "[M::main] real %.3f s, CPU %.1f s, peak RSS %.3f GB", ds_realtime() - t0, cpu, ds_peak_rss_gb());
     return buf;
 }
 

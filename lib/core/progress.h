@@ -32,6 +32,8 @@ void ds_progress_finish(ds_progress *p);
 
 /* Seconds on a monotonic clock; differences are wall time. */
 double ds_realtime(void);
+/* The peak resident set size of this process so far, in GiB. */
+double ds_peak_rss_gb(void);
 /* "[M::main] real 12.345 s, CPU 20.1 s, peak RSS 0.123 GB" (minimap2's
  * closing line) for the time since t0, CPU of this process, peak RSS in
  * GiB; into buf, returned. */
