@@ -19,7 +19,7 @@ typedef struct {
     int B, L;
 } golden;
 
-static float *read_tensor(const ds_st_file *f, const char *name, size_t *n)
+float *golden_read_f32(const ds_st_file *f, const char *name, size_t *n)
 {
     const ds_st_tensor *t = ds_st_find(f, name);
     if (!t) { CHECK_MSG(0, "golden has no tensor '%s'", name); return NULL; }
@@ -88,13 +88,13 @@ void golden_check_forward_and_gradients(const char *path)
     if (golden_open(&g, path)) { golden_close(&g); return; }
     float loss = step(&g);
     size_t n;
-    float *want = read_tensor(&g.f, "golden.hidden", &n);
+    float *want = golden_read_f32(&g.f, "golden.hidden", &n);
     if (want) CHECK_CLOSE("hidden", g.m->hidden, want, (long)n, 1e-4);
     free(want);
-    want = read_tensor(&g.f, "golden.logits", &n);
+    want = golden_read_f32(&g.f, "golden.logits", &n);
     if (want) CHECK_CLOSE("logits", g.head.logits, want, (long)n, 1e-4);
     free(want);
-    want = read_tensor(&g.f, "golden.loss", NULL);
+    want = golden_read_f32(&g.f, "golden.loss", NULL);
     if (want) CHECK_NEAR(loss, want[0], 1e-5 * fabs(want[0]));
     free(want);
     ds_params *ps = &g.m->params;
@@ -102,7 +102,7 @@ void golden_check_forward_and_gradients(const char *path)
         if (!ps->p[i].trainable) continue;
         char name[DS_NAME_MAX + 8];
         snprintf(name, sizeof name, "grad.%s", ps->p[i].name);
-        want = read_tensor(&g.f, name, &n);
+        want = golden_read_f32(&g.f, name, &n);
         if (want) CHECK_CLOSE(name, ds_params_grad(ps, i), want, (long)n, 1e-4);
         free(want);
     }
@@ -113,7 +113,7 @@ void golden_check_adamw_steps(const char *path)
 {
     golden g;
     if (golden_open(&g, path)) { golden_close(&g); return; }
-    float *want = read_tensor(&g.f, "golden.adamw_losses", NULL);
+    float *want = golden_read_f32(&g.f, "golden.adamw_losses", NULL);
     ds_adamw opt;
     ds_adamw_init(&opt, &g.m->params, (ds_adamw_cfg){ 0.9f, 0.999f, 1e-8f, 0.1f });
     for (int k = 0; k < 5 && want; k++) {

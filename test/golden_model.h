@@ -8,7 +8,14 @@
 #ifndef DS_TEST_GOLDEN_MODEL_H
 #define DS_TEST_GOLDEN_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "io/safetensors.h"
+
+/* Tensor `name` of a golden as float32 (malloc'd; a failed CHECK and NULL
+ * when it is missing), its element count in *n (may be NULL). */
+float *golden_read_f32(const ds_st_file *f, const char *name, size_t *n);
 
 void golden_check_forward_and_gradients(const char *path);
 void golden_check_adamw_steps(const char *path);

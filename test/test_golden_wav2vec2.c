@@ -8,6 +8,7 @@
  * every gradient and 5 AdamW steps agree with the twin's float64 results to
  * 1e-4 normwise; the unmasked eval forward gives the embed hidden states. */
 #include "test.h"
+#include "golden_model.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "nn/optim.h"
@@ -43,9 +44,7 @@ static void *read_raw(const ds_st_file *f, const char *name, int dtype, size_t *
         memcpy(x, f->data + t->begin, t->numel * sizeof *x);
         return x;
     }
-    float *x = malloc(t->numel * sizeof *x);
-    if (ds_st_read_f32(f, t, x)) { CHECK_MSG(0, "%s", ds_errmsg()); free(x); return NULL; }
-    return x;
+    return golden_read_f32(f, name, NULL);
 }
 
 static int golden_open(golden *g, const char *path, int eval_only, int dropout)
