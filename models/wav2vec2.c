@@ -31,7 +31,7 @@
 #define MAX_BATCH 1024
 #define RNG_STREAM_DROP 0x57000000ull   /* + (step << 16) + site */
 
-enum { SITE_PROJ = 1, SITE_ENC, SITE_QUANT, SITE_LAYERDROP, SITE_LAYER0 = 16 };   /* 8 sites per layer */
+enum { SITE_PROJ = 1, SITE_ENC, SITE_QUANT, SITE_LAYERDROP, SITE_FINAL, SITE_LAYER0 = 16 };   /* 8 sites per layer */
 
 typedef struct {
     float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b, *f1_w, *f1_b, *f2_w, *f2_b;
@@ -45,6 +45,7 @@ typedef struct {
     ds_norm_w enc;
     layer_w *l;
     float *cv, *wp_w, *wp_b, *hid_w, *hid_b, *pq_w, *pq_b;
+    float *lm_w, *lm_b;
 } all_w;
 
 typedef struct {
@@ -84,6 +85,16 @@ typedef struct {
     float pen_scale;                    /* ... times this (the loss's weight in the step) */
     uint8_t *mask;                      /* [Bmax·T] copy, or NULL */
     int has_mask;
+    uint8_t *cmask;                     /* [Bmax·H] channel mask copy */
+    int has_cmask;
+    /* CTC head */
+    float *Hd, *logits, *logp, *dlogp, *dHd;
+    const float *ctc_in;                /* what lm_head read: hidden or Hd */
+    float *ctc_scratch;
+    size_t ctc_cap;
+    int32_t *tgt;
+    long tgt_cap;
+    int tgl[MAX_BATCH], ctc_Lmax, ctc_ready;
     uint64_t seed, step;
     double pen;
     long M;
@@ -119,6 +130,10 @@ void ds_w2v_config_default(ds_w2v_config *c)
     c->norm = DS_NORM_LAYERNORM; c->alpha_init = DS_NORM_ALPHA_INIT;
     c->normalize_audio = 0;
     c->vocab_size = 32; c->ctc_head = 0; c->pretraining_head = 1;
+    /* HF's Wav2Vec2Config defaults; fine-tuning sets fairseq's recipe */
+    c->final_dropout = 0.1f;
+    c->mask_feature_prob = 0.0f; c->mask_feature_length = 10; c->mask_feature_min_masks = 0;
+    c->vocab[0] = 0;
 }
 
 static json_t *int_array(const int *v, int n)
@@ -170,6 +185,19 @@ int ds_w2v_config_to_json(const ds_w2v_config *c, char **json)
     SI("vocab_size", c->vocab_size);
     SB("pretraining_head", c->pretraining_head);
     SB("ctc_head", c->ctc_head);
+    SF("final_dropout", c->final_dropout);
+    SF("mask_feature_prob", c->mask_feature_prob); SI("mask_feature_length", c->mask_feature_length);
+    SI("mask_feature_min_masks", c->mask_feature_min_masks);
+    if (c->vocab[0]) {
+        json_t *v = json_array();
+        for (const char *p = c->vocab;;) {
+            const char *e = strchr(p, '\n');
+            json_array_append_new(v, json_stringn(p, e ? (size_t)(e - p) : strlen(p)));
+            if (!e) break;
+            p = e + 1;
+        }
+        json_object_set_new(o, "vocab", v);
+    }
 #undef SI
 #undef SF
 #undef SB
@@ -218,8 +246,39 @@ static int get_tau(json_t *o, ds_w2v_config *c)
     return 0;
 }
 
+/* "vocab": an array of token names in id order, kept '\n'-joined. */
+static int get_vocab(json_t *o, ds_w2v_config *c)
+{
+    json_t *x = json_object_get(o, "vocab");
+    if (!x) return 0;
+    size_t n = json_is_array(x) ? json_array_size(x) : 0, k = 0;
+    if (!n) return ds_err(DS_EFORMAT, "config key 'vocab': expected a non-empty array of token names in id order");
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(x, i);
+        const char *t = json_is_string(e) ? json_string_value(e) : NULL;
+        size_t len = t ? strlen(t) : 0;
+        if (!len || strchr(t, '\n'))
+            return ds_err(DS_EFORMAT, "config key 'vocab': entry %zu is not a token name", i);
+        if (k + len + 2 > sizeof c->vocab)
+            return ds_err(DS_EFORMAT, "config key 'vocab': more than %zu bytes of token names", sizeof c->vocab);
+        if (i) c->vocab[k++] = '\n';
+        memcpy(c->vocab + k, t, len + 1);
+        k += len;
+    }
+    ds_char_vocab v;
+    int r = ds_char_vocab_from_lines(&v, c->vocab, "config key 'vocab'");
+    if (r) return r;
+    ds_char_vocab_free(&v);
+    if ((int)n != c->vocab_size)
+        return ds_err(DS_EFORMAT, "config key 'vocab': %zu tokens, but 'vocab_size' is %d", n, c->vocab_size);
+    return 0;
+}
+
 static int check_config(const ds_w2v_config *c)
 {
+    if (c->ctc_head && !c->vocab[0] && c->vocab_size != DS_CV_W2V2_SIZE)
+        return ds_err(DS_EFORMAT, "config key 'vocab_size' %d: a CTC model without 'vocab' uses wav2vec2-base-960h's %d "
+                      "characters", c->vocab_size, DS_CV_W2V2_SIZE);
     if (c->hidden_size % c->num_attention_heads)
         return ds_err(DS_EFORMAT, "config keys 'hidden_size' %d / 'num_attention_heads' %d: not a whole head size",
                       c->hidden_size, c->num_attention_heads);
@@ -293,6 +352,11 @@ int ds_w2v_config_from_json(ds_w2v_config *c, const char *text)
     if (!r) r = ds_cfg_get_int(o, "vocab_size", &c->vocab_size, 1, 1 << 20);
     if (!r) r = ds_cfg_get_bool(o, "pretraining_head", &c->pretraining_head);
     if (!r) r = ds_cfg_get_bool(o, "ctc_head", &c->ctc_head);
+    if (!r) r = ds_cfg_get_float(o, "final_dropout", &c->final_dropout, 0, 0.999);
+    if (!r) r = ds_cfg_get_float(o, "mask_feature_prob", &c->mask_feature_prob, 0, 1);
+    if (!r) r = ds_cfg_get_int(o, "mask_feature_length", &c->mask_feature_length, 1, 100000);
+    if (!r) r = ds_cfg_get_int(o, "mask_feature_min_masks", &c->mask_feature_min_masks, 0, 100000);
+    if (!r) r = get_vocab(o, c);
     json_decref(o);
     return r ? r : check_config(c);
 }
@@ -445,6 +509,8 @@ static void bind(const w2v *h, all_w *w, const ds_params *ps, int g)
     w->hid_w = P(ps, g, "project_hid.weight");
     w->hid_b = P(ps, g, "project_hid.bias");
     w->pq_w = P(ps, g, "project_q.weight");
+    w->lm_w = P(ps, g, "lm_head.weight");
+    w->lm_b = P(ps, g, "lm_head.bias");
     w->pq_b = P(ps, g, "project_q.bias");
 }
 
@@ -603,6 +669,14 @@ static void layout(w2v *h, ds_arena *a, int B, int eval_only)
         x->R2 = ds_arena_take(a, n * H);
         x->out = c->do_stable_layer_norm ? x->R2 : x->N2;
     }
+    if (c->ctc_head) {
+        size_t V = (size_t)c->vocab_size;
+        h->logits = ds_arena_take(a, n * V);
+        h->logp = ds_arena_take(a, n * V);
+        h->Hd = !eval_only && c->final_dropout > 0 ? ds_arena_take(a, n * H) : NULL;
+        h->dlogp = eval_only ? NULL : ds_arena_take(a, n * V);
+        h->dHd = eval_only ? NULL : ds_arena_take(a, n * H);
+    }
     if (eval_only) return;
     h->dS0 = ds_arena_take(a, n * H);
     h->dS1 = ds_arena_take(a, n * H);
@@ -646,7 +720,9 @@ static void w2v_release(w2v *h)
 {
     ds_arena_free(&h->arena);
     free(h->mask);
+    free(h->cmask);
     h->mask = NULL;
+    h->cmask = NULL;
 }
 
 int ds_w2v_reserve(ds_model *m, int B, long S)
@@ -673,7 +749,8 @@ int ds_w2v_reserve(ds_model *m, int B, long S)
     if (!r) {
         layout(h, &h->arena, B, m->eval_only);
         h->mask = calloc((size_t)B * h->Ti[c->n_conv - 1], 1);
-        if (!h->mask) r = ds_err(DS_ENOMEM, "out of memory for a time mask");
+        h->cmask = calloc((size_t)B * h->H, 1);
+        if (!h->mask || !h->cmask) r = ds_err(DS_ENOMEM, "out of memory for a time mask");
     }
     if (r) {
         w2v_release(h);
@@ -795,6 +872,19 @@ static void zero_padded_rows(const w2v *h, float *x, int C)
         memset(x + ((size_t)b * h->T + h->lens[b]) * C, 0, (size_t)(h->T - h->lens[b]) * C * sizeof(float));
 }
 
+/* Zeroes the masked channels of every frame (forward on X0, backward on its gradient). */
+static void channel_mask(const w2v *h, float *x)
+{
+    for (int b = 0; b < h->B; b++) {
+        const uint8_t *cm = h->cmask + (size_t)b * h->H;
+        for (int t = 0; t < h->lens[b]; t++) {
+            float *row = x + ((size_t)b * h->T + t) * h->H;
+            for (int k = 0; k < h->H; k++)
+                if (cm[k]) row[k] = 0.0f;
+        }
+    }
+}
+
 static void encoder_forward(ds_model *m)
 {
     w2v *h = W(m);
@@ -807,6 +897,7 @@ static void encoder_forward(ds_model *m)
     if (h->has_mask)
         for (int r = 0; r < n; r++)
             if (h->mask[r]) memcpy(h->X0 + (size_t)r * H, h->w.mse, (size_t)H * sizeof(float));
+    if (h->has_cmask) channel_mask(h, h->X0);
     zero_padded_rows(h, h->X0, H);
     ds_weightnorm2_forward(h->Wpos, h->pos_norms, h->w.pos_g, h->w.pos_v, H, H / G, h->Kp);
     ds_conv1d_forward(h->Pc, h->X0, h->Wpos, h->w.pos_b, h->B, h->T, H, H, h->Kp, 1, h->Kp / 2, G, h->T,
@@ -840,6 +931,12 @@ static void encoder_forward(ds_model *m)
 int ds_w2v_encode(ds_model *m, const float *const *wave, const long *ns, int B, const uint8_t *mask, int train,
                   uint64_t seed, uint64_t step)
 {
+    return ds_w2v_encode_masked(m, wave, ns, B, mask, NULL, train, seed, step);
+}
+
+int ds_w2v_encode_masked(ds_model *m, const float *const *wave, const long *ns, int B, const uint8_t *mask,
+                         const uint8_t *cmask, int train, uint64_t seed, uint64_t step)
+{
     w2v *h = W(m);
     const ds_w2v_config *c = &h->cfg;
     if (!h->Bmax || B < 1 || B > h->Bmax)
@@ -860,6 +957,9 @@ int ds_w2v_encode(ds_model *m, const float *const *wave, const long *ns, int B, 
      * encoder for B·T rows: T is the longest utterance of this batch */
     h->has_mask = mask != NULL;
     if (mask) memcpy(h->mask, mask, (size_t)B * T);
+    h->has_cmask = cmask != NULL;
+    if (cmask) memcpy(h->cmask, cmask, (size_t)B * h->H);
+    h->ctc_ready = 0;
     int last = c->n_conv - 1;
     for (int b = 0; b < B; b++) conv_forward(h, b, wave[b], ns[b], m->eval_only);
     /* features at row stride T (the conv layout uses Ti[last] >= T) */
@@ -1056,6 +1156,7 @@ static void backward_all(ds_model *m, const float *dhidden)
                        h->T, h->conv_scratch);
     ds_weightnorm2_backward(h->g.pos_g, h->g.pos_v, h->dWpos, h->w.pos_g, h->w.pos_v, h->pos_norms, H, H / G, h->Kp);
     zero_padded_rows(h, h->t3, H);
+    if (h->has_cmask) channel_mask(h, h->t3);
     if (h->has_mask)
         for (int r = 0; r < n; r++)
             if (h->mask[r]) {
@@ -1204,6 +1305,115 @@ void ds_w2v_pretrain_backward(ds_model *m, float scale)
     backward_all(m, h->dhid);
 }
 
+/* ---- CTC head (wav2vec2.md §3.8) ---------------------------------------- */
+
+int ds_w2v_char_vocab(const ds_model *m, ds_char_vocab *v)
+{
+    const ds_w2v_config *c = &W(m)->cfg;
+    return c->vocab[0] ? ds_char_vocab_from_lines(v, c->vocab, "the model's vocab") : ds_char_vocab_w2v2(v);
+}
+
+int ds_w2v_ctc_logits(ds_model *m, const float **logits)
+{
+    w2v *h = W(m);
+    const ds_w2v_config *c = &h->cfg;
+    if (!c->ctc_head) return ds_err(DS_EINVAL, "wav2vec2: this model has no CTC head (lm_head); fine-tune it with --task ctc");
+    if (!m->hidden || !h->B) return ds_err(DS_EINVAL, "wav2vec2: CTC logits before an encode");
+    int n = h->B * h->T, H = h->H, V = c->vocab_size;
+    h->ctc_in = m->hidden;
+    if (h->train && c->final_dropout > 0) {
+        ds_dropout_forward(h->Hd, m->hidden, (long)n * H, c->final_dropout, h->seed, stream(h, SITE_FINAL));
+        h->ctc_in = h->Hd;
+    }
+    ds_linear_forward(h->logits, h->ctc_in, h->w.lm_w, h->w.lm_b, n, H, V);
+    zero_padded_rows(h, h->logits, V);
+    h->ctc_ready = 1;
+    *logits = h->logits;
+    return 0;
+}
+
+/* Row-wise log_softmax in float with a double sum (torch's fp32 log_softmax). */
+static void log_softmax_rows(float *out, const float *x, int rows, int V)
+{
+    #pragma omp parallel for schedule(static) if (rows > 256)
+    for (int r = 0; r < rows; r++) {
+        const float *a = x + (size_t)r * V;
+        float *o = out + (size_t)r * V, mx = a[0];
+        for (int v = 1; v < V; v++) mx = a[v] > mx ? a[v] : mx;
+        double s = 0;
+        for (int v = 0; v < V; v++) s += exp((double)(a[v] - mx));
+        float lse = mx + (float)log(s);
+        for (int v = 0; v < V; v++) o[v] = a[v] - lse;
+    }
+}
+
+int ds_w2v_ctc_loss(ds_model *m, const int32_t *targets, const int *tgt_lens, double *loss)
+{
+    w2v *h = W(m);
+    const ds_w2v_config *c = &h->cfg;
+    if (!h->ctc_ready) return ds_err(DS_EINVAL, "wav2vec2: CTC loss before ds_w2v_ctc_logits");
+    int B = h->B, T = h->T, V = c->vocab_size, Lmax = 0;
+    long total = 0;
+    for (int b = 0; b < B; b++) {
+        if (tgt_lens[b] < 0) return ds_err(DS_EINVAL, "wav2vec2: utterance %d has a negative transcript length", b);
+        total += tgt_lens[b];
+        if (tgt_lens[b] > Lmax) Lmax = tgt_lens[b];
+        h->tgl[b] = tgt_lens[b];
+    }
+    for (long i = 0; i < total; i++)
+        if (targets[i] <= 0 || targets[i] >= V)
+            return ds_err(DS_EINVAL, "wav2vec2: CTC target %ld is id %d, expected 1 to %d (0 is the blank)", i, targets[i], V - 1);
+    size_t need = ds_ctc_scratch_floats(B, T, Lmax, V);
+    if (need > h->ctc_cap) {
+        free(h->ctc_scratch);
+        h->ctc_cap = 0;
+        if (!(h->ctc_scratch = aligned_alloc(64, (need * sizeof(float) + 63) / 64 * 64)))
+            return ds_err(DS_ENOMEM, "out of memory for the CTC loss of %d utterances, %d frames, %d labels", B, T, Lmax);
+        h->ctc_cap = need;
+    }
+    if (total > h->tgt_cap) {
+        int32_t *t = realloc(h->tgt, (size_t)total * sizeof *t);
+        if (!t) return ds_err(DS_ENOMEM, "out of memory for CTC targets");
+        h->tgt = t;
+        h->tgt_cap = total;
+    }
+    if (total) memcpy(h->tgt, targets, (size_t)total * sizeof *targets);
+    h->ctc_Lmax = Lmax;
+    log_softmax_rows(h->logp, h->logits, B * T, V);
+    ds_ctc_forward(loss, h->ctc_scratch, h->logp, h->lens, h->tgt, h->tgl, B, T, V, DS_CV_BLANK, 1);
+    return 0;
+}
+
+void ds_w2v_ctc_backward(ds_model *m, float scale, int trunk)
+{
+    w2v *h = W(m);
+    const ds_w2v_config *c = &h->cfg;
+    int B = h->B, T = h->T, V = c->vocab_size, H = h->H, n = B * T;
+    double dl[MAX_BATCH];
+    for (int b = 0; b < B; b++) dl[b] = scale;
+    zero(h->dlogp, (size_t)n * V);
+    ds_ctc_backward(h->dlogp, dl, h->ctc_scratch, h->logp, h->lens, h->tgt, h->tgl, B, T, V, DS_CV_BLANK);
+    /* log_softmax backward: dz = dlogp − softmax · Σ dlogp */
+    for (int r = 0; r < n; r++) {
+        float *d = h->dlogp + (size_t)r * V;
+        const float *lp = h->logp + (size_t)r * V;
+        double s = 0;
+        for (int v = 0; v < V; v++) s += d[v];
+        for (int v = 0; v < V; v++) d[v] -= expf(lp[v]) * (float)s;
+    }
+    zero_padded_rows(h, h->dlogp, V);
+    if (trunk) zero(h->dHd, (size_t)n * H);
+    ds_linear_backward(trunk ? h->dHd : NULL, h->g.lm_w, h->g.lm_b, h->dlogp, h->ctc_in, h->w.lm_w, n, H, V);
+    if (!trunk) return;
+    const float *dh = h->dHd;
+    if (h->ctc_in == h->Hd) {
+        zero(h->dhid, (size_t)n * H);
+        ds_dropout_backward(h->dhid, h->dHd, (long)n * H, c->final_dropout, h->seed, stream(h, SITE_FINAL));
+        dh = h->dhid;
+    }
+    ds_w2v_encode_backward(m, dh);
+}
+
 /* ---- the model interface ---------------------------------------------- */
 
 static int w2v_reserve_vt(ds_model *m, int B, int L) { return ds_w2v_reserve(m, B, L); }
@@ -1229,6 +1439,7 @@ static void w2v_destroy(ds_model *m)
     w2v *h = W(m);
     if (!h) return;
     w2v_release(h);
+    free(h->ctc_scratch); free(h->tgt);
     free(h->w.l); free(h->g.l); free(h->a); free(h->skipped);
     free(h);
 }

@@ -14,12 +14,14 @@
 #define DS_WAV2VEC2_H
 
 #include "model.h"
+#include "io/char_vocab.h"
 #include "nn/norm.h"
 
 #define DS_W2V_MAX_CONV 8
 #define DS_W2V_MAX_HIDDEN 4096
 #define DS_W2V_MAX_LAYERS 64
 #define DS_W2V_RATE 16000
+#define DS_W2V_VOCAB_BYTES 16384   /* a CTC vocabulary's token names, '\n'-joined */
 
 typedef struct {
     char preset[64];
@@ -46,6 +48,13 @@ typedef struct {
     int vocab_size;                               /* CTC vocabulary (the lm_head of a CTC model) */
     int pretraining_head;                         /* 1: quantizer.*, project_hid.*, project_q.* exist */
     int ctc_head;                                 /* 1: lm_head.weight/bias [vocab_size, hidden] exist */
+    float final_dropout;                          /* CTC: dropout on the hidden states before lm_head */
+    float mask_feature_prob;                      /* channel masking of fine-tuning (fairseq mask_channel_prob) */
+    int mask_feature_length, mask_feature_min_masks;
+    /* The CTC tokens in id order joined by '\n' (config key "vocab", a JSON
+     * array; HF's vocab.json in id order); "" is facebook/wav2vec2-base-960h's
+     * 32 (char_vocab.h), which then needs vocab_size 32. */
+    char vocab[DS_W2V_VOCAB_BYTES];
 } ds_w2v_config;
 
 /* wav2vec2-base as published (post-LN LayerNorm, group mode). */
@@ -76,6 +85,11 @@ int ds_w2v_reserve(ds_model *m, int B, long S);
  * (seed, step). Sets m->hidden [B·T, hidden] (padded rows 0). */
 int ds_w2v_encode(ds_model *m, const float *const *wave, const long *n_samples, int B, const uint8_t *mask,
                   int train, uint64_t seed, uint64_t step);
+/* The same with channel masking as well (fine-tuning, HF's
+ * mask_feature_prob): cmask [B·hidden] (NULL: none) zeroes channel k of
+ * every frame of utterance b after the time mask, as HF and fairseq. */
+int ds_w2v_encode_masked(ds_model *m, const float *const *wave, const long *n_samples, int B, const uint8_t *mask,
+                         const uint8_t *cmask, int train, uint64_t seed, uint64_t step);
 /* After encode: frames per utterance and the most of them (row stride). */
 const int *ds_w2v_lens(const ds_model *m);
 int ds_w2v_T(const ds_model *m);
@@ -110,5 +124,27 @@ void ds_w2v_pretrain_backward(ds_model *m, float scale);
 /* Accumulates parameter gradients for dL/d(hidden) [B·T, hidden] of the
  * last encode (padded rows must be 0). */
 void ds_w2v_encode_backward(ds_model *m, const float *dhidden);
+
+/* ---- CTC head (wav2vec2.md §3.8, HF Wav2Vec2ForCTC, fairseq wav2vec_ctc) ----
+ * logits = lm_head(Dropout_final_dropout(hidden)) of the last encode (the
+ * dropout drawn from its seed and step when it trained); the CTC loss
+ * on log_softmax(logits) in float, blank = pad id 0, zero_infinity (an
+ * utterance whose transcript cannot fit its frames costs 0 and gets no
+ * gradient). Needs ctc_head. */
+
+/* The model's vocabulary (the config's "vocab", else the built-in 32). */
+int ds_w2v_char_vocab(const ds_model *m, ds_char_vocab *v);
+/* Logits [B·T, vocab_size] of the last encode, rows b·T + t (padded rows
+ * are 0); valid until the next encode. */
+int ds_w2v_ctc_logits(ds_model *m, const float **logits);
+/* After ds_w2v_ctc_logits: loss[b] = CTC loss of utterance b (nats, summed
+ * over its frames: reduction "none") for the concatenated targets (Σ
+ * tgt_lens ids, each in 1..vocab_size−1). Scratch grows to the longest
+ * transcript seen (the only allocation; a run's first batches). */
+int ds_w2v_ctc_loss(ds_model *m, const int32_t *targets, const int *tgt_lens, double *loss);
+/* Accumulates the gradients of scale · Σ_b loss[b]: into lm_head only when
+ * trunk is 0 (fairseq's freeze_finetune_updates), else through the whole
+ * encoder too (the feature encoder as feature_grad_mult says). */
+void ds_w2v_ctc_backward(ds_model *m, float scale, int trunk);
 
 #endif

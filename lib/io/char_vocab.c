@@ -68,6 +68,8 @@ int ds_char_vocab_w2v2(ds_char_vocab *v)
     return 0;
 }
 
+static int valid_token(const char *key);
+
 static int load_fail(ds_char_vocab *v, json_t *root, int code)
 {
     json_decref(root);
@@ -101,7 +103,7 @@ int ds_char_vocab_load(ds_char_vocab *v, const char *path)
         if (v->names[id])
             return load_fail(v, root, ds_err(DS_EFORMAT, "%s: id %lld is used by both \"%s\" and \"%s\"", path, (long long)id,
                                              v->names[id], key));
-        if (!is_special(key) && (!key[0] || utf8_len((const unsigned char *)key) != (int)strlen(key)))
+        if (!valid_token(key))
             return load_fail(v, root, ds_err(DS_EFORMAT, "%s: token \"%s\": expected one character or a <special> token", path, key));
         if (!(v->names[id] = strdup(key))) return load_fail(v, root, ds_err(DS_ENOMEM, "out of memory"));
     }
@@ -109,6 +111,58 @@ int ds_char_vocab_load(ds_char_vocab *v, const char *path)
     if (v->delim < 0)
         return load_fail(v, root, ds_err(DS_EFORMAT, "%s: no word delimiter token \"|\"", path));
     json_decref(root);
+    return 0;
+}
+
+static int valid_token(const char *key)
+{
+    return is_special(key) || (key[0] && utf8_len((const unsigned char *)key) == (int)strlen(key));
+}
+
+int ds_char_vocab_from_lines(ds_char_vocab *v, const char *tokens, const char *what)
+{
+    memset(v, 0, sizeof *v);
+    long n = 1;
+    for (const char *p = tokens; *p; p++) n += *p == '\n';
+    if (!tokens[0] || n > 1000000) return ds_err(DS_EFORMAT, "%s: expected 1 to 1000000 tokens", what);
+    if (alloc_names(v, (int)n)) return DS_ENOMEM;
+    const char *p = tokens;
+    for (int i = 0; i < v->size; i++) {
+        const char *e = strchr(p, '\n');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if (!(v->names[i] = strndup(p, k))) { ds_char_vocab_free(v); return ds_err(DS_ENOMEM, "out of memory"); }
+        p += k + (e != NULL);
+        if (!valid_token(v->names[i])) {
+            int r = ds_err(DS_EFORMAT, "%s: token %d \"%s\": expected one character or a <special> token", what, i, v->names[i]);
+            ds_char_vocab_free(v);
+            return r;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(v->names[j], v->names[i])) {
+                int r = ds_err(DS_EFORMAT, "%s: token \"%s\" is both id %d and id %d", what, v->names[i], j, i);
+                ds_char_vocab_free(v);
+                return r;
+            }
+    }
+    index_names(v);
+    if (v->delim < 0) {
+        ds_char_vocab_free(v);
+        return ds_err(DS_EFORMAT, "%s: no word delimiter token \"|\"", what);
+    }
+    return 0;
+}
+
+int ds_char_vocab_to_lines(const ds_char_vocab *v, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (int i = 0; i < v->size; i++) {
+        size_t n = strlen(v->names[i]);
+        if (k + n + 2 > cap) return ds_err(DS_EINVAL, "a vocabulary of %d tokens exceeds %zu bytes", v->size, cap);
+        if (i) out[k++] = '\n';
+        memcpy(out + k, v->names[i], n);
+        k += n;
+    }
+    out[k] = 0;
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #ifndef DS_CHAR_VOCAB_H
 #define DS_CHAR_VOCAB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum {
@@ -36,6 +37,13 @@ int ds_char_vocab_w2v2(ds_char_vocab *v);
  * is not an integer, ids that are not exactly 0..V-1 (a gap or a repeat), a
  * token that is neither special nor one UTF-8 character, no `|`. */
 int ds_char_vocab_load(ds_char_vocab *v, const char *path);
+/* The tokens in id order joined by '\n' (a model config's "vocab"); the same
+ * checks as ds_char_vocab_load, plus no token twice; `what` names the source
+ * in errors. */
+int ds_char_vocab_from_lines(ds_char_vocab *v, const char *tokens, const char *what);
+/* The inverse: the tokens joined by '\n' into out (cap bytes); DS_EINVAL
+ * when they do not fit. */
+int ds_char_vocab_to_lines(const ds_char_vocab *v, char *out, size_t cap);
 void ds_char_vocab_free(ds_char_vocab *v);
 
 /* LibriSpeech-style normalisation, in the spirit of jiwer's
