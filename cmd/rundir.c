@@ -160,6 +160,10 @@ static json_t *cfg_to_json(const ds_run_cfg *c)
             json_object_set_new(j, "min_samples", json_integer(c->min_samples));
         }
         if (c->adam_eps > 0) json_object_set_new(j, "adam_eps", json_real(c->adam_eps));
+        if (c->task[0]) {
+            json_object_set_new(j, "task", json_string(c->task));
+            json_object_set_new(j, "freeze_steps", json_integer(c->freeze_steps));
+        }
     }
     return j;
 }
@@ -195,6 +199,10 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
     c->crop = json_is_integer(x = json_object_get(t, "crop")) ? (long)json_integer_value(x) : 0;
     c->min_samples = json_is_integer(x = json_object_get(t, "min_samples")) ? (long)json_integer_value(x) : 0;
     c->adam_eps = json_is_number(x = json_object_get(t, "adam_eps")) ? json_number_value(x) : 0;
+    snprintf(c->task, sizeof c->task, "%s", json_is_string(x = json_object_get(t, "task")) ? json_string_value(x) : "");
+    c->freeze_steps = json_is_integer(x = json_object_get(t, "freeze_steps")) ? (long)json_integer_value(x) : 0;
+    if (c->task[0] && strcmp(c->task, "ctc"))
+        return ds_err(DS_EFORMAT, "%s: \"train\": task \"%s\" is not one this derfseq knows (ctc)", path, c->task);
     if (c->audio[0] && (c->max_tokens < 1 || c->crop < 1 || c->min_samples < 1))
         return ds_err(DS_EFORMAT, "%s: \"train\": max_tokens, crop or min_samples missing or out of range", path);
     if (!(c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1 && c->min_lr >= 0))

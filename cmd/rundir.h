@@ -28,6 +28,8 @@ typedef struct {
     char audio[8192], valid_audio[8192];   /* the inputs, absolute paths, one per line */
     long max_tokens, crop, min_samples;    /* fairseq's max_tokens, max/min_sample_size */
     double adam_eps;     /* 0: derfseq's 1e-8 */
+    char task[16];       /* "": pretraining; "ctc": speech CTC fine-tuning (cmd/finetune_ctc.c) */
+    long freeze_steps;   /* ctc: steps that train lm_head alone (fairseq freeze_finetune_updates) */
 } ds_run_cfg;
 
 typedef struct {

@@ -144,36 +144,48 @@ void ds_speech_plan_free(ds_speech_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-int ds_speech_batch_fill(ds_speech_batch *b, ds_speech_set *s, const long *idx, int n, long crop, uint64_t seed,
-                         uint64_t draw)
+/* Room for n rows of S samples. */
+static int batch_room(ds_speech_batch *b, int n, long S)
+{
+    if ((long)n * S > b->cap) {
+        float *q = realloc(b->buf, sizeof(float) * (size_t)n * (size_t)S);
+        if (!q) return ds_err(DS_ENOMEM, "out of memory for a batch of %d x %ld samples", n, S);
+        b->buf = q;
+        b->cap = (long)n * S;
+    }
+    if (n > b->nmax) {
+        const float **w = realloc(b->wave, sizeof *w * (size_t)n);
+        if (w) b->wave = w;
+        long *ns = w ? realloc(b->ns, sizeof *ns * (size_t)n) : NULL;
+        if (!ns) return ds_err(DS_ENOMEM, "out of memory for a batch of %d utterances", n);
+        b->ns = ns;
+        b->nmax = n;
+    }
+    return 0;
+}
+
+/* crop > 0: every row cut to S = min(shortest, crop) at a random offset;
+ * crop 0: every utterance whole, rows of the longest's length. */
+static int batch_fill(ds_speech_batch *b, ds_speech_set *s, const long *idx, int n, long crop, uint64_t seed,
+                      uint64_t draw)
 {
     float *x[n];
     long len[n];
     int owned[n], e = 0, got = 0;
-    long S = crop;
+    long S = crop ? crop : 0;
     for (int i = 0; i < n && !e; i++, got++) {
         e = ds_speech_set_get(s, idx[i], &x[i], &len[i], &owned[i]);
-        if (!e && len[i] < S) S = len[i];
+        if (!e && (crop ? len[i] < S : len[i] > S)) S = len[i];
     }
-    if (!e && (long)n * S > b->cap) {
-        float *q = realloc(b->buf, sizeof(float) * (size_t)n * (size_t)S);
-        if (q) { b->buf = q; b->cap = (long)n * S; }
-        else e = ds_err(DS_ENOMEM, "out of memory for a batch of %d x %ld samples", n, S);
-    }
-    if (!e && n > b->nmax) {
-        const float **w = realloc(b->wave, sizeof *w * (size_t)n);
-        if (w) b->wave = w;
-        long *ns = w ? realloc(b->ns, sizeof *ns * (size_t)n) : NULL;
-        if (ns) { b->ns = ns; b->nmax = n; }
-        else e = ds_err(DS_ENOMEM, "out of memory for a batch of %d utterances", n);
-    }
+    if (!e) e = batch_room(b, n, S);
     ds_rng r;
     ds_rng_init(&r, seed, RNG_STREAM_CROP ^ draw);
     for (int i = 0; i < n && !e; i++) {
-        long off = len[i] > S ? (long)ds_rng_below(&r, (uint64_t)(len[i] - S + 1)) : 0;
-        memcpy(b->buf + (size_t)i * S, x[i] + off, sizeof(float) * (size_t)S);
+        long off = crop && len[i] > S ? (long)ds_rng_below(&r, (uint64_t)(len[i] - S + 1)) : 0;
+        long k = crop ? S : len[i];
+        memcpy(b->buf + (size_t)i * S, x[i] + off, sizeof(float) * (size_t)k);
         b->wave[i] = b->buf + (size_t)i * S;
-        b->ns[i] = S;
+        b->ns[i] = k;
     }
     for (int i = 0; i < got; i++)
         if (owned[i]) free(x[i]);
@@ -181,6 +193,17 @@ int ds_speech_batch_fill(ds_speech_batch *b, ds_speech_set *s, const long *idx, 
     b->B = n;
     b->S = S;
     return 0;
+}
+
+int ds_speech_batch_fill(ds_speech_batch *b, ds_speech_set *s, const long *idx, int n, long crop, uint64_t seed,
+                         uint64_t draw)
+{
+    return batch_fill(b, s, idx, n, crop, seed, draw);
+}
+
+int ds_speech_batch_fill_whole(ds_speech_batch *b, ds_speech_set *s, const long *idx, int n)
+{
+    return batch_fill(b, s, idx, n, 0, 0, 0);
 }
 
 void ds_speech_batch_free(ds_speech_batch *b)

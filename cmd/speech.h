@@ -60,6 +60,9 @@ typedef struct {
 
 int ds_speech_batch_fill(ds_speech_batch *b, ds_speech_set *s, const long *idx, int n, long crop, uint64_t seed,
                          uint64_t draw);
+/* The utterances whole (CTC fine-tuning: a transcript covers all of its
+ * audio): row i holds ns[i] samples, rows are S = the longest apart. */
+int ds_speech_batch_fill_whole(ds_speech_batch *b, ds_speech_set *s, const long *idx, int n);
 void ds_speech_batch_free(ds_speech_batch *b);
 
 /* The time mask, negatives and (train) Gumbel noise of one forward of m

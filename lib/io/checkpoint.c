@@ -36,11 +36,17 @@ static int is_float(ds_st_dtype d) { return d == DS_ST_F32 || d == DS_ST_F16 || 
 
 /* Everything a load can object to, checked before any value is copied, so a
  * refused checkpoint leaves the parameters as they were. */
-static int tables_check(const ds_st_file *f, const ds_params *ps, int strict)
+static int skipped(const ds_param *p, const char *except)
+{
+    return except && !strncmp(p->name, except, strlen(except));
+}
+
+static int tables_check(const ds_st_file *f, const ds_params *ps, int strict, const char *except)
 {
     char want[128], got[128];
     for (int i = 0; i < ps->n; i++) {
         const ds_param *p = &ps->p[i];
+        if (skipped(p, except)) continue;
         const ds_st_tensor *t = ds_st_find(f, p->name);
         if (!t)
             return ds_err(DS_EMISMATCH, "%s: tensor '%s' is missing (is this a checkpoint of another model?)", f->path, p->name);
@@ -59,11 +65,17 @@ static int tables_check(const ds_st_file *f, const ds_params *ps, int strict)
 
 int ds_checkpoint_load(const char *path, ds_params *ps, int strict)
 {
+    return ds_checkpoint_load_except(path, ps, strict, NULL);
+}
+
+int ds_checkpoint_load_except(const char *path, ds_params *ps, int strict, const char *except)
+{
     ds_st_file f;
     int r = ds_st_open(&f, path);
     if (r) return r;
-    r = tables_check(&f, ps, strict);
-    for (int i = 0; i < ps->n && !r; i++) r = ds_st_read_f32(&f, ds_st_find(&f, ps->p[i].name), ds_params_data(ps, i));
+    r = tables_check(&f, ps, strict, except);
+    for (int i = 0; i < ps->n && !r; i++)
+        if (!skipped(&ps->p[i], except)) r = ds_st_read_f32(&f, ds_st_find(&f, ps->p[i].name), ds_params_data(ps, i));
     ds_st_close(&f);
     /* weights of a diverged run would give NaN metrics or embeddings that
      * look like results: refuse them here, once, for every command */

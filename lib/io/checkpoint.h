@@ -17,6 +17,10 @@ int ds_checkpoint_save(const char *path, const ds_params *ps, const char *config
  * Unknown tensors in the file are an error when strict, else ignored. On
  * any error the parameters are left unchanged. */
 int ds_checkpoint_load(const char *path, ds_params *ps, int strict);
+/* The same, leaving the parameters whose names start with `except` (NULL:
+ * none) as they are: a fine-tuning head that the pretrained file lacks, or
+ * one of another vocabulary. */
+int ds_checkpoint_load_except(const char *path, ds_params *ps, int strict, const char *except);
 /* The config JSON stored in a checkpoint, malloc'd (NULL + error if absent). */
 char *ds_checkpoint_config(const char *path);
 
