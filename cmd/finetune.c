@@ -4,8 +4,8 @@
  * §4.4-4.7, derfseq.md "Command line"). Caduceus trunks follow the Caduceus
  * recipe (caduceus.md §2.9): lr 2e-3; Caduceus-PS pools its RC-averaged
  * features; Caduceus-Ph trains on each sequence or, with probability 0.5,
- * its reverse complement and validates conjoined (gbtask.c). Speech CTC is
- * not built yet. */
+ * its reverse complement and validates conjoined (gbtask.c). Speech CTC
+ * fine-tuning (--task ctc) is finetune_ctc.c's. */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -108,7 +108,7 @@ static void usage(FILE *fp, const finetune_opts *o)
                 "Task:\n");
     ds_usage_line(fp, "    --from CKPT", "pretrained checkpoint (safetensors)", "required, or --model");
     ds_usage_line(fp, "    --model PRESET", "train from scratch instead (with --norm)", "none");
-    ds_usage_line(fp, "    --task TASK", "gb|cls (sequence classification); ctc is not built yet", "required");
+    ds_usage_line(fp, "    --task TASK", "gb|cls (sequence classification); ctc: speech (see --task ctc -h)", "required");
     ds_usage_line(fp, "    --ref FASTA", "reference for coordinate-layout datasets", "none");
     ds_usage_line(fp, "    --layout NAME", "auto|tree|coords|table", "auto");
     ds_usage_line(fp, "    --max-length N", "tokens per sequence", "the dataset's recipe value, else the longest");
@@ -224,7 +224,7 @@ static int build_encoder(finetune *f, ds_model **m)
         int e = ds_model_load(m, f->o->from);
         if (!e && !strcmp((*m)->vt->arch, "wav2vec2"))
             e = ds_err(DS_ENOTSUP, "%s is a wav2vec2 (speech) checkpoint: GenomicBenchmarks fine-tuning takes a DNA "
-                       "encoder, and speech CTC fine-tuning (--task ctc) is not built yet", f->o->from);
+                       "encoder; fine-tune speech with --task ctc", f->o->from);
         return e;
     }
     char *json = NULL;
@@ -594,8 +594,24 @@ static int setup(finetune *f, int resuming)
     return e;
 }
 
+/* --task ctc, or --resume of a run whose config.json says task "ctc". */
+static int is_ctc_run(int argc, char **argv)
+{
+    const char *v = ds_arg_value(argc, argv, "--task");
+    if (v) return !strcmp(v, "ctc");
+    if (!(v = ds_arg_value(argc, argv, "--resume"))) return 0;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/config.json", v);
+    json_t *o = json_load_file(path, 0, NULL);
+    const char *t = json_string_value(json_object_get(json_object_get(o, "train"), "task"));
+    int ctc = t && !strcmp(t, "ctc");
+    json_decref(o);
+    return ctc;
+}
+
 int main_finetune(int argc, char **argv)
 {
+    if (is_ctc_run(argc, argv)) return main_finetune_ctc(argc, argv);
     double t0 = ds_realtime();
     finetune_opts o;
     defaults(&o);
@@ -607,13 +623,6 @@ int main_finetune(int argc, char **argv)
     if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
     if (!o.tr.resume && ds_check_inputs(o.co.cmd, argv + optind, 1)) return 1;
-    if (!o.tr.resume && !strcmp(TASKS[o.task], "ctc")) {
-        char *name = NULL;
-        if (o.from && ds_from_model_name(o.co.cmd, o.from, &name)) return 1;
-        rc = ds_not_built(o.co.cmd, name ? name : "ctc");
-        free(name);
-        return rc;
-    }
     finetune f = { .o = &o };
     json_t *saved = NULL;
     int resuming = o.tr.resume != NULL, e = 0;

@@ -30,8 +30,8 @@ static void usage(FILE *fp)
     ds_usage_line(fp, "--version", "print the version and exit", NULL);
     ds_usage_line(fp, "-h, --help", "show this help and exit", NULL);
     fprintf(fp, "\n'derfseq <command> --help' lists a command's options and their defaults.\n"
-                "This version builds HyenaDNA, Caduceus and GenomicBenchmarks classification;\n"
-                "wav2vec2 and speech CTC are not built yet (README.md, 'Status').\n");
+                "Models: HyenaDNA and Caduceus (DNA: pretraining, GenomicBenchmarks\n"
+                "classification), wav2vec2 (speech: pretraining, CTC speech recognition).\n");
 }
 
 static int find_command(const char *name)

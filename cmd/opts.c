@@ -447,3 +447,15 @@ int ds_check_run_dir(const char *cmd, const char *opt, const char *dir, const ch
     /* the directory itself is ds_run_create's to make or refuse */
     return e ? ds_usage_error(cmd, "%s %s", opt, ds_errmsg()) : 0;
 }
+
+/* The value of --name in argv ("--name V" or "--name=V"), or NULL. */
+const char *ds_arg_value(int argc, char **argv, const char *name)
+{
+    size_t k = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strncmp(argv[i], name, k) && argv[i][k] == '=') return argv[i] + k + 1;
+        if (!strcmp(argv[i], name) && i + 1 < argc) return argv[i + 1];
+    }
+    return NULL;
+}

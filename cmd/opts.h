@@ -170,4 +170,9 @@ char *ds_config_model_name(const char *json_text);
  * (malloc'd, NULL when the file has no derfseq config naming one). */
 int ds_from_model_name(const char *cmd, const char *path, char **name);
 
+/* The value of --name in argv ("--name V" or "--name=V"), or NULL: for a
+ * command that hands a run to another before parsing (pretrain → speech,
+ * finetune → CTC). */
+const char *ds_arg_value(int argc, char **argv, const char *name);
+
 #endif

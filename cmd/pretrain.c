@@ -423,18 +423,6 @@ static int new_run(pretrain *p)
     return e;
 }
 
-/* The value of --name in argv ("--name V" or "--name=V"), or NULL. */
-static const char *arg_value(int argc, char **argv, const char *name)
-{
-    size_t k = strlen(name);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--")) break;
-        if (!strncmp(argv[i], name, k) && argv[i][k] == '=') return argv[i] + k + 1;
-        if (!strcmp(argv[i], name) && i + 1 < argc) return argv[i + 1];
-    }
-    return NULL;
-}
-
 /* The "arch" of a JSON file's model config (a --config file, or
  * root["model"] of a run's config.json); "" when unreadable: the DNA path
  * then reports the problem as it always has. */
@@ -452,9 +440,9 @@ static int is_speech_run(int argc, char **argv)
 {
     const char *v;
     char arch[64] = "", path[1100];
-    if ((v = arg_value(argc, argv, "--model"))) return !strncmp(v, "wav2vec2", 8);
-    if ((v = arg_value(argc, argv, "--config"))) file_arch(v, 0, arch, sizeof arch);
-    else if ((v = arg_value(argc, argv, "--resume"))) {
+    if ((v = ds_arg_value(argc, argv, "--model"))) return !strncmp(v, "wav2vec2", 8);
+    if ((v = ds_arg_value(argc, argv, "--config"))) file_arch(v, 0, arch, sizeof arch);
+    else if ((v = ds_arg_value(argc, argv, "--resume"))) {
         snprintf(path, sizeof path, "%s/config.json", v);
         file_arch(path, 1, arch, sizeof arch);
     }

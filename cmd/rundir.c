@@ -216,6 +216,19 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
     return 0;
 }
 
+int ds_run_write_config(const ds_run *run)
+{
+    json_error_t e;
+    json_t *model = json_loads(run->model_json, 0, &e);
+    if (!model) return ds_err(DS_EFORMAT, "model config: %s", e.text);
+    json_t *root = json_pack("{s:o, s:o}", "model", model, "train", cfg_to_json(&run->cfg));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(root);
+    int r = text ? ds_write_file_atomic(run->config_path, text, strlen(text)) : ds_err(DS_ENOMEM, "out of memory");
+    free(text);
+    return r;
+}
+
 int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds_run_cfg *cfg, int *created)
 {
     memset(run, 0, sizeof *run);
@@ -229,14 +242,10 @@ int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds
     /* the same compact text ds_run_open gives, so checkpoints of a resumed
      * run are byte-identical to those of an uninterrupted one */
     run->model_json = json_dumps(model, MODEL_JSON_FLAGS);
-    json_t *root = json_pack("{s:o, s:o}", "model", model, "train", cfg_to_json(cfg));
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-    json_decref(root);
-    r = text ? ds_write_file_atomic(run->config_path, text, strlen(text)) : ds_err(DS_ENOMEM, "out of memory");
-    free(text);
-    if (r) return r;
+    json_decref(model);
+    if (!run->model_json) return ds_err(DS_ENOMEM, "out of memory");
     run->cfg = *cfg;
-    return run->model_json ? 0 : ds_err(DS_ENOMEM, "out of memory");
+    return ds_run_write_config(run);
 }
 
 int ds_run_open(ds_run *run, const char *dir)

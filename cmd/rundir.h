@@ -76,6 +76,8 @@ void ds_run_abspath(char *dst, size_t cap, const char *path);
 /* Creates dir (ds_rundir_claim) and writes config.json; *created tells
  * whether the directory is new (for ds_rundir_abandon). */
 int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds_run_cfg *cfg, int *created);
+/* (Re)writes config.json from run->model_json and run->cfg, atomically. */
+int ds_run_write_config(const ds_run *run);
 /* Reads dir/config.json for --resume. */
 int ds_run_open(ds_run *run, const char *dir);
 /* state.safetensors then last.safetensors (with "derfseq.step"). */
