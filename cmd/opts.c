@@ -20,7 +20,7 @@
 #include "nn/optim.h"
 
 static const char *const NORM_NAMES = "derf|dyt|layernorm|rmsnorm";
-static const char *const SCHED_NAMES = "cosine|linear|constant|timm-cosine";
+static const char *const SCHED_NAMES = "cosine|linear|constant|timm-cosine|tri-stage";
 
 void ds_common_defaults(ds_common_opts *co, const char *cmd, int which)
 {
@@ -352,7 +352,7 @@ void ds_usage_train(FILE *fp, const ds_train_opts *tr)
     ds_usage_line(fp, "    --lr X", "peak learning rate (AdamW)", dstr(b, sizeof b, tr->lr));
     ds_usage_line(fp, "    --warmup N", "linear warm-up steps",
                   tr->warmup >= 0 ? lstr(b, sizeof b, tr->warmup, NULL) : tr->speech ? "8% of the steps" : "1% of the steps");
-    ds_usage_line(fp, "    --schedule NAME", "cosine|linear|constant decay to --min-lr; timm-cosine: the official",
+    ds_usage_line(fp, "    --schedule NAME", "cosine|linear|constant decay to --min-lr; timm-cosine: the official; tri-stage: fairseq's",
                   ds_schedule_name(tr->schedule));
     ds_usage_line(fp, "    --min-lr X", "the schedule's floor", isnan(tr->min_lr) ? "0.1 x lr" : dstr(b, sizeof b, tr->min_lr));
     char bb[64];

@@ -62,9 +62,64 @@ static float timm_cosine(const ds_schedule *s, long step)
     return (float)(s->min_lr + 0.5 * (s->lr - s->min_lr) * (1.0 + cos(M_PI * t)));
 }
 
+/* The stage lengths and scales of a tri-stage schedule, the fallback
+ * filled in for one whose tri-stage fields were left 0 (optim.h). */
+static void tri_stage_shape(const ds_schedule *s, long st[3], double *init_scale, double *final_scale)
+{
+    if (s->final_scale > 0) {
+        st[0] = s->warmup_steps, st[1] = s->hold_steps, st[2] = s->decay_steps;
+        *init_scale = s->init_scale, *final_scale = s->final_scale;
+        return;
+    }
+    st[0] = s->warmup_steps > 0 ? s->warmup_steps : 0;
+    st[1] = (long)(0.4 * (double)s->total_steps);
+    st[2] = s->total_steps - st[0] - st[1];
+    if (st[2] < 0) st[2] = 0;
+    *init_scale = 0.01, *final_scale = 0.05;
+}
+
+/* fairseq's TriStageLRSchedule.step_update(step), in double as in Python. */
+static float tri_stage(const ds_schedule *s, long step)
+{
+    long st[3];
+    double is, fs, peak = s->lr;
+    tri_stage_shape(s, st, &is, &fs);
+    if (step < st[0]) return (float)(peak * is + (peak - peak * is) / (double)st[0] * (double)step);
+    if (step < st[0] + st[1]) return s->lr;
+    long t = step - st[0] - st[1];
+    /* fairseq divides by D unguarded; D = 0 leaves one step at the peak */
+    double decay_factor = st[2] > 0 ? -log(fs) / (double)st[2] : 0.0;
+    if (t <= st[2]) return (float)(peak * exp(-decay_factor * (double)t));
+    return (float)(peak * fs);
+}
+
+int ds_schedule_tri_stage(ds_schedule *s, float lr, long max_update, const double ratio[3], double init_scale,
+                          double final_scale)
+{
+    double sum = ratio[0] + ratio[1] + ratio[2];
+    if (max_update <= 0 || ratio[0] < 0 || ratio[1] < 0 || ratio[2] < 0 || fabs(sum - 1.0) > 1e-6)
+        return ds_err(DS_EINVAL, "tri-stage: phase ratios %g,%g,%g over %ld updates: expected three ratios >= 0 "
+                      "adding up to 1 and at least one update", ratio[0], ratio[1], ratio[2], max_update);
+    if (!(init_scale >= 0) || !(final_scale > 0) || !isfinite(init_scale) || !isfinite(final_scale))
+        return ds_err(DS_EINVAL, "tri-stage: init scale %g, final scale %g: expected >= 0 and > 0", init_scale,
+                      final_scale);
+    memset(s, 0, sizeof *s);
+    s->kind = DS_SCHED_TRI_STAGE;
+    s->lr = lr;
+    s->warmup_steps = (long)((double)max_update * ratio[0]);
+    s->hold_steps = (long)((double)max_update * ratio[1]);
+    s->decay_steps = (long)((double)max_update * ratio[2]);
+    s->total_steps = max_update;
+    s->init_scale = init_scale;
+    s->final_scale = final_scale;
+    s->min_lr = (float)((double)lr * final_scale);
+    return 0;
+}
+
 float ds_schedule_lr(const ds_schedule *s, long step)
 {
     if (s->kind == DS_SCHED_TIMM_COSINE) return timm_cosine(s, step);
+    if (s->kind == DS_SCHED_TRI_STAGE) return tri_stage(s, step);
     if (step < s->warmup_steps) return s->lr * (float)(step + 1) / (float)s->warmup_steps;
     if (s->kind == DS_SCHED_CONSTANT) return s->lr;
     long span = s->total_steps - s->warmup_steps;
@@ -80,13 +135,14 @@ int ds_schedule_parse(const char *name)
     if (!strcmp(name, "linear")) return DS_SCHED_LINEAR;
     if (!strcmp(name, "constant")) return DS_SCHED_CONSTANT;
     if (!strcmp(name, "timm-cosine")) return DS_SCHED_TIMM_COSINE;
+    if (!strcmp(name, "tri-stage")) return DS_SCHED_TRI_STAGE;
     return -1;
 }
 
 const char *ds_schedule_name(int kind)
 {
-    static const char *const names[] = { "cosine", "linear", "constant", "timm-cosine" };
-    return kind >= 0 && kind <= DS_SCHED_TIMM_COSINE ? names[kind] : "?";
+    static const char *const names[] = { "cosine", "linear", "constant", "timm-cosine", "tri-stage" };
+    return kind >= 0 && kind <= DS_SCHED_TRI_STAGE ? names[kind] : "?";
 }
 
 static double sum_squares(const ds_params *ps)
