@@ -44,6 +44,7 @@ int ds_speech_set_open(ds_speech_set *s, char *const *inputs, int n, long min_sa
 }
 
 const char *ds_speech_set_id(const ds_speech_set *s, long k) { return s->list.u[s->keep[k]].id; }
+const char *ds_speech_set_text(const ds_speech_set *s, long k) { return s->list.u[s->keep[k]].text; }
 
 int ds_speech_set_get(ds_speech_set *s, long k, float **x, long *n, int *owned)
 {
