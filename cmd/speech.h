@@ -31,7 +31,7 @@ int ds_speech_set_open(ds_speech_set *s, char *const *inputs, int n, long min_sa
  * next call or ds_speech_set_free; *owned says the caller frees it. */
 int ds_speech_set_get(ds_speech_set *s, long k, float **x, long *n, int *owned);
 const char *ds_speech_set_id(const ds_speech_set *s, long k);
-/* The transcript of kept utterance k; NULL when it has none (or k is out of range). */
+/* The transcript of kept utterance k as listed (not normalised); NULL when it has none (or k is out of range). */
 const char *ds_speech_set_text(const ds_speech_set *s, long k);
 void ds_speech_set_free(ds_speech_set *s);
 
