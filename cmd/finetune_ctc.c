@@ -422,8 +422,12 @@ static int next_batch(ctc_run *p, const long **idx)
     return e;
 }
 
+/* The optimizer state saved and resumed is that of every parameter but a
+ * frozen feature encoder, whatever --freeze-steps left trainable at the
+ * step (the trunk's moments are 0 until it trains). */
 static int save(ctc_run *p, long step)
 {
+    set_trainable(p, 1);
     int e = ds_run_save_step(&p->run, &p->m->params, &p->opt, step, p->ndraws);
     if (!e) p->saved_step = step;
     return e;
@@ -659,7 +663,9 @@ static int ctc_model_json(const ctc_opts *o, char **json)
     }
     c.ctc_head = 1;
     c.pretraining_head = 0;
-    c.feature_grad_mult = 0.0f;
+    /* fairseq freezes a pretrained feature encoder; a fresh one (--model) has nothing to keep and learns */
+    if (!o->model) c.feature_grad_mult = 0.0f;
+    else if (c.feature_grad_mult <= 0) c.feature_grad_mult = 1.0f;
     c.hidden_dropout = c.attention_dropout = c.feat_proj_dropout = c.final_dropout = 0.0f;
     c.activation_dropout = 0.1f;
     c.layerdrop = isnan(o->layerdrop) ? 0.1f : (float)o->layerdrop;
@@ -697,7 +703,7 @@ static int new_run(ctc_run *p, int ndata, char **data)
     c.adam_eps = 1e-8;
     c.beta1 = o->tr.beta1;
     c.beta2 = o->tr.beta2;
-    c.min_lr = 0.05 * o->tr.lr;
+    c.min_lr = isnan(o->tr.min_lr) ? 0.05 * o->tr.lr : o->tr.min_lr;   /* tri-stage: final_lr_scale 0.05 */
     c.steps = o->tr.steps;
     c.batch_size = o->tr.batch_size;
     c.accum = o->tr.accum;
@@ -777,6 +783,7 @@ int main_finetune_ctc(int argc, char **argv)
     if (!e && !resuming && o.tr.epochs_set) e = epochs_to_steps(&p, o.tr.epochs);
     long start = 0;
     if (!e && resuming) {
+        set_trainable(&p, 1);
         e = ds_run_resume_step(&p.run, &p.m->params, &p.opt, &start, &p.ndraws, o.co.cmd, o.co.quiet);
         p.saved_step = start;
         p.best = p.run.best_loss;
@@ -785,9 +792,14 @@ int main_finetune_ctc(int argc, char **argv)
         const ds_run_cfg *c = &p.run.cfg;
         p.sched = (ds_schedule){ .kind = (ds_sched_kind)c->schedule, .lr = (float)c->lr, .min_lr = (float)c->min_lr,
                                  .warmup_steps = c->warmup, .total_steps = c->steps };
-        ds_schedule_tri_stage(&p.sched, c->steps, 0.1, 0.4, 0.5, 0.01, c->min_lr / c->lr);
-        p.log = ds_log_open(p.run.log_path);
-        if (!p.log) e = ds_err_errno(DS_EIO, "%s: cannot open the run log", p.run.log_path);
+        if (c->schedule == DS_SCHED_TRI_STAGE) {
+            /* fairseq's phase_ratio [0.1, 0.4, 0.5] (--warmup moves the first boundary), final_lr_scale 0.05 */
+            double w = c->steps ? (double)c->warmup / (double)c->steps : 0.1;
+            if (w > 0.6) w = 0.6;
+            const double ratio[3] = { w, 0.4, 1.0 - 0.4 - w };
+            e = ds_schedule_tri_stage(&p.sched, (float)c->lr, c->steps, ratio, 0.01, 0.05);
+        }
+        if (!e && !(p.log = ds_log_open(p.run.log_path))) e = ds_err_errno(DS_EIO, "%s: cannot open the run log", p.run.log_path);
         if (!e && o.co.log_path && !(p.user_log = ds_log_open(o.co.log_path)))
             e = ds_err_errno(DS_EIO, "%s: cannot open", o.co.log_path);
     }
