@@ -69,3 +69,10 @@ const char *write_tmp(const char *name, const char *text)
     return p;
 }
 
+
+int same_file(const char *a, const char *b)
+{
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+    return system(cmd) == 0;
+}

@@ -19,6 +19,9 @@ const char *tmp_path(const char *name);
 /* Writes text to tmp_path(name) and returns that path. */
 const char *write_tmp(const char *name, const char *text);
 
+/* 1 when the two files have the same bytes (cmp -s). */
+int same_file(const char *a, const char *b);
+
 /* A usage or runtime error: the status, one line on stderr, nothing on stdout. */
 #define CHECK_ERROR(status, want_status, cmd, needle)                                               \
     do {                                                                                          \

@@ -11,13 +11,6 @@
 #define LAMBDA "testdata/lambda_virus.fa.gz"
 #define SMALL "--model hyenadna-demo --batch-size 4 --seq-len 128 --eval-windows 8 -t 2 --quiet"
 
-static int same_file(const char *a, const char *b)
-{
-    char cmd[1500];
-    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
-    return system(cmd) == 0;
-}
-
 /* The "key": value of the last line of a JSONL log containing key. */
 static double last_value(const char *log, const char *key)
 {

@@ -77,13 +77,6 @@ TEST(test_embed_wav2vec2_librispeech_tree_gives_one_row_per_utterance_id)
     CHECK(strstr(g_out, "\n9001-1-0001\t") && strstr(g_out, "\n9001-1-0002\t"));
 }
 
-static int same_file(const char *a, const char *b)
-{
-    char cmd[2400];
-    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
-    return system(cmd) == 0;
-}
-
 /* 4 steps in one go, and 2 + --resume 2, give byte-identical checkpoints
  * (crops, masks, negatives, Gumbel noise, dropout and LayerDrop redrawn). */
 TEST(test_pretrain_wav2vec2_resumes_bitwise)
