@@ -767,7 +767,7 @@ int main_finetune_ctc(int argc, char **argv)
     o.tr.seq_len = 0;
     o.tr.eval_every = 0;
     o.tr.save_every = 1000;
-    o.tr.speech = 1;
+    o.tr.speech = DS_SPEECH_CTC;
     int rc = parse(&o, argc, argv);
     if (rc) return rc;
     if (o.co.help) { usage(stdout, &o); return 0; }

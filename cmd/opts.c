@@ -342,19 +342,22 @@ void ds_usage_train(FILE *fp, const ds_train_opts *tr)
 {
     char b[64];
     ds_usage_line(fp, "    --steps N", "optimizer steps", lstr(b, sizeof b, tr->steps, "off, see --epochs"));
-    if (!tr->speech)
+    int ctc = tr->speech == DS_SPEECH_CTC;
+    if (!tr->speech || ctc)
         ds_usage_line(fp, "    --epochs N", "passes over the data, instead of --steps", lstr(b, sizeof b, tr->epochs, "off"));
     ds_usage_line(fp, "    --batch-size N", tr->speech ? "at most N utterances per batch" : "sequences per micro-batch",
-                  lstr(b, sizeof b, tr->batch_size, NULL));
+                  lstr(b, sizeof b, tr->batch_size, tr->speech ? "no cap" : NULL));
     ds_usage_line(fp, "    --accum N", "micro-batches per optimizer step", lstr(b, sizeof b, tr->accum, NULL));
     if (!tr->speech)
         ds_usage_line(fp, "    --seq-len N", "tokens per sequence", lstr(b, sizeof b, tr->seq_len, "the model's length"));
     ds_usage_line(fp, "    --lr X", "peak learning rate (AdamW)", dstr(b, sizeof b, tr->lr));
     ds_usage_line(fp, "    --warmup N", "linear warm-up steps",
-                  tr->warmup >= 0 ? lstr(b, sizeof b, tr->warmup, NULL) : tr->speech ? "8% of the steps" : "1% of the steps");
+                  tr->warmup >= 0 ? lstr(b, sizeof b, tr->warmup, NULL)
+                  : ctc ? "10% of the steps" : tr->speech ? "8% of the steps" : "1% of the steps");
     ds_usage_line(fp, "    --schedule NAME", "cosine|linear|constant decay to --min-lr; timm-cosine: the official; tri-stage: fairseq's",
                   ds_schedule_name(tr->schedule));
-    ds_usage_line(fp, "    --min-lr X", "the schedule's floor", isnan(tr->min_lr) ? "0.1 x lr" : dstr(b, sizeof b, tr->min_lr));
+    ds_usage_line(fp, "    --min-lr X", "the schedule's floor",
+                  isnan(tr->min_lr) ? (ctc ? "0.05 x lr" : "0.1 x lr") : dstr(b, sizeof b, tr->min_lr));
     char bb[64];
     snprintf(bb, sizeof bb, "%g,%g", tr->beta1, tr->beta2);
     ds_usage_line(fp, "    --betas B1,B2", "AdamW betas", bb);
@@ -362,7 +365,8 @@ void ds_usage_train(FILE *fp, const ds_train_opts *tr)
     ds_usage_line(fp, "    --grad-clip X", "clip the global gradient norm; 0: off", dstr(b, sizeof b, tr->grad_clip));
     ds_usage_line(fp, "    --decay-groups NAME", "derfseq|official: which tensors get weight decay",
                   tr->decay_groups ? "official" : "derfseq");
-    ds_usage_line(fp, "    --eval-every N", "validate every N steps; 0: at the end", lstr(b, sizeof b, tr->eval_every, NULL));
+    ds_usage_line(fp, "    --eval-every N", ctc ? "validate every N steps; 0: after every epoch" : "validate every N steps; 0: at the end",
+                  lstr(b, sizeof b, tr->eval_every, NULL));
     ds_usage_line(fp, "    --save-every N", "checkpoint every N steps; 0: at the end", lstr(b, sizeof b, tr->save_every, NULL));
     ds_usage_line(fp, "    --resume RUN_DIR", "continue the run saved in RUN_DIR exactly", "none");
 }

@@ -82,8 +82,10 @@ typedef struct {
     double min_lr;            /* the schedule's floor; NaN: 0.1 x lr */
     int decay_groups;         /* DS_DECAY_DERFSEQ or DS_DECAY_OFFICIAL (models/model.h) */
     unsigned set;             /* DS_SET_* bits of the options given on the command line */
-    int speech;               /* speech pretraining: usage says utterances, no --epochs/--seq-len/--init-embed-std */
+    int speech;               /* DS_SPEECH_*: usage says utterances, no --seq-len/--init-embed-std */
 } ds_train_opts;
+
+enum { DS_SPEECH_PRETRAIN = 1, DS_SPEECH_CTC = 2 };   /* ds_train_opts.speech */
 
 /* Options a recipe (ds_train_recipe) fills in only when they were not given. */
 enum {

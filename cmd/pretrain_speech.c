@@ -505,7 +505,7 @@ int main_pretrain_speech(int argc, char **argv)
     o.tr.schedule = DS_SCHED_LINEAR;
     o.tr.batch_size = 64;
     o.tr.min_lr = 0.0;
-    o.tr.speech = 1;
+    o.tr.speech = DS_SPEECH_PRETRAIN;
     int rc = parse(&o, argc, argv);
     if (rc) return rc;
     if (o.co.help) { usage(stdout, &o); return 0; }

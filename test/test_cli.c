@@ -154,6 +154,16 @@ TEST(test_cli_man_page_lists_the_options_and_defaults_of_speech_pretraining)
     free(man);
 }
 
+/* So has CTC fine-tuning (finetune --task ctc). */
+TEST(test_cli_man_page_lists_the_options_and_defaults_of_ctc_finetuning)
+{
+    CHECK_EQ_INT(run("finetune --task ctc --help"), 0);
+    CHECK(strstr(g_out, "--freeze-steps"));
+    char *man = man_text("finetune");
+    check_man_matches_help("finetune", man);
+    free(man);
+}
+
 TEST(test_cli_unknown_command_is_a_usage_error)
 {
     CHECK_ERROR(run("frobnicate"), 2, "", "frobnicate");
