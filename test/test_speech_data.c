@@ -453,3 +453,134 @@ TEST(test_speech_bundled_librispeech_mini_tree_lists_three_transcribed_utterance
     }
     ds_speech_free(&l);
 }
+
+/* ---- transcript TSVs: PATH<TAB>TRANSCRIPT ---- */
+
+#define MINI "testdata/speech/LibriSpeech-mini/9001/1/"
+
+/* root/name holding `body`; root gets a link `mini` to the bundled chapter,
+ * so relative PATHs can name real LibriSpeech files. */
+static const char *transcript_tsv(const char *root, const char *name, const char *body)
+{
+    static char buf[4][800];
+    static int k;
+    char *p = buf[k++ & 3], abs[4096], link_path[800];
+    put_text(root, name, body);
+    snprintf(p, sizeof buf[0], "%s/%s", root, name);
+    snprintf(link_path, sizeof link_path, "%s/mini", root);
+    if (realpath(MINI, abs) && access(link_path, F_OK)) CHECK(symlink(abs, link_path) == 0);
+    return p;
+}
+
+TEST(test_speech_transcript_tsv_paths_are_relative_to_its_folder_ids_as_written_texts_the_rest)
+{
+    const char *root = sdir("trtsv");
+    /* a header in any case, CRLF, a blank line, the last line without its newline */
+    const char *t = transcript_tsv(root, "dev.tsv",
+                                   "Path\tTranscript\r\nmini/9001-1-0002.flac\tREAR RIGHT\r\n\n"
+                                   "mini/9001-1-0000.flac\tFRONT CENTER");
+    ds_speech_list l;
+    if (open1(&l, t)) { CHECK_MSG(0, "%s", ds_errmsg()); return; }
+    CHECK_EQ_INT(l.n, 2);
+    char p[900];
+    snprintf(p, sizeof p, "%s/mini/9001-1-0002.flac", root);
+    CHECK(l.n == 2 && !strcmp(l.u[0].id, "mini/9001-1-0002.flac") && !strcmp(l.u[0].path, p));
+    CHECK(l.n == 2 && l.u[0].text && !strcmp(l.u[0].text, "REAR RIGHT") && l.u[0].line == 2 && l.u[0].n_samples == -1);
+    CHECK(l.n == 2 && l.u[1].text && !strcmp(l.u[1].text, "FRONT CENTER") && l.u[1].line == 4 && !strcmp(l.u[1].src, t));
+    CHECK(!l.warn && ds_speech_require_text(&l) == 0);
+    float *x = NULL;
+    long n = 0;
+    CHECK_MSG(ds_speech_load(&l, 1, 16000, 400, &x, &n) == 0 && n > 16000, "%s", ds_errmsg());
+    free(x);
+    ds_speech_free(&l);
+}
+
+TEST(test_speech_transcript_tsv_keeps_absolute_paths_and_tabs_inside_the_transcript)
+{
+    const char *root = sdir("trtsvabs");
+    char abs[4096], body[9000];
+    CHECK(realpath(MINI "9001-1-0001.flac", abs) != NULL);
+    /* no header: line 1 with a TAB is what makes it a transcript TSV */
+    snprintf(body, sizeof body, "%s\tFRONT\tLEFT \n", abs);
+    ds_speech_list l;
+    if (open1(&l, transcript_tsv(root, "abs.tsv", body))) { CHECK_MSG(0, "%s", ds_errmsg()); return; }
+    CHECK(l.n == 1 && !strcmp(l.u[0].id, abs) && !strcmp(l.u[0].path, abs) && l.u[0].line == 1);
+    CHECK(l.n == 1 && l.u[0].text && !strcmp(l.u[0].text, "FRONT\tLEFT "));
+    ds_speech_free(&l);
+    /* the header's other spelling, then the same file by a relative path: two ids, one file */
+    snprintf(body, sizeof body, "PATH\tTEXT\n%s\tFRONT LEFT\nmini/9001-1-0001.flac\tFRONT LEFT\n", abs);
+    if (open1(&l, transcript_tsv(root, "abs2.tsv", body))) { CHECK_MSG(0, "%s", ds_errmsg()); return; }
+    CHECK(l.n == 2 && l.u[0].line == 2 && !strcmp(l.u[1].id, "mini/9001-1-0001.flac"));
+    ds_speech_free(&l);
+}
+
+TEST(test_speech_transcript_tsv_named_without_a_folder_reads_paths_from_the_working_directory)
+{
+    const char *root = sdir("trtsvcwd");
+    transcript_tsv(root, "here.tsv", "mini/9001-1-0000.flac\tFRONT CENTER\n");
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd) || chdir(root)) { CHECK_MSG(0, "chdir %s", root); return; }
+    ds_speech_list l;
+    int e = open1(&l, "here.tsv");
+    char msg[2000];
+    snprintf(msg, sizeof msg, "%s", e ? ds_errmsg() : "");
+    CHECK(chdir(cwd) == 0);
+    CHECK_MSG(e == 0, "%s", msg);
+    if (e) return;
+    CHECK(l.n == 1 && !strcmp(l.u[0].path, "mini/9001-1-0000.flac") && !strcmp(l.u[0].text, "FRONT CENTER"));
+    ds_speech_free(&l);
+}
+
+TEST(test_speech_tsv_whose_line_1_has_no_tab_is_still_a_fairseq_manifest)
+{
+    const char *root = sdir("trtsvmanifest");
+    put_audio(root, "a.flac", 500);
+    ds_speech_list l;
+    if (open1(&l, manifest(root, "m.tsv", "a.flac\t500\n"))) { CHECK_MSG(0, "%s", ds_errmsg()); return; }
+    CHECK(l.n == 1 && l.u[0].n_samples == 500 && !l.u[0].text);
+    ds_speech_free(&l);
+    /* a transcript line under a root line is a manifest line with a bad N_SAMPLES */
+    check_open_refused(manifest(root, "m2.tsv", "a.flac\tHELLO\n"), DS_EFORMAT, "m2.tsv:2: N_SAMPLES 'HELLO'");
+    /* and a manifest that lost its root line is not read as an utterance whose words are "500" */
+    put_text(root, "headless.tsv", "a.flac\t500\n");
+    char p[800];
+    snprintf(p, sizeof p, "%s/headless.tsv", root);
+    check_open_refused(p, DS_EFORMAT, "headless.tsv:1: expected the root directory of a fairseq manifest, got RELPATH<TAB>N_SAMPLES");
+}
+
+TEST(test_speech_transcript_tsv_bad_lines_are_refused_naming_file_and_line)
+{
+    const char *root = sdir("trtsvbad");
+    struct { const char *body, *what; } c[] = {
+        {"mini/9001-1-0000.flac\tFRONT CENTER\nmini/9001-1-0001.flac FRONT LEFT\n",
+         "bad1.tsv:2: expected PATH<TAB>TRANSCRIPT, got no TAB"},
+        {"path\ttranscript\n\tFRONT CENTER\n", "bad2.tsv:2: expected PATH<TAB>TRANSCRIPT, got an empty PATH"},
+        {"mini/9001-1-0000.flac\t\n",
+         "bad3.tsv:1: expected PATH<TAB>TRANSCRIPT, got an empty transcript for mini/9001-1-0000.flac"},
+        {"mini/9001-1-0000.flac\tA\nmini/9001-1-0001.flac\t  \t\r\n", "bad4.tsv:2: expected PATH<TAB>TRANSCRIPT, got an empty transcript"},
+        {"path\ttext\n", "bad5.tsv: a transcript TSV without utterances"},
+        {"mini\tA DIRECTORY\n", "/mini is not a file (expected PATH<TAB>TRANSCRIPT of an audio file)"},
+        {"mini/9001-1-0000.flac\tFRONT CENTER\r\nmini/9001-1-0000.flac\tFRONT CENTER\r\n",
+         "bad7.tsv:2: utterance id mini/9001-1-0000.flac is also that of "},
+        {"", "bad8.tsv: an empty file (expected a fairseq manifest or PATH<TAB>TRANSCRIPT lines)"},
+    };
+    for (int i = 0; i < 8; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "bad%d.tsv", i + 1);
+        check_open_refused(transcript_tsv(root, name, c[i].body), i == 6 ? DS_EINVAL : DS_EFORMAT, c[i].what);
+    }
+    /* the duplicate names both lines */
+    check_open_refused(transcript_tsv(root, "bad7.tsv", c[6].body), DS_EINVAL, "bad7.tsv:1 (ids must be unique)");
+}
+
+TEST(test_speech_transcript_tsv_path_without_a_file_is_an_io_error_naming_the_line_and_the_path)
+{
+    const char *root = sdir("trtsvgone");
+    char want[900];
+    snprintf(want, sizeof want, "gone.tsv:2: %s/mini/9001-1-0009.flac: No such file", root);
+    check_open_refused(transcript_tsv(root, "gone.tsv", "mini/9001-1-0000.flac\tFRONT CENTER\nmini/9001-1-0009.flac\tX\n"),
+                       DS_EIO, want);
+    /* a header is only a header on line 1 */
+    check_open_refused(transcript_tsv(root, "late.tsv", "mini/9001-1-0000.flac\tFRONT CENTER\npath\ttranscript\n"),
+                       DS_EIO, "late.tsv:2: ");
+}

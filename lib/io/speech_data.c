@@ -1,5 +1,5 @@
 /* Utterance lists from audio files, directories, LibriSpeech trees, fairseq
- * manifests and stdin path lists (speech_data.h). Text files are read
+ * manifests, transcript TSVs and stdin path lists (speech_data.h). Text files are read
  * through htslib BGZF lines with a length bound (io/linebuf.h), so a binary
  * or endless file passed by mistake is an error, not unbounded memory. */
 #define _GNU_SOURCE   /* qsort_r */
@@ -397,8 +397,6 @@ static int add_manifest(ds_speech_list *l, const char *path)
     long first = l->n;
     if ((g = lines_next(&in)) != 1 || !in.s.l)
         r = g < 0 ? g : ds_err(DS_EFORMAT, "%s:1: expected the root directory of a fairseq manifest", path);
-    else if (strchr(in.s.s, '\t'))
-        r = ds_err(DS_EFORMAT, "%s:1: expected the root directory of a fairseq manifest, got a line with a TAB", path);
     else if (kputs(in.s.s, &root) < 0)
         r = oom();
     else if (!is_dir(root.s))
@@ -437,6 +435,86 @@ static int add_manifest(ds_speech_list *l, const char *path)
     return r;
 }
 
+/* ---- transcript TSVs ----------------------------------------------------- */
+
+static int is_blank(const char *s) { return !s[strspn(s, " \t")]; }
+
+static int is_transcript_header(const char *s)
+{
+    return !strcasecmp(s, "path\ttranscript") || !strcasecmp(s, "path\ttext");
+}
+
+/* PATH<TAB>TRANSCRIPT lines (speech_data.h); PATH joined to the TSV's own
+ * folder unless absolute, and checked here so a typo names its line. */
+static int add_transcripts(ds_speech_list *l, const char *path)
+{
+    lines_t in;
+    int r = lines_open(&in, path, path), g;
+    if (r) return r;
+    size_t dl;
+    dirname_len(path, &dl);
+    kstring_t full = {0};
+    long first = l->n;
+    while (!r && (g = lines_next(&in)) == 1) {
+        char *s = in.s.s, *tab = strchr(s, '\t');
+        if (is_blank(s) || (in.line == 1 && is_transcript_header(s))) continue;
+        struct stat st;
+        if (!tab) {
+            r = ds_err(DS_EFORMAT, "%s:%ld: expected PATH<TAB>TRANSCRIPT, got no TAB", path, in.line);
+            break;
+        }
+        if (tab == s) {
+            r = ds_err(DS_EFORMAT, "%s:%ld: expected PATH<TAB>TRANSCRIPT, got an empty PATH", path, in.line);
+            break;
+        }
+        *tab = 0;
+        if (is_blank(tab + 1)) {
+            r = ds_err(DS_EFORMAT, "%s:%ld: expected PATH<TAB>TRANSCRIPT, got an empty transcript for %s (every "
+                       "utterance of a transcript TSV needs its words)", path, in.line, s);
+            break;
+        }
+        full.l = 0;
+        if (s[0] != '/' && dl) kputsn(path, dl, &full), kputc('/', &full);
+        if (kputs(s, &full) < 0) { r = oom(); break; }
+        if (stat(full.s, &st))
+            r = ds_err_errno(DS_EIO, "%s:%ld: %s", path, in.line, full.s);
+        else if (!S_ISREG(st.st_mode))
+            r = ds_err(DS_EFORMAT, "%s:%ld: %s is not a file (expected PATH<TAB>TRANSCRIPT of an audio file)", path,
+                       in.line, full.s);
+        else
+            r = push(l, full.s, s, tab + 1, NULL, path, in.line, -1);
+    }
+    if (!r && g < 0) r = g;
+    if (!r && l->n == first) r = ds_err(DS_EFORMAT, "%s: a transcript TSV without utterances", path);
+    lines_close(&in);
+    free(full.s);
+    return r;
+}
+
+/* A .tsv is a transcript TSV when its first line holds a TAB, else a
+ * fairseq manifest (whose first line is a directory); a first line
+ * RELPATH<TAB>N_SAMPLES is a manifest that lost its root line. */
+static int add_tsv(ds_speech_list *l, const char *path)
+{
+    lines_t in;
+    int r = lines_open(&in, path, path), g;
+    if (r) return r;
+    g = lines_next(&in);
+    char *tab = g == 1 ? strchr(in.s.s, '\t') : NULL;
+    long ns;
+    /* RELPATH<TAB>N_SAMPLES first: a manifest without its root line, not
+     * an utterance whose words are a number (the vocabulary has no digits) */
+    int headless = tab && !strchr(tab + 1, '\t') && !parse_count(tab + 1, &ns);
+    lines_close(&in);
+    if (g < 0) return g;
+    if (g == 0)
+        return ds_err(DS_EFORMAT, "%s: an empty file (expected a fairseq manifest or PATH<TAB>TRANSCRIPT lines)", path);
+    if (headless)
+        return ds_err(DS_EFORMAT, "%s:1: expected the root directory of a fairseq manifest, got RELPATH<TAB>N_SAMPLES "
+                      "(or PATH<TAB>TRANSCRIPT, with words)", path);
+    return tab ? add_transcripts(l, path) : add_manifest(l, path);
+}
+
 /* ---- path lists and single files ----------------------------------------- */
 
 int ds_speech_add_list(ds_speech_list *l, FILE *fp, const char *name)
@@ -472,7 +550,7 @@ int ds_speech_add(ds_speech_list *l, const char *input)
     struct stat st;
     if (stat(input, &st)) return ds_err_errno(DS_EIO, "%s: cannot open", input);
     if (S_ISDIR(st.st_mode)) return add_dir(l, input);
-    if (ends_with(input, ".tsv")) return add_manifest(l, input);
+    if (ends_with(input, ".tsv")) return add_tsv(l, input);
     return push(l, input, input, NULL, NULL, NULL, 0, -1);
 }
 
@@ -557,8 +635,8 @@ int ds_speech_require_text(const ds_speech_list *l)
         }
         char w[1200];
         return ds_err(DS_EFORMAT,
-                      "%s: utterance %s has no transcript (transcripts come from a LibriSpeech tree's trans.txt "
-                      "or a manifest's .wrd file)", where(u, w, sizeof w), u->id);
+                      "%s: utterance %s has no transcript (transcripts come from a LibriSpeech tree's trans.txt, "
+                      "a manifest's .wrd file or a PATH<TAB>TRANSCRIPT .tsv)", where(u, w, sizeof w), u->id);
     }
     return 0;
 }

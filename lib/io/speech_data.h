@@ -13,11 +13,27 @@
  *               or `ID<TAB>TEXT` (icefall/sherpa test sets); the last line
  *               may lack its newline, CR before LF and blank lines are fine.
  *               Otherwise ids are the paths (DIR/...).
- *   X.tsv       a fairseq manifest: line 1 the root directory, then
+ *   X.tsv       one of two forms, told apart by line 1: a TAB in it makes
+ *               X.tsv a transcript TSV, none a fairseq manifest (a line 1
+ *               `RELPATH<TAB>N_SAMPLES` is refused as a manifest without its
+ *               root line, not read as an utterance whose words are digits).
+ *               A fairseq manifest: line 1 the root directory, then
  *               `RELPATH<TAB>N_SAMPLES` per line (RELPATH joined to the root
  *               unless absolute); id = RELPATH. When X.wrd exists beside it
  *               (fairseq fine-tuning labels) its lines are the transcripts,
  *               one per manifest line.
+ *               A transcript TSV: `PATH<TAB>TRANSCRIPT` per line, PATH joined
+ *               to X.tsv's own folder unless absolute; id = PATH as written;
+ *               the transcript is the rest of the line after the first TAB
+ *               (kept as written: normalising it is the vocabulary's job).
+ *               An optional header line 1 `path<TAB>transcript` or
+ *               `path<TAB>text` (any case) is skipped, as are blank lines;
+ *               CR before LF and a last line without its newline are fine.
+ *               Refused naming FILE:LINE: a line without a TAB, an empty
+ *               PATH, an empty (or blank) transcript — every utterance of
+ *               a labelled set has words (LibriSpeech has no empty one; list
+ *               audio without words as a plain file or directory instead) —
+ *               and a PATH that is not an existing file.
  *   -           a list of audio file paths on stdin, one per line (blank
  *               lines skipped); id = the path.
  * The list holds only paths, ids, transcripts and manifest sample counts;

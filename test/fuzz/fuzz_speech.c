@@ -1,7 +1,9 @@
 /* libFuzzer harness: the speech inputs (lib/io/speech_data.c, lib/io/audio.c).
  * The first byte picks the case (low 2 bits), the rest is the data:
  *   0  the body of a fairseq manifest (its root line is written here: the
- *      scratch folder, which holds a.flac, a real 16 kHz utterance)
+ *      scratch folder, which holds a.flac, a real 16 kHz utterance); with
+ *      bit 2 set, the whole .tsv as it is (a transcript TSV, PATH<TAB>TEXT,
+ *      its paths relative to the scratch folder)
  *   1  the trans.txt of a LibriSpeech chapter 9001/1 holding 9001-1-0000.flac
  *      and 9001-1-0001.flac
  *   2  the bytes of an audio file, read at 16 kHz (this mostly exercises
@@ -72,7 +74,7 @@ static void open_and_check(const char *input)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!size) return 0;
-    int mode = data[0] & 3;
+    int mode = data[0] & 3, raw_tsv = data[0] & 4;
     data++, size--;
     fuzz_remove("sp");
     fuzz_mkdir("sp");
@@ -82,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         put_flac("sp/a.flac");
         fuzz_path(p, sizeof p, "sp/m.tsv");
         FILE *fp = fopen(p, "wb");
-        if (!fp || fprintf(fp, "%s\n", root) < 0 || (size && fwrite(data, 1, size, fp) != size) || fclose(fp))
+        if (!fp || (!raw_tsv && fprintf(fp, "%s\n", root) < 0) || (size && fwrite(data, 1, size, fp) != size) ||
+            fclose(fp))
             fuzz_die("writing", p);
         open_and_check(p);
     } else if (mode == 1) {

@@ -54,6 +54,7 @@ fi
 # speech: mode byte, then the data (see fuzz_speech.c)
 t=$td/speech/LibriSpeech-mini/9001/1
 { printf '\000'; printf 'a.flac\t22849\n'; } > "$out/speech/td_manifest"
+{ printf '\004'; printf 'path\ttranscript\r\n\na.flac\tFRONT CENTER'; } > "$out/speech/td_transcript_tsv"
 { printf '\001'; cat $t/9001-1.trans.txt; } > "$out/speech/td_trans"
 { printf '\002'; cat $t/9001-1-0001.flac; } > "$out/speech/td_flac"
 { printf '\003'; printf 'a.flac\n'; } > "$out/speech/td_list"
