@@ -393,15 +393,17 @@ TEST(test_wav2vec2_ctc_head_eval_step_matches_pytorch_golden) { check_ctc_step(0
 TEST(test_wav2vec2_ctc_head_training_step_without_dropout_matches_pytorch_golden) { check_ctc_step(1, 0.0); }
 
 /* The inference layout (what eval and transcription use) gives the twin's
- * unmasked eval logits. */
-TEST(test_wav2vec2_ctc_inference_layout_logits_match_pytorch_golden)
+ * unmasked eval logits and losses. */
+TEST(test_wav2vec2_ctc_inference_layout_logits_and_losses_match_pytorch_golden)
 {
     ctc_golden g;
     if (ctc_golden_open(&g, 1, NAN)) { ctc_golden_close(&g); return; }
     const float *logits;
     int e = ds_w2v_encode(g.m, (const float *const *)g.wav, g.ns, 2, NULL, 0, 0, 0);
     if (!e) e = ds_w2v_ctc_logits(g.m, &logits);
+    double loss[2];
+    if (!e) e = ds_w2v_ctc_loss(g.m, g.tgt, g.tgl, loss);
     if (e) CHECK_MSG(0, "%s", ds_errmsg());
-    else check_logits(&g, "golden.logits_eval", logits);
+    else { check_logits(&g, "golden.logits_eval", logits); check_losses(&g, "golden.loss_eval", loss); }
     ctc_golden_close(&g);
 }

@@ -815,6 +815,7 @@ def run_tiny_ctc(root, path):
         lg, _ = model64(*inputs64)
         loss_edge = model64.ctc_loss(lg, lens, edge_t, edge_l)
         logits_eval, _ = model64(audio.double(), n)
+        loss_eval = model64.ctc_loss(logits_eval, lens, targets, tgt_lens)
     assert loss_edge[0] > 0 and loss_edge[1] == 0, loss_edge     # exact fit; zero_infinity
     ta = check_ctc_against_torchaudio(model64, audio.double(), n)
 
@@ -824,7 +825,8 @@ def run_tiny_ctc(root, path):
                 "golden.targets": targets.to(torch.int32), "golden.target_lens": tgt_lens.to(torch.int32),
                 "golden.logits": logits.float(), "golden.loss": loss.float(),
                 "golden.targets_edge": edge_t.to(torch.int32), "golden.target_lens_edge": edge_l.to(torch.int32),
-                "golden.loss_edge": loss_edge.float(), "golden.logits_eval": logits_eval.float()})
+                "golden.loss_edge": loss_edge.float(), "golden.logits_eval": logits_eval.float(),
+                "golden.loss_eval": loss_eval.float()})
     for k, g in grads.items():
         out[f"grad.{k}"] = g.float()
     st.save(path, out, {"derfseq.config": json.dumps(cfg), "checkpoint": TINY.replace(os.sep, "/"),
