@@ -19,6 +19,18 @@ when it is beside config.json; fairseq: task.normalize; otherwise true for
 pretrained). --normalize-audio overrides it. The metadata key
 "derfseq.normalize_audio_source" says where it came from.
 
+A CTC checkpoint (lm_head present) gets its vocabulary recorded in the config
+as "vocab": the token names in id order. HF: vocab.json in the model directory
+(with added_tokens.json beside it, when there is one, as HF's tokenizer adds
+those ids); fairseq: dict.ltr.txt beside the .pt (fairseq's Dictionary: <s>
+<pad> </s> <unk>, then one token per line; written with the HF conversion's
+names, <pad> 0 <s> 1, since row 0 is the CTC blank either way, spec §3.8); or
+--vocab FILE (a .json is read as vocab.json, anything else as dict.ltr.txt).
+A vocabulary whose size is not lm_head's rows, or with a token that is not one
+character or a <special>/[special] name (a newline, say), is refused. Without
+a vocabulary file a 32-row lm_head gets no "vocab": derfseq's built-in
+wav2vec2-base-960h vocabulary (said on stderr); other sizes are refused.
+
 A missing masked_spec_embed (HF drops it when mask_time_prob and
 mask_feature_prob are 0) is filled with its init, U(0, 1) from seed 0, and
 named in the metadata key "derfseq.filled". Unknown or missing tensors, wrong
@@ -28,6 +40,7 @@ Needs Debian's python3-torch; derfseq itself never does.
 
     scripts/convert_wav2vec2.py wav2vec2-base/ wav2vec2-base.safetensors
     scripts/convert_wav2vec2.py wav2vec_small.pt wav2vec2-base.safetensors
+    scripts/convert_wav2vec2.py --vocab dict.ltr.txt wav2vec_small_960h.pt wav2vec2-base-960h.safetensors
 """
 import argparse
 import json
@@ -119,6 +132,93 @@ def tensors_of(path, obj=None):
     if bad:
         raise ConvertError(f"{path}: entry {bad[0]} is not a tensor")
     return dict(obj)
+
+
+# ---- the CTC vocabulary (spec §3.8) ---------------------------------------------
+# fairseq's Dictionary starts <s> <pad> </s> <unk>; the HF conversion names rows 0 and 1 <pad> and <s>
+FAIRSEQ_SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
+BUILTIN_VOCAB_SIZE = 32        # lib/io/char_vocab.h: facebook/wav2vec2-base-960h
+VOCAB_BYTES = 16384            # models/wav2vec2.h DS_W2V_VOCAB_BYTES: the '\n'-joined names
+
+
+def read_hf_vocab(path):
+    """vocab.json {token: id} (+ added_tokens.json beside it) -> tokens in id order."""
+    ids = {}
+    for p in (path, os.path.join(os.path.dirname(os.path.abspath(path)), "added_tokens.json")):
+        if p != path and not os.path.exists(p):
+            continue
+        for tok, i in read_json(p).items():
+            if isinstance(i, bool) or not isinstance(i, int) or i < 0:
+                raise ConvertError(f"{p}: token {tok!r} has id {i!r}, expected an integer >= 0")
+            if i in ids and ids[i] != tok:
+                raise ConvertError(f"{p}: id {i} is both {ids[i]!r} and {tok!r}")
+            ids[i] = tok
+    missing = [i for i in range(len(ids)) if i not in ids]
+    if missing:
+        raise ConvertError(f"{path}: ids are not 0..{len(ids) - 1}: {missing[0]} is missing")
+    return [ids[i] for i in range(len(ids))]
+
+
+def read_fairseq_dict(path):
+    """fairseq Dictionary.add_from_file: "TOKEN COUNT [#fairseq:overwrite]" lines after the 4 specials."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConvertError(f"{path}: not a readable dictionary ({e})")
+    if lines and lines[-1] == "":
+        lines.pop()
+    tokens = list(FAIRSEQ_SPECIALS)
+    for n, line in enumerate(lines, 1):
+        parts = line.rstrip().rsplit(" ", 1)
+        if len(parts) == 2 and parts[1] == "#fairseq:overwrite":
+            parts = parts[0].rsplit(" ", 1)
+        if len(parts) != 2 or not parts[0] or not re.fullmatch(r"-?\d+", parts[1]):
+            raise ConvertError(f"{path}:{n}: expected a line 'TOKEN COUNT', got {line!r}")
+        tokens.append(parts[0])
+    return tokens
+
+
+def check_vocab(path, tokens, rows):
+    """The rules derfseq's config applies (lib/io/char_vocab.h), and one token per lm_head row."""
+    if len(tokens) != rows:
+        raise ConvertError(f"{path}: {len(tokens)} tokens, but lm_head.weight has {rows} rows (one per token)")
+    seen = {}
+    for i, t in enumerate(tokens):
+        if not isinstance(t, str) or "\n" in t or "\r" in t:
+            raise ConvertError(f"{path}: token {i} {t!r} contains a line break")
+        special = len(t) >= 2 and ((t[0] == "<" and t[-1] == ">") or (t[0] == "[" and t[-1] == "]"))
+        if not special and len(t) != 1:
+            raise ConvertError(f"{path}: token {i} {t!r}: expected one character or a <special> token")
+        if t in seen:
+            raise ConvertError(f"{path}: token {t!r} is both id {seen[t]} and id {i}")
+        seen[t] = i
+    if "|" not in seen:
+        raise ConvertError(f"{path}: no word delimiter token '|'")
+    if len("\n".join(tokens).encode()) + 2 > VOCAB_BYTES:
+        raise ConvertError(f"{path}: the token names take more than derfseq's {VOCAB_BYTES} bytes")
+
+
+def find_vocab(kind, path, cfg_path, vocab_arg, rows):
+    """-> (tokens or None for the built-in vocabulary, where they came from)."""
+    if vocab_arg is not None:
+        if not os.path.exists(vocab_arg):
+            raise ConvertError(f"{vocab_arg}: no such vocabulary file (--vocab)")
+        vpath = vocab_arg
+    else:
+        here = os.path.dirname(os.path.abspath(cfg_path if kind == "hf" else path))
+        vpath = os.path.join(here, "vocab.json" if kind == "hf" else "dict.ltr.txt")
+        if not os.path.exists(vpath):
+            if rows != BUILTIN_VOCAB_SIZE:
+                raise ConvertError(f"{path}: lm_head.weight has {rows} rows, but there is no {vpath} for its "
+                                   f"vocabulary (the built-in one has {BUILTIN_VOCAB_SIZE}): give it with --vocab FILE")
+            print(f"convert_wav2vec2.py: no {vpath}: the config gets no \"vocab\", so derfseq uses its built-in "
+                  f"wav2vec2-base-960h vocabulary for this 32-row lm_head (--vocab FILE records another)",
+                  file=sys.stderr)
+            return None, "built-in wav2vec2-base-960h"
+    tokens = read_hf_vocab(vpath) if vpath.endswith(".json") else read_fairseq_dict(vpath)
+    check_vocab(vpath, tokens, rows)
+    return tokens, vpath
 
 
 # ---- names --------------------------------------------------------------------
@@ -370,7 +470,7 @@ def cross_check(path, cfg_path, c, sd):
         want("vocab_size", shape_of(sd, "lm_head.weight", 0), "lm_head.weight")
 
 
-def derfseq_config(c, norm, heads):
+def derfseq_config(c, norm, heads, vocab=None):
     key = (c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"], c["feat_extract_norm"],
            c["do_stable_layer_norm"])
     out = {"arch": "wav2vec2", "preset": PRESETS.get(key, "custom") if norm == "layernorm" else "custom"}
@@ -385,6 +485,8 @@ def derfseq_config(c, norm, heads):
         out[k] = c[k]
     out.update(norm=norm, alpha_init=0.5, normalize_audio=c["normalize_audio"], vocab_size=c["vocab_size"],
                pretraining_head="pretraining" in heads, ctc_head="ctc" in heads)
+    if vocab is not None:
+        out["vocab"] = list(vocab)
     return out
 
 
@@ -415,7 +517,7 @@ def typed(cfg_path, c):
     return c
 
 
-def convert(src, normalize_override=None):
+def convert(src, normalize_override=None, vocab_arg=None):
     """Returns ({name: float32 tensor}, derfseq config, metadata extras); raises ConvertError."""
     kind, path, extra = find_source(src)
     if kind == "fairseq":
@@ -481,6 +583,11 @@ def convert(src, normalize_override=None):
         heads.add("pretraining")
     if any(k.startswith("lm_head.") for k in sd):
         heads.add("ctc")
+    vocab, vocab_src = None, None
+    if "ctc" in heads:
+        vocab, vocab_src = find_vocab(kind, path, cfg_path, vocab_arg, int(sd["lm_head.weight"].shape[0]))
+    elif vocab_arg is not None:
+        raise ConvertError(f"{path}: --vocab {vocab_arg}: this checkpoint has no CTC head (lm_head) to name the rows of")
     shapes = expected_shapes(c, norm, heads)
     filled = []
     if W + "masked_spec_embed" not in sd:
@@ -502,7 +609,9 @@ def convert(src, normalize_override=None):
               "converted_from": f"{kind} {os.path.basename(os.path.normpath(src))}"}
     if filled:
         extras["derfseq.filled"] = ",".join(filled)
-    return out, derfseq_config(c, norm, heads), extras
+    if vocab_src is not None:
+        extras["derfseq.vocab_source"] = vocab_src
+    return out, derfseq_config(c, norm, heads, vocab), extras
 
 
 def main():
@@ -511,19 +620,24 @@ def main():
     ap.add_argument("output", help="the derfseq .safetensors file to write")
     ap.add_argument("--normalize-audio", choices=("true", "false"),
                     help="override the checkpoint's audio normalisation (default: as the checkpoint's pipeline)")
+    ap.add_argument("--vocab", metavar="FILE",
+                    help="a CTC checkpoint's vocabulary: HF vocab.json or fairseq dict.ltr.txt (default: the one "
+                         "beside the checkpoint)")
     a = ap.parse_args()
     if os.path.exists(a.output) and os.path.exists(a.checkpoint) and os.path.samefile(a.output, a.checkpoint):
         sys.exit(f"convert_wav2vec2.py: {a.output}: refusing to overwrite the input")
     try:
         over = None if a.normalize_audio is None else a.normalize_audio == "true"
-        tensors, cfg, extras = convert(a.checkpoint, over)
+        tensors, cfg, extras = convert(a.checkpoint, over, a.vocab)
     except ConvertError as e:
         sys.exit(f"convert_wav2vec2.py: {e}")
     st.save(a.output, tensors, dict({"derfseq.config": json.dumps(cfg)}, **extras))
     print(f"{a.output}: {len(tensors)} tensors, {cfg['num_hidden_layers']} layers, hidden {cfg['hidden_size']}, "
           f"{'pre-LN' if cfg['do_stable_layer_norm'] else 'post-LN'}, {cfg['feat_extract_norm']} conv norm, "
           f"norm {cfg['norm']}, heads {extras['derfseq.heads']}, normalize_audio {cfg['normalize_audio']} "
-          f"({extras['derfseq.normalize_audio_source']}), preset {cfg['preset']}")
+          f"({extras['derfseq.normalize_audio_source']}), preset {cfg['preset']}"
+          + (f", vocab {cfg['vocab_size']} tokens ({extras['derfseq.vocab_source']})"
+             if "derfseq.vocab_source" in extras else ""))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,14 @@
  * different lengths in one padded batch. With the golden's time mask,
  * negatives and Gumbel noise: conv features, hidden states, every loss part,
  * every gradient and 5 AdamW steps agree with the twin's float64 results to
- * 1e-4 normwise; the unmasked eval forward gives the embed hidden states. */
+ * 1e-4 normwise; the unmasked eval forward gives the embed hidden states.
+ * The CTC head on the converted tiny checkpoint (HF Wav2Vec2ForCTC): logits,
+ * per-utterance CTC losses (zero_infinity included) and every gradient with a
+ * time and a channel mask, and the inference layout's eval logits. */
 #include "test.h"
 #include "golden_model.h"
 #include "core/error.h"
+#include "io/audio.h"
 #include "io/safetensors.h"
 #include "nn/optim.h"
 #include "presets.h"
@@ -231,5 +235,204 @@ TEST(test_wav2vec2_gradients_do_not_depend_on_thread_count)
     }
     omp_set_num_threads(2);
     CHECK(gr[0] && gr[1] && !memcmp(gr[0], gr[1], sizeof(float) * total));
+    free(gr[0]); free(gr[1]);
+}
+
+/* ---- the CTC head (wav2vec2.md §3.8) on the converted tiny checkpoint ------
+ * testdata/golden/wav2vec2_tiny_ctc.safetensors (test/reference/wav2vec2.py,
+ * HF Wav2Vec2ForCTC semantics): testdata/wav2vec2_tiny.safetensors's encoder
+ * with the golden's lm_head, frozen feature encoder (feature_grad_mult 0),
+ * the two tiny WAVs with a given time and channel mask, "FRONT" / "REAR". */
+
+#define TINY_CKPT "testdata/wav2vec2_tiny.safetensors"
+
+typedef struct {
+    ds_st_file f;
+    ds_model *m;
+    float *wav[2];
+    long ns[2];
+    uint8_t *mask, *cmask;
+    int32_t *tgt, *tgt_edge;
+    int tgl[2], tgl_edge[2];
+} ctc_golden;
+
+static void ctc_golden_close(ctc_golden *g)
+{
+    ds_model_free(g->m);
+    for (int b = 0; b < 2; b++) free(g->wav[b]);
+    free(g->mask); free(g->cmask); free(g->tgt); free(g->tgt_edge);
+    ds_st_close(&g->f);
+}
+
+static uint8_t *read_mask(const ds_st_file *f, const char *name)
+{
+    size_t n = 0;
+    int32_t *x = read_raw(f, name, DS_ST_I32, &n);
+    uint8_t *m = x ? malloc(n) : NULL;
+    for (size_t i = 0; m && i < n; i++) m[i] = (uint8_t)x[i];
+    free(x);
+    return m;
+}
+
+static int read_targets(const ds_st_file *f, const char *tname, const char *lname, int32_t **tgt, int *tgl)
+{
+    int32_t *l = read_raw(f, lname, DS_ST_I32, NULL);
+    *tgt = read_raw(f, tname, DS_ST_I32, NULL);
+    if (l) { tgl[0] = l[0]; tgl[1] = l[1]; }
+    free(l);
+    return l && *tgt ? 0 : -1;
+}
+
+/* The model the golden's config builds, its tensors from the golden
+ * (param.lm_head.*) or else the checkpoint, by name. */
+static int ctc_golden_model(ctc_golden *g, double final_dropout)
+{
+    const char *cfg = ds_st_meta(&g->f, "derfseq.config");
+    char *json = cfg ? strdup(cfg) : NULL;
+    if (json && !isnan(final_dropout)) ds_config_set_real(&json, "final_dropout", final_dropout);
+    int bad = !json || ds_model_from_json(&g->m, json);
+    free(json);
+    if (bad) { CHECK_MSG(0, "golden config: %s", ds_errmsg()); return -1; }
+    ds_st_file ck;
+    if (ds_st_open(&ck, TINY_CKPT)) { CHECK_MSG(0, "%s", ds_errmsg()); return -1; }
+    ds_params *ps = &g->m->params;
+    int r = 0;
+    for (int i = 0; i < ps->n; i++) {
+        char name[DS_NAME_MAX + 8];
+        snprintf(name, sizeof name, "param.%s", ps->p[i].name);
+        const ds_st_file *src = ds_st_find(&g->f, name) ? &g->f : &ck;
+        const ds_st_tensor *t = ds_st_find(src, src == &ck ? ps->p[i].name : name);
+        CHECK_MSG(t && t->numel == ps->p[i].numel, "neither the golden nor %s has %s at its size", TINY_CKPT,
+                  ps->p[i].name);
+        if (!t || t->numel != ps->p[i].numel) { r = -1; continue; }
+        ds_st_read_f32(src, t, ds_params_data(ps, i));
+    }
+    ds_st_close(&ck);
+    return r;
+}
+
+static int ctc_golden_open(ctc_golden *g, int eval_only, double final_dropout)
+{
+    memset(g, 0, sizeof *g);
+    if (ds_st_open(&g->f, G("tiny_ctc"))) { CHECK_MSG(0, "%s", ds_errmsg()); return -1; }
+    if (ctc_golden_model(g, final_dropout)) return -1;
+    CHECK(ds_w2v_cfg(g->m)->ctc_head && ds_w2v_cfg(g->m)->feature_grad_mult == 0);
+    int32_t *ns = read_raw(&g->f, "golden.n_samples", DS_ST_I32, NULL);
+    if (!ns) return -1;
+    static const char *const wavs[2] = { "testdata/wav2vec2_tiny_a.wav", "testdata/wav2vec2_tiny_b.wav" };
+    for (int b = 0; b < 2; b++) {
+        if (ds_audio_read(wavs[b], DS_W2V_RATE, 1, &g->wav[b], &g->ns[b])) CHECK_MSG(0, "%s", ds_errmsg());
+        CHECK_EQ_INT(g->ns[b], (long)ns[b]);
+    }
+    free(ns);
+    g->mask = read_mask(&g->f, "golden.mask");
+    g->cmask = read_mask(&g->f, "golden.cmask");
+    if (!g->wav[0] || !g->wav[1] || !g->mask || !g->cmask ||
+        read_targets(&g->f, "golden.targets", "golden.target_lens", &g->tgt, g->tgl) ||
+        read_targets(&g->f, "golden.targets_edge", "golden.target_lens_edge", &g->tgt_edge, g->tgl_edge))
+        return -1;
+    g->m->eval_only = eval_only;
+    CHECK_EQ_INT(ds_w2v_reserve(g->m, 2, g->ns[0] > g->ns[1] ? g->ns[0] : g->ns[1]), 0);
+    return 0;
+}
+
+static void check_losses(const ctc_golden *g, const char *name, const double *got)
+{
+    float *want = read_raw(&g->f, name, DS_ST_F32, NULL);
+    for (int b = 0; want && b < 2; b++)
+        CHECK_MSG(fabs(got[b] - want[b]) <= 1e-4 * fabs(want[b]) + 1e-6, "%s[%d]: %.7g, PyTorch %.7g", name, b, got[b],
+                  want[b]);
+    free(want);
+}
+
+static void check_logits(const ctc_golden *g, const char *name, const float *got)
+{
+    size_t n;
+    float *want = read_raw(&g->f, name, DS_ST_F32, &n);
+    if (want) CHECK_CLOSE(name, got, want, (long)n, 1e-4);
+    free(want);
+}
+
+/* One masked forward, both losses and the backward of Σ_b loss_b. train 0
+ * (eval: final_dropout 0.1 off) or 1 with final_dropout 0 give the same. */
+static void check_ctc_step(int train, double final_dropout)
+{
+    ctc_golden g;
+    if (ctc_golden_open(&g, 0, final_dropout)) { ctc_golden_close(&g); return; }
+    const float *logits;
+    double loss[2], edge[2];
+    const float *const *w = (const float *const *)g.wav;
+    int e = ds_w2v_encode_masked(g.m, w, g.ns, 2, g.mask, g.cmask, train, 0, 0);
+    if (!e) e = ds_w2v_ctc_logits(g.m, &logits);
+    if (!e) e = ds_w2v_ctc_loss(g.m, g.tgt_edge, g.tgl_edge, edge);
+    if (!e) e = ds_w2v_ctc_loss(g.m, g.tgt, g.tgl, loss);
+    if (e) { CHECK_MSG(0, "%s", ds_errmsg()); ctc_golden_close(&g); return; }
+    check_logits(&g, "golden.logits", logits);
+    check_losses(&g, "golden.loss", loss);
+    check_losses(&g, "golden.loss_edge", edge);
+    CHECK_MSG(edge[1] == 0.0, "12 labels in 10 frames: loss %g, expected 0 (zero_infinity)", edge[1]);
+    ds_params *ps = &g.m->params;
+    ds_params_zero_grad(ps);
+    ds_w2v_ctc_backward(g.m, 1.0f, 1);
+    for (int i = 0; i < ps->n; i++) {
+        char name[DS_NAME_MAX + 8];
+        snprintf(name, sizeof name, "grad.%s", ps->p[i].name);
+        size_t n;
+        float *want = read_raw(&g.f, name, DS_ST_F32, &n);
+        const float *got = ds_params_grad(ps, i);
+        if (want) check_grad(name, got, want, n);
+        free(want);
+        long nz = 0;
+        for (size_t k = 0; strstr(name, "feature_extractor.") && k < ps->p[i].numel; k++) nz += got[k] != 0;
+        CHECK_MSG(nz == 0, "%s: %ld entries, but the frozen feature encoder gets no gradient", name, nz);
+    }
+    ctc_golden_close(&g);
+}
+
+TEST(test_wav2vec2_ctc_head_eval_step_matches_pytorch_golden) { check_ctc_step(0, NAN); }
+TEST(test_wav2vec2_ctc_head_training_step_without_dropout_matches_pytorch_golden) { check_ctc_step(1, 0.0); }
+
+/* The inference layout (what eval and transcription use) gives the twin's
+ * unmasked eval logits and losses. */
+TEST(test_wav2vec2_ctc_inference_layout_logits_and_losses_match_pytorch_golden)
+{
+    ctc_golden g;
+    if (ctc_golden_open(&g, 1, NAN)) { ctc_golden_close(&g); return; }
+    const float *logits;
+    int e = ds_w2v_encode(g.m, (const float *const *)g.wav, g.ns, 2, NULL, 0, 0, 0);
+    if (!e) e = ds_w2v_ctc_logits(g.m, &logits);
+    double loss[2];
+    if (!e) e = ds_w2v_ctc_loss(g.m, g.tgt, g.tgl, loss);
+    if (e) CHECK_MSG(0, "%s", ds_errmsg());
+    else { check_logits(&g, "golden.logits_eval", logits); check_losses(&g, "golden.loss_eval", loss); }
+    ctc_golden_close(&g);
+}
+
+/* A CTC training step with final_dropout 0.3 and the masks gives bitwise
+ * the same losses and gradients with 1 and 2 OpenMP threads. */
+TEST(test_wav2vec2_ctc_gradients_do_not_depend_on_thread_count)
+{
+    float *gr[2] = { NULL, NULL };
+    double loss[2][2];
+    size_t total = 0;
+    for (int r = 0; r < 2; r++) {
+        omp_set_num_threads(r + 1);
+        ctc_golden g;
+        if (ctc_golden_open(&g, 0, 0.3)) { ctc_golden_close(&g); break; }
+        const float *logits;
+        int e = ds_w2v_encode_masked(g.m, (const float *const *)g.wav, g.ns, 2, g.mask, g.cmask, 1, 9, 2);
+        if (!e) e = ds_w2v_ctc_logits(g.m, &logits);
+        if (!e) e = ds_w2v_ctc_loss(g.m, g.tgt, g.tgl, loss[r]);
+        if (e) { CHECK_MSG(0, "%s", ds_errmsg()); ctc_golden_close(&g); break; }
+        ds_params_zero_grad(&g.m->params);
+        ds_w2v_ctc_backward(g.m, 1.0f, 1);
+        total = g.m->params.total;
+        gr[r] = malloc(sizeof(float) * total);
+        memcpy(gr[r], g.m->params.grad, sizeof(float) * total);
+        ctc_golden_close(&g);
+    }
+    omp_set_num_threads(2);
+    CHECK(gr[0] && gr[1] && !memcmp(gr[0], gr[1], sizeof(float) * total));
+    CHECK(gr[0] && gr[1] && loss[0][0] == loss[1][0] && loss[0][1] == loss[1][1]);
     free(gr[0]); free(gr[1]);
 }

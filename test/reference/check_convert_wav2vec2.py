@@ -11,6 +11,11 @@ Wav2VecCtc (w2v_encoder.w2v_model.*, w2v_encoder.proj, cfg.model.w2v_args).
 Each conversion runs the script as a user would and checks the tensors are the
 twin's, bit for bit, and the config is the twin's; each bad input must give one
 line on stderr naming the file and the tensor or key, exit 1 and no output file.
+A CTC checkpoint's vocabulary (HF vocab.json + added_tokens.json, fairseq
+dict.ltr.txt beside the .pt, --vocab FILE) must land in the config as "vocab",
+token names in id order; without one a 32-row lm_head gets no "vocab" and a
+note on stderr; a vocabulary of the wrong size, a token with a line break or
+of several characters, an id gap, no "|", a bad dict line are refused.
 
 Run by `make golden`; writes testdata/wav2vec2_tiny.safetensors (a converted
 Base-layout model: group mode, post-LN, LayerNorm, conv dim 16, hidden 32, 2
@@ -118,9 +123,13 @@ def convert(src, dst, *extra):
     return subprocess.run([sys.executable, SCRIPT, *extra, src, dst], capture_output=True, text=True)
 
 
-def check_converted(want, want_cfg, src, dst, extra=()):
+def check_converted(want, want_cfg, src, dst, extra=(), stderr_has=None):
     r = convert(src, dst, *extra)
     assert r.returncode == 0, r.stderr
+    if stderr_has is not None:
+        assert stderr_has in r.stderr and "\n" not in r.stderr.strip(), r.stderr
+    else:
+        assert r.stderr == "", r.stderr
     tensors, meta = st.load(dst)
     assert set(tensors) == set(want), (set(tensors) ^ set(want))
     for k, v in want.items():
@@ -135,8 +144,8 @@ def check_converted(want, want_cfg, src, dst, extra=()):
     return tensors, meta
 
 
-def check_refused(src, dst, *needles):
-    r = convert(src, dst)
+def check_refused(src, dst, *needles, extra=()):
+    r = convert(src, dst, *extra)
     err = r.stderr.strip()
     assert r.returncode == 1, (r.returncode, err)
     assert "\n" not in err and err.startswith("convert_wav2vec2.py: "), err
@@ -144,6 +153,72 @@ def check_refused(src, dst, *needles):
         assert n in err, (n, err)
     assert not os.path.exists(dst), dst
     print(f"  refused: {err}")
+
+
+# facebook/wav2vec2-base-960h's vocab.json in id order (spec §3.8)
+W2V2_VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|"] + list("ETAONIHSRDLUMWCFGYPBVK'XJQZ")
+
+
+def write_vocab_json(folder, tokens, name="vocab.json"):
+    with open(os.path.join(folder, name), "w") as f:
+        json.dump({t: i for i, t in enumerate(tokens)}, f)
+
+
+def check_vocabularies(out, base_cfg, conv_cfg, ctc, want_ctc):
+    """A CTC checkpoint's vocabulary becomes the config's "vocab" (token names in id order): HF
+    vocab.json (+ added_tokens.json), --vocab FILE; bad vocabularies are refused with one line."""
+    hf = dict(hub_config(base_cfg, "Wav2Vec2ForCTC"), mask_time_prob=0.0)
+    want_cfg = dict(conv_cfg, normalize_audio=False, mask_time_prob=0.0)
+    # a vocab.json in the model directory: a lower-case alphabet in its own order, ids not in file order
+    lower = ["<pad>", "<s>", "</s>", "<unk>", "|"] + list("etaonihsrdlumwcfgypbvk'xjqz")
+    folder = save_hf(out("ctc-vocab"), ctc, hf)
+    with open(os.path.join(folder, "vocab.json"), "w") as f:
+        json.dump(dict(reversed([(t, i) for i, t in enumerate(lower)])), f)
+    _, m = check_converted(want_ctc, dict(want_cfg, vocab=lower), folder, out("ctc_vocab.safetensors"))
+    assert m["derfseq.vocab_source"].endswith("ctc-vocab/vocab.json"), m
+    # --vocab overrides it; a dict.ltr.txt given that way is read as fairseq's
+    os.makedirs(out("vocabs"))   # not beside the fairseq .pt files of the tests that follow
+    with open(out("vocabs/dict.ltr.txt"), "w") as f:
+        f.write("".join(f"{t} {i + 1}\n" for i, t in enumerate(W2V2_VOCAB[4:-1])) + "Z 1 #fairseq:overwrite\n")
+    check_converted(want_ctc, dict(want_cfg, vocab=W2V2_VOCAB), folder, out("ctc_vocab2.safetensors"),
+                    extra=("--vocab", out("vocabs/dict.ltr.txt")))
+    # 34 rows: vocab.json + added_tokens.json (HF's tokenizer appends those ids), vocab_size from lm_head
+    g = torch.Generator().manual_seed(4)
+    big = dict(ctc, **{"lm_head.weight": torch.randn(34, 32, generator=g), "lm_head.bias": torch.randn(34, generator=g)})
+    folder = save_hf(out("ctc-added"), big, dict(hf, vocab_size=34))
+    write_vocab_json(folder, W2V2_VOCAB)
+    with open(os.path.join(folder, "added_tokens.json"), "w") as f:
+        json.dump({"<bos>": 32, "<eos>": 33}, f)
+    want_big = dict(want_ctc, **{"lm_head.weight": big["lm_head.weight"], "lm_head.bias": big["lm_head.bias"]})
+    check_converted(want_big, dict(want_cfg, vocab_size=34, vocab=W2V2_VOCAB + ["<bos>", "<eos>"]), folder,
+                    out("ctc_added.safetensors"))
+
+    # refusals: one line naming the file, exit 1, no output
+    folder = save_hf(out("ctc-short"), ctc, hf)
+    write_vocab_json(folder, W2V2_VOCAB[:31])
+    check_refused(folder, out("x.safetensors"), "ctc-short/vocab.json", "31 tokens", "lm_head.weight", "32 rows")
+    folder = save_hf(out("ctc-newline"), ctc, hf)
+    write_vocab_json(folder, W2V2_VOCAB[:20] + ["A\nB"] + W2V2_VOCAB[21:])
+    check_refused(folder, out("x.safetensors"), "ctc-newline/vocab.json", "token 20", "line break")
+    folder = save_hf(out("ctc-word"), ctc, hf)
+    write_vocab_json(folder, W2V2_VOCAB[:20] + ["TH"] + W2V2_VOCAB[21:])
+    check_refused(folder, out("x.safetensors"), "ctc-word/vocab.json", "token 20 'TH'", "one character")
+    folder = save_hf(out("ctc-gap"), ctc, hf)
+    with open(os.path.join(folder, "vocab.json"), "w") as f:
+        json.dump({t: (i if i < 10 else i + 1) for i, t in enumerate(W2V2_VOCAB)}, f)
+    check_refused(folder, out("x.safetensors"), "ctc-gap/vocab.json", "10 is missing")
+    folder = save_hf(out("ctc-nodelim"), ctc, hf)
+    write_vocab_json(folder, [t if t != "|" else "#" for t in W2V2_VOCAB])
+    check_refused(folder, out("x.safetensors"), "ctc-nodelim/vocab.json", "'|'")
+    g = torch.Generator().manual_seed(5)
+    wide = dict(ctc, **{"lm_head.weight": torch.randn(40, 32, generator=g), "lm_head.bias": torch.randn(40, generator=g)})
+    check_refused(save_hf(out("ctc-40"), wide, dict(hf, vocab_size=40)), out("x.safetensors"), "40 rows",
+                  "ctc-40/vocab.json", "--vocab")
+    with open(out("bad_dict.txt"), "w") as f:
+        f.write("| 10\nE 9\nT\n")
+    check_refused(out("w2v-ctc"), out("x.safetensors"), "bad_dict.txt:3", "TOKEN COUNT", extra=("--vocab", out("bad_dict.txt")))
+    check_refused(out("w2v-ctc"), out("x.safetensors"), "nowhere.json", "--vocab", extra=("--vocab", out("nowhere.json")))
+    check_refused(out("w2v-base"), out("x.safetensors"), "no CTC head", extra=("--vocab", out("vocabs/dict.ltr.txt")))
 
 
 def pcm16(gen, lengths):
@@ -196,12 +271,16 @@ def run(tmp):
     ctc["lm_head.weight"], ctc["lm_head.bias"] = torch.randn(32, 32, generator=g), torch.randn(32, generator=g)
     del ctc[W + "masked_spec_embed"]
     want_ctc = dict(ctc, **{W + "masked_spec_embed": torch.rand(32, generator=torch.Generator().manual_seed(0))})
+    # no vocab.json and 32 rows: no "vocab" in the config (the built-in vocabulary), said on stderr
     _, m = check_converted(want_ctc, dict(conv_cfg, normalize_audio=False, mask_time_prob=0.0),
                            save_hf(out("w2v-ctc"), ctc, dict(hub_config(base_cfg, "Wav2Vec2ForCTC"),
-                                                             mask_time_prob=0.0)), out("ctc.safetensors"))
+                                                             mask_time_prob=0.0)), out("ctc.safetensors"),
+                           stderr_has="built-in wav2vec2-base-960h vocabulary")
     assert m["derfseq.filled"] == W + "masked_spec_embed" and m["derfseq.heads"] == "ctc", m
+    assert m["derfseq.vocab_source"] == "built-in wav2vec2-base-960h", m
     check_converted(want_ctc, dict(conv_cfg, normalize_audio=True, mask_time_prob=0.0), out("w2v-ctc"),
-                    out("ctc2.safetensors"), extra=("--normalize-audio", "true"))
+                    out("ctc2.safetensors"), extra=("--normalize-audio", "true"), stderr_has="built-in")
+    check_vocabularies(out, base_cfg, conv_cfg, ctc, want_ctc)
 
     # fairseq pretraining checkpoint: a Derf pre-LN layer-mode model (the official Derf names)
     derf_cfg = twin.small_config("derf", stable=True, feat_norm="layer", conv_bias=True, normalize=True)
@@ -225,7 +304,17 @@ def run(tmp):
         "criterion": {"loss_weights": [0.1, 10.0]}}}, "task": {"_name": "audio_finetuning", "normalize": False}},
         "model": fctc}, out("ctc_small.pt"))
     want_fctc = dict(want, **{"lm_head.weight": ctc["lm_head.weight"], "lm_head.bias": ctc["lm_head.bias"]})
-    check_converted(want_fctc, dict(conv_cfg, normalize_audio=False), out("ctc_small.pt"), out("fctc.safetensors"))
+    check_converted(want_fctc, dict(conv_cfg, normalize_audio=False), out("ctc_small.pt"), out("fctc.safetensors"),
+                    stderr_has="dict.ltr.txt")
+    # fine-tuned with its dict.ltr.txt beside it: fairseq's Dictionary ids, HF's names for rows 0 and 1
+    os.makedirs(out("fs_dict"))
+    shutil.copy(out("ctc_small.pt"), out("fs_dict/ctc_small.pt"))
+    letters = W2V2_VOCAB[4:]
+    with open(out("fs_dict/dict.ltr.txt"), "w") as f:
+        f.write("".join(f"{t} {1000 - i}\n" for i, t in enumerate(letters)))
+    _, m = check_converted(want_fctc, dict(conv_cfg, normalize_audio=False, vocab=W2V2_VOCAB),
+                           out("fs_dict/ctc_small.pt"), out("fctc_dict.safetensors"))
+    assert m["derfseq.vocab_source"].endswith("fs_dict/dict.ltr.txt"), m
 
     # bad inputs: one line naming the file and the tensor or key, exit 1, no output
     hf = hub_config(base_cfg)

@@ -20,12 +20,23 @@ Semantics derfseq fixes (the facts file) and this twin follows:
 Derf/DyT replace only LN_enc, LN_attn and LN_ffn (norms.md §0.2); the conv
 GroupNorm/LayerNorms and the feature LayerNorm stay.
 
+The CTC head (spec §3.8) follows HF Wav2Vec2ForCTC: lm_head(Dropout(final_dropout)
+(hidden)), log_softmax in float32 (float64 in the float64 twin), F.ctc_loss with
+blank 0, reduction 'none' and zero_infinity; channel masking as HF's
+_mask_hidden_states (after the time mask, the masked channels of every frame
+set to 0); GradMultiply(feature_grad_mult) on the conv features as fairseq
+(0: the frozen feature encoder of fine-tuning, no conv gradient).
+
 Run by `make golden`: writes testdata/golden/wav2vec2_{postln_layernorm,
-preln_derf}.safetensors (see testdata/golden/README.md). Before writing, it
-checks the twin against torchaudio 0.13's independent wav2vec2 components
-(feature extractor and encoder, LayerNorm variants of both configs), that an
-utterance's results do not depend on the batch it is padded into, and that
-float32 agrees with float64.
+preln_derf}.safetensors and wav2vec2_tiny_ctc.safetensors (see
+testdata/golden/README.md). Before writing, it checks the twin against
+torchaudio 0.13's independent wav2vec2 components (feature extractor and
+encoder, LayerNorm variants of both configs; the CTC logits against
+torchaudio's aux head), that an utterance's results do not depend on the
+batch it is padded into, and that float32 agrees with float64. The CTC golden
+reads testdata/wav2vec2_tiny.safetensors and the tiny WAVs, which
+check_convert_wav2vec2.py writes (make golden runs it first, in name order).
+Regenerate by hand: /usr/bin/python3 test/reference/wav2vec2.py
 
 check_convert_wav2vec2.py imports it.
 """
@@ -254,14 +265,18 @@ class Wav2Vec2Model(nn.Module):
         out = torch.stack([F.pad(f, (0, 0, 0, T - f.shape[0])) for f in feats])
         return out, torch.tensor(lens)
 
-    def encode(self, feats, lens, mask=None):
-        """feats [B, T, C] -> (hidden [B, T, H] with padded rows 0, LN_feat(feats))."""
+    def encode(self, feats, lens, mask=None, cmask=None):
+        """feats [B, T, C] -> (hidden [B, T, H] with padded rows 0, LN_feat(feats)). mask [B, T]
+        (bool) replaces frames by masked_spec_embed; then cmask [B, H] (bool) zeroes channels in
+        every frame, as HF's _mask_hidden_states (mask_feature_indices expanded over time)."""
         T = feats.shape[1]
         valid = (torch.arange(T)[None, :] < lens[:, None])[..., None]
         norm_feats = self.feature_projection.layer_norm(feats)
         x = self.feature_projection.projection(norm_feats)
         if mask is not None:
             x = torch.where(mask[..., None], self.masked_spec_embed.expand_as(x), x)
+        if cmask is not None:
+            x = x.masked_fill(cmask[:, None, :], 0.0)
         x = self.encoder(x * valid, lens)
         return x * valid, norm_feats
 
@@ -342,6 +357,45 @@ class Wav2Vec2ForPreTraining(nn.Module):
         return {"loss": loss, "loss_contrastive": l_m / M, "loss_diversity": l_d, "feature_pen": pen,
                 "prob_perplexity": ppl, "code_perplexity": code_ppl, "features": feats, "hidden": hidden,
                 "codes": codes, "n_neg_is_pos": n_inf, "lens": lens}
+
+
+# ---- CTC head (spec §3.8, HF Wav2Vec2ForCTC) --------------------------------
+# facebook/wav2vec2-base-960h's vocabulary (lib/io/char_vocab.h): <pad> 0 is the CTC blank, | the word delimiter
+W2V2_VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|"] + list("ETAONIHSRDLUMWCFGYPBVK'XJQZ")
+
+
+def encode_transcript(text):
+    """Upper-cased text -> ids, space -> | (HF Wav2Vec2CTCTokenizer with word_delimiter_token |)."""
+    return [W2V2_VOCAB.index("|" if ch == " " else ch) for ch in text.upper()]
+
+
+class Wav2Vec2ForCTC(nn.Module):
+    """HF Wav2Vec2ForCTC: logits = lm_head(Dropout(final_dropout)(hidden)); the CTC loss on
+    log_softmax in float32 with blank 0, reduction 'none', zero_infinity. The conv features pass
+    GradMultiply(feature_grad_mult) as in fairseq (0: the frozen feature encoder of fine-tuning,
+    HF's freeze_feature_encoder: the conv stack gets no gradient)."""
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.wav2vec2 = Wav2Vec2Model(cfg)
+        self.lm_head = nn.Linear(cfg["hidden_size"], cfg["vocab_size"])
+
+    def forward(self, audio, n_samples, mask=None, cmask=None):
+        """logits [B, T, V] (padded rows 0, as derfseq stores them) and frames per utterance."""
+        w = self.wav2vec2
+        feats, lens = w.features(audio, n_samples)
+        feats = GradMultiply.apply(feats, self.cfg["feature_grad_mult"])
+        hidden, _ = w.encode(feats, lens, mask, cmask)
+        hidden = F.dropout(hidden, self.cfg.get("final_dropout", 0.1), self.training)
+        valid = (torch.arange(hidden.shape[1])[None, :] < lens[:, None])[..., None]
+        return self.lm_head(hidden) * valid, lens
+
+    @staticmethod
+    def ctc_loss(logits, lens, targets, target_lens):
+        """Per-utterance CTC loss in nats (HF's call with reduction 'none'): targets concatenated."""
+        log_probs = F.log_softmax(logits, dim=-1, dtype=torch.float32 if logits.dtype != torch.float64 else None)
+        return F.ctc_loss(log_probs.transpose(0, 1), targets, lens, target_lens, blank=0, reduction="none",
+                          zero_infinity=True)
 
 
 def param_table(model):
@@ -463,7 +517,7 @@ def close(a, b):
 # ---- cross-checks -------------------------------------------------------------
 def torchaudio_twin(model):
     """torchaudio 0.13's wav2vec2 (components written independently from fairseq) with the twin's
-    LayerNorm-model weights; returns the torchaudio model."""
+    LayerNorm-model weights (a CTC twin's lm_head as torchaudio's aux head); returns the torchaudio model."""
     from torchaudio.models import wav2vec2_model
     cfg = model.cfg
     ta = wav2vec2_model(
@@ -474,10 +528,11 @@ def torchaudio_twin(model):
         encoder_pos_conv_groups=cfg["num_conv_pos_embedding_groups"], encoder_num_layers=cfg["num_hidden_layers"],
         encoder_num_heads=cfg["num_attention_heads"], encoder_attention_dropout=0.0,
         encoder_ff_interm_features=cfg["intermediate_size"], encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
-        encoder_layer_norm_first=cfg["do_stable_layer_norm"], encoder_layer_drop=0.0, aux_num_out=None).double()
+        encoder_layer_norm_first=cfg["do_stable_layer_norm"], encoder_layer_drop=0.0,
+        aux_num_out=cfg["vocab_size"] if hasattr(model, "lm_head") else None).double()
     names = {"wav2vec2.feature_extractor.": "feature_extractor.",
              "wav2vec2.feature_projection.": "encoder.feature_projection.",
-             "wav2vec2.encoder.": "encoder.transformer."}
+             "wav2vec2.encoder.": "encoder.transformer.", "lm_head.": "aux."}
     sd = {}
     for k, v in param_table(model).items():
         for a, b in names.items():
@@ -660,6 +715,128 @@ def run(name, cfg, path):
           f"float32 vs float64 {worst:.2g}, loss {losses[0]:.6f} -> {losses[-1]:.6f} after 5 AdamW steps")
 
 
+# ---- the CTC golden of the converted tiny checkpoint -----------------------------
+TINY = os.path.join("testdata", "wav2vec2_tiny.safetensors")
+TINY_WAVS = (os.path.join("testdata", "wav2vec2_tiny_a.wav"), os.path.join("testdata", "wav2vec2_tiny_b.wav"))
+TINY_TEXT = ("FRONT", "REAR")                  # 5 and 4 labels in 12 and 10 frames
+TINY_TEXT_EDGE = ("FRONT CENTER",) * 2         # 12 labels: one alignment in 12 frames, none in 10
+
+
+def read_wav(path):
+    """16-bit PCM mono WAV -> float32 samples / 32768 (what derfseq's reader gives)."""
+    import wave
+    with wave.open(path, "rb") as f:
+        assert f.getnchannels() == 1 and f.getsampwidth() == 2 and f.getframerate() == 16000, path
+        raw = f.readframes(f.getnframes())
+    return torch.frombuffer(bytearray(raw), dtype=torch.int16).float() / 32768
+
+
+def targets_of(texts):
+    ids = [encode_transcript(t) for t in texts]
+    return torch.tensor([i for x in ids for i in x]), torch.tensor([len(x) for x in ids])
+
+
+def ctc_step(model, inputs, targets, tgt_lens):
+    """Logits, per-utterance losses and the gradient of their sum."""
+    model.zero_grad()
+    audio, n, mask, cmask = inputs
+    logits, lens = model(audio, n, mask, cmask)
+    loss = model.ctc_loss(logits, lens, targets, tgt_lens)
+    loss.sum().backward()
+    grads = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
+    return logits.detach(), loss.detach(), lens, grads
+
+
+def check_ctc_against_torchaudio(model, audio, n):
+    """The eval logits of each utterance alone against torchaudio's wav2vec2 with the lm_head as its
+    aux head (torchaudio does no audio normalisation: the utterance goes in normalised)."""
+    ta = torchaudio_twin(model)
+    worst = 0.0
+    with torch.no_grad():
+        logits, lens = model(audio, n)
+        for b in range(len(n)):
+            wav = audio[b, :int(n[b])]
+            if model.cfg["normalize_audio"]:
+                wav = (wav - wav.mean()) / torch.sqrt(wav.var(unbiased=False) + AUDIO_NORM_EPS)
+            worst = max(worst, close(ta(wav[None])[0][0], logits[b, :lens[b]]))
+    assert worst < 1e-10, f"CTC logits: twin vs torchaudio {worst:.3g}"
+    return worst
+
+
+def run_tiny_ctc(root, path):
+    """testdata/golden/wav2vec2_tiny_ctc.safetensors: the converted tiny checkpoint with a CTC head."""
+    tensors, meta = st.load(os.path.join(root, TINY))
+    cfg = dict(json.loads(meta["derfseq.config"]), ctc_head=True, pretraining_head=False, final_dropout=0.1,
+               feature_grad_mult=0.0, mask_feature_prob=0.0, mask_feature_length=3, mask_feature_min_masks=0)
+    gen = torch.Generator().manual_seed(2024)
+    H, V = cfg["hidden_size"], cfg["vocab_size"]
+    head = {"lm_head.weight": torch.randn(V, H, generator=gen) * (2 / math.sqrt(H)),
+            "lm_head.bias": torch.randn(V, generator=gen) * 0.5}
+    sd = {k: v for k, v in tensors.items() if k.startswith("wav2vec2.")}
+    sd.update(head)
+    model = Wav2Vec2ForCTC(cfg)
+    model.load_state_dict(sd)                       # strict: exactly the checkpoint's encoder + the head
+    model.eval()
+    model64 = copy.deepcopy(model).double()
+    waves = [read_wav(os.path.join(root, p)) for p in TINY_WAVS]
+    n = torch.tensor([len(w) for w in waves])
+    audio = torch.zeros(len(waves), int(n.max()))
+    for b, w in enumerate(waves):
+        audio[b, :len(w)] = w
+    lens = torch.tensor([conv_lengths(cfg, int(x)) for x in n])
+    T = int(lens.max())
+    mask = torch.zeros(2, T, dtype=torch.bool)
+    mask[0, [2, 3, 7]] = True
+    mask[1, [4, 5]] = True
+    cmask = torch.zeros(2, H, dtype=torch.bool)
+    cmask[0, 5:10] = True
+    cmask[1, [0, 1, 2, 30, 31]] = True
+    cmask[:, 12] = True                             # masked everywhere: masked_spec_embed[12] gets no gradient
+    targets, tgt_lens = targets_of(TINY_TEXT)
+    inputs64 = (audio.double(), n, mask, cmask)
+    logits, loss, lens_, grads = ctc_step(model64, inputs64, targets, tgt_lens)
+    assert torch.equal(lens_, lens)
+    l32, loss32, _, g32 = ctc_step(model, (audio, n, mask, cmask), targets, tgt_lens)
+    scale = max(g.abs().max().item() for g in grads.values())
+    for k in [k for k in grads if k.endswith("k_proj.bias")]:   # exactly 0, as in run()
+        assert grads[k].abs().max() < 1e-12 * scale and g32[k].abs().max() < 1e-6 * scale, k
+        grads[k].zero_()
+    errs = dict(logits=close(l32, logits), loss=close(loss32, loss),
+                **{f"grad.{k}": close(g32[k], g) for k, g in grads.items() if g.abs().max() > 0})
+    worst = max(errs.values())
+    assert worst < 1e-5, f"float32 disagrees with float64: {max(errs, key=errs.get)} by {worst:.3g}"
+    for k, g in grads.items():   # the frozen feature encoder, the fully masked channel
+        if "feature_extractor." in k:
+            assert g.abs().max() == 0, k
+    assert grads["wav2vec2.masked_spec_embed"][12] == 0 and grads["wav2vec2.masked_spec_embed"].abs().sum() > 0
+    assert (loss > 0).all()
+    edge_t, edge_l = targets_of(TINY_TEXT_EDGE)
+    with torch.no_grad():
+        lg, _ = model64(*inputs64)
+        loss_edge = model64.ctc_loss(lg, lens, edge_t, edge_l)
+        logits_eval, _ = model64(audio.double(), n)
+        loss_eval = model64.ctc_loss(logits_eval, lens, targets, tgt_lens)
+    assert loss_edge[0] > 0 and loss_edge[1] == 0, loss_edge     # exact fit; zero_infinity
+    ta = check_ctc_against_torchaudio(model64, audio.double(), n)
+
+    out = {f"param.{k}": v for k, v in head.items()}
+    out.update({"golden.n_samples": n.to(torch.int32), "golden.lens": lens.to(torch.int32),
+                "golden.mask": mask.to(torch.int32), "golden.cmask": cmask.to(torch.int32),
+                "golden.targets": targets.to(torch.int32), "golden.target_lens": tgt_lens.to(torch.int32),
+                "golden.logits": logits.float(), "golden.loss": loss.float(),
+                "golden.targets_edge": edge_t.to(torch.int32), "golden.target_lens_edge": edge_l.to(torch.int32),
+                "golden.loss_edge": loss_edge.float(), "golden.logits_eval": logits_eval.float(),
+                "golden.loss_eval": loss_eval.float()})
+    for k, g in grads.items():
+        out[f"grad.{k}"] = g.float()
+    st.save(path, out, {"derfseq.config": json.dumps(cfg), "checkpoint": TINY.replace(os.sep, "/"),
+                        "wav": ",".join(p.replace(os.sep, "/") for p in TINY_WAVS),
+                        "transcripts": json.dumps(TINY_TEXT), "transcripts_edge": json.dumps(TINY_TEXT_EDGE),
+                        "generator": "test/reference/wav2vec2.py", "torch": torch.__version__})
+    print(f"{path}: frames {lens.tolist()}, losses {[round(x, 4) for x in loss.tolist()]}, edge "
+          f"{[round(x, 4) for x in loss_edge.tolist()]}, torchaudio logits {ta:.2g}, float32 vs float64 {worst:.2g}")
+
+
 GOLDENS = {"postln_layernorm": small_config("layernorm", stable=False, feat_norm="group", conv_bias=False),
            "preln_derf": small_config("derf", stable=True, feat_norm="layer", conv_bias=True, normalize=True)}
 
@@ -670,6 +847,7 @@ def main():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testdata", "golden")
     for name, cfg in GOLDENS.items():
         run(name, cfg, os.path.join(root, f"wav2vec2_{name}.safetensors"))
+    run_tiny_ctc(os.path.join(root, "..", ".."), os.path.join(root, "wav2vec2_tiny_ctc.safetensors"))
 
 
 if __name__ == "__main__":
