@@ -75,9 +75,10 @@ static void usage(FILE *fp, const eval_opts *o)
     ds_usage_line(fp, "    --max-windows N", "evaluate at most N windows", "all");
     ds_usage_line(fp, "    --max-n N", "skip windows with more than N bases N", "seq-len/10");
     ds_usage_line(fp, "    --layout NAME", "classifier data: auto|tree|coords|table", "auto");
-    ds_usage_line(fp, "    --predictions FILE", "classifier: id, true, predicted, probabilities (TSV)", "none");
+    ds_usage_line(fp, "    --predictions FILE", "one TSV row per sequence or utterance ('-': stdout)", "none");
     fprintf(fp, "    A fine-tuned classifier is scored on DATA's --split (default test):\n"
-                "    accuracy, MCC, macro F1, per-class precision and recall, confusion matrix.\n"
+                "    accuracy, MCC, macro F1, per-class precision and recall, confusion matrix;\n"
+                "    --predictions rows: id, true, predicted, each class's probability.\n"
                 "    Suite: --from RUNS/ with RUNS/<name>/best.safetensors scores each DATA/<name>/\n"
                 "    and prints one row per dataset.\n");
     fprintf(fp, "    A DNA language model is scored on non-overlapping windows of the genome's\n"
@@ -85,11 +86,20 @@ static void usage(FILE *fp, const eval_opts *o)
                 "    every contig (the part pretrain holds out); --split train scores the\n"
                 "    training part instead (the paper's training loss in evaluation mode).\n");
     snprintf(b, sizeof b, "%ld", DS_SPEECH_CROP);
-    ds_usage_line(fp, "    --crop N", "speech: score the first N samples of each utterance", b);
+    ds_usage_line(fp, "    --crop N", "speech pretraining: score the first N samples of each utterance", b);
     fprintf(fp, "    A wav2vec2 checkpoint is scored on AUDIO... (files, directories, a LibriSpeech\n"
                 "    tree, manifests) in eval mode: no dropout, hard codes, time masks and negatives\n"
                 "    drawn from --seed per utterance, so two evals agree. loss is per masked frame\n"
                 "    in nats; loss_bits is fairseq's logged validation loss (the paper's number).\n");
+    fprintf(fp, "    A CTC checkpoint (\"ctc_head\": true) transcribes each utterance of AUDIO...\n"
+                "    whole (greedy decoding) and scores those with a transcript: WER and CER in %%\n"
+                "    (LibriSpeech normalisation: upper case, punctuation but apostrophes removed),\n"
+                "    substitutions, deletions, insertions, mean CTC loss per utterance, audio\n"
+                "    seconds and real-time factor (in --json wer and cer are fractions).\n"
+                "    --predictions rows: id, reference, hypothesis, word_errors, words (both\n"
+                "    texts normalised). Transcribing: audio without any transcript prints\n"
+                "    id<TAB>hypothesis lines instead, or the --predictions TSV with an empty\n"
+                "    reference column.\n");
     fprintf(fp, "\nGeneral:\n");
     ds_usage_common(fp, &o->co);
 }
