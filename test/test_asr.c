@@ -13,6 +13,8 @@
 #include "presets.h"
 
 #include <jansson.h>
+#include <sndfile.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +177,57 @@ TEST(test_asr_evaluate_refuses_a_model_without_a_ctc_head)
     CHECK_MSG(strstr(ds_errmsg(), "CTC"), "error '%s' does not ask for a CTC model", ds_errmsg());
     ds_speech_set_free(&s);
     ds_model_free(m);
+}
+
+/* A LibriSpeech tree in the scratch directory holding one 16 kHz WAV of n
+ * samples (a tone) transcribed "HELLO WORLD"; returns the tree's root. */
+static const char *short_tree(long n)
+{
+    static char root[600];
+    char dir[700], path[800];
+    snprintf(root, sizeof root, "%s/asr_short", ds_test_tmpdir());
+    snprintf(dir, sizeof dir, "%s/7", root);
+    mkdir(root, 0700);
+    mkdir(dir, 0700);
+    snprintf(dir, sizeof dir, "%s/7/1", root);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/7-1.trans.txt", dir);
+    FILE *fp = fopen(path, "w");
+    if (fp) { fputs("7-1-0000 HELLO WORLD\n", fp); fclose(fp); }
+    snprintf(path, sizeof path, "%s/7-1-0000.wav", dir);
+    SF_INFO si = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &si);
+    double x[1024];
+    for (long i = 0; i < n && i < 1024; i++) x[i] = 0.3 * sin(0.05 * (double)i);
+    if (sf) { sf_write_double(sf, x, n); sf_close(sf); }
+    CHECK_MSG(fp && sf, "could not write the tree under %s", root);
+    return root;
+}
+
+TEST(test_asr_evaluate_scores_an_utterance_shorter_than_one_frame_as_all_deletions)
+{
+    char *json;
+    ds_model *m = ctc_model(&json);
+    if (!m) return;
+    long n = ds_w2v_min_samples(ds_w2v_cfg(m)) - 1;
+    CHECK(n > 0 && n < 1024);
+    char *in[] = { (char *)short_tree(n) };
+    ds_speech_set s;
+    int e = ds_speech_set_open(&s, in, 1, 1, 0);
+    CHECK_MSG(!e, "%s", ds_errmsg());
+    if (e) { ds_model_free(m); free(json); return; }
+    ds_asr_result r;
+    CHECK_EQ_INT(ds_asr_evaluate(m, &s, NULL, NULL, &r), 0);
+    CHECK_EQ_INT(r.scored, 1);
+    CHECK_EQ_INT(r.too_short, 1);
+    CHECK_EQ_INT(r.words.n_ref, 2);
+    CHECK_EQ_INT(r.words.del, 2);
+    CHECK_EQ_INT(r.words.sub + r.words.ins, 0);
+    CHECK_EQ_INT(r.loss_n, 0);   /* no frames, no CTC loss */
+    CHECK(isnan(r.loss));
+    ds_speech_set_free(&s);
+    ds_model_free(m);
+    free(json);
 }
 
 /* ---- eval --from CTC_CKPT ---------------------------------------------- */
