@@ -75,7 +75,7 @@ static void usage(FILE *fp, const eval_opts *o)
     ds_usage_line(fp, "    --max-windows N", "evaluate at most N windows", "all");
     ds_usage_line(fp, "    --max-n N", "skip windows with more than N bases N", "seq-len/10");
     ds_usage_line(fp, "    --layout NAME", "classifier data: auto|tree|coords|table", "auto");
-    ds_usage_line(fp, "    --predictions FILE", "one TSV row per sequence or utterance ('-': stdout)", "none");
+    ds_usage_line(fp, "    --predictions FILE", "one TSV row per sequence or utterance", "none");
     fprintf(fp, "    A fine-tuned classifier is scored on DATA's --split (default test):\n"
                 "    accuracy, MCC, macro F1, per-class precision and recall, confusion matrix;\n"
                 "    --predictions rows: id, true, predicted, each class's probability.\n"
@@ -97,9 +97,9 @@ static void usage(FILE *fp, const eval_opts *o)
                 "    substitutions, deletions, insertions, mean CTC loss per utterance, audio\n"
                 "    seconds and real-time factor (in --json wer and cer are fractions).\n"
                 "    --predictions rows: id, reference, hypothesis, word_errors, words (both\n"
-                "    texts normalised). Transcribing: audio without any transcript prints\n"
-                "    id<TAB>hypothesis lines instead, or the --predictions TSV with an empty\n"
-                "    reference column.\n");
+                "    texts normalised; '-': on stdout instead of the table). Transcribing:\n"
+                "    audio without any transcript prints id<TAB>hypothesis lines instead,\n"
+                "    or the --predictions TSV with an empty reference column.\n");
     fprintf(fp, "\nGeneral:\n");
     ds_usage_common(fp, &o->co);
 }
@@ -391,6 +391,7 @@ static int evaluate_asr(eval_opts *o, ds_model *m, char **inputs, int n)
     if (fflush(stdout)) return ds_err_errno(DS_EIO, "standard output");
     if (!o->co.json_path) return 0;
     json_t *j = asr_json(o, &r, seconds);
+    json_object_set_new(j, "left_out_empty", json_integer(n_short));
     e = write_json_file(o->co.json_path, j);
     json_decref(j);
     return e;
