@@ -47,6 +47,8 @@ BENCH_SRC:= $(wildcard bench/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+# the cmd/ code that test/test_asr.c calls directly
+TEST_CMD_OBJ := $(BUILD)/cmd/asr.o $(BUILD)/cmd/speech.o
 
 LIBA     := $(BUILD)/libderfseq.a
 BIN      := $(BUILD)/derfseq
@@ -67,8 +69,8 @@ $(LIBA): $(LIB_OBJ)
 $(BIN): $(CMD_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(LIBA) $(LDLIBS)
 
-$(TESTBIN): $(TEST_OBJ) $(LIBA) $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LDLIBS)
+$(TESTBIN): $(TEST_OBJ) $(TEST_CMD_OBJ) $(LIBA) $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(TEST_CMD_OBJ) $(LIBA) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(LIBA)
 	@mkdir -p $(dir $@)

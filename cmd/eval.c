@@ -23,7 +23,9 @@
 #include "io/outfile.h"
 #include "io/regions.h"
 #include "presets.h"
+#include "cmd/asr.h"
 #include "cmd/speech.h"
+#include "io/audio.h"
 #include "io/checkpoint.h"
 
 enum { OPT_SPLIT = 1100, OPT_MAX_WINDOWS, OPT_MAX_N, OPT_LAYOUT, OPT_PREDICTIONS, OPT_CROP };
@@ -73,9 +75,10 @@ static void usage(FILE *fp, const eval_opts *o)
     ds_usage_line(fp, "    --max-windows N", "evaluate at most N windows", "all");
     ds_usage_line(fp, "    --max-n N", "skip windows with more than N bases N", "seq-len/10");
     ds_usage_line(fp, "    --layout NAME", "classifier data: auto|tree|coords|table", "auto");
-    ds_usage_line(fp, "    --predictions FILE", "classifier: id, true, predicted, probabilities (TSV)", "none");
+    ds_usage_line(fp, "    --predictions FILE", "one TSV row per sequence or utterance", "none");
     fprintf(fp, "    A fine-tuned classifier is scored on DATA's --split (default test):\n"
-                "    accuracy, MCC, macro F1, per-class precision and recall, confusion matrix.\n"
+                "    accuracy, MCC, macro F1, per-class precision and recall, confusion matrix;\n"
+                "    --predictions rows: id, true, predicted, each class's probability.\n"
                 "    Suite: --from RUNS/ with RUNS/<name>/best.safetensors scores each DATA/<name>/\n"
                 "    and prints one row per dataset.\n");
     fprintf(fp, "    A DNA language model is scored on non-overlapping windows of the genome's\n"
@@ -83,11 +86,20 @@ static void usage(FILE *fp, const eval_opts *o)
                 "    every contig (the part pretrain holds out); --split train scores the\n"
                 "    training part instead (the paper's training loss in evaluation mode).\n");
     snprintf(b, sizeof b, "%ld", DS_SPEECH_CROP);
-    ds_usage_line(fp, "    --crop N", "speech: score the first N samples of each utterance", b);
+    ds_usage_line(fp, "    --crop N", "speech pretraining: score the first N samples of each utterance", b);
     fprintf(fp, "    A wav2vec2 checkpoint is scored on AUDIO... (files, directories, a LibriSpeech\n"
                 "    tree, manifests) in eval mode: no dropout, hard codes, time masks and negatives\n"
                 "    drawn from --seed per utterance, so two evals agree. loss is per masked frame\n"
                 "    in nats; loss_bits is fairseq's logged validation loss (the paper's number).\n");
+    fprintf(fp, "    A CTC checkpoint (\"ctc_head\": true) transcribes each utterance of AUDIO...\n"
+                "    whole (greedy decoding) and scores those with a transcript: WER and CER in %%\n"
+                "    (LibriSpeech normalisation: upper case, punctuation but apostrophes removed),\n"
+                "    substitutions, deletions, insertions, mean CTC loss per utterance, audio\n"
+                "    seconds and real-time factor (in --json wer and cer are fractions).\n"
+                "    --predictions rows: id, reference, hypothesis, word_errors, words (both\n"
+                "    texts normalised; '-': on stdout instead of the table). Transcribing:\n"
+                "    audio without any transcript prints id<TAB>hypothesis lines instead,\n"
+                "    or the --predictions TSV with an empty reference column.\n");
     fprintf(fp, "\nGeneral:\n");
     ds_usage_common(fp, &o->co);
 }
@@ -134,15 +146,19 @@ static int parse(eval_opts *o, int argc, char **argv)
 }
 
 /* --json and --predictions must not overwrite --from, --ref, --regions,
- * DATA or each other. */
+ * any DATA or each other. */
 static int check_outputs(const eval_opts *o, int nargs, char **args)
 {
-    const char *in[] = { o->from, o->ref, o->regions, nargs ? args[0] : NULL, o->predictions };
-    int rc = ds_check_output(o->co.cmd, "--json", o->co.json_path, in, 5);
+    const char *in[5 + nargs];
+    int n = 0;
+    in[n++] = o->from; in[n++] = o->ref; in[n++] = o->regions;
+    for (int i = 0; i < nargs; i++) in[n++] = args[i];
+    in[n] = o->predictions;
+    int rc = ds_check_output(o->co.cmd, "--json", o->co.json_path, in, n + 1);
     if (!rc && o->predictions && o->co.json_path && !strcmp(o->predictions, o->co.json_path))
         return ds_usage_error(o->co.cmd, "--predictions %s: is also --json; give two files", o->predictions);
-    in[4] = o->co.json_path;
-    return rc ? rc : ds_check_output(o->co.cmd, "--predictions", o->predictions, in, 5);
+    in[n] = o->co.json_path;
+    return rc ? rc : ds_check_output(o->co.cmd, "--predictions", o->predictions, in, n + 1);
 }
 
 static int write_json_file(const char *path, json_t *j)
@@ -214,17 +230,171 @@ static int evaluate_speech(eval_opts *o, ds_model *m, char **inputs, int n)
     return e;
 }
 
-/* Whether --from is a wav2vec2 checkpoint (by its config's arch). */
-static int is_speech_checkpoint(const char *path)
+enum { CKPT_OTHER, CKPT_SPEECH, CKPT_CTC };
+
+/* Whether --from is a wav2vec2 checkpoint (by its config's arch), and then
+ * whether it has a CTC head (config "ctc_head": true). */
+static int speech_checkpoint_kind(const char *path)
 {
     char *cfg = ds_checkpoint_config(path);
     json_t *j = cfg ? json_loads(cfg, 0, NULL) : NULL;
     const char *a = json_string_value(json_object_get(j, "arch"));
-    int yes = a && !strcmp(a, "wav2vec2");
+    int kind = !a || strcmp(a, "wav2vec2") ? CKPT_OTHER : json_is_true(json_object_get(j, "ctc_head")) ? CKPT_CTC
+                                                                                                       : CKPT_SPEECH;
     json_decref(j);
     free(cfg);
     ds_err_clear();
-    return yes;
+    return kind;
+}
+
+/* ---- speech recognition (CTC) ---------------------------------------- */
+
+/* Where the per-utterance lines go: a --predictions file (streamed through
+ * a temp file), or a memory buffer printed on stdout at the end, so that an
+ * error leaves nothing on stdout. tsv: the predictions columns; else
+ * `id<TAB>hypothesis` transcripts. */
+typedef struct {
+    ds_outfile file;
+    int to_file, tsv;
+    char *mem;
+    size_t mem_len;
+    FILE *fp;
+} asr_sink;
+
+static int sink_open(asr_sink *k, const char *predictions, int transcripts)
+{
+    memset(k, 0, sizeof *k);
+    k->tsv = predictions != NULL;
+    if (!predictions && !transcripts) return 0;
+    if (predictions && strcmp(predictions, "-")) {
+        int e = ds_outfile_open(&k->file, predictions);
+        if (e) return e;
+        k->to_file = 1;
+        k->fp = k->file.fp;
+    } else if (!(k->fp = open_memstream(&k->mem, &k->mem_len))) {
+        return ds_err(DS_ENOMEM, "out of memory for the transcripts");
+    }
+    if (k->tsv) fputs("id\treference\thypothesis\tword_errors\twords\n", k->fp);
+    return 0;
+}
+
+static int sink_row(void *ctx, const char *id, const char *ref, const char *hyp, const ds_edit_counts *w,
+                    const ds_edit_counts *c)
+{
+    asr_sink *k = ctx;
+    if (!k->fp) return 0;
+    if (!k->tsv) fprintf(k->fp, "%s\t%s\n", id, hyp);
+    else if (!ref) fprintf(k->fp, "%s\t\t%s\t\t\n", id, hyp);
+    else fprintf(k->fp, "%s\t%s\t%s\t%ld\t%ld\n", id, ref, hyp, w->sub + w->del + w->ins, w->n_ref);
+    return 0;
+}
+
+/* Commits the file, or prints the buffer (e == 0); else drops either. */
+static int sink_close(asr_sink *k, int e)
+{
+    if (k->to_file) {
+        if (!e) e = ds_outfile_commit(&k->file);   /* cleans up on failure */
+        else ds_outfile_abort(&k->file);
+    } else if (k->fp) {
+        fclose(k->fp);
+        if (!e && k->mem_len && fwrite(k->mem, 1, k->mem_len, stdout) != k->mem_len)
+            e = ds_err_errno(DS_EIO, "standard output");
+        free(k->mem);
+    }
+    return e;
+}
+
+static double percent(const ds_edit_counts *c) { return 100.0 * ds_edit_rate(c); }
+
+static void print_asr_table(const eval_opts *o, const ds_asr_result *r, double seconds)
+{
+    printf("checkpoint\t%s\nmodel\twav2vec2\nobjective\tctc\nutterances\t%ld\nscored\t%ld\n", o->from, r->utterances,
+           r->scored);
+    if (r->unscored) printf("unscored_no_transcript\t%ld\n", r->unscored);
+    if (r->scored) {
+        const ds_edit_counts *w = &r->words, *c = &r->chars;
+        printf("words\t%ld\nwer_percent\t%.2f\nword_sub\t%ld\nword_del\t%ld\nword_ins\t%ld\n", w->n_ref, percent(w),
+               w->sub, w->del, w->ins);
+        printf("chars\t%ld\ncer_percent\t%.2f\nchar_sub\t%ld\nchar_del\t%ld\nchar_ins\t%ld\n", c->n_ref, percent(c),
+               c->sub, c->del, c->ins);
+    }
+    if (r->loss_n) printf("loss\t%.6f\n", r->loss);
+    if (r->n_unk) printf("reference_chars_not_in_vocab\t%ld\n", r->n_unk);
+    if (r->too_short) printf("too_short_for_a_frame\t%ld\n", r->too_short);
+    printf("seconds\t%.2f\nrealtime_factor\t%.4f\n", seconds, seconds > 0 ? r->wall_s / seconds : 0.0);
+}
+
+static json_t *asr_json(const eval_opts *o, const ds_asr_result *r, double seconds)
+{
+    const ds_edit_counts *w = &r->words, *c = &r->chars;
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "checkpoint", o->from, "model", "wav2vec2", "objective",
+                          "ctc", "utterances", (json_int_t)r->utterances, "scored", (json_int_t)r->scored, "unscored",
+                          (json_int_t)r->unscored);
+    json_object_set_new(j, "wer", ds_json_real(ds_edit_rate(w)));
+    json_object_set_new(j, "word_sub", json_integer(w->sub));
+    json_object_set_new(j, "word_del", json_integer(w->del));
+    json_object_set_new(j, "word_ins", json_integer(w->ins));
+    json_object_set_new(j, "words", json_integer(w->n_ref));
+    json_object_set_new(j, "cer", ds_json_real(ds_edit_rate(c)));
+    json_object_set_new(j, "char_sub", json_integer(c->sub));
+    json_object_set_new(j, "char_del", json_integer(c->del));
+    json_object_set_new(j, "char_ins", json_integer(c->ins));
+    json_object_set_new(j, "chars", json_integer(c->n_ref));
+    json_object_set_new(j, "loss", ds_json_real(r->loss));
+    json_object_set_new(j, "reference_chars_not_in_vocab", json_integer(r->n_unk));
+    json_object_set_new(j, "too_short_for_a_frame", json_integer(r->too_short));
+    json_object_set_new(j, "seconds", ds_json_real(seconds));
+    json_object_set_new(j, "realtime_factor", ds_json_real(seconds > 0 ? r->wall_s / seconds : 0.0));
+    return j;
+}
+
+/* One warning for the utterances without a transcript when others have
+ * one: they are transcribed (into --predictions) but not scored. */
+static void warn_unlabelled(const eval_opts *o, const ds_speech_set *s, long labelled)
+{
+    if (o->co.quiet) return;
+    if (s->list.warn && s->list.n_orphan_lines) fprintf(stderr, "[W::eval] %s\n", s->list.warn);
+    if (!labelled || labelled == s->n) return;
+    long k = 0;
+    while (ds_speech_set_text(s, k)) k++;
+    fprintf(stderr, "[W::eval] %ld of %ld utterances have no transcript (the first: %s): not scored; %s\n",
+            s->n - labelled, s->n, ds_speech_set_id(s, k),
+            o->predictions ? "their transcripts are in --predictions" : "--predictions FILE lists their transcripts");
+}
+
+/* WER, CER and CTC loss of a CTC model on AUDIO...; without any transcript,
+ * the transcripts themselves. */
+static int evaluate_asr(eval_opts *o, ds_model *m, char **inputs, int n)
+{
+    ds_speech_set set;
+    int e = ds_speech_set_open(&set, inputs, n, 1, 0);   /* every utterance; decoded once each */
+    if (e) return e;
+    long labelled = 0;
+    for (long k = 0; k < set.n; k++) labelled += ds_speech_set_text(&set, k) != NULL;
+    warn_unlabelled(o, &set, labelled);
+    int json_stdout = o->co.json_path && !strcmp(o->co.json_path, "-");
+    int pred_stdout = o->predictions && !strcmp(o->predictions, "-");
+    /* unlabelled audio: eval transcribes (id<TAB>hypothesis on stdout) */
+    int transcripts = !labelled && !o->predictions && !json_stdout;
+    asr_sink sink;
+    ds_asr_result r;
+    e = sink_open(&sink, o->predictions, transcripts);
+    if (!e) e = sink_close(&sink, ds_asr_evaluate(m, &set, sink_row, &sink, &r));
+    long n_short = set.n_short;
+    ds_speech_set_free(&set);
+    if (e) return e;
+    double seconds = (double)r.samples / DS_AUDIO_RATE;
+    if (!json_stdout && !pred_stdout && !transcripts) {
+        print_asr_table(o, &r, seconds);
+        if (n_short) printf("left_out_empty\t%ld\n", n_short);
+    }
+    if (fflush(stdout)) return ds_err_errno(DS_EIO, "standard output");
+    if (!o->co.json_path) return 0;
+    json_t *j = asr_json(o, &r, seconds);
+    json_object_set_new(j, "left_out_empty", json_integer(n_short));
+    e = write_json_file(o->co.json_path, j);
+    json_decref(j);
+    return e;
 }
 
 static int evaluate_lm(eval_opts *o, ds_model *m)
@@ -430,15 +600,19 @@ int main_eval(int argc, char **argv)
     if (optind == argc && !o.ref) return ds_usage_error(o.co.cmd, "missing DATA");
 
     struct stat st;
-    int speech = stat(o.from, &st) == 0 && !S_ISDIR(st.st_mode) && is_speech_checkpoint(o.from);
+    int speech = stat(o.from, &st) == 0 && !S_ISDIR(st.st_mode) ? speech_checkpoint_kind(o.from) : CKPT_OTHER;
     if (argc - optind > 1 && !speech) return ds_usage_error(o.co.cmd, "give one DATA");
+    if (speech == CKPT_SPEECH && o.predictions)
+        return ds_usage_error(o.co.cmd, "--predictions: %s is a wav2vec2 pretraining checkpoint without a CTC head; "
+                              "transcripts need a CTC model (derfseq finetune --task ctc)", o.from);
     if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
     int e;
     if (speech) {
         ds_model *m = NULL;
         e = ds_model_load(&m, o.from);
-        if (!e) e = evaluate_speech(&o, m, argv + optind, argc - optind);
+        if (!e) e = speech == CKPT_CTC ? evaluate_asr(&o, m, argv + optind, argc - optind)
+                                       : evaluate_speech(&o, m, argv + optind, argc - optind);
         ds_model_free(m);
     } else if (!stat(o.from, &st) && S_ISDIR(st.st_mode)) {
         if (optind == argc) return ds_usage_error(o.co.cmd, "missing DATA: the directory of datasets");

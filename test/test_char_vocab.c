@@ -108,22 +108,6 @@ TEST(test_char_vocab_decode_drops_specials_and_collapses_delimiters)
     ds_char_vocab_free(&v);
 }
 
-TEST(test_char_vocab_ctc_greedy_collapses_repeats_then_drops_blanks)
-{
-    /* H H _ E | | L _ L O _ _ : the blank between the L's keeps both */
-    int32_t f[] = { 11, 11, 0, 5, 4, 4, 15, 0, 15, 8, 0, 0 };
-    long n = ds_ctc_greedy_collapse(f, 12, DS_CV_BLANK, f);
-    const int32_t want[] = { 11, 5, 4, 15, 15, 8 };
-    CHECK_EQ_INT(n, 6);
-    for (int i = 0; i < 6 && i < n; i++) CHECK_EQ_INT(f[i], want[i]);
-    ds_char_vocab v;
-    CHECK_EQ_INT(ds_char_vocab_w2v2(&v), 0);
-    char out[64];
-    ds_char_vocab_decode(&v, f, n, out);
-    CHECK_MSG(!strcmp(out, "HE LLO"), "got \"%s\"", out);
-    ds_char_vocab_free(&v);
-}
-
 TEST(test_char_vocab_loads_an_hf_vocab_json)
 {
     const char *p = write_tmp("vocab_ok.json", "{\"[PAD]\": 0, \"[UNK]\": 1, \"|\": 2, \"A\": 3, \"\xC3\xA9\": 4, \"'\": 5}\n");

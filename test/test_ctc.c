@@ -8,6 +8,7 @@
 #include "test.h"
 #include "gradcheck.h"
 #include "core/error.h"
+#include "io/char_vocab.h"
 #include "io/safetensors.h"
 #include "nn/ops.h"
 
@@ -289,6 +290,38 @@ TEST(test_ctc_greedy_of_all_blank_frames_is_empty)
     int32_t out[16];
     int f[] = { 0, 0, 0, 0 };
     CHECK_EQ_INT(greedy_of(out, f, 4), 0);
+}
+
+/* One-hot frames over the wav2vec2 vocabulary, decoded to text as eval does. */
+static void greedy_text(char *out, const int32_t *frames, int T)
+{
+    enum { V = DS_CV_W2V2_SIZE };
+    float x[32 * V];
+    int32_t ids[32];
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < V; v++) x[t * V + v] = v == frames[t] ? 1.0f : 0.0f;
+    int n = ds_ctc_greedy(ids, x, T, V, DS_CV_BLANK);
+    ds_char_vocab voc;
+    if (ds_char_vocab_w2v2(&voc)) { out[0] = 0; return; }
+    ds_char_vocab_decode(&voc, ids, n, out);
+    ds_char_vocab_free(&voc);
+}
+
+TEST(test_ctc_greedy_of_a_blank_a_is_aa_in_text)
+{
+    const int32_t f[] = { 7, 7, 0, 7 };   /* A A blank A */
+    char out[64];
+    greedy_text(out, f, 4);
+    CHECK_MSG(!strcmp(out, "AA"), "got \"%s\"", out);
+}
+
+TEST(test_ctc_greedy_then_vocab_decode_collapses_repeats_and_delimiters_into_words)
+{
+    /* H H _ E | | L _ L O _ _ : the blank between the L's keeps both */
+    const int32_t f[] = { 11, 11, 0, 5, 4, 4, 15, 0, 15, 8, 0, 0 };
+    char out[64];
+    greedy_text(out, f, 12);
+    CHECK_MSG(!strcmp(out, "HE LLO"), "got \"%s\"", out);
 }
 
 TEST(test_ctc_greedy_takes_the_first_maximum_on_ties)

@@ -242,16 +242,3 @@ long ds_char_vocab_decode(const ds_char_vocab *v, const int32_t *ids, long n, ch
     out[k] = 0;
     return k;
 }
-
-long ds_ctc_greedy_collapse(const int32_t *ids, long n, int32_t blank, int32_t *out)
-{
-    long k = 0;
-    int32_t prev = 0;
-    for (long i = 0; i < n; i++) {
-        int32_t id = ids[i];   /* read before out[k] may overwrite it (k <= i) */
-        int repeat = i > 0 && id == prev;
-        prev = id;
-        if (!repeat && id != blank) out[k++] = id;
-    }
-    return k;
-}

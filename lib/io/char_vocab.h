@@ -1,7 +1,7 @@
 /* The character vocabulary of CTC speech models (wav2vec2.md §3.8): the
  * built-in one of facebook/wav2vec2-base-960h, or one read from a converted
  * checkpoint's HF vocab.json; LibriSpeech-style transcript normalisation,
- * text <-> ids, and greedy CTC decoding.
+ * and text <-> ids (greedy CTC decoding is ds_ctc_greedy in nn/ops.h).
  *
  * facebook/wav2vec2-base-960h: <pad>0 <s>1 </s>2 <unk>3 |4 E5 T6 A7 O8 N9
  * I10 H11 S12 R13 D14 L15 U16 M17 W18 C19 F20 G21 Y22 P23 B24 V25 K26 '27
@@ -68,11 +68,8 @@ long ds_char_vocab_encode(const ds_char_vocab *v, const char *text, int32_t *ids
 /* Ids -> text: `|` -> ' ', special tokens and out-of-range ids dropped, runs
  * of spaces collapsed and leading/trailing ones trimmed (as HF's
  * Wav2Vec2CTCTokenizer, which strips). out holds 4·n + 1 bytes; returns the
- * length. Repeats are not collapsed here: see ds_ctc_greedy_collapse. */
+ * length. Repeats are not collapsed here: ds_ctc_greedy (nn/ops.h) does
+ * the greedy CTC rule on the logits first. */
 long ds_char_vocab_decode(const ds_char_vocab *v, const int32_t *ids, long n, char *out);
-/* The greedy CTC rule on per-frame argmax ids: collapse runs of the same
- * id, then drop blanks (so "A A blank A" is "AA"). Writes at most n ids to
- * out (may be ids itself); returns how many. */
-long ds_ctc_greedy_collapse(const int32_t *ids, long n, int32_t blank, int32_t *out);
 
 #endif
