@@ -161,8 +161,7 @@ static int check_required(const finetune_opts *o, int ndata)
 {
     const char *cmd = o->co.cmd;
     if (o->tr.resume && o->resume_ignored)
-        return ds_usage_error(cmd, "--%s: a resumed run keeps the settings of %s/config.json; with --resume only -t, "
-                              "--stop-at, --log and --quiet apply", o->resume_ignored, o->tr.resume);
+        return ds_resume_ignored_error(cmd, o->resume_ignored, o->tr.resume);
     if (o->tr.resume) return ndata ? ds_usage_error(cmd, "--resume takes DATA and the rest from the run directory") : 0;
     if (!o->from && !o->model) return ds_usage_error(cmd, "missing --from CKPT (or --model PRESET)");
     if (o->from && o->model) return ds_usage_error(cmd, "give --from or --model, not both");
@@ -205,7 +204,7 @@ typedef struct {
     ds_classifier clf;
     ds_adamw opt_enc, opt_head;
     ds_schedule sched;
-    ds_log *log, *user_log;
+    ds_log_pair logs;
     char dir[1024], best[1100], last[1100], logp[1100];
 } finetune;
 
@@ -288,10 +287,7 @@ static int count_correct(finetune *f, const long *idx, long n, int B, long *corr
 
 static int log_json(finetune *f, json_t *j)
 {
-    int e = ds_log_write(f->log, j);
-    if (!e && f->user_log) e = ds_log_write(f->user_log, j);
-    json_decref(j);
-    return e;
+    return ds_log_pair_write(&f->logs, j);
 }
 
 /* The error for a run that diverged at `step` (1-based). */
@@ -584,8 +580,7 @@ static int setup(finetune *f, int resuming)
     if (!e && resuming) e = ds_log_rewind(f->logp, f->start_step, f->start_epoch);
     if (!e && resuming) ds_resume_check_threads(o->co.cmd, o->threads_saved, o->co.quiet);
     if (!e && !resuming) e = write_val_ids(f);
-    if (!e && !(f->log = ds_log_open(f->logp))) e = ds_err_errno(DS_EIO, "%s: cannot open", f->logp);
-    if (!e && o->co.log_path && !(f->user_log = ds_log_open(o->co.log_path))) e = ds_err_errno(DS_EIO, "%s: cannot open", o->co.log_path);
+    if (!e) e = ds_log_pair_open(&f->logs, f->logp, o->co.log_path);
     if (!e && !o->co.quiet)
         fprintf(stderr, "[M::finetune] %s: %ld train / %ld validation sequences, %d classes, max length %d (%s layout)%s%s\n",
                 o->data, f->ntrain, f->nval, f->data.nclass, L, ds_gb_layout_name(f->data.layout),
@@ -638,8 +633,7 @@ int main_finetune(int argc, char **argv)
     if (!e) e = setup(&f, resuming);
     if (!e) e = train(&f);
     if (e) ds_cmd_error(o.co.cmd, "%s", ds_errmsg());
-    ds_log_close(f.log);
-    ds_log_close(f.user_log);
+    ds_log_pair_close(&f.logs);
     /* a new run that never saved leaves nothing behind to block a rerun */
     if (e && !resuming && f.claimed && f.saved_epoch < 0) ds_rundir_abandon(o.out, f.created);
     ds_adamw_free(&f.opt_enc);

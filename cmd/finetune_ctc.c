@@ -164,8 +164,7 @@ static int check_required(ctc_opts *o, int ndata, char **data)
     const char *cmd = o->co.cmd;
     if (o->tr.resume) {
         if (o->resume_ignored && strcmp(o->resume_ignored, "task"))
-            return ds_usage_error(cmd, "--%s: a resumed run keeps the settings of %s/config.json; with --resume only "
-                                  "-t, --stop-at, --log and --quiet apply", o->resume_ignored, o->tr.resume);
+            return ds_resume_ignored_error(cmd, o->resume_ignored, o->tr.resume);
         return ndata ? ds_usage_error(cmd, "--resume takes the data and the rest from the run directory") : 0;
     }
     if (!o->task_given) return ds_usage_error(cmd, "missing --task ctc");
@@ -198,47 +197,17 @@ typedef struct {
     int have_valid;
     int32_t **ids;       /* the encoded transcript of kept utterance k */
     int *nid;
-    ds_speech_plan plan;
-    long plan_epoch;
+    ds_speech_order order;
     ds_speech_batch batch;
     uint8_t *tmask, *cmask;
     int32_t *tgt;
     long tgt_cap, mask_cap;
     uint64_t ndraws;     /* batches drawn so far: the data position */
-    ds_log *log, *user_log;
+    ds_log_pair logs;
     double best;
     int created;
     long saved_step;
 } ctc_run;
-
-static int split_lines(char *s, char **out, int cap)
-{
-    int n = 0;
-    for (char *p = s; *p && n < cap;) {
-        char *e = strchr(p, '\n');
-        out[n++] = p;
-        if (!e) break;
-        *e = 0;
-        p = e + 1;
-    }
-    return n;
-}
-
-static int join_inputs(char *dst, size_t cap, char *const *in, int n, const char *what)
-{
-    size_t used = 0;
-    dst[0] = 0;
-    for (int i = 0; i < n; i++) {
-        char abs[4096];
-        ds_run_abspath(abs, sizeof abs, in[i]);
-        size_t k = strlen(abs);
-        if (used + k + 2 > cap) return ds_err(DS_EINVAL, "%s: the inputs' paths exceed %zu bytes; use a TSV", what, cap);
-        if (i) dst[used++] = '\n';
-        memcpy(dst + used, abs, k + 1);
-        used += k;
-    }
-    return 0;
-}
 
 /* Encodes every transcript; counts the characters outside the vocabulary
  * and the utterances too short for their transcript (CTC needs a frame
@@ -285,7 +254,7 @@ static int open_data(ctc_run *p)
     char buf[sizeof c->audio], *in[512];
     long budget = (p->o->cache_mb < 0 ? 1024 : p->o->cache_mb) * (1L << 20) / (long)sizeof(float);
     snprintf(buf, sizeof buf, "%s", c->audio);
-    int n = split_lines(buf, in, 512);
+    int n = ds_run_split_inputs(buf, in, 512);
     int e = ds_speech_set_open(&p->train, in, n, c->min_samples, budget);
     if (!e) e = ds_speech_require_text(&p->train.list);
     if (e) return e;
@@ -297,7 +266,7 @@ static int open_data(ctc_run *p)
                           (double)c->max_tokens / DS_AUDIO_RATE);
     if (c->valid_audio[0]) {
         snprintf(buf, sizeof buf, "%s", c->valid_audio);
-        n = split_lines(buf, in, 512);
+        n = ds_run_split_inputs(buf, in, 512);
         if ((e = ds_speech_set_open(&p->valid, in, n, ds_w2v_min_samples(ds_w2v_cfg(p->m)), budget / 4)))
             return ds_err(e, "--valid: %s", ds_errmsg());
         p->have_valid = 1;
@@ -315,7 +284,8 @@ static int open_data(ctc_run *p)
         fprintf(stderr, "%s\n", p->have_valid ? "; validation WER on --valid" : "; no --valid: best = last");
         if (p->train.list.warn && p->train.list.n_orphan_lines) fprintf(stderr, "[W::finetune] %s\n", p->train.list.warn);
     }
-    p->plan_epoch = -1;
+    /* whole utterances: no crop, batches packed by the longest's padded length */
+    ds_speech_order_init(&p->order, c->max_tokens, LONG_MAX, c->batch_size, (uint64_t)c->seed);
     return 0;
 }
 
@@ -365,11 +335,8 @@ static int build_model(ctc_run *p, int resuming)
 
 static int reserve_train(ctc_run *p)
 {
-    long Bmax = 1, Smax = 0;
-    for (long b = 0; b < p->plan.nb; b++)
-        if (p->plan.start[b + 1] - p->plan.start[b] > Bmax) Bmax = p->plan.start[b + 1] - p->plan.start[b];
-    for (long k = 0; k < p->train.n; k++)
-        if (p->train.len[p->train.keep[k]] > Smax) Smax = p->train.len[p->train.keep[k]];
+    long Bmax, Smax;
+    ds_speech_order_extent(&p->order, &p->train, &Bmax, &Smax);
     p->m->eval_only = 0;
     int e = ds_w2v_reserve(p->m, (int)Bmax, Smax + 4096);   /* MP3 lengths are estimates until decoded */
     if (e) return e;
@@ -393,31 +360,14 @@ static int reserve_train(ctc_run *p)
     return 0;
 }
 
-static long plan_cap(const ds_run_cfg *c) { return c->batch_size > 0 ? c->batch_size : 1L << 30; }
-
-/* The next batch of the data order, as pretraining's (the draw count alone
- * is the position), with whole utterances. *idx receives its utterances. */
+/* The next batch of the data order (ds_speech_order: the draw count is the
+ * position), whole utterances; *idx receives its utterances. */
 static int next_batch(ctc_run *p, const long **idx)
 {
-    const ds_run_cfg *c = &p->run.cfg;
-    int e = 0;
-    if (!p->plan.nb) {
-        if ((e = ds_speech_plan_make(&p->plan, &p->train, c->max_tokens, LONG_MAX, plan_cap(c), (uint64_t)c->seed, 0)))
-            return e;
-        p->plan_epoch = 0;
-        if ((e = reserve_train(p))) return e;
-    }
-    long epoch = (long)(p->ndraws / (uint64_t)p->plan.nb);
-    if (epoch != p->plan_epoch) {
-        ds_speech_plan_free(&p->plan);
-        if ((e = ds_speech_plan_make(&p->plan, &p->train, c->max_tokens, LONG_MAX, plan_cap(c), (uint64_t)c->seed, epoch)))
-            return e;
-        p->plan_epoch = epoch;
-    }
-    long j = (long)(p->ndraws % (uint64_t)p->plan.nb);
-    long s0 = p->plan.start[j], n = p->plan.start[j + 1] - s0;
-    *idx = p->plan.order + s0;
-    e = ds_speech_batch_fill_whole(&p->batch, &p->train, *idx, (int)n);
+    int n, made, e = ds_speech_order_ready(&p->order, &p->train, &made);
+    if (!e && made) e = reserve_train(p);
+    if (!e) e = ds_speech_order_at(&p->order, &p->train, p->ndraws, idx, &n);
+    if (!e) e = ds_speech_batch_fill_whole(&p->batch, &p->train, *idx, n);
     p->ndraws++;
     return e;
 }
@@ -438,14 +388,6 @@ static int diverged(ctc_run *p, long step, const char *what, double v, int tenso
     return ds_run_diverged_at_step(&p->run, step, p->saved_step, what, v, tensor >= 0 ? p->m->params.p[tensor].name : NULL);
 }
 
-static int log_json(ctc_run *p, json_t *j)
-{
-    int e = j ? ds_log_write(p->log, j) : ds_err(DS_ENOMEM, "out of memory for a log line");
-    if (!e && p->user_log) e = ds_log_write(p->user_log, j);
-    json_decref(j);
-    return e;
-}
-
 static int validate(ctc_run *p, long step)
 {
     ds_asr_result r;
@@ -457,14 +399,14 @@ static int validate(ctc_run *p, long step)
     if (!isfinite(r.loss)) return diverged(p, step, "the validation loss", r.loss, -1);
     json_t *j = json_object();
     json_object_set_new(j, "step", json_integer(step));
-    json_object_set_new(j, "epoch", ds_json_real((double)p->ndraws / (double)p->plan.nb));
+    json_object_set_new(j, "epoch", ds_json_real((double)p->ndraws / (double)p->order.plan.nb));
     json_object_set_new(j, "val_wer", ds_json_real(wer));
     json_object_set_new(j, "val_cer", ds_json_real(cer));
     json_object_set_new(j, "val_loss", ds_json_real(r.loss));
     json_object_set_new(j, "val_words", json_integer(r.words.n_ref));
     json_object_set_new(j, "val_utterances", json_integer(r.scored));
     json_object_set_new(j, "val_wall_s", ds_json_real(ds_realtime() - t0));
-    if ((e = log_json(p, j))) return e;
+    if ((e = ds_log_pair_write(&p->logs, j))) return e;
     if (!p->o->co.quiet)
         fprintf(stderr, "[M::finetune] step %ld: validation WER %.2f%%, CER %.2f%%, loss %.3f per utterance (%ld "
                 "utterances, %ld words)\n", step, 100 * wer, 100 * cer, r.loss, r.scored, r.words.n_ref);
@@ -566,17 +508,15 @@ static int log_step(ctc_run *p, long step, const step_out *s, double gnorm, doub
     json_object_set_new(j, "grad_norm", ds_json_real(gnorm));
     json_object_set_new(j, "audio_s_per_s", ds_json_real(rate));
     json_object_set_new(j, "wall_s", ds_json_real(ds_realtime() - t0));
-    return log_json(p, j);
+    return ds_log_pair_write(&p->logs, j);
 }
 
 /* Batches per epoch, known before the first draw (the plan of epoch 0). */
 static int batches_per_epoch(ctc_run *p, long *nb)
 {
-    ds_speech_plan q = {0};
-    const ds_run_cfg *c = &p->run.cfg;
-    int e = ds_speech_plan_make(&q, &p->train, c->max_tokens, LONG_MAX, plan_cap(c), (uint64_t)c->seed, 0);
-    *nb = q.nb;
-    ds_speech_plan_free(&q);
+    int made, e = ds_speech_order_ready(&p->order, &p->train, &made);
+    if (!e && made) e = reserve_train(p);
+    *nb = p->order.plan.nb;
     return e;
 }
 
@@ -620,15 +560,14 @@ static void cleanup(ctc_run *p)
     free(p->tmask);
     free(p->cmask);
     free(p->tgt);
-    ds_speech_plan_free(&p->plan);
+    ds_speech_order_free(&p->order);
     ds_speech_batch_free(&p->batch);
     ds_speech_set_free(&p->train);
     if (p->have_valid) ds_speech_set_free(&p->valid);
     ds_char_vocab_free(&p->vocab);
     ds_adamw_free(&p->opt);
     ds_model_free(p->m);
-    ds_log_close(p->log);
-    ds_log_close(p->user_log);
+    ds_log_pair_close(&p->logs);
     ds_run_free(&p->run);
 }
 
@@ -692,8 +631,8 @@ static int new_run(ctc_run *p, int ndata, char **data)
     snprintf(c.recipe, sizeof c.recipe, "fairseq");
     snprintf(c.task, sizeof c.task, "ctc");
     ds_run_abspath(c.init_from, sizeof c.init_from, o->from);
-    if (!e) e = join_inputs(c.audio, sizeof c.audio, data, ndata, "DATA");
-    if (!e) e = join_inputs(c.valid_audio, sizeof c.valid_audio, (char *const *)o->valid, o->nvalid, "--valid");
+    if (!e) e = ds_run_join_inputs(c.audio, sizeof c.audio, data, ndata, "DATA");
+    if (!e) e = ds_run_join_inputs(c.valid_audio, sizeof c.valid_audio, (char *const *)o->valid, o->nvalid, "--valid");
     if (e) { free(model_json); return e; }
     c.max_tokens = o->max_tokens;
     c.crop = o->max_tokens;
@@ -722,21 +661,16 @@ static int new_run(ctc_run *p, int ndata, char **data)
     return e;
 }
 
+/* --log and the run directory must not overwrite an input. */
 static int check_outputs(const ctc_opts *o, int ndata, char **data)
 {
-    const char *in[ndata + o->nvalid + 2 + DS_NRUN_FILES];
-    char run[DS_NRUN_FILES][1100];
+    const char *in[ndata + o->nvalid + 2];
     int n = 0;
     for (int i = 0; i < ndata; i++) in[n++] = data[i];
     for (int i = 0; i < o->nvalid; i++) in[n++] = o->valid[i];
     in[n++] = o->from;
     in[n++] = o->vocab;
-    for (int i = 0; o->tr.resume && i < DS_NRUN_FILES; i++) {
-        snprintf(run[i], sizeof run[i], "%s/%s", o->tr.resume, DS_RUN_FILES[i]);
-        in[n++] = run[i];
-    }
-    int rc = ds_check_output(o->co.cmd, "--log", o->co.log_path, in, n);
-    return rc ? rc : ds_check_run_dir(o->co.cmd, "-o", o->out, in, n);
+    return ds_check_run_outputs(o->co.cmd, o->co.log_path, o->out, o->tr.resume, in, n);
 }
 
 /* --epochs N: N passes over the training batches, in steps. */
@@ -799,9 +733,7 @@ int main_finetune_ctc(int argc, char **argv)
             const double ratio[3] = { w, 0.4, 1.0 - 0.4 - w };
             e = ds_schedule_tri_stage(&p.sched, (float)c->lr, c->steps, ratio, 0.01, 0.05);
         }
-        if (!e && !(p.log = ds_log_open(p.run.log_path))) e = ds_err_errno(DS_EIO, "%s: cannot open the run log", p.run.log_path);
-        if (!e && o.co.log_path && !(p.user_log = ds_log_open(o.co.log_path)))
-            e = ds_err_errno(DS_EIO, "%s: cannot open", o.co.log_path);
+        if (!e) e = ds_log_pair_open(&p.logs, p.run.log_path, o.co.log_path);
     }
     if (!e && !o.co.quiet) {
         const ds_w2v_config *mc = ds_w2v_cfg(p.m);

@@ -463,3 +463,24 @@ const char *ds_arg_value(int argc, char **argv, const char *name)
     }
     return NULL;
 }
+
+int ds_check_run_outputs(const char *cmd, const char *log_path, const char *out, const char *resume,
+                         const char *const *inputs, int n)
+{
+    const char *in[n + DS_NRUN_FILES];
+    char run[DS_NRUN_FILES][1100];
+    int k = 0;
+    for (int i = 0; i < n; i++) in[k++] = inputs[i];
+    for (int i = 0; resume && i < DS_NRUN_FILES; i++) {
+        snprintf(run[i], sizeof run[i], "%s/%s", resume, DS_RUN_FILES[i]);
+        in[k++] = run[i];
+    }
+    int rc = ds_check_output(cmd, "--log", log_path, in, k);
+    return rc ? rc : ds_check_run_dir(cmd, "-o", out, in, k);
+}
+
+int ds_resume_ignored_error(const char *cmd, const char *opt, const char *dir)
+{
+    return ds_usage_error(cmd, "--%s: a resumed run keeps the settings of %s/config.json; with --resume only -t, "
+                          "--stop-at, --log and --quiet apply", opt, dir);
+}

@@ -164,6 +164,13 @@ extern const char *const DS_RUN_FILES[DS_NRUN_FILES];
 /* The same for a run directory: the directory itself and each of its
  * DS_RUN_FILES. */
 int ds_check_run_dir(const char *cmd, const char *opt, const char *dir, const char *const *inputs, int n);
+/* A training command's outputs: --log (log_path) and the run directory -o
+ * (out) must not overwrite any of inputs[n] (NULL entries skipped) nor,
+ * with --resume (resume: its directory, else NULL), a file of that run. */
+int ds_check_run_outputs(const char *cmd, const char *log_path, const char *out, const char *resume,
+                         const char *const *inputs, int n);
+/* The usage error for an option that --resume would ignore (opt: its long name). */
+int ds_resume_ignored_error(const char *cmd, const char *opt, const char *dir);
 /* The model name in a config JSON text ("preset", "arch", "model" or HF
  * "model_type"); malloc'd, NULL when absent or not JSON. */
 char *ds_config_model_name(const char *json_text);

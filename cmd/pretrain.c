@@ -141,8 +141,7 @@ static int check_required(pretrain_opts *o, int ndata, char **data)
     const char *cmd = o->co.cmd;
     if (o->tr.resume) {
         if (o->resume_ignored)
-            return ds_usage_error(cmd, "--%s: a resumed run keeps the settings of %s/config.json; with --resume only "
-                                  "-t, --stop-at, --log and --quiet apply", o->resume_ignored, o->tr.resume);
+            return ds_resume_ignored_error(cmd, o->resume_ignored, o->tr.resume);
         return ndata ? ds_usage_error(cmd, "--resume takes the genome and the rest from the run directory") : 0;
     }
     if (o->model && o->config) return ds_usage_error(cmd, "give --model or --config, not both");
@@ -163,14 +162,8 @@ static int check_required(pretrain_opts *o, int ndata, char **data)
  * index), --regions or --config; a resumed run's files are inputs too. */
 static int check_outputs(const pretrain_opts *o)
 {
-    char run[DS_NRUN_FILES][1100];
-    const char *in[4 + DS_NRUN_FILES] = { o->ref, o->regions, o->config, o->init_from };
-    for (int i = 0; o->tr.resume && i < DS_NRUN_FILES; i++) {
-        snprintf(run[i], sizeof run[i], "%s/%s", o->tr.resume, DS_RUN_FILES[i]);
-        in[4 + i] = run[i];
-    }
-    int rc = ds_check_output(o->co.cmd, "--log", o->co.log_path, in, 4 + DS_NRUN_FILES);
-    return rc ? rc : ds_check_run_dir(o->co.cmd, "-o", o->out, in, 4);
+    const char *in[4] = { o->ref, o->regions, o->config, o->init_from };
+    return ds_check_run_outputs(o->co.cmd, o->co.log_path, o->out, o->tr.resume, in, 4);
 }
 
 /* ---- the run --------------------------------------------------------- */
@@ -187,7 +180,7 @@ typedef struct {
     ds_windows train, valid;
     int have_valid;
     ds_lm_batch batch;
-    ds_log *log, *user_log;
+    ds_log_pair logs;
     double best;
     int created;         /* this run made its directory */
     long saved_step;     /* the step of the last state saved (by this process or before a resume); -1: none */
@@ -281,10 +274,7 @@ static int validate(pretrain *p, long step, double *loss)
         json_object_set_new(j, "train_eval_loss", ds_json_real(t.loss));
         json_object_set_new(j, "train_eval_bits_per_base", ds_json_real(t.loss / log(2.0)));
     }
-    e = ds_log_write(p->log, j);
-    if (!e && p->user_log) e = ds_log_write(p->user_log, j);
-    json_decref(j);
-    if (e) return e;
+    if ((e = ds_log_pair_write(&p->logs, j))) return e;
     if (!p->o->co.quiet)
         fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f nats/token, %.4f bits/base, %s accuracy %.4f "
                 "(%ld tokens)\n", step, r.loss, r.loss / log(2.0), p->m->vt->masked_lm ? "masked-token" : "next-token",
@@ -325,10 +315,7 @@ static int log_step(pretrain *p, long step, float loss, double gnorm, double tok
     json_t *j = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "step", (json_int_t)step, "loss", ds_json_real(loss), "lr",
                           ds_json_real(ds_schedule_lr(&p->sched, step - 1)), "grad_norm", ds_json_real(gnorm),
                           "tokens_per_s", ds_json_real(tok_s), "wall_s", ds_json_real(ds_realtime() - t0));
-    int e = ds_log_write(p->log, j);
-    if (!e && p->user_log) e = ds_log_write(p->user_log, j);
-    json_decref(j);
-    return e;
+    return ds_log_pair_write(&p->logs, j);
 }
 
 static int run_loop(pretrain *p, long start)
@@ -372,8 +359,7 @@ static void cleanup(pretrain *p)
     ds_adamw_free(&p->opt);
     ds_lm_head_free(&p->head);
     ds_model_free(p->m);
-    ds_log_close(p->log);
-    ds_log_close(p->user_log);
+    ds_log_pair_close(&p->logs);
     ds_run_free(&p->run);
 }
 
@@ -481,10 +467,7 @@ int main_pretrain(int argc, char **argv)
     if (!e) {
         const ds_run_cfg *c = &p.run.cfg;
         p.sched = (ds_schedule){ (ds_sched_kind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup, c->steps, 1e-6f };
-        p.log = ds_log_open(p.run.log_path);
-        if (!p.log) e = ds_err_errno(DS_EIO, "%s: cannot open the run log", p.run.log_path);
-        if (!e && o.co.log_path && !(p.user_log = ds_log_open(o.co.log_path)))
-            e = ds_err_errno(DS_EIO, "%s: cannot open", o.co.log_path);
+        e = ds_log_pair_open(&p.logs, p.run.log_path, o.co.log_path);
     }
     if (!e && !o.co.quiet)
         fprintf(stderr, "[M::pretrain] %s, %zu parameters, %ld steps of %ld x %ld x %ld tokens on %s\n",

@@ -131,9 +131,7 @@ static int check_required(sp_opts *o, int ndata, char **data)
 {
     const char *cmd = o->co.cmd;
     if (o->tr.resume) {
-        if (o->resume_ignored)
-            return ds_usage_error(cmd, "--%s: a resumed run keeps the settings of %s/config.json; with --resume only "
-                                  "-t, --stop-at, --log and --quiet apply", o->resume_ignored, o->tr.resume);
+        if (o->resume_ignored) return ds_resume_ignored_error(cmd, o->resume_ignored, o->tr.resume);
         return ndata ? ds_usage_error(cmd, "--resume takes the audio and the rest from the run directory") : 0;
     }
     if (o->model && o->config) return ds_usage_error(cmd, "give --model or --config, not both");
@@ -162,46 +160,15 @@ typedef struct {
     ds_schedule sched;
     ds_speech_set train, valid;
     int have_valid;
-    ds_speech_plan plan;
-    long plan_epoch;
+    ds_speech_order order;
     ds_speech_batch batch;
     ds_w2v_draws draws;
     uint64_t ndraws;     /* batches drawn so far: the data position */
-    ds_log *log, *user_log;
+    ds_log_pair logs;
     double best;
     int created;
     long saved_step;
 } sp_run;
-
-/* Splits a run config's one-per-line inputs into argv form (in place). */
-static int split_lines(char *s, char **out, int cap)
-{
-    int n = 0;
-    for (char *p = s; *p && n < cap;) {
-        char *e = strchr(p, '\n');
-        out[n++] = p;
-        if (!e) break;
-        *e = 0;
-        p = e + 1;
-    }
-    return n;
-}
-
-static int join_inputs(char *dst, size_t cap, char *const *in, int n, const char *what)
-{
-    size_t used = 0;
-    dst[0] = 0;
-    for (int i = 0; i < n; i++) {
-        char abs[4096];
-        ds_run_abspath(abs, sizeof abs, in[i]);
-        size_t k = strlen(abs);
-        if (used + k + 2 > cap) return ds_err(DS_EINVAL, "%s: the inputs' paths exceed %zu bytes; use a manifest", what, cap);
-        if (i) dst[used++] = '\n';
-        memcpy(dst + used, abs, k + 1);
-        used += k;
-    }
-    return 0;
-}
 
 static int open_data(sp_run *p)
 {
@@ -209,12 +176,12 @@ static int open_data(sp_run *p)
     char buf[sizeof c->audio], *in[512];
     long budget = (p->o->cache_mb < 0 ? 1024 : p->o->cache_mb) * (1L << 20) / (long)sizeof(float);
     snprintf(buf, sizeof buf, "%s", c->audio);
-    int n = split_lines(buf, in, 512);
+    int n = ds_run_split_inputs(buf, in, 512);
     int e = ds_speech_set_open(&p->train, in, n, c->min_samples, budget);
     if (e) return e;
     if (c->valid_audio[0]) {
         snprintf(buf, sizeof buf, "%s", c->valid_audio);
-        n = split_lines(buf, in, 512);
+        n = ds_run_split_inputs(buf, in, 512);
         if ((e = ds_speech_set_open(&p->valid, in, n, ds_w2v_min_samples(ds_w2v_cfg(p->m)) * 4, budget / 4)))
             return ds_err(e, "--valid: %s", ds_errmsg());
         p->have_valid = 1;
@@ -228,7 +195,7 @@ static int open_data(sp_run *p)
         /* pretraining needs no transcripts; lines without their audio file say the corpus is incomplete */
         if (p->train.list.warn && p->train.list.n_orphan_lines) fprintf(stderr, "[W::pretrain] %s\n", p->train.list.warn);
     }
-    p->plan_epoch = -1;
+    ds_speech_order_init(&p->order, c->max_tokens, c->crop, c->batch_size, (uint64_t)c->seed);
     return 0;
 }
 
@@ -255,40 +222,21 @@ static int build_model(sp_run *p, int resuming)
 /* Reserves the training layout for the largest batch of the plan. */
 static int reserve_train(sp_run *p)
 {
-    long Bmax = 1, Smax = 0;
-    for (long b = 0; b < p->plan.nb; b++)
-        if (p->plan.start[b + 1] - p->plan.start[b] > Bmax) Bmax = p->plan.start[b + 1] - p->plan.start[b];
-    for (long k = 0; k < p->train.n; k++)
-        if (p->train.len[p->train.keep[k]] > Smax) Smax = p->train.len[p->train.keep[k]];
-    if (Smax > p->run.cfg.crop) Smax = p->run.cfg.crop;
+    long Bmax, Smax;
+    ds_speech_order_extent(&p->order, &p->train, &Bmax, &Smax);
     p->m->eval_only = 0;
     return ds_w2v_reserve(p->m, (int)Bmax, Smax + 4096);   /* MP3 lengths are estimates until decoded */
 }
 
-/* The next batch of the data order: epoch e's plan is a function of
- * (seed, e), and every epoch has the same number of batches (the packing
- * depends only on the sorted lengths), so the draw count alone is the
- * position. */
+/* The next batch of the data order (ds_speech_order: the draw count is the position). */
 static int next_batch(sp_run *p)
 {
     const ds_run_cfg *c = &p->run.cfg;
-    long cap = c->batch_size > 0 ? c->batch_size : 1L << 30;
-    int e = 0;
-    if (!p->plan.nb) {
-        if ((e = ds_speech_plan_make(&p->plan, &p->train, c->max_tokens, c->crop, cap, (uint64_t)c->seed, 0))) return e;
-        p->plan_epoch = 0;
-        if ((e = reserve_train(p))) return e;
-    }
-    long epoch = (long)(p->ndraws / (uint64_t)p->plan.nb);
-    if (epoch != p->plan_epoch) {
-        ds_speech_plan_free(&p->plan);
-        if ((e = ds_speech_plan_make(&p->plan, &p->train, c->max_tokens, c->crop, cap, (uint64_t)c->seed, epoch)))
-            return e;
-        p->plan_epoch = epoch;
-    }
-    long j = (long)(p->ndraws % (uint64_t)p->plan.nb);
-    long s0 = p->plan.start[j], n = p->plan.start[j + 1] - s0;
-    e = ds_speech_batch_fill(&p->batch, &p->train, p->plan.order + s0, (int)n, c->crop, (uint64_t)c->seed, p->ndraws);
+    const long *idx;
+    int n, made, e = ds_speech_order_ready(&p->order, &p->train, &made);
+    if (!e && made) e = reserve_train(p);
+    if (!e) e = ds_speech_order_at(&p->order, &p->train, p->ndraws, &idx, &n);
+    if (!e) e = ds_speech_batch_fill(&p->batch, &p->train, idx, n, c->crop, (uint64_t)c->seed, p->ndraws);
     p->ndraws++;
     return e;
 }
@@ -305,14 +253,6 @@ static int diverged(sp_run *p, long step, const char *what, double v, int tensor
     return ds_run_diverged_at_step(&p->run, step, p->saved_step, what, v, tensor >= 0 ? p->m->params.p[tensor].name : NULL);
 }
 
-static int log_json(sp_run *p, json_t *j)
-{
-    int e = j ? ds_log_write(p->log, j) : ds_err(DS_ENOMEM, "out of memory for a log line");
-    if (!e && p->user_log) e = ds_log_write(p->user_log, j);
-    json_decref(j);
-    return e;
-}
-
 static int validate(sp_run *p, long step)
 {
     ds_speech_eval r;
@@ -322,7 +262,7 @@ static int validate(sp_run *p, long step)
     if (!isfinite(r.loss)) return diverged(p, step, "the validation loss", r.loss, -1);
     json_t *j = ds_speech_eval_json(&r, "val_");
     json_object_set_new(j, "step", json_integer(step));
-    if ((e = log_json(p, j))) return e;
+    if ((e = ds_log_pair_write(&p->logs, j))) return e;
     if (!p->o->co.quiet)
         fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f (%.4f bits), contrastive %.4f, diversity %.4f, "
                 "accuracy %.4f, code perplexity %.1f (%ld masked frames)\n", step, r.loss, r.loss / log(2.0),
@@ -388,7 +328,7 @@ static int log_step(sp_run *p, long step, const step_out *s, double gnorm, doubl
     json_object_set_new(j, "grad_norm", ds_json_real(gnorm));
     json_object_set_new(j, "audio_s_per_s", ds_json_real(rate));
     json_object_set_new(j, "wall_s", ds_json_real(ds_realtime() - t0));
-    return log_json(p, j);
+    return ds_log_pair_write(&p->logs, j);
 }
 
 static int run_loop(sp_run *p, long start)
@@ -420,15 +360,14 @@ static int run_loop(sp_run *p, long start)
 
 static void cleanup(sp_run *p)
 {
-    ds_speech_plan_free(&p->plan);
+    ds_speech_order_free(&p->order);
     ds_speech_batch_free(&p->batch);
     ds_w2v_draws_free(&p->draws);
     ds_speech_set_free(&p->train);
     if (p->have_valid) ds_speech_set_free(&p->valid);
     ds_adamw_free(&p->opt);
     ds_model_free(p->m);
-    ds_log_close(p->log);
-    ds_log_close(p->user_log);
+    ds_log_pair_close(&p->logs);
     ds_run_free(&p->run);
 }
 
@@ -446,8 +385,8 @@ static int new_run(sp_run *p, int ndata, char **data)
     memset(&c, 0, sizeof c);
     snprintf(c.recipe, sizeof c.recipe, "fairseq");
     ds_run_abspath(c.init_from, sizeof c.init_from, o->init_from);
-    if (!e) e = join_inputs(c.audio, sizeof c.audio, data, ndata, "AUDIO");
-    if (!e) e = join_inputs(c.valid_audio, sizeof c.valid_audio, (char *const *)o->valid, o->nvalid, "--valid");
+    if (!e) e = ds_run_join_inputs(c.audio, sizeof c.audio, data, ndata, "AUDIO");
+    if (!e) e = ds_run_join_inputs(c.valid_audio, sizeof c.valid_audio, (char *const *)o->valid, o->nvalid, "--valid");
     if (e) { free(model_json); return e; }
     c.max_tokens = o->max_tokens;
     c.crop = o->crop;
@@ -477,19 +416,13 @@ static int new_run(sp_run *p, int ndata, char **data)
 /* --log and the run directory must not overwrite an input. */
 static int check_outputs(const sp_opts *o, int ndata, char **data)
 {
-    const char *in[ndata + o->nvalid + 2 + DS_NRUN_FILES];
-    char run[DS_NRUN_FILES][1100];
+    const char *in[ndata + o->nvalid + 2];
     int n = 0;
     for (int i = 0; i < ndata; i++) in[n++] = data[i];
     for (int i = 0; i < o->nvalid; i++) in[n++] = o->valid[i];
     in[n++] = o->config;
     in[n++] = o->init_from;
-    for (int i = 0; o->tr.resume && i < DS_NRUN_FILES; i++) {
-        snprintf(run[i], sizeof run[i], "%s/%s", o->tr.resume, DS_RUN_FILES[i]);
-        in[n++] = run[i];
-    }
-    int rc = ds_check_output(o->co.cmd, "--log", o->co.log_path, in, n);
-    return rc ? rc : ds_check_run_dir(o->co.cmd, "-o", o->out, in, n);
+    return ds_check_run_outputs(o->co.cmd, o->co.log_path, o->out, o->tr.resume, in, n);
 }
 
 int main_pretrain_speech(int argc, char **argv)
@@ -527,10 +460,7 @@ int main_pretrain_speech(int argc, char **argv)
     if (!e) {
         const ds_run_cfg *c = &p.run.cfg;
         p.sched = (ds_schedule){ (ds_sched_kind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup, c->steps, 0.0f };
-        p.log = ds_log_open(p.run.log_path);
-        if (!p.log) e = ds_err_errno(DS_EIO, "%s: cannot open the run log", p.run.log_path);
-        if (!e && o.co.log_path && !(p.user_log = ds_log_open(o.co.log_path)))
-            e = ds_err_errno(DS_EIO, "%s: cannot open", o.co.log_path);
+        e = ds_log_pair_open(&p.logs, p.run.log_path, o.co.log_path);
     }
     if (!e && !o.co.quiet)
         fprintf(stderr, "[M::pretrain] wav2vec2 (%s, %s), %zu parameters, %ld steps of up to %ld x %ld samples\n",

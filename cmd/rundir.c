@@ -366,3 +366,32 @@ int ds_run_diverged_at_step(const ds_run *run, long step, long saved_step, const
         snprintf(kept, sizeof kept, "no checkpoint had been saved yet");
     return ds_run_diverged(when, what, v, tensor, kept);
 }
+
+int ds_run_join_inputs(char *dst, size_t cap, char *const *in, int n, const char *what)
+{
+    size_t used = 0;
+    dst[0] = 0;
+    for (int i = 0; i < n; i++) {
+        char abs[4096];
+        ds_run_abspath(abs, sizeof abs, in[i]);
+        size_t k = strlen(abs);
+        if (used + k + 2 > cap) return ds_err(DS_EINVAL, "%s: the inputs' paths exceed %zu bytes; use a manifest", what, cap);
+        if (i) dst[used++] = '\n';
+        memcpy(dst + used, abs, k + 1);
+        used += k;
+    }
+    return 0;
+}
+
+int ds_run_split_inputs(char *s, char **out, int cap)
+{
+    int n = 0;
+    for (char *p = s; *p && n < cap;) {
+        char *e = strchr(p, '\n');
+        out[n++] = p;
+        if (!e) break;
+        *e = 0;
+        p = e + 1;
+    }
+    return n;
+}

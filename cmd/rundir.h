@@ -102,6 +102,12 @@ int ds_run_resume_step(ds_run *run, ds_params *ps, ds_adamw *opt, long *step, ui
 int ds_run_diverged_at_step(const ds_run *run, long step, long saved_step, const char *what, double v,
                             const char *tensor);
 
+/* Input paths as a run's config.json stores them: absolute (ds_run_abspath),
+ * one per line; an error names `what` when they exceed cap bytes. */
+int ds_run_join_inputs(char *dst, size_t cap, char *const *in, int n, const char *what);
+/* The inverse, in place: s cut at its newlines into out (at most cap); returns the count. */
+int ds_run_split_inputs(char *s, char **out, int cap);
+
 /* A --config FILE's model JSON with "norm" and "alpha_init" set; malloc'd. */
 int ds_run_read_model_config(const char *path, const char *norm, float alpha_init, char **json);
 

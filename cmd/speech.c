@@ -149,6 +149,54 @@ void ds_speech_plan_free(ds_speech_plan *p)
     memset(p, 0, sizeof *p);
 }
 
+void ds_speech_order_init(ds_speech_order *o, long max_tokens, long crop, long max_batch, uint64_t seed)
+{
+    memset(o, 0, sizeof *o);
+    o->max_tokens = max_tokens;
+    o->crop = crop;
+    o->max_batch = max_batch > 0 ? max_batch : 1L << 30;
+    o->seed = seed;
+}
+
+int ds_speech_order_ready(ds_speech_order *o, const ds_speech_set *s, int *made)
+{
+    *made = 0;
+    if (o->plan.nb) return 0;
+    int e = ds_speech_plan_make(&o->plan, s, o->max_tokens, o->crop, o->max_batch, o->seed, 0);
+    o->epoch = 0;
+    *made = !e;
+    return e;
+}
+
+int ds_speech_order_at(ds_speech_order *o, const ds_speech_set *s, uint64_t draw, const long **idx, int *n)
+{
+    int made, e = ds_speech_order_ready(o, s, &made);
+    if (e) return e;
+    long epoch = (long)(draw / (uint64_t)o->plan.nb);
+    if (epoch != o->epoch) {
+        ds_speech_plan_free(&o->plan);
+        if ((e = ds_speech_plan_make(&o->plan, s, o->max_tokens, o->crop, o->max_batch, o->seed, epoch))) return e;
+        o->epoch = epoch;
+    }
+    long j = (long)(draw % (uint64_t)o->plan.nb);
+    *idx = o->plan.order + o->plan.start[j];
+    *n = (int)(o->plan.start[j + 1] - o->plan.start[j]);
+    return 0;
+}
+
+void ds_speech_order_extent(const ds_speech_order *o, const ds_speech_set *s, long *B, long *S)
+{
+    *B = 1;
+    *S = 0;
+    for (long b = 0; b < o->plan.nb; b++)
+        if (o->plan.start[b + 1] - o->plan.start[b] > *B) *B = o->plan.start[b + 1] - o->plan.start[b];
+    for (long k = 0; k < s->n; k++)
+        if (s->len[s->keep[k]] > *S) *S = s->len[s->keep[k]];
+    if (*S > o->crop) *S = o->crop;
+}
+
+void ds_speech_order_free(ds_speech_order *o) { ds_speech_plan_free(&o->plan); }
+
 /* Room for n rows of S samples. */
 static int batch_room(ds_speech_batch *b, int n, long S)
 {

@@ -48,6 +48,27 @@ int ds_speech_plan_make(ds_speech_plan *p, const ds_speech_set *s, long max_toke
                         uint64_t seed, long epoch);
 void ds_speech_plan_free(ds_speech_plan *p);
 
+/* The data order of a step-counted speech run: epoch e's plan is a function
+ * of (seed, e), and every epoch has the same number of batches (the packing
+ * depends only on the sorted lengths), so the count of batches drawn alone
+ * is the position (what state.safetensors keeps as "draws"). */
+typedef struct {
+    ds_speech_plan plan;     /* of `epoch`; plan.nb = 0 before the first */
+    long epoch;
+    long max_tokens, crop, max_batch;
+    uint64_t seed;
+} ds_speech_order;
+
+void ds_speech_order_init(ds_speech_order *o, long max_tokens, long crop, long max_batch, uint64_t seed);
+/* Makes epoch 0's plan if there is none yet; *made says it did (the caller
+ * then sizes its model for ds_speech_order_extent). */
+int ds_speech_order_ready(ds_speech_order *o, const ds_speech_set *s, int *made);
+/* The utterances of batch `draw` (0-based over the whole run). */
+int ds_speech_order_at(ds_speech_order *o, const ds_speech_set *s, uint64_t draw, const long **idx, int *n);
+/* The most utterances in a batch, and the longest utterance (at most crop). */
+void ds_speech_order_extent(const ds_speech_order *o, const ds_speech_set *s, long *B, long *S);
+void ds_speech_order_free(ds_speech_order *o);
+
 /* A batch cropped to one length, as fairseq's collater without padding:
  * S = min(shortest utterance, crop) and a random window of S samples from
  * each longer one, drawn from (seed, draw). */

@@ -48,3 +48,32 @@ TEST(test_log_open_failure_names_the_file)
     CHECK(strstr(ds_errmsg(), "/nonexistent-dir/log.jsonl"));
     CHECK(ds_log_close(NULL) == 0);
 }
+
+/* A run's log and the user's --log get the same lines; a missing user log is fine. */
+TEST(test_log_pair_writes_each_line_to_both_logs)
+{
+    char a[600], b[600], ta[256], tb[256];
+    snprintf(a, sizeof a, "%s/pair_run.jsonl", ds_test_tmpdir());
+    snprintf(b, sizeof b, "%s/pair_user.jsonl", ds_test_tmpdir());
+    remove(a);
+    remove(b);
+    ds_log_pair p;
+    CHECK_EQ_INT(ds_log_pair_open(&p, a, b), 0);
+    CHECK_EQ_INT(ds_log_pair_write(&p, json_pack("{s:i}", "step", 1)), 0);
+    CHECK_EQ_INT(ds_log_pair_write(&p, json_pack("{s:i}", "step", 2)), 0);
+    CHECK(ds_log_pair_write(&p, NULL) == DS_ENOMEM);   /* a json_pack that failed */
+    CHECK_EQ_INT(ds_log_pair_close(&p), 0);
+    FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+    int n = 0;
+    while (fa && fb && fgets(ta, sizeof ta, fa)) {
+        CHECK(fgets(tb, sizeof tb, fb) && !strcmp(ta, tb));
+        n++;
+    }
+    CHECK_EQ_INT(n, 2);
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    CHECK_EQ_INT(ds_log_pair_open(&p, a, NULL), 0);
+    CHECK(p.user == NULL);
+    CHECK_EQ_INT(ds_log_pair_close(&p), 0);
+    CHECK(ds_log_pair_open(&p, "/nonexistent-dir/x.jsonl", NULL) != 0 && strstr(ds_errmsg(), "/nonexistent-dir/x.jsonl"));
+}

@@ -91,3 +91,27 @@ int ds_log_rewind(const char *path, long max_step, long max_epoch)
     else ds_outfile_abort(&out);
     return e;
 }
+
+int ds_log_pair_open(ds_log_pair *p, const char *run_path, const char *user_path)
+{
+    p->run = p->user = NULL;
+    if (!(p->run = ds_log_open(run_path))) return ds_err_errno(DS_EIO, "%s: cannot open the run log", run_path);
+    if (user_path && !(p->user = ds_log_open(user_path))) return ds_err_errno(DS_EIO, "%s: cannot open", user_path);
+    return 0;
+}
+
+int ds_log_pair_write(ds_log_pair *p, json_t *obj)
+{
+    if (!obj) return ds_err(DS_ENOMEM, "out of memory for a log line");
+    int e = ds_log_write(p->run, obj);
+    if (!e && p->user) e = ds_log_write(p->user, obj);
+    json_decref(obj);
+    return e;
+}
+
+int ds_log_pair_close(ds_log_pair *p)
+{
+    int a = ds_log_close(p->run), b = ds_log_close(p->user);
+    p->run = p->user = NULL;
+    return a ? a : b;
+}

@@ -24,4 +24,13 @@ int ds_log_rewind(const char *path, long max_step, long max_epoch);
 /* Closes; returns DS_EIO if any earlier write was lost. NULL is a no-op. */
 int ds_log_close(ds_log *log);
 
+/* A training run's two logs: its own RUN/log.jsonl and the user's --log
+ * (optional), written line for line alike. */
+typedef struct { ds_log *run, *user; } ds_log_pair;
+/* Opens both (user_path NULL: none); an error names the file. */
+int ds_log_pair_open(ds_log_pair *p, const char *run_path, const char *user_path);
+/* Writes obj to both and releases it (NULL: an out-of-memory error). */
+int ds_log_pair_write(ds_log_pair *p, json_t *obj);
+int ds_log_pair_close(ds_log_pair *p);
+
 #endif
