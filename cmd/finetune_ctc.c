@@ -19,6 +19,7 @@
 #include "cmd/opts.h"
 #include "cmd/rundir.h"
 #include "cmd/speech.h"
+#include "cmd/speech_train.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -32,19 +33,16 @@
 #include "nn/optim.h"
 #include "presets.h"
 
-enum { OPT_STOP_AT = 1400, OPT_VALID, OPT_MAX_TOKENS, OPT_MIN_SAMPLES, OPT_CACHE, OPT_VOCAB, OPT_FREEZE,
-       OPT_MASK_PROB, OPT_MASK_CH_PROB, OPT_MASK_CH_LEN, OPT_LAYERDROP };
-
-#define MAX_VALID 64
+enum { OPT_VOCAB = 1400, OPT_FREEZE, OPT_MASK_PROB, OPT_MASK_CH_PROB, OPT_MASK_CH_LEN, OPT_LAYERDROP };
 #define CHANNEL_STREAM (1ull << 40)   /* the channel mask's step tag: another stream than the time mask's */
 
 typedef struct {
     ds_common_opts co;
     ds_train_opts tr;
     const char *from, *model, *out, *vocab;
-    const char *valid[MAX_VALID];
-    int nvalid, task_given;
-    long stop_at, max_tokens, min_samples, cache_mb, freeze_steps, mask_ch_len;
+    ds_speech_opts sp;
+    int task_given;
+    long freeze_steps, mask_ch_len;
     double mask_prob, mask_ch_prob, layerdrop;   /* NaN: the recipe's */
     const char *resume_ignored;
 } ctc_opts;
@@ -56,16 +54,12 @@ static const struct option LONGOPTS[] = {
     { "model", required_argument, NULL, OPT_MODEL },
     { "task", required_argument, NULL, OPT_TASK },
     { "vocab", required_argument, NULL, OPT_VOCAB },
-    { "valid", required_argument, NULL, OPT_VALID },
-    { "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
-    { "min-samples", required_argument, NULL, OPT_MIN_SAMPLES },
-    { "cache-mb", required_argument, NULL, OPT_CACHE },
+    DS_LONGOPTS_SPEECH,
     { "freeze-steps", required_argument, NULL, OPT_FREEZE },
     { "mask-prob", required_argument, NULL, OPT_MASK_PROB },
     { "mask-channel-prob", required_argument, NULL, OPT_MASK_CH_PROB },
     { "mask-channel-length", required_argument, NULL, OPT_MASK_CH_LEN },
     { "layerdrop", required_argument, NULL, OPT_LAYERDROP },
-    { "stop-at", required_argument, NULL, OPT_STOP_AT },
     { "output", required_argument, NULL, 'o' },
     DS_LONGOPTS_NORM,
     DS_LONGOPTS_TRAIN,
@@ -75,7 +69,6 @@ static const struct option LONGOPTS[] = {
 
 static void usage(FILE *fp, const ctc_opts *o)
 {
-    char b[3][48];
     fprintf(fp, "Usage: derfseq finetune --task ctc --from CKPT [options] DATA... -o RUN_DIR\n"
                 "Usage: derfseq finetune --resume RUN_DIR\n\n"
                 "Fine-tunes a wav2vec2 encoder for speech recognition with CTC (fairseq's\n"
@@ -98,19 +91,13 @@ static void usage(FILE *fp, const ctc_opts *o)
     ds_usage_norm(fp, &o->tr);
     fprintf(fp, "    --norm applies to --model; a --from checkpoint keeps its norms.\n");
     ds_usage_line(fp, "    --freeze-steps N", "train lm_head alone for the first N steps", "0");
-    snprintf(b[0], sizeof b[0], "0.65");
-    ds_usage_line(fp, "    --mask-prob X", "share of frames masked (mask_time_prob)", b[0]);
+    ds_usage_line(fp, "    --mask-prob X", "share of frames masked (mask_time_prob)", "0.65");
     ds_usage_line(fp, "    --mask-channel-prob X", "share of channels zeroed (mask_feature_prob)", "0.5");
     ds_usage_line(fp, "    --mask-channel-length N", "channels per span", "64 (hidden/12)");
     ds_usage_line(fp, "    --layerdrop X", "LayerDrop", "0.1");
     fprintf(fp, "\nData and output:\n");
-    snprintf(b[1], sizeof b[1], "%ld (%.0f s)", o->max_tokens, (double)o->max_tokens / DS_AUDIO_RATE);
-    snprintf(b[2], sizeof b[2], "the model's one frame (0.025 s)");
-    ds_usage_line(fp, "    --valid DATA", "transcribed speech scored after every epoch (repeatable)", "none");
-    ds_usage_line(fp, "    --max-tokens N", "samples per batch (fairseq max_tokens)", b[1]);
-    ds_usage_line(fp, "    --min-samples N", "leave out shorter utterances", b[2]);
-    ds_usage_line(fp, "    --cache-mb N", "decoded audio kept in memory", "1024");
-    ds_usage_line(fp, "    --stop-at STEP", "save and stop after this step (time-sliced jobs)", "off");
+    ds_usage_speech(fp, &o->sp, "transcribed speech scored after every epoch (repeatable)",
+                    "the model's one frame (0.025 s)");
     ds_usage_line(fp, "-o, --output RUN_DIR", "run directory: config, checkpoints, state, log", "required");
     fprintf(fp, "\nTraining (fairseq base_100h: Adam betas 0.9,0.98, eps 1e-8, no weight decay,\n"
                 "no clipping, lr 3e-5, tri-stage; --epochs N sets the steps to N passes; --eval-every\n"
@@ -126,8 +113,9 @@ static int parse(ctc_opts *o, int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, ":t:o:h", LONGOPTS, NULL)) != -1) {
         if ((r = ds_opts_common(&o->co, c, optarg)) == 0) r = ds_opts_train(&o->co, &o->tr, c, optarg);
+        if (r == 0) r = ds_opts_speech(&o->co, &o->sp, c, optarg);
         if (r < 0) return 2;
-        if (!o->resume_ignored) o->resume_ignored = ds_resume_ignores(LONGOPTS, c, OPT_STOP_AT);
+        if (!o->resume_ignored) o->resume_ignored = ds_resume_ignores(LONGOPTS, c, DS_OPT_SPEECH_STOP_AT);
         if (r > 0) continue;
         switch (c) {
         case OPT_FROM: o->from = optarg; break;
@@ -137,13 +125,6 @@ static int parse(ctc_opts *o, int argc, char **argv)
             o->task_given = 1;
             break;
         case OPT_VOCAB: o->vocab = optarg; break;
-        case OPT_VALID:
-            if (o->nvalid == MAX_VALID) return ds_usage_error(o->co.cmd, "--valid: at most %d inputs", MAX_VALID);
-            o->valid[o->nvalid++] = optarg;
-            break;
-        case OPT_MAX_TOKENS: if (ds_parse_long(&o->co, "max-tokens", optarg, 1, &o->max_tokens)) return 2; break;
-        case OPT_MIN_SAMPLES: if (ds_parse_long(&o->co, "min-samples", optarg, 1, &o->min_samples)) return 2; break;
-        case OPT_CACHE: if (ds_parse_long(&o->co, "cache-mb", optarg, 0, &o->cache_mb)) return 2; break;
         case OPT_FREEZE: if (ds_parse_long(&o->co, "freeze-steps", optarg, 0, &o->freeze_steps)) return 2; break;
         case OPT_MASK_PROB: if (ds_parse_real_range(&o->co, "mask-prob", optarg, 0, 1, 1, &o->mask_prob)) return 2; break;
         case OPT_MASK_CH_PROB:
@@ -151,7 +132,6 @@ static int parse(ctc_opts *o, int argc, char **argv)
             break;
         case OPT_MASK_CH_LEN: if (ds_parse_long(&o->co, "mask-channel-length", optarg, 1, &o->mask_ch_len)) return 2; break;
         case OPT_LAYERDROP: if (ds_parse_real_range(&o->co, "layerdrop", optarg, 0, 1, 0.99, &o->layerdrop)) return 2; break;
-        case OPT_STOP_AT: if (ds_parse_long(&o->co, "stop-at", optarg, 1, &o->stop_at)) return 2; break;
         case 'o': o->out = optarg; break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
@@ -216,8 +196,9 @@ typedef struct {
 static int encode_transcripts(ctc_run *p)
 {
     ds_speech_set *s = &p->train;
-    p->ids = calloc((size_t)s->n, sizeof *p->ids);
-    p->nid = calloc((size_t)s->n, sizeof *p->nid);
+    size_t n = s->n > 0 ? (size_t)s->n : 1;   /* a set is never empty (ds_speech_finish) */
+    p->ids = calloc(n, sizeof *p->ids);
+    p->nid = calloc(n, sizeof *p->nid);
     if (!p->ids || !p->nid) return ds_err(DS_ENOMEM, "out of memory for %ld transcripts", s->n);
     long unk = 0, too_short = 0, empty = 0;
     const char *first_short = NULL;
@@ -251,12 +232,10 @@ static int encode_transcripts(ctc_run *p)
 static int open_data(ctc_run *p)
 {
     ds_run_cfg *c = &p->run.cfg;
-    char buf[sizeof c->audio], *in[512];
-    long budget = (p->o->cache_mb < 0 ? 1024 : p->o->cache_mb) * (1L << 20) / (long)sizeof(float);
-    snprintf(buf, sizeof buf, "%s", c->audio);
-    int n = ds_run_split_inputs(buf, in, 512);
-    int e = ds_speech_set_open(&p->train, in, n, c->min_samples, budget);
+    int e = ds_speech_run_sets(c, p->o->sp.cache_mb, ds_w2v_min_samples(ds_w2v_cfg(p->m)), &p->train, &p->valid,
+                               &p->have_valid);
     if (!e) e = ds_speech_require_text(&p->train.list);
+    if (!e && p->have_valid && (e = ds_speech_require_text(&p->valid.list))) ds_err(e, "--valid: %s", ds_errmsg());
     if (e) return e;
     for (long k = 0; k < p->train.n; k++)
         if (p->train.len[p->train.keep[k]] > c->max_tokens)
@@ -264,26 +243,10 @@ static int open_data(ctc_run *p)
                           "raise --max-tokens", ds_speech_set_id(&p->train, k),
                           (double)p->train.len[p->train.keep[k]] / DS_AUDIO_RATE, c->max_tokens,
                           (double)c->max_tokens / DS_AUDIO_RATE);
-    if (c->valid_audio[0]) {
-        snprintf(buf, sizeof buf, "%s", c->valid_audio);
-        n = ds_run_split_inputs(buf, in, 512);
-        if ((e = ds_speech_set_open(&p->valid, in, n, ds_w2v_min_samples(ds_w2v_cfg(p->m)), budget / 4)))
-            return ds_err(e, "--valid: %s", ds_errmsg());
-        p->have_valid = 1;
-        if ((e = ds_speech_require_text(&p->valid.list))) {
-            ds_err(e, "--valid: %s", ds_errmsg());
-            return e;
-        }
-    }
     if ((e = encode_transcripts(p))) return e;
-    if (!p->o->co.quiet) {
-        double sec = 0;
-        for (long k = 0; k < p->train.n; k++) sec += (double)p->train.len[p->train.keep[k]] / DS_AUDIO_RATE;
-        fprintf(stderr, "[M::finetune] %ld transcribed utterances (%.1f s of audio)", p->train.n, sec);
-        if (p->train.n_short) fprintf(stderr, ", %ld shorter than %ld samples left out", p->train.n_short, c->min_samples);
-        fprintf(stderr, "%s\n", p->have_valid ? "; validation WER on --valid" : "; no --valid: best = last");
-        if (p->train.list.warn && p->train.list.n_orphan_lines) fprintf(stderr, "[W::finetune] %s\n", p->train.list.warn);
-    }
+    if (!p->o->co.quiet)
+        ds_speech_run_report("finetune", &p->train, c->min_samples, "transcribed ",
+                             p->have_valid ? "; validation WER on --valid" : "; no --valid: best = last");
     /* whole utterances: no crop, batches packed by the longest's padded length */
     ds_speech_order_init(&p->order, c->max_tokens, LONG_MAX, c->batch_size, (uint64_t)c->seed);
     return 0;
@@ -524,7 +487,7 @@ static int run_loop(ctc_run *p, long start)
 {
     const ds_run_cfg *c = &p->run.cfg;
     long end = c->steps, nb = 0;
-    if (p->o->stop_at && p->o->stop_at < end) end = p->o->stop_at;
+    if (p->o->sp.stop_at && p->o->sp.stop_at < end) end = p->o->sp.stop_at;
     int e = batches_per_epoch(p, &nb);
     if (e) return e;
     /* validation once per epoch unless --eval-every says otherwise */
@@ -632,13 +595,13 @@ static int new_run(ctc_run *p, int ndata, char **data)
     snprintf(c.task, sizeof c.task, "ctc");
     ds_run_abspath(c.init_from, sizeof c.init_from, o->from);
     if (!e) e = ds_run_join_inputs(c.audio, sizeof c.audio, data, ndata, "DATA");
-    if (!e) e = ds_run_join_inputs(c.valid_audio, sizeof c.valid_audio, (char *const *)o->valid, o->nvalid, "--valid");
+    if (!e) e = ds_run_join_inputs(c.valid_audio, sizeof c.valid_audio, (char *const *)o->sp.valid, o->sp.nvalid, "--valid");
     if (e) { free(model_json); return e; }
-    c.max_tokens = o->max_tokens;
-    c.crop = o->max_tokens;
+    c.max_tokens = o->sp.max_tokens;
+    c.crop = o->sp.max_tokens;
     ds_w2v_config mc;
     ds_w2v_config_from_json(&mc, model_json);
-    c.min_samples = o->min_samples > 0 ? o->min_samples : ds_w2v_min_samples(&mc);
+    c.min_samples = o->sp.min_samples > 0 ? o->sp.min_samples : ds_w2v_min_samples(&mc);
     c.adam_eps = 1e-8;
     c.beta1 = o->tr.beta1;
     c.beta2 = o->tr.beta2;
@@ -664,10 +627,10 @@ static int new_run(ctc_run *p, int ndata, char **data)
 /* --log and the run directory must not overwrite an input. */
 static int check_outputs(const ctc_opts *o, int ndata, char **data)
 {
-    const char *in[ndata + o->nvalid + 2];
+    const char *in[ndata + o->sp.nvalid + 2];
     int n = 0;
     for (int i = 0; i < ndata; i++) in[n++] = data[i];
-    for (int i = 0; i < o->nvalid; i++) in[n++] = o->valid[i];
+    for (int i = 0; i < o->sp.nvalid; i++) in[n++] = o->sp.valid[i];
     in[n++] = o->from;
     in[n++] = o->vocab;
     return ds_check_run_outputs(o->co.cmd, o->co.log_path, o->out, o->tr.resume, in, n);
@@ -687,7 +650,7 @@ static int epochs_to_steps(ctc_run *p, long epochs)
 int main_finetune_ctc(int argc, char **argv)
 {
     double t0 = ds_realtime();
-    ctc_opts o = { .max_tokens = 1600000, .cache_mb = -1, .mask_prob = NAN, .mask_ch_prob = NAN, .layerdrop = NAN };
+    ctc_opts o = { .sp = { .max_tokens = 1600000, .cache_mb = -1 }, .mask_prob = NAN, .mask_ch_prob = NAN, .layerdrop = NAN };
     ds_common_defaults(&o.co, "finetune", DS_O_THREADS | DS_O_SEED | DS_O_LOG | DS_O_QUIET);
     ds_train_defaults(&o.tr);
     /* fairseq's base_100h (wav2vec2.md §3.8) */

@@ -13,6 +13,7 @@
 #include "cmd/opts.h"
 #include "cmd/rundir.h"
 #include "cmd/speech.h"
+#include "cmd/speech_train.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -24,17 +25,14 @@
 #include "nn/optim.h"
 #include "presets.h"
 
-enum { OPT_STOP_AT = 1300, OPT_INIT_FROM, OPT_VALID, OPT_MAX_TOKENS, OPT_CROP, OPT_MIN_SAMPLES, OPT_CACHE };
-
-#define MAX_VALID 64
+enum { OPT_INIT_FROM = 1300 };
 
 typedef struct {
     ds_common_opts co;
     ds_train_opts tr;
     const char *model, *config, *out, *init_from;
-    const char *valid[MAX_VALID];
-    int nvalid, prenorm;
-    long stop_at, max_tokens, crop, min_samples, cache_mb;
+    ds_speech_opts sp;
+    int prenorm;
     const char *resume_ignored;
 } sp_opts;
 
@@ -43,12 +41,8 @@ static const struct option LONGOPTS[] = {
     { "config", required_argument, NULL, OPT_CONFIG },
     { "prenorm", no_argument, NULL, OPT_PRENORM },
     { "init-from", required_argument, NULL, OPT_INIT_FROM },
-    { "valid", required_argument, NULL, OPT_VALID },
-    { "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
-    { "crop", required_argument, NULL, OPT_CROP },
-    { "min-samples", required_argument, NULL, OPT_MIN_SAMPLES },
-    { "cache-mb", required_argument, NULL, OPT_CACHE },
-    { "stop-at", required_argument, NULL, OPT_STOP_AT },
+    DS_LONGOPTS_SPEECH,
+    DS_LONGOPT_SPEECH_CROP,
     { "output", required_argument, NULL, 'o' },
     DS_LONGOPTS_NORM,
     DS_LONGOPTS_TRAIN,
@@ -58,7 +52,7 @@ static const struct option LONGOPTS[] = {
 
 static void usage(FILE *fp, const sp_opts *o)
 {
-    char b[3][32];
+    char b[2][32];
     fprintf(fp, "Usage: derfseq pretrain --model wav2vec2-PRESET|--config FILE [options] AUDIO... -o RUN_DIR\n"
                 "Usage: derfseq pretrain --resume RUN_DIR\n\n"
                 "Pretrains a wav2vec 2.0 encoder on speech (fairseq's recipe): spans of the 20 ms\n"
@@ -80,15 +74,10 @@ static void usage(FILE *fp, const sp_opts *o)
                 "    wav2vec2-base defaults to LayerNorm post-LN (as published), wav2vec2-tiny\n"
                 "    to Derf pre-LN; --norm and --prenorm change them.\n");
     fprintf(fp, "\nData and output:\n");
-    snprintf(b[0], sizeof b[0], "%ld", o->max_tokens);
-    snprintf(b[1], sizeof b[1], "%ld (%.1f s)", o->crop, (double)o->crop / DS_AUDIO_RATE);
-    snprintf(b[2], sizeof b[2], "%ld (%.1f s)", o->min_samples, (double)o->min_samples / DS_AUDIO_RATE);
-    ds_usage_line(fp, "    --valid AUDIO", "held-out audio scored every --eval-every (repeatable)", "none");
-    ds_usage_line(fp, "    --max-tokens N", "samples per batch (fairseq max_tokens)", b[0]);
-    ds_usage_line(fp, "    --crop N", "longest utterance crop (fairseq max_sample_size)", b[1]);
-    ds_usage_line(fp, "    --min-samples N", "leave out shorter utterances", b[2]);
-    ds_usage_line(fp, "    --cache-mb N", "decoded audio kept in memory", "1024");
-    ds_usage_line(fp, "    --stop-at STEP", "save and stop after this step (time-sliced jobs)", "off");
+    snprintf(b[0], sizeof b[0], "%ld (%.1f s)", o->sp.crop, (double)o->sp.crop / DS_AUDIO_RATE);
+    snprintf(b[1], sizeof b[1], "%ld (%.1f s)", o->sp.min_samples, (double)o->sp.min_samples / DS_AUDIO_RATE);
+    ds_usage_speech(fp, &o->sp, "held-out audio scored every --eval-every (repeatable)", b[1]);
+    ds_usage_line(fp, "    --crop N", "longest utterance crop (fairseq max_sample_size)", b[0]);
     ds_usage_line(fp, "-o, --output RUN_DIR", "run directory: config, checkpoints, state, log", "required");
     fprintf(fp, "\nTraining (fairseq Base: Adam betas 0.9,0.98, eps 1e-6, wd 0.01, lr 5e-4,\n"
                 "8%% warm-up then linear decay to 0; --batch-size caps utterances per batch):\n");
@@ -103,23 +92,15 @@ static int parse(sp_opts *o, int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, ":t:o:h", LONGOPTS, NULL)) != -1) {
         if ((r = ds_opts_common(&o->co, c, optarg)) == 0) r = ds_opts_train(&o->co, &o->tr, c, optarg);
+        if (r == 0) r = ds_opts_speech(&o->co, &o->sp, c, optarg);
         if (r < 0) return 2;
-        if (!o->resume_ignored) o->resume_ignored = ds_resume_ignores(LONGOPTS, c, OPT_STOP_AT);
+        if (!o->resume_ignored) o->resume_ignored = ds_resume_ignores(LONGOPTS, c, DS_OPT_SPEECH_STOP_AT);
         if (r > 0) continue;
         switch (c) {
         case OPT_MODEL: o->model = optarg; break;
         case OPT_CONFIG: o->config = optarg; break;
         case OPT_PRENORM: o->prenorm = 1; break;
         case OPT_INIT_FROM: o->init_from = optarg; break;
-        case OPT_VALID:
-            if (o->nvalid == MAX_VALID) return ds_usage_error(o->co.cmd, "--valid: at most %d inputs", MAX_VALID);
-            o->valid[o->nvalid++] = optarg;
-            break;
-        case OPT_MAX_TOKENS: if (ds_parse_long(&o->co, "max-tokens", optarg, 1, &o->max_tokens)) return 2; break;
-        case OPT_CROP: if (ds_parse_long(&o->co, "crop", optarg, 1, &o->crop)) return 2; break;
-        case OPT_MIN_SAMPLES: if (ds_parse_long(&o->co, "min-samples", optarg, 1, &o->min_samples)) return 2; break;
-        case OPT_CACHE: if (ds_parse_long(&o->co, "cache-mb", optarg, 0, &o->cache_mb)) return 2; break;
-        case OPT_STOP_AT: if (ds_parse_long(&o->co, "stop-at", optarg, 1, &o->stop_at)) return 2; break;
         case 'o': o->out = optarg; break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
@@ -144,9 +125,9 @@ static int check_required(sp_opts *o, int ndata, char **data)
     if (o->tr.epochs_set) return ds_usage_error(cmd, "pretraining counts --steps, not --epochs");
     if (o->tr.seq_len != 1024) return ds_usage_error(cmd, "--seq-len applies to DNA; speech batches use --max-tokens and --crop");
     if (o->tr.set & DS_SET_EMBED_STD) return ds_usage_error(cmd, "--init-embed-std applies to DNA models (a token embedding)");
-    if (o->min_samples > o->crop) return ds_usage_error(cmd, "--min-samples %ld exceeds --crop %ld", o->min_samples, o->crop);
-    if (o->max_tokens < o->crop)
-        return ds_usage_error(cmd, "--max-tokens %ld is less than one --crop (%ld samples)", o->max_tokens, o->crop);
+    if (o->sp.min_samples > o->sp.crop) return ds_usage_error(cmd, "--min-samples %ld exceeds --crop %ld", o->sp.min_samples, o->sp.crop);
+    if (o->sp.max_tokens < o->sp.crop)
+        return ds_usage_error(cmd, "--max-tokens %ld is less than one --crop (%ld samples)", o->sp.max_tokens, o->sp.crop);
     return 0;
 }
 
@@ -173,28 +154,11 @@ typedef struct {
 static int open_data(sp_run *p)
 {
     ds_run_cfg *c = &p->run.cfg;
-    char buf[sizeof c->audio], *in[512];
-    long budget = (p->o->cache_mb < 0 ? 1024 : p->o->cache_mb) * (1L << 20) / (long)sizeof(float);
-    snprintf(buf, sizeof buf, "%s", c->audio);
-    int n = ds_run_split_inputs(buf, in, 512);
-    int e = ds_speech_set_open(&p->train, in, n, c->min_samples, budget);
+    int e = ds_speech_run_sets(c, p->o->sp.cache_mb, ds_w2v_min_samples(ds_w2v_cfg(p->m)) * 4, &p->train, &p->valid,
+                               &p->have_valid);
     if (e) return e;
-    if (c->valid_audio[0]) {
-        snprintf(buf, sizeof buf, "%s", c->valid_audio);
-        n = ds_run_split_inputs(buf, in, 512);
-        if ((e = ds_speech_set_open(&p->valid, in, n, ds_w2v_min_samples(ds_w2v_cfg(p->m)) * 4, budget / 4)))
-            return ds_err(e, "--valid: %s", ds_errmsg());
-        p->have_valid = 1;
-    }
-    if (!p->o->co.quiet) {
-        double sec = 0;
-        for (long k = 0; k < p->train.n; k++) sec += (double)p->train.len[p->train.keep[k]] / DS_AUDIO_RATE;
-        fprintf(stderr, "[M::pretrain] %ld utterances (%.1f s of audio)", p->train.n, sec);
-        if (p->train.n_short) fprintf(stderr, ", %ld shorter than %ld samples left out", p->train.n_short, c->min_samples);
-        fprintf(stderr, "%s\n", p->have_valid ? "; validation on --valid" : "");
-        /* pretraining needs no transcripts; lines without their audio file say the corpus is incomplete */
-        if (p->train.list.warn && p->train.list.n_orphan_lines) fprintf(stderr, "[W::pretrain] %s\n", p->train.list.warn);
-    }
+    if (!p->o->co.quiet)   /* pretraining needs no transcripts */
+        ds_speech_run_report("pretrain", &p->train, c->min_samples, "", p->have_valid ? "; validation on --valid" : "");
     ds_speech_order_init(&p->order, c->max_tokens, c->crop, c->batch_size, (uint64_t)c->seed);
     return 0;
 }
@@ -335,7 +299,7 @@ static int run_loop(sp_run *p, long start)
 {
     const ds_run_cfg *c = &p->run.cfg;
     long end = c->steps;
-    if (p->o->stop_at && p->o->stop_at < end) end = p->o->stop_at;
+    if (p->o->sp.stop_at && p->o->sp.stop_at < end) end = p->o->sp.stop_at;
     ds_progress pg;
     ds_progress_init(&pg, "pretrain", c->steps, "audio s/s", c->eval_every ? c->eval_every : 100, p->o->co.quiet);
     double t0 = ds_realtime(), seconds = 0;
@@ -386,11 +350,11 @@ static int new_run(sp_run *p, int ndata, char **data)
     snprintf(c.recipe, sizeof c.recipe, "fairseq");
     ds_run_abspath(c.init_from, sizeof c.init_from, o->init_from);
     if (!e) e = ds_run_join_inputs(c.audio, sizeof c.audio, data, ndata, "AUDIO");
-    if (!e) e = ds_run_join_inputs(c.valid_audio, sizeof c.valid_audio, (char *const *)o->valid, o->nvalid, "--valid");
+    if (!e) e = ds_run_join_inputs(c.valid_audio, sizeof c.valid_audio, (char *const *)o->sp.valid, o->sp.nvalid, "--valid");
     if (e) { free(model_json); return e; }
-    c.max_tokens = o->max_tokens;
-    c.crop = o->crop;
-    c.min_samples = o->min_samples;
+    c.max_tokens = o->sp.max_tokens;
+    c.crop = o->sp.crop;
+    c.min_samples = o->sp.min_samples;
     c.adam_eps = 1e-6;
     c.beta1 = o->tr.beta1;
     c.beta2 = o->tr.beta2;
@@ -416,10 +380,10 @@ static int new_run(sp_run *p, int ndata, char **data)
 /* --log and the run directory must not overwrite an input. */
 static int check_outputs(const sp_opts *o, int ndata, char **data)
 {
-    const char *in[ndata + o->nvalid + 2];
+    const char *in[ndata + o->sp.nvalid + 2];
     int n = 0;
     for (int i = 0; i < ndata; i++) in[n++] = data[i];
-    for (int i = 0; i < o->nvalid; i++) in[n++] = o->valid[i];
+    for (int i = 0; i < o->sp.nvalid; i++) in[n++] = o->sp.valid[i];
     in[n++] = o->config;
     in[n++] = o->init_from;
     return ds_check_run_outputs(o->co.cmd, o->co.log_path, o->out, o->tr.resume, in, n);
@@ -428,7 +392,7 @@ static int check_outputs(const sp_opts *o, int ndata, char **data)
 int main_pretrain_speech(int argc, char **argv)
 {
     double t0 = ds_realtime();
-    sp_opts o = { .max_tokens = 400000, .crop = DS_SPEECH_CROP, .min_samples = 32000, .cache_mb = -1 };
+    sp_opts o = { .sp = { .max_tokens = 400000, .crop = DS_SPEECH_CROP, .min_samples = 32000, .cache_mb = -1 } };
     ds_common_defaults(&o.co, "pretrain", DS_O_THREADS | DS_O_SEED | DS_O_LOG | DS_O_QUIET);
     ds_train_defaults(&o.tr);
     /* fairseq's wav2vec2 Base recipe (wav2vec2.md §3.7) */
