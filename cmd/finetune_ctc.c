@@ -442,7 +442,7 @@ static int train_step(ctc_run *p, long step, step_out *s, double *gnorm)
         if (!e) e = ds_w2v_ctc_logits(p->m, &logits);
         if (!e) e = ds_w2v_ctc_loss(p->m, p->tgt, tl, loss);
         if (e) return e;
-        ds_w2v_ctc_backward(p->m, 1.0f, trunk);
+        if ((e = ds_w2v_ctc_backward(p->m, 1.0f, trunk))) return e;
         for (int b = 0; b < B; b++) s->loss += loss[b];
         s->utts += B;
         s->chars += nt;

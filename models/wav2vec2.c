@@ -94,7 +94,7 @@ typedef struct {
     size_t ctc_cap;
     int32_t *tgt;
     long tgt_cap;
-    int tgl[MAX_BATCH], ctc_Lmax, ctc_ready;
+    int tgl[MAX_BATCH], ctc_Lmax, ctc_ready, ctc_loss_ready;
     uint64_t seed, step;
     double pen;
     long M;
@@ -959,7 +959,7 @@ int ds_w2v_encode_masked(ds_model *m, const float *const *wave, const long *ns, 
     if (mask) memcpy(h->mask, mask, (size_t)B * T);
     h->has_cmask = cmask != NULL;
     if (cmask) memcpy(h->cmask, cmask, (size_t)B * h->H);
-    h->ctc_ready = 0;
+    h->ctc_ready = h->ctc_loss_ready = 0;
     int last = c->n_conv - 1;
     for (int b = 0; b < B; b++) conv_forward(h, b, wave[b], ns[b], m->eval_only);
     /* features at row stride T (the conv layout uses Ti[last] >= T) */
@@ -1354,11 +1354,11 @@ int ds_w2v_ctc_loss(ds_model *m, const int32_t *targets, const int *tgt_lens, do
     if (!h->ctc_ready) return ds_err(DS_EINVAL, "wav2vec2: CTC loss before ds_w2v_ctc_logits");
     int B = h->B, T = h->T, V = c->vocab_size, Lmax = 0;
     long total = 0;
+    h->ctc_loss_ready = 0;
     for (int b = 0; b < B; b++) {
         if (tgt_lens[b] < 0) return ds_err(DS_EINVAL, "wav2vec2: utterance %d has a negative transcript length", b);
         total += tgt_lens[b];
         if (tgt_lens[b] > Lmax) Lmax = tgt_lens[b];
-        h->tgl[b] = tgt_lens[b];
     }
     for (long i = 0; i < total; i++)
         if (targets[i] <= 0 || targets[i] >= V)
@@ -1378,16 +1378,20 @@ int ds_w2v_ctc_loss(ds_model *m, const int32_t *targets, const int *tgt_lens, do
         h->tgt_cap = total;
     }
     if (total) memcpy(h->tgt, targets, (size_t)total * sizeof *targets);
+    memcpy(h->tgl, tgt_lens, (size_t)B * sizeof *tgt_lens);
     h->ctc_Lmax = Lmax;
     log_softmax_rows(h->logp, h->logits, B * T, V);
     ds_ctc_forward(loss, h->ctc_scratch, h->logp, h->lens, h->tgt, h->tgl, B, T, V, DS_CV_BLANK, 1);
+    h->ctc_loss_ready = 1;
     return 0;
 }
 
-void ds_w2v_ctc_backward(ds_model *m, float scale, int trunk)
+int ds_w2v_ctc_backward(ds_model *m, float scale, int trunk)
 {
     w2v *h = W(m);
     const ds_w2v_config *c = &h->cfg;
+    if (!h->ctc_loss_ready) return ds_err(DS_EINVAL, "wav2vec2: CTC backward without the loss of the last encode");
+    if (m->eval_only) return ds_err(DS_EINVAL, "wav2vec2: CTC backward on an inference layout");
     int B = h->B, T = h->T, V = c->vocab_size, H = h->H, n = B * T;
     double dl[MAX_BATCH];
     for (int b = 0; b < B; b++) dl[b] = scale;
@@ -1404,7 +1408,7 @@ void ds_w2v_ctc_backward(ds_model *m, float scale, int trunk)
     zero_padded_rows(h, h->dlogp, V);
     if (trunk) zero(h->dHd, (size_t)n * H);
     ds_linear_backward(trunk ? h->dHd : NULL, h->g.lm_w, h->g.lm_b, h->dlogp, h->ctc_in, h->w.lm_w, n, H, V);
-    if (!trunk) return;
+    if (!trunk) return 0;
     const float *dh = h->dHd;
     if (h->ctc_in == h->Hd) {
         zero(h->dhid, (size_t)n * H);
@@ -1412,6 +1416,7 @@ void ds_w2v_ctc_backward(ds_model *m, float scale, int trunk)
         dh = h->dhid;
     }
     ds_w2v_encode_backward(m, dh);
+    return 0;
 }
 
 /* ---- the model interface ---------------------------------------------- */

@@ -144,7 +144,8 @@ int ds_w2v_ctc_logits(ds_model *m, const float **logits);
 int ds_w2v_ctc_loss(ds_model *m, const int32_t *targets, const int *tgt_lens, double *loss);
 /* Accumulates the gradients of scale · Σ_b loss[b]: into lm_head only when
  * trunk is 0 (fairseq's freeze_finetune_updates), else through the whole
- * encoder too (the feature encoder as feature_grad_mult says). */
-void ds_w2v_ctc_backward(ds_model *m, float scale, int trunk);
+ * encoder too (the feature encoder as feature_grad_mult says). DS_EINVAL
+ * without a ds_w2v_ctc_loss of the last encode, or on an inference layout. */
+int ds_w2v_ctc_backward(ds_model *m, float scale, int trunk);
 
 #endif

@@ -245,7 +245,7 @@ static int ctc_step(ctc_case *c, float scale, int trunk, double *loss)
 {
     ds_params_zero_grad(&c->m->params);
     int r = ctc_losses(c, loss);
-    if (!r) ds_w2v_ctc_backward(c->m, scale, trunk);
+    if (!r) r = ds_w2v_ctc_backward(c->m, scale, trunk);
     return r;
 }
 
@@ -385,4 +385,42 @@ TEST(test_wav2vec2_ctc_head_only_backward_leaves_the_trunk_without_gradient)
     }
     free(full);
     ctc_case_free(&c);
+}
+
+/* ds_w2v_ctc_backward refuses what it cannot do instead of reading stale or
+ * missing buffers: no loss of the last encode, or an inference layout. */
+TEST(test_wav2vec2_ctc_backward_without_its_loss_or_on_an_inference_layout_is_an_error)
+{
+    char *json = NULL;
+    ds_model *m = NULL;
+    if (ds_preset_config_json("wav2vec2-demo", NULL, 0.5f, &json) || ds_config_set_bool(&json, "ctc_head", 1) ||
+        ds_config_set_bool(&json, "pretraining_head", 0) || ds_model_from_json(&m, json) || m->vt->init_weights(m, 1)) {
+        CHECK_MSG(0, "%s", ds_errmsg());
+        free(json);
+        return;
+    }
+    free(json);
+    long n = 8000;
+    float *x = calloc((size_t)n, sizeof *x);
+    for (long i = 0; i < n; i++) x[i] = sinf(0.01f * (float)i);
+    const float *wave[1] = { x };
+    const float *logits;
+    int32_t tgt[2] = { 5, 6 };
+    int tl[1] = { 2 };
+    double loss[1];
+    for (int eval = 0; eval < 2; eval++) {
+        m->eval_only = eval;
+        CHECK_EQ_INT(ds_w2v_reserve(m, 1, n), 0);
+        CHECK_EQ_INT(ds_w2v_encode(m, wave, &n, 1, NULL, 0, 1, 0), 0);
+        CHECK_EQ_INT(ds_w2v_ctc_logits(m, &logits), 0);
+        if (!eval) CHECK(ds_w2v_ctc_backward(m, 1.0f, 1) == DS_EINVAL);   /* no loss yet */
+        CHECK_EQ_INT(ds_w2v_ctc_loss(m, tgt, tl, loss), 0);
+        CHECK(isfinite(loss[0]) && loss[0] > 0);
+        if (eval) CHECK(ds_w2v_ctc_backward(m, 1.0f, 1) == DS_EINVAL && strstr(ds_errmsg(), "inference"));
+        else CHECK_EQ_INT(ds_w2v_ctc_backward(m, 1.0f, 1), 0);
+    }
+    int32_t bad[2] = { 0, 6 };   /* the blank is no target */
+    CHECK(ds_w2v_ctc_loss(m, bad, tl, loss) == DS_EINVAL);
+    free(x);
+    ds_model_free(m);
 }
