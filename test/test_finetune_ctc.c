@@ -47,7 +47,7 @@ static const char *run_dir(const char *name)
 /* Three utterances ("FRONT CENTER", "FRONT LEFT", "REAR RIGHT"), no masks:
  * the CTC loss leaves the all-blank plateau and greedy decoding gets the
  * words back. LayerNorm: it leaves the plateau in a few hundred steps at
- * this size (Derf takes longer: bench/README.md). */
+ * this size (Derf takes longer: README.md, "Speech recognition (CTC)"). */
 TEST(test_finetune_ctc_learns_three_real_utterances_to_a_low_cer)
 {
     const char *dir = run_dir("ctc_overfit");
