@@ -20,7 +20,8 @@ if [ -n "${BENCH_CADUCEUS_CKPT:-}" ]; then
     echo "== bench_models caduceus-ps-1k on $BENCH_CADUCEUS_CKPT"
     "$build"/bench/bench_models caduceus-ps-1k "$BENCH_CADUCEUS_CKPT"
 fi
-# trained wav2vec2 weights: BENCH_W2V_CKPT=RUN/best.safetensors (derfseq pretrain --model wav2vec2-tiny ...)
+# trained wav2vec2 weights: BENCH_W2V_CKPT=RUN/best.safetensors, pretrained (derfseq pretrain --model
+# wav2vec2-tiny ...) or CTC (derfseq finetune --task ctc ...: no pretraining steps then)
 if [ -n "${BENCH_W2V_CKPT:-}" ]; then
     echo "== bench_wav2vec2 on $BENCH_W2V_CKPT"
     "$build"/bench/bench_wav2vec2 checkpoint "$BENCH_W2V_CKPT" | tee -a "$out"
@@ -61,6 +62,8 @@ awk '
         for (i = 1; i <= NF; i++) {
             if ($i == "infer") { winf[who, key] = $(i + 1); for (j = i; j <= NF; j++) if ($j == "RSS") wirss[who, key] = $(j + 1) }
             if ($i == "train") { wtr[who, key] = $(i + 1); for (j = i; j <= NF; j++) if ($j == "RSS") wtrss[who, key] = $(j + 1) }
+            if ($i == "ctc-infer") { wci[who, key] = $(i + 1); for (j = i; j <= NF; j++) if ($j == "RSS") wcirss[who, key] = $(j + 1) }
+            if ($i == "ctc-train") { wct[who, key] = $(i + 1); for (j = i; j <= NF; j++) if ($j == "RSS") wctrss[who, key] = $(j + 1) }
         }
         wkeys[key] = 1
     }
@@ -72,6 +75,12 @@ awk '
             if (wtr["torch", k] > 0)
                 printf "%-20s train %.2f vs %.2f audio-s/s: %.2fx  peak RSS %.2fx\n", k, wtr["derfseq", k],
                        wtr["torch", k], wtr["derfseq", k] / wtr["torch", k], wtrss["derfseq", k] / wtrss["torch", k]
+            if (wct["torch", k] > 0)
+                printf "%-20s ctc fine-tune %.2f vs %.2f audio-s/s: %.2fx  peak RSS %.2fx\n", k, wct["derfseq", k],
+                       wct["torch", k], wct["derfseq", k] / wct["torch", k], wctrss["derfseq", k] / wctrss["torch", k]
+            if (wci["torch", k] > 0)
+                printf "%-20s ctc inference %.2fx realtime vs %.2fx: %.2fx  peak RSS %.2fx\n", k, wci["derfseq", k],
+                       wci["torch", k], wci["derfseq", k] / wci["torch", k], wcirss["derfseq", k] / wcirss["torch", k]
             if (winf["torchaudio", k] > 0)
                 printf "%-20s inference vs torchaudio %.2fx realtime: %.2fx\n", k, winf["torchaudio", k],
                        winf["derfseq", k] / winf["torchaudio", k]
