@@ -88,11 +88,8 @@ static ds_model *make(const char *preset, const char *ckpt)
     return m;
 }
 
-/* The config finetune --task ctc --from runs (cmd/finetune_ctc.c,
- * ctc_model_json: fairseq's base_100h): CTC head over the built-in 32
- * characters (or the checkpoint's vocabulary), no pretraining head, the
- * feature encoder frozen, activation dropout 0.1 only, time masks p 0.65
- * x 10 frames, channel masks p 0.5 x hidden/12; LayerDrop 0 (see the header). */
+/* The config finetune --task ctc --from runs (ds_w2v_config_ctc_recipe:
+ * fairseq's base_100h) with LayerDrop 0 (see the header). */
 static int ctc_config(const char *preset, const char *ckpt, char **json)
 {
     ds_w2v_config c;
@@ -107,19 +104,8 @@ static int ctc_config(const char *preset, const char *ckpt, char **json)
     free(*json);
     *json = NULL;
     if (e) { fprintf(stderr, "bench_wav2vec2: %s: %s\n", ckpt ? ckpt : preset, ds_errmsg()); return 1; }
-    if (!c.ctc_head) { c.vocab_size = DS_CV_W2V2_SIZE; c.vocab[0] = 0; }
-    c.ctc_head = 1;
-    c.pretraining_head = 0;
-    c.feature_grad_mult = 0.0f;
-    c.hidden_dropout = c.attention_dropout = c.feat_proj_dropout = c.final_dropout = 0.0f;
-    c.activation_dropout = 0.1f;
+    ds_w2v_config_ctc_recipe(&c);   /* what finetune --task ctc --from makes of it */
     c.layerdrop = 0.0f;
-    c.mask_time_prob = 0.65f;
-    c.mask_time_length = 10;
-    c.mask_time_min_masks = 2;
-    c.mask_feature_prob = 0.5f;
-    c.mask_feature_length = c.hidden_size / 12 > 0 ? c.hidden_size / 12 : 1;
-    c.mask_feature_min_masks = 0;
     if (ds_w2v_config_to_json(&c, json)) { fprintf(stderr, "bench_wav2vec2: %s\n", ds_errmsg()); return 1; }
     return 0;
 }

@@ -534,10 +534,9 @@ static void cleanup(ctc_run *p)
     ds_run_free(&p->run);
 }
 
-/* The model config of the run: --from's (or the preset's) with the CTC head
- * and fairseq's fine-tuning settings (base_100h; Wav2Vec2AsrConfig's
- * defaults for the rest: no dropout but activation dropout 0.1, no
- * feature-encoder gradient). */
+/* The model config of the run: --from's (or the preset's) through
+ * ds_w2v_config_ctc_recipe (fairseq's base_100h), then --vocab and the
+ * masking and LayerDrop options. */
 static int ctc_model_json(const ctc_opts *o, char **json)
 {
     const char *norm = o->tr.set & DS_SET_NORM ? ds_norm_ops_get((ds_norm_kind)o->tr.norm)->name : NULL;
@@ -551,6 +550,8 @@ static int ctc_model_json(const ctc_opts *o, char **json)
     if (e) return e;
     ds_w2v_config c;
     if ((e = ds_w2v_config_from_json(&c, *json))) return ds_err(e, "--from %s: not a wav2vec2 checkpoint (%s)", o->from, ds_errmsg());
+    float fgm = c.feature_grad_mult;
+    ds_w2v_config_ctc_recipe(&c);
     if (o->vocab) {
         ds_char_vocab v;
         if ((e = ds_char_vocab_load(&v, o->vocab))) return e;
@@ -559,25 +560,13 @@ static int ctc_model_json(const ctc_opts *o, char **json)
         if (!e && v.pad != 0) e = ds_err(DS_EFORMAT, "%s: the CTC blank <pad> must be id 0 (as HF and fairseq)", o->vocab);
         ds_char_vocab_free(&v);
         if (e) return e;
-    } else if (!c.ctc_head) {
-        c.vocab_size = DS_CV_W2V2_SIZE;
-        c.vocab[0] = 0;
     }
-    c.ctc_head = 1;
-    c.pretraining_head = 0;
     /* fairseq freezes a pretrained feature encoder; a fresh one (--model) has nothing to keep and learns */
-    if (!o->model) c.feature_grad_mult = 0.0f;
-    else if (c.feature_grad_mult <= 0) c.feature_grad_mult = 1.0f;
-    c.hidden_dropout = c.attention_dropout = c.feat_proj_dropout = c.final_dropout = 0.0f;
-    c.activation_dropout = 0.1f;
-    c.layerdrop = isnan(o->layerdrop) ? 0.1f : (float)o->layerdrop;
-    c.mask_time_prob = isnan(o->mask_prob) ? 0.65f : (float)o->mask_prob;
-    c.mask_time_length = 10;
-    c.mask_time_min_masks = 2;
-    c.mask_feature_prob = isnan(o->mask_ch_prob) ? 0.5f : (float)o->mask_ch_prob;
-    /* fairseq's 64 of Base's 768 channels; a smaller model's spans scale with it */
-    c.mask_feature_length = o->mask_ch_len > 0 ? (int)o->mask_ch_len : c.hidden_size / 12 > 0 ? c.hidden_size / 12 : 1;
-    c.mask_feature_min_masks = 0;
+    if (o->model) c.feature_grad_mult = fgm > 0 ? fgm : 1.0f;
+    if (!isnan(o->layerdrop)) c.layerdrop = (float)o->layerdrop;
+    if (!isnan(o->mask_prob)) c.mask_time_prob = (float)o->mask_prob;
+    if (!isnan(o->mask_ch_prob)) c.mask_feature_prob = (float)o->mask_ch_prob;
+    if (o->mask_ch_len > 0) c.mask_feature_length = (int)o->mask_ch_len;
     free(*json);
     *json = NULL;
     return ds_w2v_config_to_json(&c, json);

@@ -206,6 +206,23 @@ int ds_w2v_config_to_json(const ds_w2v_config *c, char **json)
     return *json ? 0 : ds_err(DS_ENOMEM, "cannot serialise the wav2vec2 config");
 }
 
+void ds_w2v_config_ctc_recipe(ds_w2v_config *c)
+{
+    if (!c->ctc_head) { c->vocab_size = DS_CV_W2V2_SIZE; c->vocab[0] = 0; }
+    c->ctc_head = 1;
+    c->pretraining_head = 0;
+    c->feature_grad_mult = 0.0f;
+    c->hidden_dropout = c->attention_dropout = c->feat_proj_dropout = c->final_dropout = 0.0f;
+    c->activation_dropout = 0.1f;
+    c->layerdrop = 0.1f;
+    c->mask_time_prob = 0.65f;
+    c->mask_time_length = 10;
+    c->mask_time_min_masks = 2;
+    c->mask_feature_prob = 0.5f;
+    c->mask_feature_length = c->hidden_size / 12 > 0 ? c->hidden_size / 12 : 1;
+    c->mask_feature_min_masks = 0;
+}
+
 /* An integer array key of 1..DS_W2V_MAX_CONV entries in [lo, hi]; *n is
  * the count (all three conv arrays must agree). */
 static int get_int_array(json_t *o, const char *key, int *v, int *n, int lo, int hi)

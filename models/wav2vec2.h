@@ -60,6 +60,14 @@ typedef struct {
 /* wav2vec2-base as published (post-LN LayerNorm, group mode). */
 void ds_w2v_config_default(ds_w2v_config *c);
 int ds_w2v_config_to_json(const ds_w2v_config *c, char **json);
+/* Turns a (pretraining or CTC) config into fairseq's CTC fine-tuning one
+ * (base_100h; Wav2Vec2AsrConfig's defaults for the rest): CTC head, no
+ * pretraining head (a config without a CTC head gets the built-in 32
+ * characters), feature encoder frozen (feature_grad_mult 0), activation
+ * dropout 0.1 and no other dropout, LayerDrop 0.1, time masks p 0.65 × 10
+ * frames (at least 2), channel masks p 0.5 × hidden/12 channels (fairseq's
+ * 64 of Base's 768). */
+void ds_w2v_config_ctc_recipe(ds_w2v_config *c);
 int ds_w2v_config_from_json(ds_w2v_config *c, const char *json);
 int ds_w2v_create(ds_model **m, const ds_w2v_config *c);
 /* fairseq's optimizer: Adam weight decay on every parameter. */
