@@ -19,6 +19,17 @@ typedef struct {
     int B, L;
 } golden;
 
+void golden_load_params(const ds_st_file *f, ds_params *ps)
+{
+    for (int i = 0; i < ps->n; i++) {
+        char name[DS_NAME_MAX + 8];
+        snprintf(name, sizeof name, "param.%s", ps->p[i].name);
+        const ds_st_tensor *t = ds_st_find(f, name);
+        CHECK_MSG(t && t->numel == ps->p[i].numel, "golden lacks %s or its size differs", name);
+        if (t && t->numel == ps->p[i].numel) ds_st_read_f32(f, t, ds_params_data(ps, i));
+    }
+}
+
 float *golden_read_f32(const ds_st_file *f, const char *name, size_t *n)
 {
     const ds_st_tensor *t = ds_st_find(f, name);
@@ -49,13 +60,7 @@ static int golden_open(golden *g, const char *path)
     CHECK(cfg != NULL);
     if (!cfg || ds_model_from_json(&g->m, cfg)) { CHECK_MSG(0, "%s", ds_errmsg()); return -1; }
     ds_params *ps = &g->m->params;
-    for (int i = 0; i < ps->n; i++) {
-        char name[DS_NAME_MAX + 8];
-        snprintf(name, sizeof name, "param.%s", ps->p[i].name);
-        const ds_st_tensor *t = ds_st_find(&g->f, name);
-        CHECK_MSG(t && t->numel == ps->p[i].numel, "golden lacks %s or its size differs", name);
-        if (t && t->numel == ps->p[i].numel) ds_st_read_f32(&g->f, t, ds_params_data(ps, i));
-    }
+    golden_load_params(&g->f, ps);
     g->ids = read_ids(&g->f, "golden.ids", &g->B, &g->L);
     int B2, L2;
     g->tgt = read_ids(&g->f, "golden.targets", &B2, &L2);

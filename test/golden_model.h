@@ -11,11 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "io/safetensors.h"
 
 /* Tensor `name` of a golden as float32 (malloc'd; a failed CHECK and NULL
  * when it is missing), its element count in *n (may be NULL). */
 float *golden_read_f32(const ds_st_file *f, const char *name, size_t *n);
+
+/* Every parameter of ps from the golden's param.<name> tensors (a failed
+ * CHECK for one missing or of another size). */
+void golden_load_params(const ds_st_file *f, ds_params *ps);
 
 void golden_check_forward_and_gradients(const char *path);
 void golden_check_adamw_steps(const char *path);

@@ -66,13 +66,7 @@ static int golden_open(golden *g, const char *path, int eval_only, int dropout)
     if (bad) { CHECK_MSG(0, "%s", ds_errmsg()); return -1; }
     CHECK(ds_w2v_is(g->m));
     ds_params *ps = &g->m->params;
-    for (int i = 0; i < ps->n; i++) {
-        char name[DS_NAME_MAX + 8];
-        snprintf(name, sizeof name, "param.%s", ps->p[i].name);
-        const ds_st_tensor *t = ds_st_find(&g->f, name);
-        CHECK_MSG(t && t->numel == ps->p[i].numel, "golden lacks %s or its size differs", name);
-        if (t && t->numel == ps->p[i].numel) ds_st_read_f32(&g->f, t, ds_params_data(ps, i));
-    }
+    golden_load_params(&g->f, ps);
     const ds_st_tensor *ta = ds_st_find(&g->f, "golden.audio");
     if (!ta || ta->ndim != 2 || ta->shape[0] != 2) { CHECK_MSG(0, "golden.audio is not [2, S]"); return -1; }
     g->B = 2;
