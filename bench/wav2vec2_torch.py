@@ -88,18 +88,9 @@ def infer(cfg, preset):
 
 def torchaudio_infer(cfg, preset):
     """torchaudio's wav2vec2 (fairseq's architecture) with the config's shape, encoder output."""
-    import torchaudio
     assert cfg["norm"] == "layernorm", "torchaudio has LayerNorm only"
     torch.manual_seed(1)
-    model = torchaudio.models.wav2vec2_model(
-        extractor_mode="layer_norm" if cfg["feat_extract_norm"] == "layer" else "group_norm",
-        extractor_conv_layer_config=list(zip(cfg["conv_dim"], cfg["conv_kernel"], cfg["conv_stride"])),
-        extractor_conv_bias=cfg["conv_bias"], encoder_embed_dim=cfg["hidden_size"], encoder_projection_dropout=0.0,
-        encoder_pos_conv_kernel=cfg["num_conv_pos_embeddings"],
-        encoder_pos_conv_groups=cfg["num_conv_pos_embedding_groups"], encoder_num_layers=cfg["num_hidden_layers"],
-        encoder_num_heads=cfg["num_attention_heads"], encoder_attention_dropout=0.0,
-        encoder_ff_interm_features=cfg["intermediate_size"], encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
-        encoder_layer_norm_first=cfg["do_stable_layer_norm"], encoder_layer_drop=0.0, aux_num_out=None).eval()
+    model = w2v.torchaudio_model(cfg).eval()
     x, _ = audio(1, INFER_SECONDS, 1)
     with torch.no_grad():
         med, mn, runs = timed_median(lambda: model(x), RUNS[preset][0])

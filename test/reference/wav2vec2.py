@@ -515,12 +515,11 @@ def close(a, b):
 
 
 # ---- cross-checks -------------------------------------------------------------
-def torchaudio_twin(model):
-    """torchaudio 0.13's wav2vec2 (components written independently from fairseq) with the twin's
-    LayerNorm-model weights (a CTC twin's lm_head as torchaudio's aux head); returns the torchaudio model."""
+def torchaudio_model(cfg, aux_num_out=None):
+    """torchaudio 0.13's wav2vec2 (components written independently from fairseq) of a derfseq config's
+    shape, every dropout and LayerDrop off (also the bench's cross-check)."""
     from torchaudio.models import wav2vec2_model
-    cfg = model.cfg
-    ta = wav2vec2_model(
+    return wav2vec2_model(
         extractor_mode="layer_norm" if cfg["feat_extract_norm"] == "layer" else "group_norm",
         extractor_conv_layer_config=list(zip(cfg["conv_dim"], cfg["conv_kernel"], cfg["conv_stride"])),
         extractor_conv_bias=cfg["conv_bias"], encoder_embed_dim=cfg["hidden_size"], encoder_projection_dropout=0.0,
@@ -528,8 +527,14 @@ def torchaudio_twin(model):
         encoder_pos_conv_groups=cfg["num_conv_pos_embedding_groups"], encoder_num_layers=cfg["num_hidden_layers"],
         encoder_num_heads=cfg["num_attention_heads"], encoder_attention_dropout=0.0,
         encoder_ff_interm_features=cfg["intermediate_size"], encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
-        encoder_layer_norm_first=cfg["do_stable_layer_norm"], encoder_layer_drop=0.0,
-        aux_num_out=cfg["vocab_size"] if hasattr(model, "lm_head") else None).double()
+        encoder_layer_norm_first=cfg["do_stable_layer_norm"], encoder_layer_drop=0.0, aux_num_out=aux_num_out)
+
+
+def torchaudio_twin(model):
+    """torchaudio_model with the twin's LayerNorm-model weights (a CTC twin's lm_head as torchaudio's
+    aux head); returns the torchaudio model."""
+    cfg = model.cfg
+    ta = torchaudio_model(cfg, cfg["vocab_size"] if hasattr(model, "lm_head") else None).double()
     names = {"wav2vec2.feature_extractor.": "feature_extractor.",
              "wav2vec2.feature_projection.": "encoder.feature_projection.",
              "wav2vec2.encoder.": "encoder.transformer.", "lm_head.": "aux."}
