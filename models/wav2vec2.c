@@ -94,7 +94,7 @@ typedef struct {
     size_t ctc_cap;
     int32_t *tgt;
     long tgt_cap;
-    int tgl[MAX_BATCH], ctc_Lmax, ctc_ready, ctc_loss_ready;
+    int tgl[MAX_BATCH], ctc_ready, ctc_loss_ready;
     uint64_t seed, step;
     double pen;
     long M;
@@ -1396,7 +1396,6 @@ int ds_w2v_ctc_loss(ds_model *m, const int32_t *targets, const int *tgt_lens, do
     }
     if (total) memcpy(h->tgt, targets, (size_t)total * sizeof *targets);
     memcpy(h->tgl, tgt_lens, (size_t)B * sizeof *tgt_lens);
-    h->ctc_Lmax = Lmax;
     log_softmax_rows(h->logp, h->logits, B * T, V);
     ds_ctc_forward(loss, h->ctc_scratch, h->logp, h->lens, h->tgt, h->tgl, B, T, V, DS_CV_BLANK, 1);
     h->ctc_loss_ready = 1;
