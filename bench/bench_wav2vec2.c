@@ -21,6 +21,7 @@
  *                                       (trained weights; PRESET then sets the run counts)
  *   bench_wav2vec2 infer|train|ctc-infer|ctc PRESET [CKPT]   one measurement, this process
  *   bench_wav2vec2 config|config-ctc PRESET   the config JSON the bench runs
+ *   bench_wav2vec2 config-ctc PRESET CKPT     ... its CTC rows run on checkpoint CKPT
  *
  * A checkpoint may be pretrained or CTC: the CTC measurements put a fresh
  * lm_head on a pretrained one (as finetune --from does), and pretraining
@@ -453,9 +454,9 @@ static const char *const MEASURES[] = { "infer", "train", "ctc-infer", "ctc" };
 int main(int argc, char **argv)
 {
     ds_threads_flush_denormals();   /* as every derfseq command does */
-    if (argc == 3 && (!strcmp(argv[1], "config") || !strcmp(argv[1], "config-ctc"))) {
+    if ((argc == 3 && !strcmp(argv[1], "config")) || ((argc == 3 || argc == 4) && !strcmp(argv[1], "config-ctc"))) {
         char *json = NULL;
-        if (argv[1][6] ? ctc_config(argv[2], NULL, &json) : bench_config(argv[2], &json)) return 1;
+        if (argv[1][6] ? ctc_config(argv[2], argc == 4 ? argv[3] : NULL, &json) : bench_config(argv[2], &json)) return 1;
         printf("%s\n", json);
         free(json);
         return 0;

@@ -26,6 +26,7 @@ only, a line starting `torchaudio`), a cross-check of the twin's speed.
 
     wav2vec2_torch.py [BENCH_BIN] [PRESET]
     wav2vec2_torch.py BENCH_BIN infer|train|ctc|ctc-infer|torchaudio PRESET
+    wav2vec2_torch.py BENCH_BIN ctc|ctc-infer PRESET CKPT   (trained weights; BENCH_W2V_CKPT in a full run)
 """
 import importlib.util
 import json
@@ -138,16 +139,20 @@ def channel_mask(gen, cfg, B):
     return w2v.make_mask(gen, c, torch.tensor([cfg["hidden_size"]] * B))
 
 
-def ctc_model(cfg):
+def ctc_model(cfg, ckpt=None):
     torch.manual_seed(1)
     model = w2v.Wav2Vec2ForCTC(cfg)
+    if ckpt:   # trained weights: every tensor the model has (a pretrained file's lm_head stays fresh, as in C)
+        tensors, _ = w2v.st.load(ckpt)
+        sd = model.state_dict()
+        model.load_state_dict({k: v for k, v in tensors.items() if k in sd and sd[k].shape == v.shape}, strict=False)
     for p in model.wav2vec2.feature_extractor.parameters():   # HF freeze_feature_encoder
         p.requires_grad_(False)
     return model
 
 
-def ctc_train(cfg, preset):
-    model = ctc_model(cfg).train()
+def ctc_train(cfg, preset, ckpt=None):
+    model = ctc_model(cfg, ckpt).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=3e-5, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0)
     x, n = audio(TRAIN_B, TRAIN_SECONDS, 10)
@@ -167,13 +172,13 @@ def ctc_train(cfg, preset):
         gnorm = torch.norm(torch.stack([p.grad.norm() for p in params]))   # finetune logs it; no clipping
         opt.step()
     sec = (time.perf_counter() - t0) / steps
-    print(f"torch   {preset:<20} B{TRAIN_B} x {TRAIN_SECONDS:.0f} s  {sec:7.3f} s/step (mean of {steps})  "
+    print(f"torch   {preset + ('+ckpt' if ckpt else ''):<20} B{TRAIN_B} x {TRAIN_SECONDS:.0f} s  {sec:7.3f} s/step (mean of {steps})  "
           f"ctc-train {TRAIN_B * TRAIN_SECONDS / sec:7.2f} audio-s/s  peak RSS {rss_gb():.3f} GB  "
           f"(loss {loss.mean().item():.1f} per utterance, {int(tl.sum())} chars, |g| {gnorm.item():.3g})", flush=True)
 
 
-def ctc_infer(cfg, preset):
-    model = ctc_model(cfg).eval()
+def ctc_infer(cfg, preset, ckpt=None):
+    model = ctc_model(cfg, ckpt).eval()
     x, n = audio(1, INFER_SECONDS, 1)
     out = []
 
@@ -184,7 +189,7 @@ def ctc_infer(cfg, preset):
 
     with torch.no_grad():
         med, mn, runs = timed_median(recognise, RUNS[preset][0])
-    print(f"torch   {preset:<20} B1 x {INFER_SECONDS:.0f} s  {med:7.3f} s (median of {runs}, min {mn:.3f})  "
+    print(f"torch   {preset + ('+ckpt' if ckpt else ''):<20} B1 x {INFER_SECONDS:.0f} s  {med:7.3f} s (median of {runs}, min {mn:.3f})  "
           f"ctc-infer {INFER_SECONDS / med:7.2f} x realtime  peak RSS {rss_gb():.3f} GB  ({len(out)} ids decoded)",
           flush=True)
 
@@ -193,6 +198,14 @@ def main():
     threads = int(os.environ.get("OMP_NUM_THREADS", "2"))
     torch.set_num_threads(threads)
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "bench", "bench_wav2vec2")
+    if len(sys.argv) == 5 and sys.argv[2] in ("ctc", "ctc-infer"):   # on trained weights: CKPT
+        what, ckpt = sys.argv[2], sys.argv[4]
+        cfg = json.loads(subprocess.run([binary, "config-ctc", sys.argv[3], ckpt], check=True, capture_output=True,
+                                        text=True).stdout)
+        name = cfg.get("preset", sys.argv[3])
+        run = name if name in RUNS else sys.argv[3]
+        {"ctc": ctc_train, "ctc-infer": ctc_infer}[what](cfg, run, ckpt)
+        return
     if len(sys.argv) == 4:
         what, preset = sys.argv[2], sys.argv[3]
         if what in ("ctc", "ctc-infer"):
@@ -211,6 +224,10 @@ def main():
             whats.append("torchaudio")
         for what in whats:   # one process each: its own peak RSS
             subprocess.run([sys.executable, os.path.abspath(__file__), binary, what, preset], check=True)
+    ckpt = os.environ.get("BENCH_W2V_CKPT")
+    if ckpt:   # the CTC rows on trained weights too, as bench_wav2vec2 checkpoint CKPT runs them
+        for what in ["ctc-infer", "ctc"]:
+            subprocess.run([sys.executable, os.path.abspath(__file__), binary, what, "wav2vec2-tiny", ckpt], check=True)
 
 
 if __name__ == "__main__":
