@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TESTS 1024
+#define MAX_TESTS 4096
 static struct { const char *name; ds_test_fn fn; } g_tests[MAX_TESTS];
 static int g_ntests, g_cur_failed;
 
