@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make demo: a real small job on testdata/ — pretrain a Derf HyenaDNA on the
-# lambda phage genome for about half a minute, evaluate it on the held-out
+# lambda phage genome for about half a minute (the whole demo takes about a minute on 2 cores), evaluate it on the held-out
 # tail, embed the regions of a BED file, then fine-tune it on the bundled
 # GenomicBenchmarks-style task and report its test metrics; then the same
 # genome for a Derf Caduceus-PS (masked LM), its held-out masked accuracy,
@@ -24,7 +24,7 @@ say derfseq pretrain --model hyenadna-demo --norm derf testdata/lambda_virus.fa.
 
 first=$(head -1 "$run/log.jsonl" | sed 's/.*"loss":\([0-9.]*\).*/\1/')
 last=$(grep '"loss"' "$run/log.jsonl" | tail -1 | sed 's/.*"loss":\([0-9.]*\).*/\1/')
-echo "training loss: first step $first, last step $last nats/token"
+printf 'training loss: first step %.3f, last step %.3f nats/token\n' "$first" "$last"
 
 say derfseq eval --from $run/best.safetensors --seq-len 256 testdata/lambda_virus.fa.gz
 "$bin" eval --from "$run/best.safetensors" --seq-len 256 --quiet testdata/lambda_virus.fa.gz
@@ -75,7 +75,8 @@ rm -rf "$w2v"
 say derfseq pretrain --model wav2vec2-demo testdata/speech -o $w2v --steps 300 ...
 "$bin" pretrain --model wav2vec2-demo testdata/speech -o "$w2v" --steps 300 --min-samples 16000 --crop 32000 \
     --max-tokens 64000 --lr 2e-3 --warmup 20 --eval-every 100 --valid testdata/speech/LibriSpeech-mini
-part() { grep '"contrastive"' "$w2v/log.jsonl" | sed -n "$1p" | sed 's/.*"contrastive":\([0-9.]*\).*"accuracy":\([0-9.]*\).*/contrastive \1, accuracy \2/'; }
+part() { grep '"contrastive"' "$w2v/log.jsonl" | sed -n "$1p" | sed 's/.*"contrastive":\([0-9.]*\).*"accuracy":\([0-9.]*\).*/\1 \2/' |
+         { read -r c a; printf 'contrastive %.3f, accuracy %.3f' "$c" "$a"; }; }
 echo "training: step 1 $(part 1); step 300 $(part 300)"
 echo "(chance among the 20 negatives: contrastive ln 21 = 3.04, accuracy 1/21 = 0.048)"
 
