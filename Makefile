@@ -39,6 +39,9 @@ else
 BUILD    := build
 endif
 
+# what `derfseq --version` reports as the build (cmd/main.c only)
+$(BUILD)/cmd/main.o: ALL_CFLAGS += -DDS_BUILD_FLAGS='"$(CC) $(CFLAGS) -march=$(MARCH)"'
+
 LIB_SRC  := $(wildcard lib/*/*.c) $(wildcard models/*.c)
 CMD_SRC  := $(wildcard cmd/*.c)
 TEST_SRC := $(wildcard test/*.c)

@@ -120,7 +120,7 @@ static int parse(compare_opts *o, int argc, char **argv)
 {
     int c, r;
     char tmp[MAX_SEEDS][16];
-    while ((c = getopt_long(argc, argv, ":t:o:h", LONGOPTS, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:o:qh", LONGOPTS, NULL)) != -1) {
         if ((r = ds_opts_common(&o->co, c, optarg)) < 0) return 2;
         if (r > 0) continue;
         switch (c) {

@@ -107,7 +107,7 @@ static void usage(FILE *fp, const eval_opts *o)
 static int parse(eval_opts *o, int argc, char **argv)
 {
     int c, r;
-    while ((c = getopt_long(argc, argv, ":t:h", LONGOPTS, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:qh", LONGOPTS, NULL)) != -1) {
         if ((r = ds_opts_common(&o->co, c, optarg)) < 0) return 2;
         if (r > 0) continue;
         switch (c) {

@@ -111,7 +111,7 @@ static int parse(ctc_opts *o, int argc, char **argv)
 {
     int c, r;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":t:o:h", LONGOPTS, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:o:qh", LONGOPTS, NULL)) != -1) {
         if ((r = ds_opts_common(&o->co, c, optarg)) == 0) r = ds_opts_train(&o->co, &o->tr, c, optarg);
         if (r == 0) r = ds_opts_speech(&o->co, &o->sp, c, optarg);
         if (r < 0) return 2;

@@ -16,17 +16,20 @@
 #include "presets.h"
 
 static const struct option LONGOPTS[] = {
+    { "from", required_argument, NULL, OPT_FROM },
     DS_LONGOPT_JSON, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
     { NULL, 0, NULL, 0 },
 };
 
 static void usage(FILE *fp, const ds_common_opts *co)
 {
-    fprintf(fp, "Usage: derfseq info [options] CKPT\n\n"
+    fprintf(fp, "Usage: derfseq info [options] CKPT\n"
+                "       derfseq info [options] --from CKPT\n\n"
                 "Prints the model config stored in CKPT (safetensors metadata key\n"
                 "'" DS_CKPT_CONFIG_KEY "'), the number of tensors, the parameter count (trainable,\n"
                 "shared tensors once, when the config names a model derfseq builds) and a\n"
                 "table name<TAB>dtype<TAB>shape<TAB>numel in file order.\n\nOptions:\n");
+    ds_usage_line(fp, "    --from CKPT", "the checkpoint, as the other commands take it (or give CKPT)", NULL);
     ds_usage_common(fp, co);
 }
 
@@ -106,10 +109,11 @@ static int write_json(const char *cmd, const char *path, const char *ckpt, const
     return rc;
 }
 
-static int parse(ds_common_opts *co, int argc, char **argv)
+static int parse(ds_common_opts *co, const char **from, int argc, char **argv)
 {
     int c, r;
-    while ((c = getopt_long(argc, argv, ":h", LONGOPTS, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":qh", LONGOPTS, NULL)) != -1) {
+        if (c == OPT_FROM) { *from = optarg; continue; }
         if ((r = ds_opts_common(co, c, optarg)) < 0) return 2;
         if (r == 0) return ds_opts_unknown(co, c, argv);
     }
@@ -122,19 +126,23 @@ int main_info(int argc, char **argv)
     ds_common_opts co;
     ds_common_defaults(&co, "info", DS_O_JSON | DS_O_QUIET);
     if (argc < 2) { usage(stderr, &co); return 2; }
-    int rc = parse(&co, argc, argv);
+    const char *path = NULL;
+    int rc = parse(&co, &path, argc, argv);
     if (rc) return rc;
     if (co.help) { usage(stdout, &co); return 0; }
-    if (optind == argc) return ds_usage_error(co.cmd, "missing CKPT");
+    if (path && optind < argc)
+        return ds_usage_error(co.cmd, "give the checkpoint once: --from %s or %s, not both", path, argv[optind]);
+    if (!path && optind == argc) return ds_usage_error(co.cmd, "missing CKPT");
     if (argc - optind > 1) return ds_usage_error(co.cmd, "expected one CKPT, got %d", argc - optind);
-    const char *in[] = { argv[optind] };
+    if (!path) path = argv[optind];
+    const char *in[] = { path };
     if ((rc = ds_check_output(co.cmd, "--json", co.json_path, in, 1))) return rc;
     ds_st_file f;
-    if (ds_st_open(&f, argv[optind]) != 0) return ds_cmd_error(co.cmd, "%s", ds_errmsg());
+    if (ds_st_open(&f, path) != 0) return ds_cmd_error(co.cmd, "%s", ds_errmsg());
     const char *config = ds_st_meta(&f, DS_CKPT_CONFIG_KEY);
     int to_stdout = co.json_path && strcmp(co.json_path, "-") == 0;
-    if (!to_stdout) print_text(stdout, argv[optind], &f, config);
-    if (co.json_path) rc = write_json(co.cmd, co.json_path, argv[optind], &f, config);
+    if (!to_stdout) print_text(stdout, path, &f, config);
+    if (co.json_path) rc = write_json(co.cmd, co.json_path, path, &f, config);
     ds_st_close(&f);
     if (!rc && fflush(stdout) != 0) rc = ds_cmd_error(co.cmd, "-: write error");
     if (!rc && !co.quiet) ds_resource_line(t0);

@@ -1,5 +1,11 @@
 /* derfseq: dispatches `derfseq <command> ...` to main_<command>, and answers
  * help and --version itself (derfseq.md "Command line"). */
+#include <cblas.h>
+#include <fftw3.h>
+#include <htslib/hts.h>
+#include <jansson.h>
+#include <samplerate.h>
+#include <sndfile.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +26,25 @@ static const struct {
 };
 #define NCOMMANDS ((int)(sizeof COMMANDS / sizeof COMMANDS[0]))
 
+#ifndef DS_BUILD_FLAGS
+#define DS_BUILD_FLAGS "unknown"
+#endif
+
+/* --version: derfseq's version, then each library's as it reports itself at
+ * run time (the shared objects actually loaded, not the headers built
+ * against) and the compiler flags of this build, for bug reports. */
+static void version(void)
+{
+    printf("derfseq %s\n", DS_VERSION);
+    printf("htslib %s\n", hts_version());
+    printf("%s\n", openblas_get_config());   /* "OpenBLAS 0.3.21 ... USE_OPENMP Zen ..." */
+    printf("FFTW %s\n", fftwf_version);
+    printf("libsndfile %s\n", sf_version_string());
+    printf("libsamplerate %s\n", src_get_version());
+    printf("jansson %s\n", jansson_version_str());
+    printf("build: %s\n", DS_BUILD_FLAGS);
+}
+
 static void usage(FILE *fp)
 {
     fprintf(fp, "Usage: derfseq <command> [options] [inputs]\n\n"
@@ -27,7 +52,7 @@ static void usage(FILE *fp)
                 "Derf, DyT, LayerNorm or RMSNorm, trained and run on CPUs.\n\nCommands:\n");
     for (int i = 0; i < NCOMMANDS; i++) fprintf(fp, "  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].what);
     fprintf(fp, "  %-11s %s\n\nOptions:\n", "help [CMD]", "this text, or the options of CMD");
-    ds_usage_line(fp, "--version", "print the version and exit", NULL);
+    ds_usage_line(fp, "-V, --version", "print the version, the libraries' versions and the build flags", NULL);
     ds_usage_line(fp, "-h, --help", "show this help and exit", NULL);
     fprintf(fp, "\n'derfseq <command> --help' lists a command's options and their defaults.\n"
                 "Models: HyenaDNA and Caduceus (DNA: pretraining, GenomicBenchmarks\n"
@@ -55,7 +80,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--version") == 0) { printf("derfseq %s\n", DS_VERSION); return 0; }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) { version(); return 0; }
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) { usage(stdout); return 0; }
     if (strcmp(cmd, "help") == 0) return help(argc - 1, argv + 1);
     int i = find_command(cmd);

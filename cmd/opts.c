@@ -192,6 +192,7 @@ int ds_opts_common(ds_common_opts *co, int c, const char *arg)
     long v;
     switch (c) {
     case 'h': co->help = 1; return 1;
+    case 'q':
     case OPT_QUIET: co->quiet = 1; return 1;
     case OPT_LOG: co->log_path = arg; return 1;
     case OPT_JSON: co->json_path = arg; return 1;
@@ -320,7 +321,7 @@ void ds_usage_common(FILE *fp, const ds_common_opts *co)
         ds_usage_line(fp, "    --log FILE.jsonl", "append one JSON object per logged step", "none");
     if (co->which & DS_O_JSON) ds_usage_line(fp, "    --json FILE", "also write the result as JSON ('-': stdout)", "none");
     if (co->which & DS_O_QUIET)
-        ds_usage_line(fp, "    --quiet", "no progress and no resource line on stderr", "off");
+        ds_usage_line(fp, "-q, --quiet", "no progress and no resource line on stderr", "off");
     ds_usage_line(fp, "-h, --help", "show this help and exit", NULL);
 }
 

@@ -107,7 +107,7 @@ static void usage(FILE *fp, const pretrain_opts *o)
 static int parse(pretrain_opts *o, int argc, char **argv)
 {
     int c, r;
-    while ((c = getopt_long(argc, argv, ":t:o:h", LONGOPTS, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:o:qh", LONGOPTS, NULL)) != -1) {
         if ((r = ds_opts_common(&o->co, c, optarg)) == 0) r = ds_opts_train(&o->co, &o->tr, c, optarg);
         if (r < 0) return 2;
         if (!o->resume_ignored) o->resume_ignored = ds_resume_ignores(LONGOPTS, c, OPT_STOP_AT);

@@ -58,7 +58,25 @@ static const char *small_fasta(void)
 TEST(test_cli_version_prints_name_and_version)
 {
     CHECK_EQ_INT(run("--version"), 0);
-    CHECK_MSG(strcmp(g_out, "derfseq " DS_VERSION "\n") == 0, "--version printed '%s'", g_out);
+    CHECK_MSG(strncmp(g_out, "derfseq " DS_VERSION "\n", strlen("derfseq " DS_VERSION "\n")) == 0,
+              "--version printed '%s'", g_out);
+}
+
+/* -V is --version; both name every library derfseq runs with, by the
+ * version it reports at run time, and the build flags. */
+TEST(test_cli_version_lists_the_libraries_and_the_build)
+{
+    static char v[sizeof g_out];
+    CHECK_EQ_INT(run("--version"), 0);
+    memcpy(v, g_out, sizeof v);
+    CHECK_EQ_INT(run("-V"), 0);
+    CHECK_MSG(strcmp(v, g_out) == 0, "-V and --version differ: '%s' vs '%s'", g_out, v);
+    static const char *const LINES[] = { "\nhtslib 1.", "\nOpenBLAS ", "\nFFTW fftw-3", "\nlibsndfile libsndfile-",
+                                         "\nlibsamplerate libsamplerate-", "\njansson 2.", "\nbuild: " };
+    for (size_t i = 0; i < sizeof LINES / sizeof *LINES; i++)
+        CHECK_MSG(strstr(g_out, LINES[i]), "--version lacks '%s': '%s'", LINES[i] + 1, g_out);
+    CHECK_MSG(strstr(g_out, "-march="), "--version does not show the build flags: '%s'", g_out);
+    CHECK(g_err[0] == 0);
 }
 
 TEST(test_cli_help_lists_every_command)
@@ -281,6 +299,29 @@ TEST(test_cli_info_prints_config_count_and_tensor_table)
     CHECK(strstr(g_err, " s, CPU ") && strstr(g_err, " s, peak RSS ") && strstr(g_err, " GB\n"));
     CHECK_EQ_INT(run("info --quiet '%s'", ckpt), 0);
     CHECK_MSG(g_err[0] == 0, "--quiet left '%s' on stderr", g_err);
+}
+
+/* info takes --from as every other command does, and -q for --quiet. */
+TEST(test_cli_info_from_is_the_positional_checkpoint)
+{
+    static char positional[sizeof g_out];
+    const char *ckpt = toy_checkpoint();
+    CHECK_EQ_INT(run("info -q '%s'", ckpt), 0);
+    CHECK_MSG(g_err[0] == 0, "-q left '%s' on stderr", g_err);
+    memcpy(positional, g_out, sizeof positional);
+    CHECK_EQ_INT(run("info -q --from '%s'", ckpt), 0);
+    CHECK_MSG(strcmp(g_out, positional) == 0, "info --from differs from info CKPT");
+    CHECK_ERROR(run("info --from '%s' '%s'", ckpt, ckpt), 2, " info", "not both");
+}
+
+/* -q is --quiet in every command that has --quiet. */
+TEST(test_cli_q_is_quiet_in_every_command)
+{
+    static const char *const CMDS[] = { "pretrain", "finetune", "eval", "embed", "info", "compare" };
+    for (size_t i = 0; i < sizeof CMDS / sizeof *CMDS; i++) {
+        CHECK_EQ_INT(run("%s --help", CMDS[i]), 0);
+        CHECK_MSG(strstr(g_out, "  -q, --quiet "), "'%s --help' does not list -q, --quiet", CMDS[i]);
+    }
 }
 
 TEST(test_cli_info_json_has_the_same_facts)
