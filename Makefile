@@ -106,6 +106,8 @@ COMPARE_ARGS ?= --model hyenadna-demo --genome testdata/lambda_virus.fa.gz --ste
                 --pretrain-args "--batch-size 8 --seq-len 512 --eval-every 50" \
                 --finetune-args "--batch-size 16 --lr 3e-3 --val-fraction 0.2 --patience 10" testdata/gb_lambda/tree
 compare: deps all
+	@command -v gnuplot >/dev/null 2>&1 || \
+	  echo "make compare: gnuplot is not installed, so build/compare/curves.png is skipped (curves.tsv is written); apt-get install gnuplot-nox draws it"
 	$(BIN) compare $(COMPARE_ARGS)
 
 # Runs every test/reference/*.py but the st.py helper: gen_ops.py, hyenadna.py,
