@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <omp.h>
+#include <signal.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -106,6 +107,8 @@ const char *ds_resume_ignores(const struct option *longopts, int c, int stop_at_
     for (const struct option *o = longopts; o->name; o++) {
         if (o->val != c) continue;
         if (!strcmp(o->name, "log") || !strcmp(o->name, "quiet") || !strcmp(o->name, "resume")) return NULL;
+        /* a new total extends (or shortens) the run: ds_run_extend_steps */
+        if (!strcmp(o->name, "steps") || !strcmp(o->name, "epochs")) return NULL;
         return o->name;
     }
     return NULL;
@@ -272,6 +275,7 @@ int ds_run_open(ds_run *run, const char *dir)
         if (!ds_st_open(&f, run->best_path)) {
             const char *v = ds_st_meta(&f, "derfseq.val_loss");
             if (v) run->best_loss = strtod(v, NULL);
+            if ((v = ds_st_meta(&f, "derfseq.step"))) run->best_step = strtol(v, NULL, 10);
             ds_st_close(&f);
         }
     }
@@ -301,6 +305,7 @@ int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_los
 {
     char loss[32];
     run->best_loss = val_loss;
+    run->best_step = step;
     snprintf(loss, sizeof loss, "%.17g", val_loss);   /* exact: a resumed run compares against the same double */
     return save_weights(run->best_path, ps, run->model_json, step, loss);
 }
@@ -355,6 +360,25 @@ int ds_run_resume_step(ds_run *run, ds_params *ps, ds_adamw *opt, long *step, ui
     return e;
 }
 
+void ds_run_extend_note(const char *cmd, const char *unit, long from, long to, int schedule, int quiet)
+{
+    if (quiet) return;
+    fprintf(stderr, "[M::%s] %s the run from %ld to %ld %ss", cmd, to > from ? "extending" : "shortening", from, to, unit);
+    if (schedule != DS_SCHED_CONSTANT)
+        fprintf(stderr, "; the %s schedule is laid anew over %ld %ss (warm-up unchanged), as HF Trainer and fairseq "
+                "do with a new max_steps/--max-update", ds_schedule_name((ds_sched_kind)schedule), to, unit);
+    fputc('\n', stderr);
+}
+
+int ds_run_extend_steps(ds_run *run, long steps, long at, const char *cmd, int quiet)
+{
+    if (steps <= 0 || steps == run->cfg.steps) return 0;
+    if (steps < at) return ds_err(DS_EINVAL, "--steps %ld: the run is already at step %ld", steps, at);
+    ds_run_extend_note(cmd, "step", run->cfg.steps, steps, run->cfg.schedule, quiet);
+    run->cfg.steps = steps;
+    return ds_run_write_config(run);
+}
+
 int ds_run_diverged_at_step(const ds_run *run, long step, long saved_step, const char *what, double v,
                             const char *tensor)
 {
@@ -394,4 +418,55 @@ int ds_run_split_inputs(char *s, char **out, int cap)
         p = e + 1;
     }
     return n;
+}
+
+/* ---- the end of a run ------------------------------------------------ */
+
+static volatile sig_atomic_t g_signal;
+
+static void on_signal(int sig) { g_signal = sig; }
+
+void ds_run_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;   /* the second Ctrl-C finds the default: it kills */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int ds_run_interrupted(void) { return g_signal; }
+
+int ds_run_report_interrupted(const char *cmd, const char *unit, long at, const char *dir)
+{
+    fprintf(stderr, "derfseq %s: interrupted at %s %ld; resume with 'derfseq %s --resume %s'\n", cmd, unit, at, cmd, dir);
+    return 128 + (g_signal ? g_signal : SIGINT);
+}
+
+int ds_run_summarize(const char *cmd, ds_log_pair *logs, const ds_run_summary *s, int quiet)
+{
+    char units[16], key[32];
+    snprintf(units, sizeof units, "%ss", s->unit);
+    json_t *j = json_pack("{s:s, s:I, s:I, s:s}", "event", "done", units, (json_int_t)s->done, "of",
+                          (json_int_t)s->total, "last", s->last_path);
+    if (j && s->best_at > 0) {
+        snprintf(key, sizeof key, "best_%s", s->unit);
+        json_object_set_new(j, key, json_integer(s->best_at));
+        snprintf(key, sizeof key, "best_%s", s->metric_key);
+        json_object_set_new(j, key, ds_json_real(s->best));
+        json_object_set_new(j, "best", json_string(s->best_path));
+    }
+    int e = ds_log_pair_write(logs, j);
+    if (e || quiet) return e;
+    char done[96], best[2600] = "";
+    if (s->done < s->total) snprintf(done, sizeof done, "%ld of %ld %s (stopped early)", s->done, s->total, units);
+    else snprintf(done, sizeof done, "%ld %s", s->done, units);
+    if (s->best_at > 0)
+        snprintf(best, sizeof best, ", best %s %ld (%s %.4g%s) -> %s,", s->unit, s->best_at, s->metric, s->best,
+                 s->metric_unit, s->best_path);
+    else snprintf(best, sizeof best, " (no validation) ->");
+    fprintf(stderr, "derfseq %s: done: %s%s last %s\n", cmd, done, best, s->last_path);
+    return 0;
 }
