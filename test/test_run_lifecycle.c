@@ -38,23 +38,22 @@ static int file_has(const char *path, const char *needle)
     return strstr(buf, needle) != NULL;
 }
 
-/* Starts `derfseq pretrain TINY --steps N GENOME -o dir` with stderr into
- * errpath, sends sig once dir/log.jsonl holds a step, and returns the exit
- * status (-1 when it did not exit, or never logged). */
-static int pretrain_and_signal(const char *dir, long steps, int sig, const char *errpath)
+/* Starts derfseq with argv (argv[0] is ignored) and stderr into errpath,
+ * sends sig once dir/log.jsonl holds a step, and returns the exit status
+ * (-1 when it did not exit, or never logged). */
+static int start_and_signal(char **argv, const char *dir, int sig, const char *errpath)
 {
-    char nsteps[32], logp[700];
-    snprintf(nsteps, sizeof nsteps, "%ld", steps);
+    char logp[700];
     snprintf(logp, sizeof logp, "%s/log.jsonl", dir);
     unlink(logp);
+    argv[0] = (char *)bin();
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
         int nul = open("/dev/null", O_WRONLY);
         dup2(nul, 1);
-        execl(bin(), bin(), "pretrain", "--model", "hyenadna-demo", "--batch-size", "2", "--seq-len", "128",
-              "--eval-windows", "8", "-t", "1", "--eval-every", "100", "--steps", nsteps, LAMBDA, "-o", dir, (char *)NULL);
+        execv(bin(), argv);
         _exit(127);
     }
     int logged = 0;
@@ -66,6 +65,37 @@ static int pretrain_and_signal(const char *dir, long steps, int sig, const char 
     int st;
     waitpid(pid, &st, 0);
     return logged && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int pretrain_and_signal(const char *dir, long steps, int sig, const char *errpath)
+{
+    char nsteps[32];
+    snprintf(nsteps, sizeof nsteps, "%ld", steps);
+    char *argv[] = { NULL, "pretrain", "--model", "hyenadna-demo", "--batch-size", "2", "--seq-len", "128",
+                     "--eval-windows", "8", "-t", "1", "--eval-every", "100", "--steps", nsteps, LAMBDA, "-o",
+                     (char *)dir, NULL };
+    return start_and_signal(argv, dir, sig, errpath);
+}
+
+/* The number of the step in "interrupted at step N" of errpath; 0 if none. */
+static long interrupted_at(const char *errpath, const char *cmd, const char *dir)
+{
+    static char text[1 << 16];
+    slurp(errpath, text, sizeof text);
+    char want[1400];
+    snprintf(want, sizeof want, "; resume with 'derfseq %s --resume %s'\n", cmd, dir);
+    const char *hit = strstr(text, "interrupted at step ");
+    CHECK_MSG(hit && strstr(text, want), "stderr: '%s'", text);
+    return hit ? strtol(hit + 20, NULL, 10) : 0;
+}
+
+static int count_of(const char *path, const char *needle)
+{
+    static char buf[1 << 20];
+    slurp(path, buf, sizeof buf);
+    int n = 0;
+    for (const char *q = buf; (q = strstr(q, needle)); q += strlen(needle)) n++;
+    return n;
 }
 
 TEST(test_pretrain_ends_with_a_summary_line_and_a_done_record)
@@ -91,6 +121,12 @@ TEST(test_pretrain_ends_with_a_summary_line_and_a_done_record)
     CHECK_MSG(g_err[0] == 0, "--quiet printed '%s'", g_err);
     snprintf(p, sizeof p, "%s/log.jsonl", dir);
     CHECK(file_has(p, "\"event\":\"done\""));
+    /* a run stopped and resumed keeps one done record, the resumed run's */
+    snprintf(dir, sizeof dir, "%s", tmp_path("summary_stop"));
+    CHECK_EQ_INT(run("pretrain --resume '%s' -t 1 --quiet", dir), 0);
+    snprintf(p, sizeof p, "%s/log.jsonl", dir);
+    CHECK_EQ_INT(count_of(p, "\"event\":\"done\""), 1);
+    CHECK(file_has(p, "\"event\":\"done\",\"steps\":20,\"of\":20,"));
 }
 
 /* Ctrl-C in the middle of a run: exit 130, the message, a resumable state;
@@ -103,14 +139,8 @@ TEST(test_pretrain_ctrl_c_saves_a_resumable_state_and_resume_is_bitwise)
     snprintf(err, sizeof err, "%s", tmp_path("sigint_err"));
     const long steps = 400;
     CHECK_EQ_INT(pretrain_and_signal(dir, steps, SIGINT, err), 130);
-    static char text[1 << 16];
-    slurp(err, text, sizeof text);
-    char want[1400];
-    snprintf(want, sizeof want, "; resume with 'derfseq pretrain --resume %s'\n", dir);
-    CHECK_MSG(strstr(text, "derfseq pretrain: interrupted at step ") && strstr(text, want), "stderr: '%s'", text);
-    long at = 0;
-    const char *hit = strstr(text, "interrupted at step ");
-    if (hit) at = strtol(hit + 20, NULL, 10);
+    CHECK(file_has(err, "derfseq pretrain: interrupted at step "));
+    long at = interrupted_at(err, "pretrain", dir);
     CHECK_MSG(at > 0 && at < steps, "interrupted at step %ld of %ld (the machine was too fast?)", at, steps);
     snprintf(a, sizeof a, "%s/state.safetensors", dir);
     CHECK_MSG(access(a, F_OK) == 0, "no %s", a);
@@ -133,7 +163,7 @@ TEST(test_pretrain_sigterm_exits_143_with_a_resumable_state)
     snprintf(dir, sizeof dir, "%s", tmp_path("sigterm"));
     snprintf(err, sizeof err, "%s", tmp_path("sigterm_err"));
     CHECK_EQ_INT(pretrain_and_signal(dir, 400, SIGTERM, err), 143);
-    CHECK(file_has(err, "derfseq pretrain: interrupted at step "));
+    CHECK(interrupted_at(err, "pretrain", dir) > 0);
     snprintf(p, sizeof p, "%s/state.safetensors", dir);
     CHECK_MSG(access(p, F_OK) == 0, "no %s", p);
     CHECK_EQ_INT(run("pretrain --resume '%s' --quiet", dir), 0);
@@ -167,4 +197,52 @@ TEST(test_pretrain_resume_with_more_steps_extends_the_run)
     /* fewer steps than done: refused */
     CHECK_ERROR(run("pretrain --resume '%s' --steps 5 -t 1 --quiet", dir), 1, " pretrain", "already at step 15");
     CHECK_ERROR(run("pretrain --resume '%s' --epochs 5", dir), 2, " pretrain", "--steps, not --epochs");
+}
+
+#define GB "testdata/gb_lambda/table"
+
+/* finetune: Ctrl-C mid-epoch saves the state after the step in progress;
+ * --resume goes on from the next batch to the uninterrupted run's weights. */
+TEST(test_finetune_ctrl_c_mid_epoch_resumes_bitwise)
+{
+    char dir[600], ref[600], err[600], a[700], b[700];
+    snprintf(dir, sizeof dir, "%s", tmp_path("ft_sigint"));
+    snprintf(ref, sizeof ref, "%s", tmp_path("ft_sigint_ref"));
+    snprintf(err, sizeof err, "%s", tmp_path("ft_sigint_err"));
+    char *argv[] = { NULL, "finetune", "--model", "hyenadna-demo", "--task", "gb", "--epochs", "8", "--batch-size",
+                     "16", "-t", "1", GB, "-o", dir, NULL };
+    CHECK_EQ_INT(start_and_signal(argv, dir, SIGINT, err), 130);
+    long at = interrupted_at(err, "finetune", dir);
+    CHECK_MSG(at > 0 && at < 8 * 7, "interrupted at step %ld", at);
+    CHECK_EQ_INT(run("finetune --resume '%s' -t 1", dir), 0);
+    CHECK_MSG(strstr(g_err, "derfseq finetune: done: ") && strstr(g_err, ", best epoch "), "%s", g_err);
+    CHECK_EQ_INT(run("finetune --model hyenadna-demo --task gb --epochs 8 --batch-size 16 -t 1 --quiet " GB " -o '%s'",
+                     ref), 0);
+    static const char *const files[2] = { "last.safetensors", "best.safetensors" };
+    for (int i = 0; i < 2; i++) {
+        snprintf(a, sizeof a, "%s/%s", dir, files[i]);
+        snprintf(b, sizeof b, "%s/%s", ref, files[i]);
+        CHECK_MSG(same_file(a, b), "%s of the resumed fine-tune differs from the uninterrupted one", files[i]);
+    }
+    /* each step logged once */
+    snprintf(a, sizeof a, "%s/log.jsonl", dir);
+    snprintf(b, sizeof b, "%s/log.jsonl", ref);
+    CHECK_EQ_INT(count_of(a, "\"step\":"), count_of(b, "\"step\":"));
+    CHECK_EQ_INT(count_of(a, "\"val_accuracy\":"), count_of(b, "\"val_accuracy\":"));
+}
+
+TEST(test_finetune_resume_with_more_epochs_extends_the_run)
+{
+    char dir[600], p[700];
+    snprintf(dir, sizeof dir, "%s", tmp_path("ft_extend"));
+    CHECK_EQ_INT(run("finetune --model hyenadna-demo --task gb --epochs 1 --batch-size 16 -t 1 --quiet " GB " -o '%s'",
+                     dir), 0);
+    CHECK_EQ_INT(run("finetune --resume '%s' --epochs 2 -t 1", dir), 0);
+    CHECK_MSG(strstr(g_err, "[M::finetune] extending the run from 1 to 2 epochs; the cosine schedule is laid anew"),
+              "%s", g_err);
+    CHECK_MSG(strstr(g_err, "derfseq finetune: done: 2 epochs, best epoch "), "%s", g_err);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    CHECK(file_has(p, "\"epochs\": 2,"));
+    CHECK_ERROR(run("finetune --resume '%s' --steps 9", dir), 2, " finetune", "--epochs, not --steps");
+    CHECK_ERROR(run("finetune --resume '%s' --epochs 1 -t 1 --quiet", dir), 1, " finetune", "already at epoch 2");
 }
