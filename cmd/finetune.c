@@ -473,13 +473,13 @@ static int write_config(finetune *f, int L)
     ds_run_abspath(data, sizeof data, o->data);
     ds_run_abspath(ref, sizeof ref, o->ref);
     ds_run_abspath(from, sizeof from, o->from);
-    json_t *j = json_pack("{s:s, s:s, s:s*, s:s*, s:s*, s:s, s:f, s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:i, s:f, s:f, s:I}",
+    json_t *j = json_pack("{s:s, s:s, s:s*, s:s*, s:s*, s:s, s:f, s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:s, s:f, s:f, s:I}",
                           "data", data, "layout", ds_gb_layout_name(f->data.layout), "ref", o->ref ? ref : NULL,
                           "from", o->from ? from : NULL,
                           "model", o->model, "norm", ds_norm_ops_get((ds_norm_kind)t->norm)->name, "alpha_init",
                           t->alpha_init, "max_length", (json_int_t)L, "val_fraction", o->val_fraction, "seed",
                           (json_int_t)o->co.seed, "epochs", (json_int_t)t->epochs, "batch_size", (json_int_t)t->batch_size,
-                          "lr", t->lr, "warmup", (json_int_t)t->warmup, "schedule", t->schedule, "weight_decay",
+                          "lr", t->lr, "warmup", (json_int_t)t->warmup, "schedule", ds_schedule_name(t->schedule), "weight_decay",
                           t->weight_decay, "grad_clip", t->grad_clip, "patience", (json_int_t)o->patience);
     if (j) {
         json_object_set_new(j, "threads", json_integer(ds_threads_get()));
@@ -525,13 +525,16 @@ static int read_config(finetune_opts *o, const char *dir, json_t **root)
     if (!j) return ds_err(DS_EIO, "%s: cannot read (%s); is this a finetune run directory?", p, err.text);
     const char *layout = "auto", *norm = "derf";
     json_int_t L = 0, seed = 1, ep = 0, bs = 0, warm = 0, pat = 0;
-    if (json_unpack_ex(j, &err, 0, "{s:s, s:s, s?s, s?s, s?s, s:s, s:F, s:I, s:F, s:I, s:I, s:I, s:F, s:I, s:i, s:F, s:F, s:I}",
+    json_t *sched = NULL;
+    if (json_unpack_ex(j, &err, 0, "{s:s, s:s, s?s, s?s, s?s, s:s, s:F, s:I, s:F, s:I, s:I, s:I, s:F, s:I, s:o, s:F, s:F, s:I}",
                        "data", &o->data, "layout", &layout, "ref", &o->ref, "from", &o->from, "model", &o->model,
                        "norm", &norm, "alpha_init", &o->tr.alpha_init, "max_length", &L, "val_fraction",
                        &o->val_fraction, "seed", &seed, "epochs", &ep, "batch_size", &bs, "lr", &o->tr.lr, "warmup",
-                       &warm, "schedule", &o->tr.schedule, "weight_decay", &o->tr.weight_decay, "grad_clip",
+                       &warm, "schedule", &sched, "weight_decay", &o->tr.weight_decay, "grad_clip",
                        &o->tr.grad_clip, "patience", &pat))
         return ds_err(DS_EFORMAT, "%s: %s", p, err.text);
+    if ((o->tr.schedule = ds_run_schedule_from_json(sched)) < 0)
+        return ds_err(DS_EFORMAT, "%s: schedule: expected %s", p, DS_SCHEDULE_NAMES);
     o->layout = ds_gb_layout_parse(layout);
     o->tr.norm = ds_norm_kind_parse(norm);
     o->max_length = (long)L;

@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
 #include "caduceus.h"
+#include "config.h"
 #include "presets.h"
 
 #include <jansson.h>
@@ -104,7 +105,7 @@ static int task_config(ds_classifier *c)
     json_t *cls = json_array();
     for (int i = 0; i < c->nclass; i++) json_array_append_new(cls, json_string(c->classes[i]));
     json_object_set_new(o, "task", json_pack("{s:s, s:o, s:i}", "name", "gb", "classes", cls, "max_length", c->max_length));
-    c->config = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    c->config = ds_cfg_dump(o);
     json_decref(o);
     return c->config ? 0 : ds_err(DS_ENOMEM, "out of memory serialising the classifier config");
 }

@@ -13,6 +13,7 @@
 #include "io/checkpoint.h"
 #include "io/outfile.h"
 #include "io/safetensors.h"
+#include "config.h"
 #include "presets.h"
 
 static const struct option LONGOPTS[] = {
@@ -56,7 +57,7 @@ static void print_text(FILE *fp, const char *path, const ds_st_file *f, const ch
     char shape[256];
     fprintf(fp, "file: %s\nconfig:", path);
     json_t *root = config ? json_loads(config, 0, NULL) : NULL;
-    char *pretty = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7)) : NULL;
+    char *pretty = root ? ds_cfg_dump(root) : NULL;
     /* A config that is not JSON is shown as stored rather than hidden. */
     fprintf(fp, "%s%s\n", config ? "\n" : " ", pretty ? pretty : config ? config : "(no derfseq config)");
     free(pretty);

@@ -3,6 +3,7 @@
 #include "cmd/opts.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "config.h"
 #include "io/checkpoint.h"
 #include "io/outfile.h"
 #include "io/safetensors.h"
@@ -20,9 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Model configs hold float32 values: 7 significant digits print them as
- * written (0.1, not 0.100000001) and read back to the same float. */
-#define MODEL_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7))
+/* Model configs hold float32 values: ds_cfg_dump_flags prints each as the
+ * shortest decimal that reads back to the same float (0.1, not 0.100000001). */
+#define MODEL_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
 static void set_paths(ds_run *r, const char *dir)
 {
@@ -137,14 +138,23 @@ void ds_run_abspath(char *dst, size_t cap, const char *path)
     snprintf(dst, cap, "%s", path && realpath(path, buf) ? buf : (path ? path : ""));
 }
 
+int ds_run_schedule_from_json(const json_t *x)
+{
+    if (json_is_string(x)) return ds_schedule_parse(json_string_value(x));
+    /* derfseq 0.1.0 wrote the enum's number */
+    if (json_is_integer(x) && json_integer_value(x) >= 0 && json_integer_value(x) <= DS_SCHED_TRI_STAGE)
+        return (int)json_integer_value(x);
+    return -1;
+}
+
 static json_t *cfg_to_json(const ds_run_cfg *c)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:f, s:f, s:f}",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:f, s:f, s:f}",
                      "ref", c->ref, "regions", c->regions, "contigs", c->contigs, "seq_len", (json_int_t)c->seq_len,
                      "max_n", (json_int_t)c->max_n, "eval_windows", (json_int_t)c->eval_windows, "steps",
                      (json_int_t)c->steps, "batch_size", (json_int_t)c->batch_size, "accum", (json_int_t)c->accum,
                      "warmup", (json_int_t)c->warmup, "eval_every", (json_int_t)c->eval_every, "save_every",
-                     (json_int_t)c->save_every, "seed", (json_int_t)c->seed, "schedule", c->schedule, "lr", c->lr,
+                     (json_int_t)c->save_every, "seed", (json_int_t)c->seed, "schedule", ds_schedule_name(c->schedule), "lr", c->lr,
                      "weight_decay", c->weight_decay, "grad_clip", c->grad_clip);
     if (j) {
         json_object_set_new(j, "threads", json_integer(c->threads));
@@ -175,13 +185,16 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
 {
     const char *ref = NULL, *reg = NULL, *con = NULL;
     json_int_t v[11];
+    json_t *sched = NULL;
     json_error_t e;
-    if (json_unpack_ex(t, &e, 0, "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:F, s:F, s:F}",
+    if (json_unpack_ex(t, &e, 0, "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:F, s:F, s:F}",
                        "ref", &ref, "regions", &reg, "contigs", &con, "seq_len", &v[0], "max_n", &v[1],
                        "eval_windows", &v[2], "steps", &v[3], "batch_size", &v[4], "accum", &v[5], "warmup", &v[6],
-                       "eval_every", &v[7], "save_every", &v[8], "seed", &v[9], "schedule", &c->schedule, "lr",
+                       "eval_every", &v[7], "save_every", &v[8], "seed", &v[9], "schedule", &sched, "lr",
                        &c->lr, "weight_decay", &c->weight_decay, "grad_clip", &c->grad_clip))
         return ds_err(DS_EFORMAT, "%s: \"train\": %s", path, e.text);
+    if ((c->schedule = ds_run_schedule_from_json(sched)) < 0)
+        return ds_err(DS_EFORMAT, "%s: \"train\": schedule: expected %s", path, DS_SCHEDULE_NAMES);
     /* keys absent in runs of derfseq 0.1.0 take the values it used */
     json_t *th = json_object_get(t, "threads");
     c->threads = json_is_integer(th) ? (long)json_integer_value(th) : 0;
@@ -244,7 +257,7 @@ int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds
     if (!model) return ds_err(DS_EFORMAT, "model config: %s", e.text);
     /* the same compact text ds_run_open gives, so checkpoints of a resumed
      * run are byte-identical to those of an uninterrupted one */
-    run->model_json = json_dumps(model, MODEL_JSON_FLAGS);
+    run->model_json = ds_cfg_dump_flags(model, MODEL_JSON_FLAGS);
     json_decref(model);
     if (!run->model_json) return ds_err(DS_ENOMEM, "out of memory");
     run->cfg = *cfg;
@@ -266,7 +279,7 @@ int ds_run_open(ds_run *run, const char *dir)
     int r = model && train ? cfg_from_json(run->config_path, train, &run->cfg)
                            : ds_err(DS_EFORMAT, "%s: expected \"model\" and \"train\" objects", run->config_path);
     if (!r) {
-        run->model_json = json_dumps(model, MODEL_JSON_FLAGS);
+        run->model_json = ds_cfg_dump_flags(model, MODEL_JSON_FLAGS);
         if (!run->model_json) r = ds_err(DS_ENOMEM, "out of memory");
     }
     json_decref(root);
@@ -331,7 +344,7 @@ int ds_run_read_model_config(const char *path, const char *norm, float alpha_ini
     if (!json_is_object(o)) { json_decref(o); return ds_err(DS_EFORMAT, "%s: expected a JSON object", path); }
     if (norm) json_object_set_new(o, "norm", json_string(norm));
     if (alpha_init == alpha_init) json_object_set_new(o, "alpha_init", json_real(alpha_init));
-    *json = json_dumps(o, MODEL_JSON_FLAGS);
+    *json = ds_cfg_dump_flags(o, MODEL_JSON_FLAGS);
     json_decref(o);
     return *json ? 0 : ds_err(DS_ENOMEM, "out of memory");
 }

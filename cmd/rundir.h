@@ -7,6 +7,7 @@
 #define DS_CMD_RUNDIR_H
 
 #include <getopt.h>
+#include <jansson.h>
 
 #include "core/arena.h"
 #include "core/log.h"
@@ -117,6 +118,11 @@ int ds_run_diverged_at_step(const ds_run *run, long step, long saved_step, const
 int ds_run_join_inputs(char *dst, size_t cap, char *const *in, int n, const char *what);
 /* The inverse, in place: s cut at its newlines into out (at most cap); returns the count. */
 int ds_run_split_inputs(char *s, char **out, int cap);
+
+/* A config.json "schedule": its name ("cosine"), or the number derfseq
+ * 0.1.0 wrote; -1 when neither. */
+int ds_run_schedule_from_json(const json_t *x);
+#define DS_SCHEDULE_NAMES "cosine, linear, constant, timm-cosine or tri-stage"
 
 /* A --config FILE's model JSON with "norm" and "alpha_init" set; malloc'd. */
 int ds_run_read_model_config(const char *path, const char *norm, float alpha_init, char **json);

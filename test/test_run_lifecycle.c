@@ -6,6 +6,9 @@
 #include "cli.h"
 #include "io/safetensors.h"
 #include "core/error.h"
+#include "config.h"
+
+#include <jansson.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -245,4 +248,59 @@ TEST(test_finetune_resume_with_more_epochs_extends_the_run)
     CHECK(file_has(p, "\"epochs\": 2,"));
     CHECK_ERROR(run("finetune --resume '%s' --steps 9", dir), 2, " finetune", "--epochs, not --steps");
     CHECK_ERROR(run("finetune --resume '%s' --epochs 1 -t 1 --quiet", dir), 1, " finetune", "already at epoch 2");
+}
+
+/* Model and run configs print each float as the shortest decimal that
+ * reads back to the same float32. */
+TEST(test_config_floats_print_as_the_shortest_float32_decimal)
+{
+    static const double vals[] = { 0.1, 6e-5, 3e-5, 1e-8, 0.9, 0.98, 2e-3, 1.0 / 3.0, 1e-5, 10.0 };
+    static const char *const want[] = { "0.1", "6e-5", "3e-5", "1e-8", "0.9", "0.98", "0.002", "0.33333334", "1e-5",
+                                        "10.0" };
+    for (int i = 0; i < 10; i++) {
+        json_t *o = json_pack("{s:f, s:[f]}", "v", (double)(float)vals[i], "a", (double)(float)vals[i]);
+        char *text = ds_cfg_dump_flags(o, JSON_COMPACT);
+        char expect[128];
+        snprintf(expect, sizeof expect, "{\"v\":%s,\"a\":[%s]}", want[i], want[i]);
+        CHECK_MSG(text && !strcmp(text, expect), "%.17g: got %s, want %s", vals[i], text ? text : "NULL", expect);
+        json_t *back = text ? json_loads(text, 0, NULL) : NULL;
+        CHECK((float)json_real_value(json_object_get(back, "v")) == (float)vals[i]);
+        json_decref(back);
+        free(text);
+        json_decref(o);
+    }
+}
+
+TEST(test_run_config_stores_schedule_names_and_reads_the_old_numbers)
+{
+    char dir[600], p[700], cmd[2000];
+    snprintf(dir, sizeof dir, "%s", tmp_path("cfgnames"));
+    CHECK_EQ_INT(run("pretrain " TINY " --steps 4 --lr 2e-3 --min-lr 3e-5 --betas 0.9,0.98 --weight-decay 0.1 "
+                     "--alpha-init 0.3333333333 --schedule linear --quiet '%s' -o '%s'", LAMBDA, dir), 0);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    static const char *const keys[] = { "\"schedule\": \"linear\",", "\"lr\": 0.002,", "\"min_lr\": 3e-5,",
+                                        "\"beta1\": 0.9,", "\"beta2\": 0.98,", "\"weight_decay\": 0.1,",
+                                        "\"decay_groups\": \"derfseq\",", "\"recipe\": \"derfseq\",",
+                                        "\"alpha_init\": 0.33333334," };
+    for (int i = 0; i < 9; i++) CHECK_MSG(file_has(p, keys[i]), "config.json lacks %s", keys[i]);
+    /* a run directory of derfseq 0.1.0 stored the enum's number: it still resumes */
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"schedule\": \"linear\"/\"schedule\": 1/' '%s'", p);
+    CHECK_EQ_INT(system(cmd), 0);
+    CHECK(file_has(p, "\"schedule\": 1,"));
+    CHECK_EQ_INT(run("pretrain --resume '%s' --steps 6 -t 1", dir), 0);
+    CHECK_MSG(strstr(g_err, "the linear schedule is laid anew"), "%s", g_err);
+    CHECK(file_has(p, "\"schedule\": \"linear\","));
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"schedule\": \"linear\"/\"schedule\": \"wavy\"/' '%s'", p);
+    CHECK_EQ_INT(system(cmd), 0);
+    CHECK_ERROR(run("pretrain --resume '%s' --steps 8 -t 1", dir), 1, " pretrain", "schedule: expected cosine, linear");
+    /* finetune's config.json too */
+    snprintf(dir, sizeof dir, "%s", tmp_path("cfgnames_ft"));
+    CHECK_EQ_INT(run("finetune --model hyenadna-demo --task gb --epochs 1 --batch-size 16 -t 1 --quiet " GB " -o '%s'",
+                     dir), 0);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    CHECK(file_has(p, "\"schedule\": \"cosine\","));
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"schedule\": \"cosine\"/\"schedule\": 0/' '%s'", p);
+    CHECK_EQ_INT(system(cmd), 0);
+    CHECK_EQ_INT(run("finetune --resume '%s' --epochs 2 -t 1", dir), 0);
+    CHECK_MSG(strstr(g_err, "the cosine schedule is laid anew"), "%s", g_err);
 }
