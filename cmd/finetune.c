@@ -420,8 +420,8 @@ static int train(finetune *f)
                                       ds_json_real(gn), "wall_s", ds_json_real(ds_realtime() - t0)));
             /* Ctrl-C: the state after this step (mid-epoch; --resume goes on from the next batch) */
             if (!e && ds_run_interrupted()) {
-                f->interrupted = step + 1;
-                e = save_state(f, ep, step + 1, best, stale);
+                f->interrupted = ++step;   /* the steps done */
+                e = save_state(f, ep, step, best, stale);
                 break;
             }
         }
@@ -438,9 +438,12 @@ static int train(finetune *f)
         if (correct > best) {
             best = correct;
             stale = 0;
-            char v[32];
+            char v[32], epoch[32], st[32];
             snprintf(v, sizeof v, "%.6f", acc);
-            e = ds_classifier_save(&f->clf, f->best, "derfseq.val_accuracy", v);
+            snprintf(epoch, sizeof epoch, "%ld", ep + 1);
+            snprintf(st, sizeof st, "%ld", step);
+            const char *k[3] = { "derfseq.val_accuracy", "derfseq.epoch", "derfseq.step" }, *val[3] = { v, epoch, st };
+            e = ds_classifier_save_meta(&f->clf, f->best, k, val, 3);
             f->best_epoch = ep + 1;
         } else stale++;
         if (!e) e = save_state(f, ep + 1, step, best, stale);
@@ -448,9 +451,15 @@ static int train(finetune *f)
         if (!e) e = f->clf.m->vt->reserve(f->clf.m, B, L);
         if (!e) e = ds_cls_head_reserve(&f->clf.head, B, L);
         /* Ctrl-C during the validation: the state of the whole epoch is saved */
-        if (!e && ds_run_interrupted() && ep + 1 < end && stale < f->o->patience) { f->interrupted = step; break; }
+        if (!e && ds_run_interrupted() && ep + 1 < end && stale < f->o->patience) { f->interrupted = step; ep++; break; }
     }
-    if (!e) e = ds_classifier_save(&f->clf, f->last, NULL, NULL);
+    if (!e) {
+        char epoch[32], st[32];
+        snprintf(epoch, sizeof epoch, "%ld", ep);   /* the epochs done (one interrupted half way not) */
+        snprintf(st, sizeof st, "%ld", step);
+        const char *k[2] = { "derfseq.epoch", "derfseq.step" }, *val[2] = { epoch, st };
+        e = ds_classifier_save_meta(&f->clf, f->last, k, val, 2);
+    }
     if (!e && !f->interrupted) {
         long nv = f->nval ? f->nval : f->ntrain;
         ds_run_summary s = { "epoch", ep, tr->epochs, f->best_epoch, "val accuracy", "val_accuracy",

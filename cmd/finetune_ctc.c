@@ -375,6 +375,7 @@ static int validate(ctc_run *p, long step)
                 "utterances, %ld words)\n", step, 100 * wer, 100 * cer, r.loss, r.scored, r.words.n_ref);
     /* the lowest WER, ties to the lower CER: a run's first epochs often tie at 100% */
     double score = wer + 1e-6 * cer;
+    ds_run_note_val(&p->run, step, score);
     if (score < p->best) {
         p->best = score;
         return ds_run_save_best(&p->run, &p->m->params, step, score);
@@ -694,6 +695,7 @@ int main_finetune_ctc(int argc, char **argv)
     int resuming = o.tr.resume != NULL;
     int e = resuming ? ds_run_open(&p.run, o.tr.resume) : new_run(&p, argc - optind, argv + optind);
     if (!e && strcmp(p.run.cfg.task, "ctc")) e = ds_err(DS_EINVAL, "%s: not a CTC fine-tuning run", p.run.config_path);
+    p.run.val_key = "derfseq.val_wer";   /* the WER, ties broken by 1e-6 x CER */
     if (!e) e = build_model(&p, resuming);
     if (!e) e = open_data(&p);
     if (!e && !resuming && o.tr.epochs_set) e = epochs_to_steps(&p, o.tr.epochs);

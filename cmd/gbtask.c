@@ -226,6 +226,13 @@ int ds_classifier_load(ds_classifier *c, const char *path)
 
 int ds_classifier_save(const ds_classifier *c, const char *path, const char *extra_key, const char *extra_val)
 {
+    const char *k[1] = { extra_key }, *v[1] = { extra_val };
+    return ds_classifier_save_meta(c, path, k, v, extra_key ? 1 : 0);
+}
+
+int ds_classifier_save_meta(const ds_classifier *c, const char *path, const char *const *keys, const char *const *vals,
+                            int n_meta)
+{
     const ds_params *a = &c->m->params, *b = &c->head.params;
     int n = a->n + b->n;
     ds_st_entry *e = calloc((size_t)n, sizeof *e);
@@ -233,8 +240,9 @@ int ds_classifier_save(const ds_classifier *c, const char *path, const char *ext
     for (int i = 0; i < a->n; i++) e[i] = (ds_st_entry){ a->p[i].name, a->p[i].ndim, a->p[i].shape, ds_params_data(a, i) };
     for (int i = 0; i < b->n; i++)
         e[a->n + i] = (ds_st_entry){ b->p[i].name, b->p[i].ndim, b->p[i].shape, ds_params_data(b, i) };
-    const char *k[2] = { DS_CKPT_CONFIG_KEY, extra_key }, *v[2] = { c->config, extra_val };
-    int r = ds_st_write(path, e, n, k, v, extra_key ? 2 : 1);
+    const char *k[8] = { DS_CKPT_CONFIG_KEY }, *v[8] = { c->config };
+    for (int i = 0; i < n_meta && i < 7; i++) { k[1 + i] = keys[i]; v[1 + i] = vals[i]; }
+    int r = ds_st_write(path, e, n, k, v, 1 + (n_meta < 7 ? n_meta : 7));
     free(e);
     return r;
 }

@@ -280,6 +280,7 @@ static int validate(pretrain *p, long step, double *loss)
         fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f nats/token, %.4f bits/base, %s accuracy %.4f "
                 "(%ld tokens)\n", step, r.loss, r.loss / log(2.0), p->m->vt->masked_lm ? "masked-token" : "next-token",
                 r.accuracy, r.tokens);
+    ds_run_note_val(&p->run, step, r.loss);
     if (r.loss < p->best) {
         p->best = r.loss;
         return ds_run_save_best(&p->run, &p->m->params, step, r.loss);

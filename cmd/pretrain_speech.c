@@ -232,6 +232,7 @@ static int validate(sp_run *p, long step)
         fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f (%.4f bits), contrastive %.4f, diversity %.4f, "
                 "accuracy %.4f, code perplexity %.1f (%ld masked frames)\n", step, r.loss, r.loss / log(2.0),
                 r.contrastive, r.diversity, r.accuracy, r.code_perplexity, r.masked);
+    ds_run_note_val(&p->run, step, r.loss);
     if (r.loss < p->best) {
         p->best = r.loss;
         return ds_run_save_best(&p->run, &p->m->params, step, r.loss);

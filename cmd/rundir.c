@@ -34,6 +34,8 @@ static void set_paths(ds_run *r, const char *dir)
     snprintf(r->best_path, sizeof r->best_path, "%s/best.safetensors", dir);
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", dir);
     r->best_loss = INFINITY;
+    r->val_key = "derfseq.val_loss";
+    r->val_step = -1;
 }
 
 static void join(char *dst, size_t cap, const char *dir, const char *name) { snprintf(dst, cap, "%s/%s", dir, name); }
@@ -287,6 +289,7 @@ int ds_run_open(ds_run *run, const char *dir)
         ds_st_file f;
         if (!ds_st_open(&f, run->best_path)) {
             const char *v = ds_st_meta(&f, "derfseq.val_loss");
+            if (!v) v = ds_st_meta(&f, "derfseq.val_wer");
             if (v) run->best_loss = strtod(v, NULL);
             if ((v = ds_st_meta(&f, "derfseq.step"))) run->best_step = strtol(v, NULL, 10);
             ds_st_close(&f);
@@ -295,14 +298,15 @@ int ds_run_open(ds_run *run, const char *dir)
     return r;
 }
 
-static int save_weights(const char *path, const ds_params *ps, const char *model_json, long step, const char *loss)
+static int save_weights(const char *path, const ds_params *ps, const char *model_json, long step, const char *key,
+                        const char *loss)
 {
     ds_st_entry *e = calloc((size_t)(ps->n ? ps->n : 1), sizeof *e);
     if (!e) return ds_err(DS_ENOMEM, "out of memory");
     for (int i = 0; i < ps->n; i++) e[i] = (ds_st_entry){ ps->p[i].name, ps->p[i].ndim, ps->p[i].shape, ds_params_data(ps, i) };
     char sbuf[32];
     snprintf(sbuf, sizeof sbuf, "%ld", step);
-    const char *k[3] = { DS_CKPT_CONFIG_KEY, "derfseq.step", "derfseq.val_loss" }, *v[3] = { model_json, sbuf, loss };
+    const char *k[3] = { DS_CKPT_CONFIG_KEY, "derfseq.step", key }, *v[3] = { model_json, sbuf, loss };
     int r = ds_st_write(path, e, ps->n, k, v, loss ? 3 : 2);
     free(e);
     return r;
@@ -311,7 +315,16 @@ static int save_weights(const char *path, const ds_params *ps, const char *model
 int ds_run_save(const ds_run *run, const ds_params *ps, const ds_adamw *opt, const ds_counters *c, long step)
 {
     int r = ds_trainstate_save(run->state_path, ps, opt, c);
-    return r ? r : save_weights(run->last_path, ps, run->model_json, step, NULL);
+    char val[32];
+    snprintf(val, sizeof val, "%.17g", run->val_value);
+    int known = step == run->val_step && isfinite(run->val_value);
+    return r ? r : save_weights(run->last_path, ps, run->model_json, step, run->val_key, known ? val : NULL);
+}
+
+void ds_run_note_val(ds_run *run, long step, double v)
+{
+    run->val_step = step;
+    run->val_value = v;
 }
 
 int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_loss)
@@ -320,7 +333,7 @@ int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_los
     run->best_loss = val_loss;
     run->best_step = step;
     snprintf(loss, sizeof loss, "%.17g", val_loss);   /* exact: a resumed run compares against the same double */
-    return save_weights(run->best_path, ps, run->model_json, step, loss);
+    return save_weights(run->best_path, ps, run->model_json, step, run->val_key, isfinite(val_loss) ? loss : NULL);
 }
 
 int ds_run_load_state(ds_run *run, ds_params *ps, ds_adamw *opt, ds_counters *c)

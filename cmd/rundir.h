@@ -41,6 +41,9 @@ typedef struct {
     ds_run_cfg cfg;
     double best_loss;    /* INFINITY until a validation improved */
     long best_step;      /* the step (or epoch) of best.safetensors; 0: none yet */
+    const char *val_key; /* the checkpoints' metadata key of the validation metric ("derfseq.val_loss") */
+    long val_step;       /* the step of the latest validation (ds_run_note_val); -1: none */
+    double val_value;    /* its metric, saved into last.safetensors when saved at that step */
     int claimed;         /* ds_run_create took the directory: ds_rundir_abandon may clean it */
 } ds_run;
 
@@ -86,6 +89,8 @@ int ds_run_write_config(const ds_run *run);
 int ds_run_open(ds_run *run, const char *dir);
 /* state.safetensors then last.safetensors (with "derfseq.step"). */
 int ds_run_save(const ds_run *run, const ds_params *ps, const ds_adamw *opt, const ds_counters *c, long step);
+/* Notes the validation metric at step, for last.safetensors saved at that step. */
+void ds_run_note_val(ds_run *run, long step, double v);
 /* best.safetensors with its validation loss, which becomes run->best_loss. */
 int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_loss);
 int ds_run_load_state(ds_run *run, ds_params *ps, ds_adamw *opt, ds_counters *c);

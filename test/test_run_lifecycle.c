@@ -304,3 +304,42 @@ TEST(test_run_config_stores_schedule_names_and_reads_the_old_numbers)
     CHECK_EQ_INT(run("finetune --resume '%s' --epochs 2 -t 1", dir), 0);
     CHECK_MSG(strstr(g_err, "the cosine schedule is laid anew"), "%s", g_err);
 }
+
+/* Checkpoints of a run record its step or epoch and validation metric;
+ * info shows them, with arch, preset and norm, ahead of the config. */
+TEST(test_info_shows_the_run_metadata_of_a_checkpoint)
+{
+    char dir[600], p[700];
+    snprintf(dir, sizeof dir, "%s", tmp_path("info_meta"));
+    CHECK_EQ_INT(run("pretrain " TINY " --steps 20 --eval-every 10 --norm layernorm --quiet '%s' -o '%s'", LAMBDA, dir), 0);
+    snprintf(p, sizeof p, "%s/last.safetensors", dir);
+    CHECK_EQ_INT(run("info --quiet '%s'", p), 0);
+    static const char *const want[] = { "\narch: hyenadna\npreset: hyenadna-demo\nnorm: layernorm\nstep: 20\nval loss: ",
+                                        "\ntensors: ", "\nparameters: ", "\nconfig:\n{" };
+    for (int i = 0; i < 4; i++) CHECK_MSG(strstr(g_out, want[i]), "info lacks '%s': %s", want[i], g_out);
+    CHECK(strstr(g_out, "parameters: ") < strstr(g_out, "config:"));
+    /* --json: the same facts under "run" */
+    CHECK_EQ_INT(run("info --quiet --json - '%s'", p), 0);
+    json_t *root = json_loads(g_out, 0, NULL);
+    json_t *r = json_object_get(root, "run");
+    CHECK_EQ_INT(json_integer_value(json_object_get(r, "step")), 20);
+    CHECK(json_is_real(json_object_get(r, "val_loss")));
+    json_decref(root);
+    /* a step with no validation: no metric */
+    snprintf(dir, sizeof dir, "%s", tmp_path("info_meta_stop"));
+    CHECK_EQ_INT(run("pretrain " TINY " --steps 20 --eval-every 10 --stop-at 5 --quiet '%s' -o '%s'", LAMBDA, dir), 0);
+    snprintf(p, sizeof p, "%s/last.safetensors", dir);
+    CHECK_EQ_INT(run("info --quiet '%s'", p), 0);
+    CHECK_MSG(strstr(g_out, "\nstep: 5\n") && !strstr(g_out, "val loss"), "%s", g_out);
+    /* finetune: epoch and accuracy */
+    snprintf(dir, sizeof dir, "%s", tmp_path("info_meta_ft"));
+    CHECK_EQ_INT(run("finetune --model hyenadna-demo --task gb --epochs 1 --batch-size 16 -t 1 --quiet " GB " -o '%s'",
+                     dir), 0);
+    snprintf(p, sizeof p, "%s/best.safetensors", dir);
+    CHECK_EQ_INT(run("info --quiet '%s'", p), 0);
+    CHECK_MSG(strstr(g_out, "\nepoch: 1\n") && strstr(g_out, "\nval accuracy: ") && strstr(g_out, "\nstep: 7\n"), "%s",
+              g_out);
+    snprintf(p, sizeof p, "%s/last.safetensors", dir);
+    CHECK_EQ_INT(run("info --quiet '%s'", p), 0);
+    CHECK_MSG(strstr(g_out, "\nepoch: 1\n"), "%s", g_out);
+}
