@@ -343,3 +343,24 @@ TEST(test_info_shows_the_run_metadata_of_a_checkpoint)
     CHECK_EQ_INT(run("info --quiet '%s'", p), 0);
     CHECK_MSG(strstr(g_out, "\nepoch: 1\n"), "%s", g_out);
 }
+
+#define SPEECH "testdata/speech/LibriSpeech-mini"
+
+/* CTC fine-tuning: the summary names the best WER, --resume --steps
+ * extends the tri-stage schedule, and best.safetensors records the WER. */
+TEST(test_finetune_ctc_summary_extension_and_checkpoint_metadata)
+{
+    char dir[600], p[700];
+    snprintf(dir, sizeof dir, "%s", tmp_path("ctc_life"));
+    CHECK_EQ_INT(run("finetune --task ctc --model wav2vec2-demo " SPEECH " --valid " SPEECH " --steps 2 --eval-every 2"
+                     " --lr 1e-3 --batch-size 2 -t 1 -o '%s'", dir), 0);
+    CHECK_MSG(strstr(g_err, "derfseq finetune: done: 2 steps, best step 2 (val WER ") && strstr(g_err, "%) -> "), "%s",
+              g_err);
+    CHECK_EQ_INT(run("finetune --resume '%s' --steps 4 -t 1", dir), 0);
+    CHECK_MSG(strstr(g_err, "extending the run from 2 to 4 steps; the tri-stage schedule is laid anew over 4 steps"),
+              "%s", g_err);
+    CHECK_MSG(strstr(g_err, "derfseq finetune: done: 4 steps, best step "), "%s", g_err);
+    snprintf(p, sizeof p, "%s/best.safetensors", dir);
+    CHECK_EQ_INT(run("info --quiet '%s'", p), 0);
+    CHECK_MSG(strstr(g_out, "\nval WER: ") && strstr(g_out, "\narch: wav2vec2\n"), "%s", g_out);
+}
