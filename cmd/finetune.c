@@ -162,6 +162,7 @@ static int check_required(const finetune_opts *o, int ndata)
     const char *cmd = o->co.cmd;
     if (o->tr.resume && o->resume_ignored)
         return ds_resume_ignored_error(cmd, o->resume_ignored, o->tr.resume);
+    if (o->tr.resume && o->tr.steps_set) return ds_usage_error(cmd, "finetune counts --epochs, not --steps");
     if (o->tr.resume) return ndata ? ds_usage_error(cmd, "--resume takes DATA and the rest from the run directory") : 0;
     if (!o->from && !o->model) return ds_usage_error(cmd, "missing --from CKPT (or --model PRESET)");
     if (o->from && o->model) return ds_usage_error(cmd, "give --from or --model, not both");
@@ -198,6 +199,9 @@ typedef struct {
     long ntrain, nval;
     long start_epoch, start_step, stale;
     long best_correct;            /* validation records right in the best epoch; -1: none yet */
+    long best_epoch;              /* that epoch; 0: none yet */
+    long interrupted;             /* the step saved when Ctrl-C or SIGTERM stopped the run; 0: not stopped */
+    long new_epochs;              /* --resume --epochs N: the run's new total; 0: keep it */
     long saved_epoch;             /* the epoch of the last saved state; -1: none */
     int created, claimed;         /* this run made / took its directory (ds_rundir_abandon) */
     char state[1100];
@@ -319,6 +323,7 @@ static int save_state(finetune *f, long epoch, long step, long best_correct, lon
     ds_counters_set(&c, "step", step);
     ds_counters_set(&c, "stale", stale);
     ds_counters_set(&c, "best_correct", best_correct);
+    ds_counters_set(&c, "best_epoch", f->best_epoch);
     const ds_params *ps[2] = { &f->clf.m->params, &f->clf.head.params };
     const ds_adamw *op[2] = { &f->opt_enc, &f->opt_head };
     int e = ds_trainstate_save_n(f->state, ps, op, 2, &c);
@@ -345,6 +350,10 @@ static int load_state(finetune *f)
         best = ppb < 0 ? -1 : llround((double)ppb * 1e-9 * (double)n);
     }
     ds_err_clear();
+    int64_t best_ep = 0;
+    if (!e && ds_counters_get(&c, "best_epoch", &best_ep)) best_ep = 0;   /* a state before it was kept */
+    ds_err_clear();
+    f->best_epoch = (long)best_ep;
     f->start_epoch = (long)ep;
     f->start_step = (long)step;
     f->stale = (long)stale;
@@ -373,6 +382,9 @@ static int train(finetune *f)
     double t0 = ds_realtime();
     long step = f->start_step, stale = f->stale, ep;
     long end = f->o->stop_at && f->o->stop_at < tr->epochs ? f->o->stop_at : tr->epochs;
+    /* batches of the first epoch done before a Ctrl-C (0 after a whole epoch) */
+    long skip = f->start_step - f->start_epoch * per_epoch;
+    ds_run_catch_signals();
     for (ep = f->start_epoch; !e && ep < end && stale < f->o->patience; ep++) {
         ds_rng r;   /* the epoch's order depends only on (seed, epoch), so a resumed run sees the same */
         ds_rng_init(&r, (uint64_t)f->o->co.seed, 0x45504f4300000000ull ^ (uint64_t)ep);
@@ -382,7 +394,7 @@ static int train(finetune *f)
             f->train[i] = f->train[j];
             f->train[j] = t;
         }
-        for (long i0 = 0; !e && i0 < f->ntrain; i0 += B, step++) {
+        for (long i0 = ep == f->start_epoch ? skip * B : 0; !e && i0 < f->ntrain; i0 += B, step++) {
             int n = (int)(f->ntrain - i0 < B ? f->ntrain - i0 : B);
             if (aug) {
                 rc_draw(rc, B, f->o->co.seed, step);
@@ -406,8 +418,14 @@ static int train(finetune *f)
             e = log_json(f, json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "step", (json_int_t)step + 1, "epoch",
                                       (json_int_t)ep + 1, "loss", ds_json_real(loss), "lr", ds_json_real(lr), "grad_norm",
                                       ds_json_real(gn), "wall_s", ds_json_real(ds_realtime() - t0)));
+            /* Ctrl-C: the state after this step (mid-epoch; --resume goes on from the next batch) */
+            if (!e && ds_run_interrupted()) {
+                f->interrupted = ++step;   /* the steps done */
+                e = save_state(f, ep, step, best, stale);
+                break;
+            }
         }
-        if (e) break;
+        if (e || f->interrupted) break;
         long nv = f->nval ? f->nval : f->ntrain, correct = 0;
         e = count_correct(f, f->nval ? f->val : f->train, nv, B, &correct);
         ds_progress_finish(&pg);
@@ -420,16 +438,34 @@ static int train(finetune *f)
         if (correct > best) {
             best = correct;
             stale = 0;
-            char v[32];
+            char v[32], epoch[32], st[32];
             snprintf(v, sizeof v, "%.6f", acc);
-            e = ds_classifier_save(&f->clf, f->best, "derfseq.val_accuracy", v);
+            snprintf(epoch, sizeof epoch, "%ld", ep + 1);
+            snprintf(st, sizeof st, "%ld", step);
+            const char *k[3] = { "derfseq.val_accuracy", "derfseq.epoch", "derfseq.step" }, *val[3] = { v, epoch, st };
+            e = ds_classifier_save_meta(&f->clf, f->best, k, val, 3);
+            f->best_epoch = ep + 1;
         } else stale++;
         if (!e) e = save_state(f, ep + 1, step, best, stale);
         /* the encode/head buffers were resized for prediction batches; size them back */
         if (!e) e = f->clf.m->vt->reserve(f->clf.m, B, L);
         if (!e) e = ds_cls_head_reserve(&f->clf.head, B, L);
+        /* Ctrl-C during the validation: the state of the whole epoch is saved */
+        if (!e && ds_run_interrupted() && ep + 1 < end && stale < f->o->patience) { f->interrupted = step; ep++; break; }
     }
-    if (!e) e = ds_classifier_save(&f->clf, f->last, NULL, NULL);
+    if (!e) {
+        char epoch[32], st[32];
+        snprintf(epoch, sizeof epoch, "%ld", ep);   /* the epochs done (one interrupted half way not) */
+        snprintf(st, sizeof st, "%ld", step);
+        const char *k[2] = { "derfseq.epoch", "derfseq.step" }, *val[2] = { epoch, st };
+        e = ds_classifier_save_meta(&f->clf, f->last, k, val, 2);
+    }
+    if (!e && !f->interrupted) {
+        long nv = f->nval ? f->nval : f->ntrain;
+        ds_run_summary s = { "epoch", ep, tr->epochs, f->best_epoch, "val accuracy", "val_accuracy",
+                             (double)best / (double)nv, "", f->best, f->last };
+        e = ds_run_summarize(f->o->co.cmd, &f->logs, &s, f->o->co.quiet);
+    }
     free(ids);
     free(lab);
     free(rc);
@@ -446,13 +482,13 @@ static int write_config(finetune *f, int L)
     ds_run_abspath(data, sizeof data, o->data);
     ds_run_abspath(ref, sizeof ref, o->ref);
     ds_run_abspath(from, sizeof from, o->from);
-    json_t *j = json_pack("{s:s, s:s, s:s*, s:s*, s:s*, s:s, s:f, s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:i, s:f, s:f, s:I}",
+    json_t *j = json_pack("{s:s, s:s, s:s*, s:s*, s:s*, s:s, s:f, s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:s, s:f, s:f, s:I}",
                           "data", data, "layout", ds_gb_layout_name(f->data.layout), "ref", o->ref ? ref : NULL,
                           "from", o->from ? from : NULL,
                           "model", o->model, "norm", ds_norm_ops_get((ds_norm_kind)t->norm)->name, "alpha_init",
                           t->alpha_init, "max_length", (json_int_t)L, "val_fraction", o->val_fraction, "seed",
                           (json_int_t)o->co.seed, "epochs", (json_int_t)t->epochs, "batch_size", (json_int_t)t->batch_size,
-                          "lr", t->lr, "warmup", (json_int_t)t->warmup, "schedule", t->schedule, "weight_decay",
+                          "lr", t->lr, "warmup", (json_int_t)t->warmup, "schedule", ds_schedule_name(t->schedule), "weight_decay",
                           t->weight_decay, "grad_clip", t->grad_clip, "patience", (json_int_t)o->patience);
     if (j) {
         json_object_set_new(j, "threads", json_integer(ds_threads_get()));
@@ -498,13 +534,16 @@ static int read_config(finetune_opts *o, const char *dir, json_t **root)
     if (!j) return ds_err(DS_EIO, "%s: cannot read (%s); is this a finetune run directory?", p, err.text);
     const char *layout = "auto", *norm = "derf";
     json_int_t L = 0, seed = 1, ep = 0, bs = 0, warm = 0, pat = 0;
-    if (json_unpack_ex(j, &err, 0, "{s:s, s:s, s?s, s?s, s?s, s:s, s:F, s:I, s:F, s:I, s:I, s:I, s:F, s:I, s:i, s:F, s:F, s:I}",
+    json_t *sched = NULL;
+    if (json_unpack_ex(j, &err, 0, "{s:s, s:s, s?s, s?s, s?s, s:s, s:F, s:I, s:F, s:I, s:I, s:I, s:F, s:I, s:o, s:F, s:F, s:I}",
                        "data", &o->data, "layout", &layout, "ref", &o->ref, "from", &o->from, "model", &o->model,
                        "norm", &norm, "alpha_init", &o->tr.alpha_init, "max_length", &L, "val_fraction",
                        &o->val_fraction, "seed", &seed, "epochs", &ep, "batch_size", &bs, "lr", &o->tr.lr, "warmup",
-                       &warm, "schedule", &o->tr.schedule, "weight_decay", &o->tr.weight_decay, "grad_clip",
+                       &warm, "schedule", &sched, "weight_decay", &o->tr.weight_decay, "grad_clip",
                        &o->tr.grad_clip, "patience", &pat))
         return ds_err(DS_EFORMAT, "%s: %s", p, err.text);
+    if ((o->tr.schedule = ds_run_schedule_from_json(sched)) < 0)
+        return ds_err(DS_EFORMAT, "%s: schedule: expected %s", p, DS_SCHEDULE_NAMES);
     o->layout = ds_gb_layout_parse(layout);
     o->tr.norm = ds_norm_kind_parse(norm);
     o->max_length = (long)L;
@@ -531,6 +570,18 @@ static int read_config(finetune_opts *o, const char *dir, json_t **root)
         return ds_err(DS_EFORMAT, "%s: beta1, beta2, min_lr or init_embed_std out of range (edited by hand?)", p);
     o->out = dir;
     return o->layout < 0 || o->tr.norm < 0 ? ds_err(DS_EFORMAT, "%s: bad layout or norm", p) : 0;
+}
+
+/* --resume --epochs N: the run's new total, in config.json. */
+static int extend(finetune *f, int L)
+{
+    finetune_opts *o = f->o;
+    if (!f->new_epochs || f->new_epochs == o->tr.epochs) return 0;
+    if (f->new_epochs < f->start_epoch)
+        return ds_err(DS_EINVAL, "--epochs %ld: the run is already at epoch %ld", f->new_epochs, f->start_epoch);
+    ds_run_extend_note(o->co.cmd, "epoch", o->tr.epochs, f->new_epochs, o->tr.schedule, o->co.quiet);
+    o->tr.epochs = f->new_epochs;
+    return write_config(f, L);
 }
 
 static int setup(finetune *f, int resuming)
@@ -576,8 +627,12 @@ static int setup(finetune *f, int resuming)
     if (!e && o->tr.warmup < 0) o->tr.warmup = ((f->ntrain + o->tr.batch_size - 1) / o->tr.batch_size) * o->tr.epochs / 100;
     f->best_correct = -1;
     if (!e) e = resuming ? load_state(f) : write_config(f, L);
-    /* epochs logged after the last save are run again: log them once */
-    if (!e && resuming) e = ds_log_rewind(f->logp, f->start_step, f->start_epoch);
+    if (!e && resuming) e = extend(f, L);
+    /* epochs logged after the last save are run again: log them once (a
+     * state saved by Ctrl-C mid-epoch keeps that epoch's steps so far) */
+    long per_epoch = (f->ntrain + o->tr.batch_size - 1) / o->tr.batch_size;
+    if (!e && resuming)
+        e = ds_log_rewind(f->logp, f->start_step, f->start_epoch + (f->start_step > f->start_epoch * per_epoch));
     if (!e && resuming) ds_resume_check_threads(o->co.cmd, o->threads_saved, o->co.quiet);
     if (!e && !resuming) e = write_val_ids(f);
     if (!e) e = ds_log_pair_open(&f->logs, f->logp, o->co.log_path);
@@ -618,7 +673,7 @@ int main_finetune(int argc, char **argv)
     if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
     if (!o.tr.resume && ds_check_inputs(o.co.cmd, argv + optind, 1)) return 1;
-    finetune f = { .o = &o };
+    finetune f = { .o = &o, .new_epochs = o.tr.resume && o.tr.epochs_set ? o.tr.epochs : 0 };
     json_t *saved = NULL;
     int resuming = o.tr.resume != NULL, e = 0;
     if (resuming) {
@@ -633,6 +688,7 @@ int main_finetune(int argc, char **argv)
     if (!e) e = setup(&f, resuming);
     if (!e) e = train(&f);
     if (e) ds_cmd_error(o.co.cmd, "%s", ds_errmsg());
+    else if (f.interrupted) rc = ds_run_report_interrupted(o.co.cmd, "step", f.interrupted, o.out);
     ds_log_pair_close(&f.logs);
     /* a new run that never saved leaves nothing behind to block a rerun */
     if (e && !resuming && f.claimed && f.saved_epoch < 0) ds_rundir_abandon(o.out, f.created);
@@ -644,6 +700,7 @@ int main_finetune(int argc, char **argv)
     ds_gb_free(&f.data);
     json_decref(saved);
     if (e) return 1;
+    if (f.interrupted) return rc;
     if (!o.co.quiet) ds_resource_line(t0);
     return 0;
 }

@@ -375,6 +375,7 @@ static int validate(ctc_run *p, long step)
                 "utterances, %ld words)\n", step, 100 * wer, 100 * cer, r.loss, r.scored, r.words.n_ref);
     /* the lowest WER, ties to the lower CER: a run's first epochs often tie at 100% */
     double score = wer + 1e-6 * cer;
+    ds_run_note_val(&p->run, step, score);
     if (score < p->best) {
         p->best = score;
         return ds_run_save_best(&p->run, &p->m->params, step, score);
@@ -483,7 +484,9 @@ static int batches_per_epoch(ctc_run *p, long *nb)
     return e;
 }
 
-static int run_loop(ctc_run *p, long start)
+/* As pretrain.c's: Ctrl-C or SIGTERM saves after the step in progress and
+ * stops (*interrupted: that step, else 0). */
+static int run_loop(ctc_run *p, long start, long *interrupted)
 {
     const ds_run_cfg *c = &p->run.cfg;
     long end = c->steps, nb = 0;
@@ -495,6 +498,8 @@ static int run_loop(ctc_run *p, long start)
     ds_progress pg;
     ds_progress_init(&pg, "finetune", c->steps, "audio s/s", every, p->o->co.quiet);
     double t0 = ds_realtime(), seconds = 0;
+    *interrupted = 0;
+    ds_run_catch_signals();
     for (long step = start; step < end && !e; step++) {
         double gnorm = 0;
         step_out s;
@@ -506,13 +511,39 @@ static int run_loop(ctc_run *p, long start)
             ds_progress_finish(&pg);
             e = validate(p, step + 1);
         }
-        if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end)) e = save(p, step + 1);
+        int sig = ds_run_interrupted();
+        if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end || sig)) e = save(p, step + 1);
+        if (!e && sig) { *interrupted = step + 1; break; }
     }
     ds_progress_finish(&pg);
+    if (*interrupted) return e;
     if (!e && end == c->steps && p->have_valid && c->steps % every) e = validate(p, c->steps);
     /* without --valid the last weights are the best there is */
     if (!e && end == c->steps && !p->have_valid) e = ds_run_save_best(&p->run, &p->m->params, c->steps, NAN);
     return e;
+}
+
+static int summarize(ctc_run *p)
+{
+    const ds_run_cfg *c = &p->run.cfg;
+    long done = p->o->sp.stop_at && p->o->sp.stop_at < c->steps ? p->o->sp.stop_at : c->steps;
+    /* the best score is the WER (ties broken by 1e-6 x CER) */
+    ds_run_summary s = { "step", done, c->steps, p->have_valid ? p->run.best_step : 0, "val WER", "val_wer",
+                         100 * p->run.best_loss, "%", p->run.best_path, p->run.last_path };
+    return ds_run_summarize(p->o->co.cmd, &p->logs, &s, p->o->co.quiet);
+}
+
+/* --resume with --steps or --epochs N (N passes over the training batches): a new total. */
+static int extend(ctc_run *p, long start)
+{
+    const ds_train_opts *tr = &p->o->tr;
+    long steps = tr->steps_set ? tr->steps : 0, nb;
+    if (tr->epochs_set) {
+        int e = batches_per_epoch(p, &nb);
+        if (e) return e;
+        steps = (tr->epochs * nb + p->run.cfg.accum - 1) / p->run.cfg.accum;
+    }
+    return ds_run_extend_steps(&p->run, steps, start, p->o->co.cmd, p->o->co.quiet);
 }
 
 static void cleanup(ctc_run *p)
@@ -664,6 +695,7 @@ int main_finetune_ctc(int argc, char **argv)
     int resuming = o.tr.resume != NULL;
     int e = resuming ? ds_run_open(&p.run, o.tr.resume) : new_run(&p, argc - optind, argv + optind);
     if (!e && strcmp(p.run.cfg.task, "ctc")) e = ds_err(DS_EINVAL, "%s: not a CTC fine-tuning run", p.run.config_path);
+    p.run.val_key = "derfseq.val_wer";   /* the WER, ties broken by 1e-6 x CER */
     if (!e) e = build_model(&p, resuming);
     if (!e) e = open_data(&p);
     if (!e && !resuming && o.tr.epochs_set) e = epochs_to_steps(&p, o.tr.epochs);
@@ -673,6 +705,7 @@ int main_finetune_ctc(int argc, char **argv)
         e = ds_run_resume_step(&p.run, &p.m->params, &p.opt, &start, &p.ndraws, o.co.cmd, o.co.quiet);
         p.saved_step = start;
         p.best = p.run.best_loss;
+        if (!e) e = extend(&p, start);
     }
     if (!e) {
         const ds_run_cfg *c = &p.run.cfg;
@@ -695,8 +728,11 @@ int main_finetune_ctc(int argc, char **argv)
                 p.run.cfg.steps, p.run.cfg.accum, p.run.cfg.max_tokens, p.run.cfg.lr,
                 ds_schedule_name(p.run.cfg.schedule), resuming ? ", resuming" : "");
     }
-    if (!e) e = run_loop(&p, start);
-    rc = e ? ds_cmd_error(o.co.cmd, "%s", ds_errmsg()) : 0;
+    long interrupted = 0;
+    if (!e) e = run_loop(&p, start, &interrupted);
+    if (!e && !interrupted) e = summarize(&p);
+    rc = e ? ds_cmd_error(o.co.cmd, "%s", ds_errmsg())
+           : interrupted ? ds_run_report_interrupted(o.co.cmd, "step", interrupted, p.run.dir) : 0;
     cleanup(&p);
     if (e && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
     if (!rc && !o.co.quiet) ds_resource_line(t0);

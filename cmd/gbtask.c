@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
 #include "caduceus.h"
+#include "config.h"
 #include "presets.h"
 
 #include <jansson.h>
@@ -104,7 +105,7 @@ static int task_config(ds_classifier *c)
     json_t *cls = json_array();
     for (int i = 0; i < c->nclass; i++) json_array_append_new(cls, json_string(c->classes[i]));
     json_object_set_new(o, "task", json_pack("{s:s, s:o, s:i}", "name", "gb", "classes", cls, "max_length", c->max_length));
-    c->config = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    c->config = ds_cfg_dump(o);
     json_decref(o);
     return c->config ? 0 : ds_err(DS_ENOMEM, "out of memory serialising the classifier config");
 }
@@ -225,6 +226,13 @@ int ds_classifier_load(ds_classifier *c, const char *path)
 
 int ds_classifier_save(const ds_classifier *c, const char *path, const char *extra_key, const char *extra_val)
 {
+    const char *k[1] = { extra_key }, *v[1] = { extra_val };
+    return ds_classifier_save_meta(c, path, k, v, extra_key ? 1 : 0);
+}
+
+int ds_classifier_save_meta(const ds_classifier *c, const char *path, const char *const *keys, const char *const *vals,
+                            int n_meta)
+{
     const ds_params *a = &c->m->params, *b = &c->head.params;
     int n = a->n + b->n;
     ds_st_entry *e = calloc((size_t)n, sizeof *e);
@@ -232,8 +240,9 @@ int ds_classifier_save(const ds_classifier *c, const char *path, const char *ext
     for (int i = 0; i < a->n; i++) e[i] = (ds_st_entry){ a->p[i].name, a->p[i].ndim, a->p[i].shape, ds_params_data(a, i) };
     for (int i = 0; i < b->n; i++)
         e[a->n + i] = (ds_st_entry){ b->p[i].name, b->p[i].ndim, b->p[i].shape, ds_params_data(b, i) };
-    const char *k[2] = { DS_CKPT_CONFIG_KEY, extra_key }, *v[2] = { c->config, extra_val };
-    int r = ds_st_write(path, e, n, k, v, extra_key ? 2 : 1);
+    const char *k[8] = { DS_CKPT_CONFIG_KEY }, *v[8] = { c->config };
+    for (int i = 0; i < n_meta && i < 7; i++) { k[1 + i] = keys[i]; v[1 + i] = vals[i]; }
+    int r = ds_st_write(path, e, n, k, v, 1 + (n_meta < 7 ? n_meta : 7));
     free(e);
     return r;
 }

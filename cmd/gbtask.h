@@ -49,6 +49,9 @@ int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int n
  * [1, l_max]; each error names the file and the key. */
 int ds_classifier_load(ds_classifier *c, const char *path);
 int ds_classifier_save(const ds_classifier *c, const char *path, const char *extra_key, const char *extra_val);
+/* The same with up to 7 metadata pairs ("derfseq.epoch", ...). */
+int ds_classifier_save_meta(const ds_classifier *c, const char *path, const char *const *keys, const char *const *vals,
+                            int n_meta);
 void ds_classifier_free(ds_classifier *c);
 /* 1 when the checkpoint's config names a classification task. */
 int ds_checkpoint_is_classifier(const char *path);

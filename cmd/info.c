@@ -13,6 +13,7 @@
 #include "io/checkpoint.h"
 #include "io/outfile.h"
 #include "io/safetensors.h"
+#include "config.h"
 #include "presets.h"
 
 static const struct option LONGOPTS[] = {
@@ -28,7 +29,9 @@ static void usage(FILE *fp, const ds_common_opts *co)
                 "Prints the model config stored in CKPT (safetensors metadata key\n"
                 "'" DS_CKPT_CONFIG_KEY "'), the number of tensors, the parameter count (trainable,\n"
                 "shared tensors once, when the config names a model derfseq builds) and a\n"
-                "table name<TAB>dtype<TAB>shape<TAB>numel in file order.\n\nOptions:\n");
+                "table name<TAB>dtype<TAB>shape<TAB>numel in file order. A header first names\n"
+                "the model (arch, preset, norm, tokenizer) and, for a checkpoint of a training\n"
+                "run, its step or epoch and validation metric (val loss, accuracy or WER).\n\nOptions:\n");
     ds_usage_line(fp, "    --from CKPT", "the checkpoint, as the other commands take it (or give CKPT)", NULL);
     ds_usage_common(fp, co);
 }
@@ -54,22 +57,78 @@ static unsigned long long param_count(const ds_st_file *f, const char *config)
     return n;
 }
 
+/* The checkpoint metadata a training run writes, with their labels. */
+static const struct { const char *key, *label; } RUN_META[] = {
+    { "derfseq.step", "step" },
+    { "derfseq.epoch", "epoch" },
+    { "derfseq.val_loss", "val loss" },
+    { "derfseq.val_accuracy", "val accuracy" },
+    { "derfseq.val_wer", "val WER" },
+};
+#define N_RUN_META (int)(sizeof RUN_META / sizeof RUN_META[0])
+
+/* The config keys that say what the model is. */
+static const char *const MODEL_FACTS[] = { "arch", "preset", "norm", "tokenizer" };
+
+/* "arch: hyenadna", "step: 600", "val loss: 1.93", ...: what the model is
+ * and where its run stood, for the keys present. */
+static void print_header(FILE *fp, const ds_st_file *f, const char *config)
+{
+    json_t *root = config ? json_loads(config, 0, NULL) : NULL;
+    for (size_t i = 0; json_is_object(root) && i < sizeof MODEL_FACTS / sizeof *MODEL_FACTS; i++) {
+        json_t *x = json_object_get(root, MODEL_FACTS[i]);
+        if (json_is_string(x)) fprintf(fp, "%s: %s\n", MODEL_FACTS[i], json_string_value(x));
+        else if (x) {
+            char *t = json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+            fprintf(fp, "%s: %s\n", MODEL_FACTS[i], t ? t : "?");
+            free(t);
+        }
+    }
+    json_decref(root);
+    for (int i = 0; i < N_RUN_META; i++) {
+        const char *v = ds_st_meta(f, RUN_META[i].key);
+        if (!v) continue;
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v && !*end && strchr(v, '.')) fprintf(fp, "%s: %.6g\n", RUN_META[i].label, d);
+        else fprintf(fp, "%s: %s\n", RUN_META[i].label, v);
+    }
+}
+
 static void print_text(FILE *fp, const char *path, const ds_st_file *f, const char *config)
 {
     char shape[256];
-    fprintf(fp, "file: %s\nconfig:", path);
+    fprintf(fp, "file: %s\n", path);
+    print_header(fp, f, config);
+    fprintf(fp, "tensors: %d\nparameters: %llu\nconfig:", f->n, param_count(f, config));
     json_t *root = config ? json_loads(config, 0, NULL) : NULL;
-    char *pretty = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7)) : NULL;
+    char *pretty = root ? ds_cfg_dump(root) : NULL;
     /* A config that is not JSON is shown as stored rather than hidden. */
     fprintf(fp, "%s%s\n", config ? "\n" : " ", pretty ? pretty : config ? config : "(no derfseq config)");
     free(pretty);
     json_decref(root);
-    fprintf(fp, "tensors: %d\nparameters: %llu\n\nname\tdtype\tshape\tnumel\n", f->n, param_count(f, config));
+    fprintf(fp, "\nname\tdtype\tshape\tnumel\n");
     for (int i = 0; i < f->n; i++) {
         const ds_st_tensor *t = &f->t[i];
         fprintf(fp, "%s\t%s\t%s\t%zu\n", t->name, ds_st_dtype_name(t->dtype),
                 ds_shape_str(t->shape, t->ndim, shape, sizeof shape), t->numel);
     }
+}
+
+/* The run metadata present, {"step": 600, "val_loss": 1.93}, for --json. */
+static json_t *run_json(const ds_st_file *f)
+{
+    json_t *o = json_object();
+    for (int i = 0; o && i < N_RUN_META; i++) {
+        const char *v = ds_st_meta(f, RUN_META[i].key);
+        if (!v) continue;
+        char *end;
+        double d = strtod(v, &end);
+        json_t *x = end != v && !*end ? (strchr(v, '.') ? json_real(d) : json_integer((json_int_t)strtoll(v, NULL, 10)))
+                                      : json_string(v);
+        json_object_set_new(o, RUN_META[i].key + strlen("derfseq."), x);
+    }
+    return o;
 }
 
 static json_t *tensor_json(const ds_st_tensor *t)
@@ -86,8 +145,8 @@ static json_t *info_json(const char *path, const ds_st_file *f, const char *conf
     if (!cfg) cfg = json_string(config);
     json_t *tensors = json_array();
     for (int i = 0; i < f->n; i++) json_array_append_new(tensors, tensor_json(&f->t[i]));
-    return json_pack("{s:s, s:o, s:i, s:I, s:o}", "file", path, "config", cfg, "n_tensors", f->n,
-                     "n_parameters", (json_int_t)param_count(f, config), "tensors", tensors);
+    return json_pack("{s:s, s:o, s:o, s:i, s:I, s:o}", "file", path, "config", cfg, "run", run_json(f), "n_tensors",
+                     f->n, "n_parameters", (json_int_t)param_count(f, config), "tensors", tensors);
 }
 
 /* "-" is stdout; a file is written whole or not at all. */

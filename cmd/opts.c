@@ -369,7 +369,7 @@ void ds_usage_train(FILE *fp, const ds_train_opts *tr)
     ds_usage_line(fp, "    --eval-every N", ctc ? "validate every N steps; 0: after every epoch" : "validate every N steps; 0: at the end",
                   lstr(b, sizeof b, tr->eval_every, NULL));
     ds_usage_line(fp, "    --save-every N", "checkpoint every N steps; 0: at the end", lstr(b, sizeof b, tr->save_every, NULL));
-    ds_usage_line(fp, "    --resume RUN_DIR", "continue the run saved in RUN_DIR exactly", "none");
+    ds_usage_line(fp, "    --resume RUN_DIR", "continue the run saved in RUN_DIR exactly (--steps/--epochs: a new total)", "none");
 }
 
 void ds_usage_norm(FILE *fp, const ds_train_opts *tr)
@@ -483,5 +483,5 @@ int ds_check_run_outputs(const char *cmd, const char *log_path, const char *out,
 int ds_resume_ignored_error(const char *cmd, const char *opt, const char *dir)
 {
     return ds_usage_error(cmd, "--%s: a resumed run keeps the settings of %s/config.json; with --resume only -t, "
-                          "--stop-at, --log and --quiet apply", opt, dir);
+                          "--stop-at, --log, --quiet and a new --steps/--epochs total apply", opt, dir);
 }

@@ -142,6 +142,7 @@ static int check_required(pretrain_opts *o, int ndata, char **data)
     if (o->tr.resume) {
         if (o->resume_ignored)
             return ds_resume_ignored_error(cmd, o->resume_ignored, o->tr.resume);
+        if (o->tr.epochs_set) return ds_usage_error(cmd, "pretraining counts --steps, not --epochs");
         return ndata ? ds_usage_error(cmd, "--resume takes the genome and the rest from the run directory") : 0;
     }
     if (o->model && o->config) return ds_usage_error(cmd, "give --model or --config, not both");
@@ -279,6 +280,7 @@ static int validate(pretrain *p, long step, double *loss)
         fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f nats/token, %.4f bits/base, %s accuracy %.4f "
                 "(%ld tokens)\n", step, r.loss, r.loss / log(2.0), p->m->vt->masked_lm ? "masked-token" : "next-token",
                 r.accuracy, r.tokens);
+    ds_run_note_val(&p->run, step, r.loss);
     if (r.loss < p->best) {
         p->best = r.loss;
         return ds_run_save_best(&p->run, &p->m->params, step, r.loss);
@@ -318,7 +320,10 @@ static int log_step(pretrain *p, long step, float loss, double gnorm, double tok
     return ds_log_pair_write(&p->logs, j);
 }
 
-static int run_loop(pretrain *p, long start)
+/* The steps from start to --steps (or --stop-at); Ctrl-C or SIGTERM saves
+ * the state after the step in progress and stops: *interrupted is then
+ * the step saved, else 0. */
+static int run_loop(pretrain *p, long start, long *interrupted)
 {
     const ds_run_cfg *c = &p->run.cfg;
     long end = c->steps;
@@ -327,6 +332,8 @@ static int run_loop(pretrain *p, long start)
     ds_progress_init(&pg, "pretrain", c->steps, "tok/s", c->eval_every ? c->eval_every : 100, p->o->co.quiet);
     double t0 = ds_realtime(), tokens = 0;
     int e = 0;
+    *interrupted = 0;
+    ds_run_catch_signals();
     for (long step = start; step < end && !e; step++) {
         double gnorm = 0;
         float loss = 0;
@@ -339,14 +346,26 @@ static int run_loop(pretrain *p, long start)
             ds_progress_finish(&pg);
             e = validate(p, step + 1, &vl);
         }
-        if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end)) e = save(p, step + 1);
+        int sig = ds_run_interrupted();
+        if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end || sig)) e = save(p, step + 1);
+        if (!e && sig) { *interrupted = step + 1; break; }
     }
     ds_progress_finish(&pg);
-    if (!e && end == c->steps && p->have_valid && (!c->eval_every || c->steps % c->eval_every)) {
+    if (!e && !*interrupted && end == c->steps && p->have_valid && (!c->eval_every || c->steps % c->eval_every)) {
         double vl;
         e = validate(p, c->steps, &vl);
     }
     return e;
+}
+
+/* The closing line and log record of a run that reached its end. */
+static int summarize(pretrain *p)
+{
+    const ds_run_cfg *c = &p->run.cfg;
+    long done = p->o->stop_at && p->o->stop_at < c->steps ? p->o->stop_at : c->steps;
+    ds_run_summary s = { "step", done, c->steps, p->run.best_step, "val loss", "val_loss", p->run.best_loss,
+                         " nats/token", p->run.best_path, p->run.last_path };
+    return ds_run_summarize(p->o->co.cmd, &p->logs, &s, p->o->co.quiet);
 }
 
 static void cleanup(pretrain *p)
@@ -463,6 +482,7 @@ int main_pretrain(int argc, char **argv)
         e = ds_run_resume_step(&p.run, &p.m->params, &p.opt, &start, &p.train.draws, o.co.cmd, o.co.quiet);
         p.saved_step = start;
         p.best = p.run.best_loss;
+        if (!e) e = ds_run_extend_steps(&p.run, o.tr.steps_set ? o.tr.steps : 0, start, o.co.cmd, o.co.quiet);
     }
     if (!e) {
         const ds_run_cfg *c = &p.run.cfg;
@@ -473,8 +493,10 @@ int main_pretrain(int argc, char **argv)
         fprintf(stderr, "[M::pretrain] %s, %zu parameters, %ld steps of %ld x %ld x %ld tokens on %s\n",
                 p.m->vt->arch, ds_params_count(&p.m->params), p.run.cfg.steps, p.run.cfg.accum, p.run.cfg.batch_size,
                 p.run.cfg.seq_len, p.run.cfg.ref);
-    if (!e) e = run_loop(&p, start);
-    rc = e ? fail(&p) : 0;
+    long interrupted = 0;
+    if (!e) e = run_loop(&p, start, &interrupted);
+    if (!e && !interrupted) e = summarize(&p);
+    rc = e ? fail(&p) : interrupted ? ds_run_report_interrupted(o.co.cmd, "step", interrupted, p.run.dir) : 0;
     cleanup(&p);
     /* a new run that never saved leaves nothing behind to block a rerun */
     if (e && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);

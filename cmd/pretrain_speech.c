@@ -113,6 +113,7 @@ static int check_required(sp_opts *o, int ndata, char **data)
     const char *cmd = o->co.cmd;
     if (o->tr.resume) {
         if (o->resume_ignored) return ds_resume_ignored_error(cmd, o->resume_ignored, o->tr.resume);
+        if (o->tr.epochs_set) return ds_usage_error(cmd, "pretraining counts --steps, not --epochs");
         return ndata ? ds_usage_error(cmd, "--resume takes the audio and the rest from the run directory") : 0;
     }
     if (o->model && o->config) return ds_usage_error(cmd, "give --model or --config, not both");
@@ -231,6 +232,7 @@ static int validate(sp_run *p, long step)
         fprintf(stderr, "[M::pretrain] step %ld: validation loss %.4f (%.4f bits), contrastive %.4f, diversity %.4f, "
                 "accuracy %.4f, code perplexity %.1f (%ld masked frames)\n", step, r.loss, r.loss / log(2.0),
                 r.contrastive, r.diversity, r.accuracy, r.code_perplexity, r.masked);
+    ds_run_note_val(&p->run, step, r.loss);
     if (r.loss < p->best) {
         p->best = r.loss;
         return ds_run_save_best(&p->run, &p->m->params, step, r.loss);
@@ -295,7 +297,9 @@ static int log_step(sp_run *p, long step, const step_out *s, double gnorm, doubl
     return ds_log_pair_write(&p->logs, j);
 }
 
-static int run_loop(sp_run *p, long start)
+/* As pretrain.c's: Ctrl-C or SIGTERM saves after the step in progress and
+ * stops (*interrupted: that step, else 0). */
+static int run_loop(sp_run *p, long start, long *interrupted)
 {
     const ds_run_cfg *c = &p->run.cfg;
     long end = c->steps;
@@ -304,6 +308,8 @@ static int run_loop(sp_run *p, long start)
     ds_progress_init(&pg, "pretrain", c->steps, "audio s/s", c->eval_every ? c->eval_every : 100, p->o->co.quiet);
     double t0 = ds_realtime(), seconds = 0;
     int e = 0;
+    *interrupted = 0;
+    ds_run_catch_signals();
     for (long step = start; step < end && !e; step++) {
         double gnorm = 0;
         step_out s;
@@ -315,11 +321,23 @@ static int run_loop(sp_run *p, long start)
             ds_progress_finish(&pg);
             e = validate(p, step + 1);
         }
-        if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end)) e = save(p, step + 1);
+        int sig = ds_run_interrupted();
+        if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end || sig)) e = save(p, step + 1);
+        if (!e && sig) { *interrupted = step + 1; break; }
     }
     ds_progress_finish(&pg);
-    if (!e && end == c->steps && p->have_valid && (!c->eval_every || c->steps % c->eval_every)) e = validate(p, c->steps);
+    if (!e && !*interrupted && end == c->steps && p->have_valid && (!c->eval_every || c->steps % c->eval_every))
+        e = validate(p, c->steps);
     return e;
+}
+
+static int summarize(sp_run *p)
+{
+    const ds_run_cfg *c = &p->run.cfg;
+    long done = p->o->sp.stop_at && p->o->sp.stop_at < c->steps ? p->o->sp.stop_at : c->steps;
+    ds_run_summary s = { "step", done, c->steps, p->run.best_step, "val loss", "val_loss", p->run.best_loss, "",
+                         p->run.best_path, p->run.last_path };
+    return ds_run_summarize(p->o->co.cmd, &p->logs, &s, p->o->co.quiet);
 }
 
 static void cleanup(sp_run *p)
@@ -420,6 +438,7 @@ int main_pretrain_speech(int argc, char **argv)
         e = ds_run_resume_step(&p.run, &p.m->params, &p.opt, &start, &p.ndraws, o.co.cmd, o.co.quiet);
         p.saved_step = start;
         p.best = p.run.best_loss;
+        if (!e) e = ds_run_extend_steps(&p.run, o.tr.steps_set ? o.tr.steps : 0, start, o.co.cmd, o.co.quiet);
     }
     if (!e) {
         const ds_run_cfg *c = &p.run.cfg;
@@ -430,8 +449,11 @@ int main_pretrain_speech(int argc, char **argv)
         fprintf(stderr, "[M::pretrain] wav2vec2 (%s, %s), %zu parameters, %ld steps of up to %ld x %ld samples\n",
                 ds_norm_ops_get(ds_w2v_cfg(p.m)->norm)->name, ds_w2v_cfg(p.m)->do_stable_layer_norm ? "pre-LN" : "post-LN",
                 ds_params_count(&p.m->params), p.run.cfg.steps, p.run.cfg.accum, p.run.cfg.max_tokens);
-    if (!e) e = run_loop(&p, start);
-    rc = e ? ds_cmd_error(o.co.cmd, "%s", ds_errmsg()) : 0;
+    long interrupted = 0;
+    if (!e) e = run_loop(&p, start, &interrupted);
+    if (!e && !interrupted) e = summarize(&p);
+    rc = e ? ds_cmd_error(o.co.cmd, "%s", ds_errmsg())
+           : interrupted ? ds_run_report_interrupted(o.co.cmd, "step", interrupted, p.run.dir) : 0;
     cleanup(&p);
     if (e && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
     if (!rc && !o.co.quiet) ds_resource_line(t0);

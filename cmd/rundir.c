@@ -3,6 +3,7 @@
 #include "cmd/opts.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "config.h"
 #include "io/checkpoint.h"
 #include "io/outfile.h"
 #include "io/safetensors.h"
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <omp.h>
+#include <signal.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,9 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Model configs hold float32 values: 7 significant digits print them as
- * written (0.1, not 0.100000001) and read back to the same float. */
-#define MODEL_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7))
+/* Model configs hold float32 values: ds_cfg_dump_flags prints each as the
+ * shortest decimal that reads back to the same float (0.1, not 0.100000001). */
+#define MODEL_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
 static void set_paths(ds_run *r, const char *dir)
 {
@@ -32,6 +34,8 @@ static void set_paths(ds_run *r, const char *dir)
     snprintf(r->best_path, sizeof r->best_path, "%s/best.safetensors", dir);
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", dir);
     r->best_loss = INFINITY;
+    r->val_key = "derfseq.val_loss";
+    r->val_step = -1;
 }
 
 static void join(char *dst, size_t cap, const char *dir, const char *name) { snprintf(dst, cap, "%s/%s", dir, name); }
@@ -106,6 +110,8 @@ const char *ds_resume_ignores(const struct option *longopts, int c, int stop_at_
     for (const struct option *o = longopts; o->name; o++) {
         if (o->val != c) continue;
         if (!strcmp(o->name, "log") || !strcmp(o->name, "quiet") || !strcmp(o->name, "resume")) return NULL;
+        /* a new total extends (or shortens) the run: ds_run_extend_steps */
+        if (!strcmp(o->name, "steps") || !strcmp(o->name, "epochs")) return NULL;
         return o->name;
     }
     return NULL;
@@ -134,14 +140,23 @@ void ds_run_abspath(char *dst, size_t cap, const char *path)
     snprintf(dst, cap, "%s", path && realpath(path, buf) ? buf : (path ? path : ""));
 }
 
+int ds_run_schedule_from_json(const json_t *x)
+{
+    if (json_is_string(x)) return ds_schedule_parse(json_string_value(x));
+    /* derfseq 0.1.0 wrote the enum's number */
+    if (json_is_integer(x) && json_integer_value(x) >= 0 && json_integer_value(x) <= DS_SCHED_TRI_STAGE)
+        return (int)json_integer_value(x);
+    return -1;
+}
+
 static json_t *cfg_to_json(const ds_run_cfg *c)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:f, s:f, s:f}",
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:f, s:f, s:f}",
                      "ref", c->ref, "regions", c->regions, "contigs", c->contigs, "seq_len", (json_int_t)c->seq_len,
                      "max_n", (json_int_t)c->max_n, "eval_windows", (json_int_t)c->eval_windows, "steps",
                      (json_int_t)c->steps, "batch_size", (json_int_t)c->batch_size, "accum", (json_int_t)c->accum,
                      "warmup", (json_int_t)c->warmup, "eval_every", (json_int_t)c->eval_every, "save_every",
-                     (json_int_t)c->save_every, "seed", (json_int_t)c->seed, "schedule", c->schedule, "lr", c->lr,
+                     (json_int_t)c->save_every, "seed", (json_int_t)c->seed, "schedule", ds_schedule_name(c->schedule), "lr", c->lr,
                      "weight_decay", c->weight_decay, "grad_clip", c->grad_clip);
     if (j) {
         json_object_set_new(j, "threads", json_integer(c->threads));
@@ -172,13 +187,16 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
 {
     const char *ref = NULL, *reg = NULL, *con = NULL;
     json_int_t v[11];
+    json_t *sched = NULL;
     json_error_t e;
-    if (json_unpack_ex(t, &e, 0, "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:F, s:F, s:F}",
+    if (json_unpack_ex(t, &e, 0, "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:F, s:F, s:F}",
                        "ref", &ref, "regions", &reg, "contigs", &con, "seq_len", &v[0], "max_n", &v[1],
                        "eval_windows", &v[2], "steps", &v[3], "batch_size", &v[4], "accum", &v[5], "warmup", &v[6],
-                       "eval_every", &v[7], "save_every", &v[8], "seed", &v[9], "schedule", &c->schedule, "lr",
+                       "eval_every", &v[7], "save_every", &v[8], "seed", &v[9], "schedule", &sched, "lr",
                        &c->lr, "weight_decay", &c->weight_decay, "grad_clip", &c->grad_clip))
         return ds_err(DS_EFORMAT, "%s: \"train\": %s", path, e.text);
+    if ((c->schedule = ds_run_schedule_from_json(sched)) < 0)
+        return ds_err(DS_EFORMAT, "%s: \"train\": schedule: expected %s", path, DS_SCHEDULE_NAMES);
     /* keys absent in runs of derfseq 0.1.0 take the values it used */
     json_t *th = json_object_get(t, "threads");
     c->threads = json_is_integer(th) ? (long)json_integer_value(th) : 0;
@@ -241,7 +259,7 @@ int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds
     if (!model) return ds_err(DS_EFORMAT, "model config: %s", e.text);
     /* the same compact text ds_run_open gives, so checkpoints of a resumed
      * run are byte-identical to those of an uninterrupted one */
-    run->model_json = json_dumps(model, MODEL_JSON_FLAGS);
+    run->model_json = ds_cfg_dump_flags(model, MODEL_JSON_FLAGS);
     json_decref(model);
     if (!run->model_json) return ds_err(DS_ENOMEM, "out of memory");
     run->cfg = *cfg;
@@ -263,7 +281,7 @@ int ds_run_open(ds_run *run, const char *dir)
     int r = model && train ? cfg_from_json(run->config_path, train, &run->cfg)
                            : ds_err(DS_EFORMAT, "%s: expected \"model\" and \"train\" objects", run->config_path);
     if (!r) {
-        run->model_json = json_dumps(model, MODEL_JSON_FLAGS);
+        run->model_json = ds_cfg_dump_flags(model, MODEL_JSON_FLAGS);
         if (!run->model_json) r = ds_err(DS_ENOMEM, "out of memory");
     }
     json_decref(root);
@@ -271,21 +289,24 @@ int ds_run_open(ds_run *run, const char *dir)
         ds_st_file f;
         if (!ds_st_open(&f, run->best_path)) {
             const char *v = ds_st_meta(&f, "derfseq.val_loss");
+            if (!v) v = ds_st_meta(&f, "derfseq.val_wer");
             if (v) run->best_loss = strtod(v, NULL);
+            if ((v = ds_st_meta(&f, "derfseq.step"))) run->best_step = strtol(v, NULL, 10);
             ds_st_close(&f);
         }
     }
     return r;
 }
 
-static int save_weights(const char *path, const ds_params *ps, const char *model_json, long step, const char *loss)
+static int save_weights(const char *path, const ds_params *ps, const char *model_json, long step, const char *key,
+                        const char *loss)
 {
     ds_st_entry *e = calloc((size_t)(ps->n ? ps->n : 1), sizeof *e);
     if (!e) return ds_err(DS_ENOMEM, "out of memory");
     for (int i = 0; i < ps->n; i++) e[i] = (ds_st_entry){ ps->p[i].name, ps->p[i].ndim, ps->p[i].shape, ds_params_data(ps, i) };
     char sbuf[32];
     snprintf(sbuf, sizeof sbuf, "%ld", step);
-    const char *k[3] = { DS_CKPT_CONFIG_KEY, "derfseq.step", "derfseq.val_loss" }, *v[3] = { model_json, sbuf, loss };
+    const char *k[3] = { DS_CKPT_CONFIG_KEY, "derfseq.step", key }, *v[3] = { model_json, sbuf, loss };
     int r = ds_st_write(path, e, ps->n, k, v, loss ? 3 : 2);
     free(e);
     return r;
@@ -294,15 +315,25 @@ static int save_weights(const char *path, const ds_params *ps, const char *model
 int ds_run_save(const ds_run *run, const ds_params *ps, const ds_adamw *opt, const ds_counters *c, long step)
 {
     int r = ds_trainstate_save(run->state_path, ps, opt, c);
-    return r ? r : save_weights(run->last_path, ps, run->model_json, step, NULL);
+    char val[32];
+    snprintf(val, sizeof val, "%.17g", run->val_value);
+    int known = step == run->val_step && isfinite(run->val_value);
+    return r ? r : save_weights(run->last_path, ps, run->model_json, step, run->val_key, known ? val : NULL);
+}
+
+void ds_run_note_val(ds_run *run, long step, double v)
+{
+    run->val_step = step;
+    run->val_value = v;
 }
 
 int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_loss)
 {
     char loss[32];
     run->best_loss = val_loss;
+    run->best_step = step;
     snprintf(loss, sizeof loss, "%.17g", val_loss);   /* exact: a resumed run compares against the same double */
-    return save_weights(run->best_path, ps, run->model_json, step, loss);
+    return save_weights(run->best_path, ps, run->model_json, step, run->val_key, isfinite(val_loss) ? loss : NULL);
 }
 
 int ds_run_load_state(ds_run *run, ds_params *ps, ds_adamw *opt, ds_counters *c)
@@ -326,7 +357,7 @@ int ds_run_read_model_config(const char *path, const char *norm, float alpha_ini
     if (!json_is_object(o)) { json_decref(o); return ds_err(DS_EFORMAT, "%s: expected a JSON object", path); }
     if (norm) json_object_set_new(o, "norm", json_string(norm));
     if (alpha_init == alpha_init) json_object_set_new(o, "alpha_init", json_real(alpha_init));
-    *json = json_dumps(o, MODEL_JSON_FLAGS);
+    *json = ds_cfg_dump_flags(o, MODEL_JSON_FLAGS);
     json_decref(o);
     return *json ? 0 : ds_err(DS_ENOMEM, "out of memory");
 }
@@ -353,6 +384,25 @@ int ds_run_resume_step(ds_run *run, ds_params *ps, ds_adamw *opt, long *step, ui
     if (!e) ds_resume_check_threads(cmd, run->cfg.threads, quiet);
     if (!e && !quiet) fprintf(stderr, "[M::%s] resuming %s at step %ld\n", cmd, run->dir, *step);
     return e;
+}
+
+void ds_run_extend_note(const char *cmd, const char *unit, long from, long to, int schedule, int quiet)
+{
+    if (quiet) return;
+    fprintf(stderr, "[M::%s] %s the run from %ld to %ld %ss", cmd, to > from ? "extending" : "shortening", from, to, unit);
+    if (schedule != DS_SCHED_CONSTANT)
+        fprintf(stderr, "; the %s schedule is laid anew over %ld %ss (warm-up unchanged), as HF Trainer and fairseq "
+                "do with a new max_steps/--max-update", ds_schedule_name((ds_sched_kind)schedule), to, unit);
+    fputc('\n', stderr);
+}
+
+int ds_run_extend_steps(ds_run *run, long steps, long at, const char *cmd, int quiet)
+{
+    if (steps <= 0 || steps == run->cfg.steps) return 0;
+    if (steps < at) return ds_err(DS_EINVAL, "--steps %ld: the run is already at step %ld", steps, at);
+    ds_run_extend_note(cmd, "step", run->cfg.steps, steps, run->cfg.schedule, quiet);
+    run->cfg.steps = steps;
+    return ds_run_write_config(run);
 }
 
 int ds_run_diverged_at_step(const ds_run *run, long step, long saved_step, const char *what, double v,
@@ -394,4 +444,55 @@ int ds_run_split_inputs(char *s, char **out, int cap)
         p = e + 1;
     }
     return n;
+}
+
+/* ---- the end of a run ------------------------------------------------ */
+
+static volatile sig_atomic_t g_signal;
+
+static void on_signal(int sig) { g_signal = sig; }
+
+void ds_run_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;   /* the second Ctrl-C finds the default: it kills */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int ds_run_interrupted(void) { return g_signal; }
+
+int ds_run_report_interrupted(const char *cmd, const char *unit, long at, const char *dir)
+{
+    fprintf(stderr, "derfseq %s: interrupted at %s %ld; resume with 'derfseq %s --resume %s'\n", cmd, unit, at, cmd, dir);
+    return 128 + (g_signal ? g_signal : SIGINT);
+}
+
+int ds_run_summarize(const char *cmd, ds_log_pair *logs, const ds_run_summary *s, int quiet)
+{
+    char units[16], key[32];
+    snprintf(units, sizeof units, "%ss", s->unit);
+    json_t *j = json_pack("{s:s, s:I, s:I, s:s}", "event", "done", units, (json_int_t)s->done, "of",
+                          (json_int_t)s->total, "last", s->last_path);
+    if (j && s->best_at > 0) {
+        snprintf(key, sizeof key, "best_%s", s->unit);
+        json_object_set_new(j, key, json_integer(s->best_at));
+        snprintf(key, sizeof key, "best_%s", s->metric_key);
+        json_object_set_new(j, key, ds_json_real(s->best));
+        json_object_set_new(j, "best", json_string(s->best_path));
+    }
+    int e = ds_log_pair_write(logs, j);
+    if (e || quiet) return e;
+    char done[96], best[2600] = "";
+    if (s->done < s->total) snprintf(done, sizeof done, "%ld of %ld %s (stopped early)", s->done, s->total, units);
+    else snprintf(done, sizeof done, "%ld %s", s->done, units);
+    if (s->best_at > 0)
+        snprintf(best, sizeof best, ", best %s %ld (%s %.4g%s) -> %s,", s->unit, s->best_at, s->metric, s->best,
+                 s->metric_unit, s->best_path);
+    else snprintf(best, sizeof best, " (no validation) ->");
+    fprintf(stderr, "derfseq %s: done: %s%s last %s\n", cmd, done, best, s->last_path);
+    return 0;
 }

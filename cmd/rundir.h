@@ -7,8 +7,10 @@
 #define DS_CMD_RUNDIR_H
 
 #include <getopt.h>
+#include <jansson.h>
 
 #include "core/arena.h"
+#include "core/log.h"
 #include "io/trainstate.h"
 #include "nn/optim.h"
 
@@ -38,6 +40,10 @@ typedef struct {
     char *model_json;    /* the model's config JSON */
     ds_run_cfg cfg;
     double best_loss;    /* INFINITY until a validation improved */
+    long best_step;      /* the step (or epoch) of best.safetensors; 0: none yet */
+    const char *val_key; /* the checkpoints' metadata key of the validation metric ("derfseq.val_loss") */
+    long val_step;       /* the step of the latest validation (ds_run_note_val); -1: none */
+    double val_value;    /* its metric, saved into last.safetensors when saved at that step */
     int claimed;         /* ds_run_create took the directory: ds_rundir_abandon may clean it */
 } ds_run;
 
@@ -58,7 +64,8 @@ void ds_rundir_sweep_temps(const char *dir);
  * rerun nor --resume is blocked by a run that never existed. */
 void ds_rundir_abandon(const char *dir, int created);
 /* The option that --resume would silently ignore: NULL when c is one that
- * applies to a resumed run (-t, --stop-at, --log, --quiet, --resume, -h),
+ * applies to a resumed run (-t, --stop-at, --log, --quiet, --resume, -h,
+ * and --steps/--epochs, which set a new total),
  * else its long name, for "--steps: a resumed run keeps ...". */
 const char *ds_resume_ignores(const struct option *longopts, int c, int stop_at_code);
 /* Warns (unless quiet) when a resumed run uses another thread count than it
@@ -82,6 +89,8 @@ int ds_run_write_config(const ds_run *run);
 int ds_run_open(ds_run *run, const char *dir);
 /* state.safetensors then last.safetensors (with "derfseq.step"). */
 int ds_run_save(const ds_run *run, const ds_params *ps, const ds_adamw *opt, const ds_counters *c, long step);
+/* Notes the validation metric at step, for last.safetensors saved at that step. */
+void ds_run_note_val(ds_run *run, long step, double v);
 /* best.safetensors with its validation loss, which becomes run->best_loss. */
 int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_loss);
 int ds_run_load_state(ds_run *run, ds_params *ps, ds_adamw *opt, ds_counters *c);
@@ -97,6 +106,13 @@ int ds_run_save_step(const ds_run *run, const ds_params *ps, const ds_adamw *opt
  * unless quiet. */
 int ds_run_resume_step(ds_run *run, ds_params *ps, ds_adamw *opt, long *step, uint64_t *draws, const char *cmd,
                        int quiet);
+/* --resume with --steps N (0: not given): a run at step `at` gets the new
+ * total N (config.json rewritten), saying so ("extending the run from 800
+ * to 1200 steps") and that a decaying schedule is laid anew over N steps,
+ * as HF Trainer and fairseq do; N below `at` is an error. */
+int ds_run_extend_steps(ds_run *run, long steps, long at, const char *cmd, int quiet);
+/* That message, for a run counted in `unit`s ("step", "epoch"). */
+void ds_run_extend_note(const char *cmd, const char *unit, long from, long to, int schedule, int quiet);
 /* ds_run_diverged for a run that diverged at `step` (1-based), saying what
  * the run directory keeps: last.safetensors at saved_step (< 0: nothing). */
 int ds_run_diverged_at_step(const ds_run *run, long step, long saved_step, const char *what, double v,
@@ -108,7 +124,41 @@ int ds_run_join_inputs(char *dst, size_t cap, char *const *in, int n, const char
 /* The inverse, in place: s cut at its newlines into out (at most cap); returns the count. */
 int ds_run_split_inputs(char *s, char **out, int cap);
 
+/* A config.json "schedule": its name ("cosine"), or the number derfseq
+ * 0.1.0 wrote; -1 when neither. */
+int ds_run_schedule_from_json(const json_t *x);
+#define DS_SCHEDULE_NAMES "cosine, linear, constant, timm-cosine or tri-stage"
+
 /* A --config FILE's model JSON with "norm" and "alpha_init" set; malloc'd. */
 int ds_run_read_model_config(const char *path, const char *norm, float alpha_init, char **json);
+
+/* ---- the end of a run: Ctrl-C, SIGTERM and the closing summary ------ */
+
+/* SIGINT and SIGTERM from now on only raise a flag that the step loop
+ * checks (ds_run_interrupted), so it can save a resumable state and stop;
+ * the handler is one-shot, so a second Ctrl-C kills at once. */
+void ds_run_catch_signals(void);
+/* The signal caught since ds_run_catch_signals (SIGINT, SIGTERM), or 0. */
+int ds_run_interrupted(void);
+/* "derfseq CMD: interrupted at step N; resume with 'derfseq CMD --resume
+ * DIR'" (unit "step" or "epoch"); returns the exit status, 128 + the
+ * signal (130 for Ctrl-C, 143 for SIGTERM). */
+int ds_run_report_interrupted(const char *cmd, const char *unit, long at, const char *dir);
+
+/* What a finished run did, for its closing line and log record. */
+typedef struct {
+    const char *unit;          /* "step" or "epoch" */
+    long done, total;          /* done < total: stopped early (--stop-at, --patience) */
+    long best_at;              /* the step/epoch of best_path; 0: no validation */
+    const char *metric;        /* "val loss", "val accuracy", "val WER" */
+    const char *metric_key;    /* its log key, "val_loss" */
+    double best;               /* its value at best_at */
+    const char *metric_unit;   /* " nats/token" or "" */
+    const char *best_path, *last_path;
+} ds_run_summary;
+/* Appends {"event": "done", ...} to the logs and, unless quiet, prints
+ * "derfseq CMD: done: 800 steps, best step 600 (val loss 1.93 nats/token)
+ * -> RUN/best.safetensors, last RUN/last.safetensors" on stderr. */
+int ds_run_summarize(const char *cmd, ds_log_pair *logs, const ds_run_summary *s, int quiet);
 
 #endif

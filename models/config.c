@@ -2,6 +2,7 @@
 #include "config.h"
 #include "core/error.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,49 @@ int ds_cfg_parse(const char *text, json_t **o)
     return ds_err(DS_EFORMAT, "config: not JSON (line %d: %s)", e.line, e.text);
 }
 
+double ds_float32_shortest(double v)
+{
+    float f = (float)v;
+    if (!isfinite(f)) return v;
+    char buf[40];
+    for (int p = 1; p <= 9; p++) {   /* 9 significant digits always identify a float32 */
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        if (strtof(buf, NULL) == f) return strtod(buf, NULL);
+    }
+    return v;
+}
+
+/* Every real of o, recursively, through ds_float32_shortest. */
+static void shorten_reals(json_t *o)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(o)) {
+        json_object_foreach(o, k, x) {
+            if (json_is_real(x)) json_real_set(x, ds_float32_shortest(json_real_value(x)));
+            else shorten_reals(x);
+        }
+    } else if (json_is_array(o)) {
+        json_array_foreach(o, i, x) {
+            if (json_is_real(x)) json_real_set(x, ds_float32_shortest(json_real_value(x)));
+            else shorten_reals(x);
+        }
+    }
+}
+
+char *ds_cfg_dump_flags(const json_t *o, size_t flags)
+{
+    json_t *c = json_deep_copy(o);
+    if (!c) return NULL;
+    shorten_reals(c);
+    /* a decimal of <= 9 significant digits prints back exactly at %.15g, and short */
+    char *text = json_dumps(c, flags | JSON_REAL_PRECISION(15));
+    json_decref(c);
+    return text;
+}
+
 char *ds_cfg_dump(const json_t *o)
 {
-    return json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));   /* float32 values */
+    return ds_cfg_dump_flags(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }

@@ -19,7 +19,13 @@ int ds_cfg_get_norm(json_t *o, const char *key, ds_norm_kind *v);
 /* The config text parsed as a JSON object, or an error saying why not. */
 int ds_cfg_parse(const char *text, json_t **o);
 /* The JSON text of o as derfseq writes configs (indented, key order kept,
- * float32 precision); NULL when out of memory. */
+ * each number the shortest decimal that reads back to the same float32:
+ * 0.1, 6e-5, 0.333333343); NULL when out of memory. */
 char *ds_cfg_dump(const json_t *o);
+/* The same with other json_dumps flags (JSON_COMPACT, ...). */
+char *ds_cfg_dump_flags(const json_t *o, size_t flags);
+/* The shortest decimal (1 to 9 significant digits) that reads back to
+ * (float)v, as a double; v itself when not a finite float32. */
+double ds_float32_shortest(double v);
 
 #endif

@@ -2,6 +2,7 @@
  * presets by name (derfseq.md "Presets"), one entry each. */
 #include "presets.h"
 #include "caduceus.h"
+#include "config.h"
 #include "hyenadna.h"
 #include "wav2vec2.h"
 #include "core/error.h"
@@ -268,7 +269,7 @@ int ds_config_set_real(char **json, const char *key, double v)
     json_t *o = json_loads(*json, 0, NULL);
     if (!o) return ds_err(DS_EFORMAT, "model config is not JSON");
     json_object_set_new(o, key, json_real(v));
-    char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    char *out = ds_cfg_dump(o);
     json_decref(o);
     if (!out) return ds_err(DS_ENOMEM, "out of memory for the model config JSON");
     free(*json);
@@ -282,7 +283,7 @@ int ds_config_set_bool(char **json, const char *key, int v)
     json_t *o = json_loads(*json, 0, NULL);
     if (!o) return ds_err(DS_EFORMAT, "model config is not JSON");
     json_object_set_new(o, key, json_boolean(v));
-    char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    char *out = ds_cfg_dump(o);
     json_decref(o);
     if (!out) return ds_err(DS_ENOMEM, "out of memory for the model config JSON");
     free(*json);
@@ -298,7 +299,7 @@ int ds_config_set_role_alphas(char **json, float attn, float ffn, float final_)
     const float vals[3] = { attn, ffn, final_ };
     for (int i = 0; i < 3; i++)
         if (vals[i] == vals[i]) json_object_set_new(o, keys[i], json_real(vals[i]));
-    char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
+    char *out = ds_cfg_dump(o);
     json_decref(o);
     if (!out) return ds_err(DS_ENOMEM, "out of memory for the model config JSON");
     free(*json);

@@ -120,7 +120,7 @@ TEST(test_pretrain_recipe_official_sets_the_hg38_recipe_and_given_options_win)
     snprintf(dir, sizeof dir, "%s", tmp_path("recipe"));
     CHECK_EQ_INT(run("pretrain " SMALL " --steps 10 --eval-every 0 --recipe official '%s' -o '%s'", LAMBDA, dir), 0);
     const char *c = run_config(dir);
-    const char *want[] = { "\"recipe\": \"official\"", "\"beta2\": 0.95", "\"schedule\": 3", "\"min_lr\": 0.0001",
+    const char *want[] = { "\"recipe\": \"official\"", "\"beta2\": 0.95", "\"schedule\": \"timm-cosine\"", "\"min_lr\": 0.0001",
                            "\"decay_groups\": \"official\"", "\"warmup\": 1", "\"lr\": 0.0006",
                            "\"init_embed_std\": 0.02" };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) CHECK_MSG(strstr(c, want[i]), "config lacks %s", want[i]);

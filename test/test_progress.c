@@ -44,6 +44,37 @@ TEST(test_progress_plain_prints_a_line_every_n_steps_and_the_last)
     CHECK(!strchr(out, '\r'));
 }
 
+TEST(test_progress_plain_also_prints_a_line_when_the_interval_has_passed)
+{
+    ds_progress p;
+    ds_progress_init(&p, "pretrain", 1000, "tok/s", 100, 0);
+    CHECK(p.interval == DS_PROGRESS_SECONDS);
+    p.fp = tmpfile();
+    p.tty = 0;
+    ds_progress_update(&p, 1, 2.0, 10.0);    /* not a multiple of 100, too soon: nothing */
+    p.t_line -= DS_PROGRESS_SECONDS;         /* as if the interval had passed */
+    ds_progress_update(&p, 2, 2.0, 20.0);    /* due by time */
+    ds_progress_update(&p, 3, 2.0, 30.0);    /* the clock restarted: nothing */
+    rewind(p.fp);
+    size_t n = fread(g_buf, 1, sizeof g_buf - 1, p.fp);
+    g_buf[n] = 0;
+    fclose(p.fp);
+    CHECK_EQ_INT(count(g_buf, "\n"), 1);
+    CHECK_MSG(strstr(g_buf, "[M::pretrain] step 2/1000") != NULL, "got '%s'", g_buf);
+}
+
+TEST(test_progress_interval_comes_from_the_environment)
+{
+    ds_progress p;
+    setenv("DERFSEQ_PROGRESS_SECONDS", "2.5", 1);
+    ds_progress_init(&p, "pretrain", 10, "tok/s", 1, 0);
+    CHECK(p.interval == 2.5);
+    setenv("DERFSEQ_PROGRESS_SECONDS", "x", 1);   /* not a number: the default */
+    ds_progress_init(&p, "pretrain", 10, "tok/s", 1, 0);
+    CHECK(p.interval == DS_PROGRESS_SECONDS);
+    unsetenv("DERFSEQ_PROGRESS_SECONDS");
+}
+
 TEST(test_progress_quiet_prints_nothing)
 {
     CHECK_EQ_INT(strlen(drive(5, 1, 1, 0)), 0);

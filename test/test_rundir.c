@@ -172,7 +172,7 @@ TEST(test_resume_refuses_options_it_would_ignore_and_warns_about_another_thread_
     char dir[600];
     snprintf(dir, sizeof dir, "%s", tmp_path("reopts"));
     CHECK_EQ_INT(run("pretrain " SMALL " --steps 4 '%s' -o '%s' --stop-at 2", LAMBDA, dir), 0);
-    CHECK_ERROR(run("pretrain --resume '%s' --steps 100", dir), 2, " pretrain", "--steps");
+    CHECK_ERROR(run("pretrain --resume '%s' --batch-size 8", dir), 2, " pretrain", "--batch-size");
     CHECK_ERROR(run("pretrain --resume '%s' --lr 1", dir), 2, " pretrain", "--lr");
     CHECK_ERROR(run("pretrain --resume '%s' --seed 3", dir), 2, " pretrain", "--seed");
     CHECK_EQ_INT(run("pretrain --resume '%s' -t 1", dir), 0);

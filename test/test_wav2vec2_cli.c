@@ -97,7 +97,7 @@ TEST(test_pretrain_wav2vec2_resumes_bitwise)
     snprintf(fa, sizeof fa, "%s/log.jsonl", a);
     static char log[1 << 15];
     slurp(fa, log, sizeof log);
-    CHECK_EQ_INT(nlines(log), 4);
+    CHECK_EQ_INT(nlines(log), 5);   /* 4 steps and the closing "done" record */
     static const char *const keys[] = { "\"contrastive\"", "\"diversity\"", "\"feature_pen\"", "\"prob_perplexity\"",
                                         "\"code_perplexity\"", "\"accuracy\"", "\"temperature\"", "\"audio_s_per_s\"" };
     for (int i = 0; i < 8; i++) CHECK_MSG(strstr(log, keys[i]), "log.jsonl lacks %s", keys[i]);

@@ -63,8 +63,9 @@ static int keep_line(const char *line, size_t len, long max_step, long max_epoch
     json_error_t e;
     json_t *o = json_loadb(line, len, 0, &e);
     if (!json_is_object(o)) { json_decref(o); return 0; }   /* torn by a kill */
-    json_t *s = json_object_get(o, "step"), *ep = json_object_get(o, "epoch");
-    int keep = !(max_step >= 0 && json_is_integer(s) && json_integer_value(s) > max_step) &&
+    json_t *s = json_object_get(o, "step"), *ep = json_object_get(o, "epoch"), *ev = json_object_get(o, "event");
+    /* the "done" record of the process that stopped: the resumed run writes its own */
+    int keep = !(json_is_string(ev) && !strcmp(json_string_value(ev), "done")) && !(max_step >= 0 && json_is_integer(s) && json_integer_value(s) > max_step) &&
                !(max_epoch >= 0 && json_is_integer(ep) && json_integer_value(ep) > max_epoch);
     json_decref(o);
     return keep;

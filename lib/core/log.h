@@ -18,7 +18,7 @@ int ds_log_write(ds_log *log, const json_t *obj);
 json_t *ds_json_real(double x);
 /* Keeps the lines of a run log whose "step" (and "epoch") counters are at
  * most those given (a negative limit ignores that counter), drops a torn
- * last line, and rewrites the file atomically: a resumed run then logs the
+ * last line and the {"event": "done"} record of the run that stopped, and rewrites the file atomically: a resumed run then logs the
  * steps it repeats once, not twice. A missing file is not an error. */
 int ds_log_rewind(const char *path, long max_step, long max_epoch);
 /* Closes; returns DS_EIO if any earlier write was lost. NULL is a no-op. */

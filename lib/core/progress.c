@@ -4,6 +4,7 @@
 #include "core/progress.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -28,10 +29,15 @@ void ds_progress_init(ds_progress *p, const char *label, long total, const char 
     snprintf(p->unit, sizeof p->unit, "%s", unit ? unit : "tok/s");
     p->total = total > 0 ? total : 0;
     p->every = every > 0 ? every : 100;
+    const char *env = getenv("DERFSEQ_PROGRESS_SECONDS");
+    char *end = NULL;
+    double iv = env ? strtod(env, &end) : 0;
+    p->interval = env && end != env && !*end && iv > 0 ? iv : DS_PROGRESS_SECONDS;
     p->quiet = quiet;
     p->tty = isatty(fileno(stderr));
     p->t0 = ds_realtime();
     p->t_draw = -1e30;
+    p->t_line = p->t0;
 }
 
 /* 12345.6 → "12.3k"; SI prefixes keep the line a fixed width. */
@@ -90,11 +96,11 @@ void ds_progress_update(ds_progress *p, long step, double loss, double units)
     if (p->quiet) return;
     double now = ds_realtime();
     int last = p->total && step >= p->total;
-    int due = p->tty ? now - p->t_draw >= REDRAW_SECONDS : step % p->every == 0;
+    int due = p->tty ? now - p->t_draw >= REDRAW_SECONDS : step % p->every == 0 || now - p->t_line >= p->interval;
     if (!due && !last) return;
     char fields[256];
     fmt_fields(p, fields, sizeof fields, step, loss, units, now - p->t0);
-    p->t_draw = now;
+    p->t_draw = p->t_line = now;
     if (p->tty) draw_bar(p, fields, step);
     else fprintf(p->fp, "[M::%s] %s\n", p->label, fields);
 }

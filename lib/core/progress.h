@@ -14,13 +14,18 @@ typedef struct {
     char unit[24];       /* throughput unit, "tok/s" or "audio-s/s" */
     long total;          /* steps to do; 0 = unknown (no bar, no ETA) */
     long every;          /* plain mode: one line every `every` steps */
+    double interval;     /* plain mode: and one at least every `interval` seconds */
     int quiet, tty;
     double t0;           /* ds_realtime() at init */
     double t_draw;       /* last redraw of the live bar */
+    double t_line;       /* plain mode: the last line (init: t0) */
     int live;            /* a live line is on screen and needs a newline */
 } ds_progress;
 
-/* tty is taken from isatty(stderr); every <= 0 means 100. */
+/* tty is taken from isatty(stderr); every <= 0 means 100. Off a terminal
+ * a line also comes whenever DS_PROGRESS_SECONDS (30) have passed since
+ * the last, or the seconds in $DERFSEQ_PROGRESS_SECONDS. */
+#define DS_PROGRESS_SECONDS 30.0
 void ds_progress_init(ds_progress *p, const char *label, long total, const char *unit, long every,
                       int quiet);
 /* Reports `step` steps done (1-based), the latest loss (NaN: not shown) and
