@@ -439,12 +439,29 @@ static int evaluate_lm(eval_opts *o, ds_model *m)
 
 /* ---- classifiers ---------------------------------------------------- */
 
+/* A metric for the table: "n/a" when undefined (NaN: AUROC of a split
+ * without one of the classes). */
+static void put_metric(FILE *fp, const char *sep, double x)
+{
+    if (isnan(x)) fprintf(fp, "%sn/a", sep);
+    else fprintf(fp, "%s%.6f", sep, x);
+}
+
 static void print_metrics(FILE *fp, const ds_classifier *c, const ds_cls_metrics *m)
 {
-    fprintf(fp, "n\t%ld\naccuracy\t%.6f\nmcc\t%.6f\nmacro_f1\t%.6f\n", m->n, m->accuracy, m->mcc, m->macro_f1);
-    fprintf(fp, "\nclass\tprecision\trecall\tf1\n");
-    for (int k = 0; k < m->k; k++)
-        fprintf(fp, "%s\t%.6f\t%.6f\t%.6f\n", c->classes[k], m->precision[k], m->recall[k], m->f1[k]);
+    fprintf(fp, "n\t%ld\naccuracy\t%.6f\nmajority_baseline\t%.6f\nmajority_class\t%s\nmcc\t%.6f\nmacro_f1\t%.6f\n", m->n,
+            m->accuracy, m->majority_accuracy, c->classes[m->majority], m->mcc, m->macro_f1);
+    fputs("auroc", fp);
+    put_metric(fp, "\t", m->auroc);
+    fputs("\nauprc", fp);
+    put_metric(fp, "\t", m->auprc);
+    fprintf(fp, "\n\nclass\tsupport\tprecision\trecall\tf1\tauroc\tauprc\n");
+    for (int k = 0; k < m->k; k++) {
+        fprintf(fp, "%s\t%ld\t%.6f\t%.6f\t%.6f", c->classes[k], m->support[k], m->precision[k], m->recall[k], m->f1[k]);
+        put_metric(fp, "\t", m->auroc_k[k]);
+        put_metric(fp, "\t", m->auprc_k[k]);
+        fputc('\n', fp);
+    }
     fprintf(fp, "\nconfusion (rows true, columns predicted)");
     for (int k = 0; k < m->k; k++) fprintf(fp, "\t%s", c->classes[k]);
     for (int t = 0; t < m->k; t++) {
@@ -454,21 +471,41 @@ static void print_metrics(FILE *fp, const ds_classifier *c, const ds_cls_metrics
     fputc('\n', fp);
 }
 
+/* The summary metrics of one dataset, shared by a single eval's JSON and
+ * a suite's rows (undefined AUROC/AUPRC: null). */
+static void summary_json(json_t *j, const ds_classifier *c, const ds_cls_metrics *m)
+{
+    json_object_set_new(j, "n", json_integer(m->n));
+    json_object_set_new(j, "accuracy", ds_json_real(m->accuracy));
+    json_object_set_new(j, "majority_baseline", ds_json_real(m->majority_accuracy));
+    json_object_set_new(j, "majority_class", json_string(c->classes[m->majority]));
+    json_object_set_new(j, "mcc", ds_json_real(m->mcc));
+    json_object_set_new(j, "macro_f1", ds_json_real(m->macro_f1));
+    json_object_set_new(j, "auroc", ds_json_real(m->auroc));
+    json_object_set_new(j, "auprc", ds_json_real(m->auprc));
+}
+
 static json_t *metrics_json(const eval_opts *o, const ds_classifier *c, const ds_cls_metrics *m, const char *data,
                             const char *split)
 {
-    json_t *per = json_object(), *conf = json_array();
+    json_t *per = json_object(), *conf = json_array(), *cls = json_array();
     for (int k = 0; k < m->k; k++) {
-        json_object_set_new(per, c->classes[k], json_pack("{s:o, s:o, s:o}", "precision", ds_json_real(m->precision[k]),
-                                                          "recall", ds_json_real(m->recall[k]), "f1",
-                                                          ds_json_real(m->f1[k])));
+        json_object_set_new(per, c->classes[k],
+                            json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "support", (json_int_t)m->support[k], "precision",
+                                      ds_json_real(m->precision[k]), "recall", ds_json_real(m->recall[k]), "f1",
+                                      ds_json_real(m->f1[k]), "auroc", ds_json_real(m->auroc_k[k]), "auprc",
+                                      ds_json_real(m->auprc_k[k])));
+        json_array_append_new(cls, json_string(c->classes[k]));
         json_t *row = json_array();
         for (int j = 0; j < m->k; j++) json_array_append_new(row, json_integer(m->confusion[k * m->k + j]));
         json_array_append_new(conf, row);
     }
-    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "checkpoint", o->from, "data", data, "split",
-                     split, "n", (json_int_t)m->n, "accuracy", ds_json_real(m->accuracy), "mcc", ds_json_real(m->mcc),
-                     "macro_f1", ds_json_real(m->macro_f1), "per_class", per, "confusion", conf);
+    json_t *j = json_pack("{s:s, s:s, s:s}", "checkpoint", o->from, "data", data, "split", split);
+    summary_json(j, c, m);
+    json_object_set_new(j, "per_class", per);
+    json_object_set_new(j, "classes", cls);
+    json_object_set_new(j, "confusion", conf);
+    return j;
 }
 
 static int write_predictions(const char *path, const ds_classifier *c, const ds_gb_split *s, const int *pred,
@@ -492,9 +529,11 @@ static int write_predictions(const char *path, const ds_classifier *c, const ds_
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Metrics of one classifier checkpoint on DATA's split; with c, the loaded
- * classifier is handed back for reporting (the caller frees it). */
-static int classifier_metrics(eval_opts *o, const char *ckpt, const char *data, ds_cls_metrics *m, ds_classifier *keep)
+/* Metrics of one classifier checkpoint on DATA's split; the loaded
+ * classifier is handed back in keep for reporting (the caller frees it);
+ * predictions: also write --predictions. */
+static int classifier_metrics(eval_opts *o, const char *ckpt, const char *data, ds_cls_metrics *m, ds_classifier *keep,
+                              int predictions)
 {
     ds_classifier c;
     ds_gb_split s = {0};
@@ -515,9 +554,11 @@ static int classifier_metrics(eval_opts *o, const char *ckpt, const char *data, 
     if (!e) e = ds_classifier_predict(&c, &s, (int)o->batch_size, pred, probs);
     for (long i = 0; !e && i < s.n; i++) truth[i] = s.r[i].label;
     if (!e) e = ds_cls_metrics_compute(m, truth, pred, s.n, c.nclass);
-    if (!e && keep && o->predictions) e = write_predictions(o->predictions, &c, &s, pred, probs);
+    if (!e) e = ds_cls_metrics_scores(m, truth, probs, s.n);
+    if (!e && predictions && o->predictions) e = write_predictions(o->predictions, &c, &s, pred, probs);
     free(pred); free(truth); free(probs);
     ds_gb_free(&s);
+    if (e) ds_cls_metrics_free(m);
     if (!e && keep) *keep = c;
     else ds_classifier_free(&c);
     return e;
@@ -528,7 +569,7 @@ static int evaluate_classifier(eval_opts *o, const char *data)
     ds_classifier c;
     ds_cls_metrics m;
     const char *split = o->split ? o->split : "test";
-    int e = classifier_metrics(o, o->from, data, &m, &c);
+    int e = classifier_metrics(o, o->from, data, &m, &c, 1);
     if (e) return e;
     if (!o->co.json_path || strcmp(o->co.json_path, "-")) {
         printf("checkpoint\t%s\ndata\t%s\nsplit\t%s\n", o->from, data, split);
@@ -545,43 +586,84 @@ static int evaluate_classifier(eval_opts *o, const char *data)
     return e;
 }
 
-/* Suite mode: --from RUNS/ with RUNS/<name>/best.safetensors for every
- * DATA/<name>/ dataset; one row per dataset, as the papers' tables. */
-static int evaluate_suite(eval_opts *o, const char *runs, const char *datasets)
+/* The names of RUNS/<name>/best.safetensors, sorted. */
+static int suite_runs(const char *runs, char ***names, int *n)
 {
     DIR *d = opendir(runs);
     if (!d) return ds_err_errno(DS_EIO, "%s: cannot open the runs directory", runs);
-    char **names = NULL;
-    int n = 0;
+    *names = NULL;
+    *n = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    int r = 0;
+    while (!r && (e = readdir(d))) {
         char p[4096];
         if (e->d_name[0] == '.' || snprintf(p, sizeof p, "%s/%s/best.safetensors", runs, e->d_name) >= (int)sizeof p) continue;
         if (access(p, R_OK)) continue;
-        names = realloc(names, sizeof *names * (size_t)(n + 1));
-        names[n++] = strdup(e->d_name);
+        char **q = realloc(*names, sizeof *q * (size_t)(*n + 1));
+        if (!q || !(q[*n] = strdup(e->d_name))) r = ds_err(DS_ENOMEM, "%s: out of memory listing the runs", runs);
+        if (q) *names = q;
+        if (!r) (*n)++;
     }
     closedir(d);
-    if (n) qsort(names, (size_t)n, sizeof *names, cmp_names);   /* names is NULL when empty */
-    int r = n ? 0 : ds_err(DS_EINVAL, "%s: no <dataset>/best.safetensors runs", runs);
+    if (*n) qsort(*names, (size_t)*n, sizeof **names, cmp_names);   /* names is NULL when empty */
+    return r ? r : *n ? 0 : ds_err(DS_EINVAL, "%s: no <dataset>/best.safetensors runs", runs);
+}
+
+/* One suite row: the metrics and status "ok", or n/a and "error: why". */
+static void suite_row(const char *name, const ds_classifier *c, const ds_cls_metrics *m, const char *err, json_t *rows,
+                      int table)
+{
+    if (table) {
+        printf("%s\t", name);
+        if (err) printf("n/a\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a");
+        else {
+            printf("%ld", m->n);
+            put_metric(stdout, "\t", m->accuracy);
+            put_metric(stdout, "\t", m->majority_accuracy);
+            put_metric(stdout, "\t", m->mcc);
+            put_metric(stdout, "\t", m->macro_f1);
+            put_metric(stdout, "\t", m->auroc);
+            put_metric(stdout, "\t", m->auprc);
+        }
+        printf("\t%s%s\n", err ? "error: " : "ok", err ? err : "");
+    }
+    json_t *j = json_pack("{s:s, s:s}", "dataset", name, "status", err ? "error" : "ok");
+    if (err) json_object_set_new(j, "error", json_string(err));
+    else summary_json(j, c, m);
+    json_array_append_new(rows, j);
+}
+
+/* Suite mode: --from RUNS/ with RUNS/<name>/best.safetensors for every
+ * DATA/<name>/ dataset; one row per dataset, as the papers' tables. A
+ * dataset that fails gets its error in the status column and the others
+ * go on; the command fails at the end if any did. */
+static int evaluate_suite(eval_opts *o, const char *runs, const char *datasets)
+{
+    char **names = NULL;
+    int n = 0, failed = 0, first = -1;
+    int r = suite_runs(runs, &names, &n);
+    if (r) return r;
     json_t *rows = json_array();
     int table = !o->co.json_path || strcmp(o->co.json_path, "-");
-    if (!r && table) printf("dataset\tn\taccuracy\tmcc\tmacro_f1\n");
-    for (int i = 0; !r && i < n; i++) {
+    if (table) printf("dataset\tn\taccuracy\tmajority_baseline\tmcc\tmacro_f1\tauroc\tauprc\tstatus\n");
+    for (int i = 0; i < n; i++) {
         char ckpt[4096], data[4096];
         snprintf(ckpt, sizeof ckpt, "%s/%s/best.safetensors", runs, names[i]);
         snprintf(data, sizeof data, "%s/%s", datasets, names[i]);
         ds_cls_metrics m;
-        r = classifier_metrics(o, ckpt, data, &m, NULL);
-        if (r) { r = ds_err(DS_EINVAL, "%s: %s", names[i], ds_errmsg()); break; }
-        if (table) printf("%s\t%ld\t%.4f\t%.4f\t%.4f\n", names[i], m.n, m.accuracy, m.mcc, m.macro_f1);
-        json_array_append_new(rows, json_pack("{s:s, s:I, s:o, s:o, s:o}", "dataset", names[i], "n", (json_int_t)m.n,
-                                              "accuracy", ds_json_real(m.accuracy), "mcc", ds_json_real(m.mcc),
-                                              "macro_f1", ds_json_real(m.macro_f1)));
-        ds_cls_metrics_free(&m);
+        ds_classifier c;
+        int e = classifier_metrics(o, ckpt, data, &m, &c, 0);
+        failed += e != 0;
+        if (e && first < 0) first = i;
+        suite_row(names[i], &c, &m, e ? ds_errmsg() : NULL, rows, table);
+        if (!e) { ds_cls_metrics_free(&m); ds_classifier_free(&c); }
+        ds_err_clear();
     }
+    if (table && fflush(stdout)) r = ds_err_errno(DS_EIO, "standard output");
     if (!r && o->co.json_path) r = write_json_file(o->co.json_path, rows);
     json_decref(rows);
+    if (!r && failed)
+        r = ds_err(DS_EINVAL, "%d of %d datasets failed (the first: %s; see the status column)", failed, n, names[first]);
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
     return r;
