@@ -198,6 +198,7 @@ typedef struct {
     long ntrain, nval;
     long start_epoch, start_step, stale;
     long best_correct;            /* validation records right in the best epoch; -1: none yet */
+    long best_epoch;              /* that epoch (1-based); 0: none yet, or a state of derfseq 0.1.0 */
     long saved_epoch;             /* the epoch of the last saved state; -1: none */
     int created, claimed;         /* this run made / took its directory (ds_rundir_abandon) */
     char state[1100];
@@ -319,6 +320,7 @@ static int save_state(finetune *f, long epoch, long step, long best_correct, lon
     ds_counters_set(&c, "step", step);
     ds_counters_set(&c, "stale", stale);
     ds_counters_set(&c, "best_correct", best_correct);
+    ds_counters_set(&c, "best_epoch", f->best_epoch);
     const ds_params *ps[2] = { &f->clf.m->params, &f->clf.head.params };
     const ds_adamw *op[2] = { &f->opt_enc, &f->opt_head };
     int e = ds_trainstate_save_n(f->state, ps, op, 2, &c);
@@ -331,7 +333,7 @@ static int load_state(finetune *f)
     ds_counters c = {0};
     ds_params *ps[2] = { &f->clf.m->params, &f->clf.head.params };
     ds_adamw *op[2] = { &f->opt_enc, &f->opt_head };
-    int64_t ep = 0, step = 0, stale = 0, best = -1;
+    int64_t ep = 0, step = 0, stale = 0, best = -1, best_ep = 0;
     int e = access(f->state, F_OK) ? ds_err(DS_EIO, "%s: no state yet (stopped before its first epoch); start it again", f->dir)
                                    : ds_trainstate_load_n(f->state, ps, op, 2, &c);
     if (!e) e = ds_counters_get(&c, "epoch", &ep);
@@ -344,13 +346,33 @@ static int load_state(finetune *f)
         long n = f->nval ? f->nval : f->ntrain;
         best = ppb < 0 ? -1 : llround((double)ppb * 1e-9 * (double)n);
     }
+    if (!e && ds_counters_get(&c, "best_epoch", &best_ep)) best_ep = 0;
     ds_err_clear();
+    f->best_epoch = (long)best_ep;
     f->start_epoch = (long)ep;
     f->start_step = (long)step;
     f->stale = (long)stale;
     f->best_correct = (long)best;
     f->saved_epoch = (long)ep;
     return e;
+}
+
+/* The epoch best.safetensors holds and its validation accuracy, on stderr
+ * and as the log's last record. */
+static int report_best(finetune *f, long best_correct)
+{
+    long nv = f->nval ? f->nval : f->ntrain;
+    double acc = (double)best_correct / (double)nv;
+    if (!f->o->co.quiet) {
+        char ep[32] = "?";   /* a run resumed from a derfseq 0.1.0 state did not record it */
+        if (f->best_epoch > 0) snprintf(ep, sizeof ep, "%ld", f->best_epoch);
+        fprintf(stderr, "[M::finetune] best epoch %s: validation accuracy %.4f (%ld/%ld) in %s\n", ep, acc,
+                best_correct, nv, f->best);
+    }
+    json_t *j = json_pack("{s:o, s:I, s:I}", "best_val_accuracy", ds_json_real(acc), "val_n", (json_int_t)nv,
+                          "best_correct", (json_int_t)best_correct);
+    if (j) json_object_set_new(j, "best_epoch", f->best_epoch > 0 ? json_integer(f->best_epoch) : json_null());
+    return log_json(f, j);
 }
 
 static int train(finetune *f)
@@ -419,6 +441,7 @@ static int train(finetune *f)
         if (!f->o->co.quiet) fprintf(stderr, "[M::finetune] epoch %ld: validation accuracy %.4f\n", ep + 1, acc);
         if (correct > best) {
             best = correct;
+            f->best_epoch = ep + 1;
             stale = 0;
             char v[32];
             snprintf(v, sizeof v, "%.6f", acc);
@@ -430,6 +453,7 @@ static int train(finetune *f)
         if (!e) e = ds_cls_head_reserve(&f->clf.head, B, L);
     }
     if (!e) e = ds_classifier_save(&f->clf, f->last, NULL, NULL);
+    if (!e && best >= 0) e = report_best(f, best);
     free(ids);
     free(lab);
     free(rc);
