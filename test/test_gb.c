@@ -129,7 +129,7 @@ TEST(test_gb_region_names_follow_chr_and_transcript_version_rules)
         CHECK(!strcmp(s.r[1].seq, "GGGG"));      /* version-less id, empty strand = forward */
         CHECK(!strcmp(s.r[2].seq, "AA"));        /* chrMT → MT, '-' reverse-complemented */
         CHECK(!strcmp(s.r[3].seq, "TTTT"));      /* soft-masked aaaa, upper-cased as GB's unmasked reference, on '-' */
-        CHECK(!strcmp(s.r[3].id, "x:d") && s.r[4].label == 1);
+        CHECK(!strcmp(s.r[3].id, "x/d") && s.r[4].label == 1);
     }
     ds_gb_free(&s);
 }
