@@ -3,6 +3,7 @@
  * models today: loss, perplexity and bits per base on a genome's held-out
  * split. */
 #include <dirent.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -28,7 +29,7 @@
 #include "io/audio.h"
 #include "io/checkpoint.h"
 
-enum { OPT_SPLIT = 1100, OPT_MAX_WINDOWS, OPT_MAX_N, OPT_LAYOUT, OPT_PREDICTIONS, OPT_CROP };
+enum { OPT_SPLIT = 1100, OPT_MAX_WINDOWS, OPT_MAX_N, OPT_LAYOUT, OPT_PREDICTIONS, OPT_CROP, OPT_LABELS };
 
 typedef struct {
     ds_common_opts co;
@@ -37,6 +38,7 @@ typedef struct {
     long max_windows, max_n;
     int layout;                 /* DS_GB_* for classifiers */
     const char *predictions;    /* classifier: per-sequence TSV */
+    const char *labels;         /* classifier: --labels RAW=NAME,...; else the checkpoint's */
     long crop;                  /* speech: samples per utterance scored */
 } eval_opts;
 
@@ -51,6 +53,7 @@ static const struct option LONGOPTS[] = {
     { "max-n", required_argument, NULL, OPT_MAX_N },
     { "layout", required_argument, NULL, OPT_LAYOUT },
     { "predictions", required_argument, NULL, OPT_PREDICTIONS },
+    { "labels", required_argument, NULL, OPT_LABELS },
     { "crop", required_argument, NULL, OPT_CROP },
     DS_LONGOPT_JSON, DS_LONGOPT_THREADS, DS_LONGOPT_SEED, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
     { NULL, 0, NULL, 0 },
@@ -76,11 +79,17 @@ static void usage(FILE *fp, const eval_opts *o)
     ds_usage_line(fp, "    --max-n N", "skip windows with more than N bases N", "seq-len/10");
     ds_usage_line(fp, "    --layout NAME", "classifier data: auto|tree|coords|table", "auto");
     ds_usage_line(fp, "    --predictions FILE", "one TSV row per sequence or utterance", "none");
+    ds_usage_line(fp, "    --labels MAP", "classifier: class names of raw labels, RAW=NAME,...", "the checkpoint's");
     fprintf(fp, "    A fine-tuned classifier is scored on DATA's --split (default test):\n"
-                "    accuracy, MCC, macro F1, per-class precision and recall, confusion matrix;\n"
-                "    --predictions rows: id, true, predicted, each class's probability.\n"
+                "    accuracy beside the majority-class baseline, MCC, macro F1, AUROC and AUPRC\n"
+                "    (binary: the second class positive; more: macro one-vs-rest; n/a when a\n"
+                "    class is missing), per-class support, precision, recall, confusion matrix.\n"
+                "    --split valid scores the validation part finetune held out, rebuilt from\n"
+                "    the run's config.json next to CKPT (DATA optional).\n"
+                "    --predictions rows: id (<class>/<id>), true, predicted, each class's probability.\n"
                 "    Suite: --from RUNS/ with RUNS/<name>/best.safetensors scores each DATA/<name>/\n"
-                "    and prints one row per dataset.\n");
+                "    and prints one row per dataset with a status column; it goes on past a\n"
+                "    failing dataset and fails at the end if any did.\n");
     fprintf(fp, "    A DNA language model is scored on non-overlapping windows of the genome's\n"
                 "    held-out part: the BED rows of --split, or without a BED the last 5%% of\n"
                 "    every contig (the part pretrain holds out); --split train scores the\n"
@@ -136,6 +145,13 @@ static int parse(eval_opts *o, int argc, char **argv)
                 return ds_usage_error(o->co.cmd, "--layout: expected auto, tree, coords or table, got '%s'", optarg);
             break;
         case OPT_PREDICTIONS: o->predictions = optarg; break;
+        case OPT_LABELS: {
+            ds_gb_labels map;
+            if (ds_gb_labels_parse(&map, optarg)) return ds_usage_error(o->co.cmd, "--labels: %s", ds_errmsg());
+            ds_gb_labels_free(&map);
+            o->labels = optarg;
+            break;
+        }
         case OPT_CROP:
             if (ds_parse_long(&o->co, "crop", optarg, 1, &o->crop)) return 2;
             break;
@@ -439,12 +455,29 @@ static int evaluate_lm(eval_opts *o, ds_model *m)
 
 /* ---- classifiers ---------------------------------------------------- */
 
+/* A metric for the table: "n/a" when undefined (NaN: AUROC of a split
+ * without one of the classes). */
+static void put_metric(FILE *fp, const char *sep, double x)
+{
+    if (isnan(x)) fprintf(fp, "%sn/a", sep);
+    else fprintf(fp, "%s%.6f", sep, x);
+}
+
 static void print_metrics(FILE *fp, const ds_classifier *c, const ds_cls_metrics *m)
 {
-    fprintf(fp, "n\t%ld\naccuracy\t%.6f\nmcc\t%.6f\nmacro_f1\t%.6f\n", m->n, m->accuracy, m->mcc, m->macro_f1);
-    fprintf(fp, "\nclass\tprecision\trecall\tf1\n");
-    for (int k = 0; k < m->k; k++)
-        fprintf(fp, "%s\t%.6f\t%.6f\t%.6f\n", c->classes[k], m->precision[k], m->recall[k], m->f1[k]);
+    fprintf(fp, "n\t%ld\naccuracy\t%.6f\nmajority_baseline\t%.6f\nmajority_class\t%s\nmcc\t%.6f\nmacro_f1\t%.6f\n", m->n,
+            m->accuracy, m->majority_accuracy, c->classes[m->majority], m->mcc, m->macro_f1);
+    fputs("auroc", fp);
+    put_metric(fp, "\t", m->auroc);
+    fputs("\nauprc", fp);
+    put_metric(fp, "\t", m->auprc);
+    fprintf(fp, "\n\nclass\tsupport\tprecision\trecall\tf1\tauroc\tauprc\n");
+    for (int k = 0; k < m->k; k++) {
+        fprintf(fp, "%s\t%ld\t%.6f\t%.6f\t%.6f", c->classes[k], m->support[k], m->precision[k], m->recall[k], m->f1[k]);
+        put_metric(fp, "\t", m->auroc_k[k]);
+        put_metric(fp, "\t", m->auprc_k[k]);
+        fputc('\n', fp);
+    }
     fprintf(fp, "\nconfusion (rows true, columns predicted)");
     for (int k = 0; k < m->k; k++) fprintf(fp, "\t%s", c->classes[k]);
     for (int t = 0; t < m->k; t++) {
@@ -454,21 +487,41 @@ static void print_metrics(FILE *fp, const ds_classifier *c, const ds_cls_metrics
     fputc('\n', fp);
 }
 
+/* The summary metrics of one dataset, shared by a single eval's JSON and
+ * a suite's rows (undefined AUROC/AUPRC: null). */
+static void summary_json(json_t *j, const ds_classifier *c, const ds_cls_metrics *m)
+{
+    json_object_set_new(j, "n", json_integer(m->n));
+    json_object_set_new(j, "accuracy", ds_json_real(m->accuracy));
+    json_object_set_new(j, "majority_baseline", ds_json_real(m->majority_accuracy));
+    json_object_set_new(j, "majority_class", json_string(c->classes[m->majority]));
+    json_object_set_new(j, "mcc", ds_json_real(m->mcc));
+    json_object_set_new(j, "macro_f1", ds_json_real(m->macro_f1));
+    json_object_set_new(j, "auroc", ds_json_real(m->auroc));
+    json_object_set_new(j, "auprc", ds_json_real(m->auprc));
+}
+
 static json_t *metrics_json(const eval_opts *o, const ds_classifier *c, const ds_cls_metrics *m, const char *data,
                             const char *split)
 {
-    json_t *per = json_object(), *conf = json_array();
+    json_t *per = json_object(), *conf = json_array(), *cls = json_array();
     for (int k = 0; k < m->k; k++) {
-        json_object_set_new(per, c->classes[k], json_pack("{s:o, s:o, s:o}", "precision", ds_json_real(m->precision[k]),
-                                                          "recall", ds_json_real(m->recall[k]), "f1",
-                                                          ds_json_real(m->f1[k])));
+        json_object_set_new(per, c->classes[k],
+                            json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "support", (json_int_t)m->support[k], "precision",
+                                      ds_json_real(m->precision[k]), "recall", ds_json_real(m->recall[k]), "f1",
+                                      ds_json_real(m->f1[k]), "auroc", ds_json_real(m->auroc_k[k]), "auprc",
+                                      ds_json_real(m->auprc_k[k])));
+        json_array_append_new(cls, json_string(c->classes[k]));
         json_t *row = json_array();
         for (int j = 0; j < m->k; j++) json_array_append_new(row, json_integer(m->confusion[k * m->k + j]));
         json_array_append_new(conf, row);
     }
-    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "checkpoint", o->from, "data", data, "split",
-                     split, "n", (json_int_t)m->n, "accuracy", ds_json_real(m->accuracy), "mcc", ds_json_real(m->mcc),
-                     "macro_f1", ds_json_real(m->macro_f1), "per_class", per, "confusion", conf);
+    json_t *j = json_pack("{s:s, s:s, s:s}", "checkpoint", o->from, "data", data, "split", split);
+    summary_json(j, c, m);
+    json_object_set_new(j, "per_class", per);
+    json_object_set_new(j, "classes", cls);
+    json_object_set_new(j, "confusion", conf);
+    return j;
 }
 
 static int write_predictions(const char *path, const ds_classifier *c, const ds_gb_split *s, const int *pred,
@@ -492,19 +545,151 @@ static int write_predictions(const char *path, const ds_classifier *c, const ds_
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Metrics of one classifier checkpoint on DATA's split; with c, the loaded
- * classifier is handed back for reporting (the caller frees it). */
-static int classifier_metrics(eval_opts *o, const char *ckpt, const char *data, ds_cls_metrics *m, ds_classifier *keep)
+/* Keeps records idx[0..n) of s, in that order (the others are freed). */
+static int keep_records(ds_gb_split *s, const long *idx, long n)
+{
+    ds_gb_record *r = malloc(sizeof *r * (size_t)(n > 0 ? n : 1));
+    unsigned char *taken = calloc((size_t)(s->n > 0 ? s->n : 1), 1);
+    if (!r || !taken) { free(r); free(taken); return ds_err(DS_ENOMEM, "out of memory for %ld records", n); }
+    for (long i = 0; i < n; i++) { r[i] = s->r[idx[i]]; taken[idx[i]] = 1; }
+    for (long i = 0; i < s->n; i++)
+        if (!taken[i]) { free(s->r[i].id); free(s->r[i].seq); }
+    free(taken);
+    free(s->r);
+    s->r = r;
+    s->n = s->cap = n;
+    free(s->warn);   /* it described the whole train split */
+    s->warn = NULL;
+    return 0;
+}
+
+/* Whether id `old` of a run's validation.tsv names record id `now`
+ * (<class>/<x>): the same, or the forms of derfseq 0.1.0 (<class>:<x> for
+ * coords, <x> for tables). */
+static int same_record_id(const char *old, const char *now, const char *cls)
+{
+    size_t k = strlen(cls);
+    const char *x = !strncmp(now, cls, k) && now[k] == '/' ? now + k + 1 : now;
+    return !strcmp(old, now) || !strcmp(old, x) || (!strncmp(old, cls, k) && old[k] == ':' && !strcmp(old + k + 1, x));
+}
+
+/* The rebuilt split against the run's validation.tsv (id, class), when
+ * the run has one: a difference means the data changed since the run. */
+static int check_validation_tsv(const char *run, const ds_gb_split *s)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/validation.tsv", run);
+    FILE *fp = fopen(p, "r");
+    if (!fp) return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    long n = 0;
+    int r = 0;
+    ssize_t len = getline(&line, &cap, fp);   /* the header */
+    while (!r && len > 0 && (len = getline(&line, &cap, fp)) > 0) {
+        line[strcspn(line, "\r\n")] = 0;
+        char *tab = strchr(line, '\t');
+        if (tab) *tab = 0;
+        const ds_gb_record *rec = n < s->n ? &s->r[n] : NULL;
+        if (!rec || !tab || strcmp(tab + 1, s->classes[rec->label]) || !same_record_id(line, rec->id, s->classes[rec->label]))
+            r = ds_err(DS_EFORMAT, "%s:%ld: '%s' is not the record the split rebuilt from config.json holds there (%s); "
+                                   "has the data changed since the run?", p, n + 2, line, rec ? rec->id : "none");
+        n++;
+    }
+    free(line);
+    fclose(fp);
+    if (!r && n != s->n)
+        r = ds_err(DS_EFORMAT, "%s: %ld validation records, but the split rebuilt from config.json has %ld; has the data "
+                               "changed since the run?", p, n, s->n);
+    return r;
+}
+
+static int same_dir(const char *a, const char *b)
+{
+    char x[PATH_MAX], y[PATH_MAX];
+    return realpath(a, x) && realpath(b, y) && !strcmp(x, y);
+}
+
+/* --split valid: the validation records finetune held out of the run's
+ * train split, rebuilt from RUN/config.json next to the checkpoint (data,
+ * layout, ref, val_fraction, seed) by the same hold-out (ds_gb_holdout).
+ * data: DATA if given (it must be the run's); used: the directory read. */
+static int read_valid(const eval_opts *o, const char *ckpt, const char *data, const ds_classifier *c,
+                      const ds_gb_labels *map, ds_gb_split *s, char *used, size_t cap)
+{
+    char run[4096], cfg[4200];
+    snprintf(run, sizeof run, "%s", ckpt);
+    char *slash = strrchr(run, '/');
+    if (slash) *slash = 0;
+    else snprintf(run, sizeof run, ".");
+    snprintf(cfg, sizeof cfg, "%s/config.json", run);
+    json_error_t err;
+    json_t *j = json_load_file(cfg, 0, &err);
+    if (!j)
+        return ds_err(DS_EINVAL, "--split valid: %s has no run config to rebuild its validation split from (%s: %s); "
+                      "use the checkpoint inside its finetune run directory", ckpt, cfg, err.text);
+    const char *rdata = NULL, *layout = NULL, *ref = NULL;
+    double frac = 0;
+    json_int_t seed = 0;
+    int e = 0;
+    if (json_unpack_ex(j, &err, 0, "{s:s, s:s, s?s, s:F, s:I}", "data", &rdata, "layout", &layout, "ref", &ref,
+                       "val_fraction", &frac, "seed", &seed))
+        e = ds_err(DS_EFORMAT, "%s: %s (--split valid needs a GenomicBenchmarks finetune run)", cfg, err.text);
+    else if (data && !same_dir(data, rdata))
+        e = ds_err(DS_EINVAL, "--split valid: %s is not the data of the run (%s: \"data\": \"%s\"); give that "
+                   "directory or no DATA", data, cfg, rdata);
+    else if (!(frac > 0))
+        e = ds_err(DS_EINVAL, "--split valid: the run held out no validation split (%s: val_fraction %g)", cfg, frac);
+    else if (ds_gb_layout_parse(layout) < 0)
+        e = ds_err(DS_EFORMAT, "%s: unknown layout '%s'", cfg, layout);
+    if (!e) {
+        snprintf(used, cap, "%s", rdata);
+        e = ds_gb_read_labels(s, rdata, "train", ds_gb_layout_parse(layout), o->ref ? o->ref : ref, c->classes,
+                              c->nclass, map);
+    }
+    long *idx = NULL, nval = 0;
+    if (!e) e = ds_gb_holdout(s->n, frac, (long)seed, &idx, &nval);
+    if (!e) e = keep_records(s, idx, nval);
+    if (!e) e = check_validation_tsv(run, s);
+    if (e && s->r) ds_gb_free(s);
+    free(idx);
+    json_decref(j);
+    return e;
+}
+
+/* The records eval scores: DATA's --split, or for valid the run's own
+ * validation split; the labels through --labels or the checkpoint's map. */
+static int read_split(const eval_opts *o, const char *ckpt, const char *data, const ds_classifier *c, ds_gb_split *s,
+                      char *used, size_t cap)
+{
+    const char *split = o->split ? o->split : "test", *labels = o->labels ? o->labels : c->labels;
+    ds_gb_labels map = { 0 };
+    int e = labels ? ds_gb_labels_parse(&map, labels) : 0;
+    if (e) e = ds_err(DS_EFORMAT, "%s: task.labels: %s", ckpt, ds_errmsg());   /* --labels was checked by parse */
+    else if (ds_split_parse(split) == DS_SPLIT_VALID) e = read_valid(o, ckpt, data, c, &map, s, used, cap);
+    else {
+        snprintf(used, cap, "%s", data);
+        e = ds_gb_read_labels(s, data, split, o->layout, o->ref, c->classes, c->nclass, &map);
+    }
+    ds_gb_labels_free(&map);
+    return e;
+}
+
+/* Metrics of one classifier checkpoint on DATA's split; the loaded
+ * classifier is handed back in keep for reporting (the caller frees it);
+ * predictions: also write --predictions; used[cap]: the data directory
+ * read (DATA, or the run's for --split valid). */
+static int classifier_metrics(eval_opts *o, const char *ckpt, const char *data, ds_cls_metrics *m, ds_classifier *keep,
+                              int predictions, char *used, size_t cap)
 {
     ds_classifier c;
     ds_gb_split s = {0};
-    const char *split = o->split ? o->split : "test";
     int *pred = NULL, *truth = NULL;
     float *probs = NULL;
     memset(m, 0, sizeof *m);
     int e = ds_classifier_load(&c, ckpt);
     if (e) return e;
-    e = ds_gb_read(&s, data, split, o->layout, o->ref, c.classes, c.nclass);
+    e = read_split(o, ckpt, data, &c, &s, used, cap);
     if (!e) ds_gb_warn(o->co.cmd, &s);
     if (!e) {
         pred = malloc(sizeof *pred * (size_t)s.n);
@@ -515,9 +700,11 @@ static int classifier_metrics(eval_opts *o, const char *ckpt, const char *data, 
     if (!e) e = ds_classifier_predict(&c, &s, (int)o->batch_size, pred, probs);
     for (long i = 0; !e && i < s.n; i++) truth[i] = s.r[i].label;
     if (!e) e = ds_cls_metrics_compute(m, truth, pred, s.n, c.nclass);
-    if (!e && keep && o->predictions) e = write_predictions(o->predictions, &c, &s, pred, probs);
+    if (!e) e = ds_cls_metrics_scores(m, truth, probs, s.n);
+    if (!e && predictions && o->predictions) e = write_predictions(o->predictions, &c, &s, pred, probs);
     free(pred); free(truth); free(probs);
     ds_gb_free(&s);
+    if (e) ds_cls_metrics_free(m);
     if (!e && keep) *keep = c;
     else ds_classifier_free(&c);
     return e;
@@ -528,8 +715,10 @@ static int evaluate_classifier(eval_opts *o, const char *data)
     ds_classifier c;
     ds_cls_metrics m;
     const char *split = o->split ? o->split : "test";
-    int e = classifier_metrics(o, o->from, data, &m, &c);
+    char used[4096];
+    int e = classifier_metrics(o, o->from, data, &m, &c, 1, used, sizeof used);
     if (e) return e;
+    data = used;
     if (!o->co.json_path || strcmp(o->co.json_path, "-")) {
         printf("checkpoint\t%s\ndata\t%s\nsplit\t%s\n", o->from, data, split);
         print_metrics(stdout, &c, &m);
@@ -545,43 +734,85 @@ static int evaluate_classifier(eval_opts *o, const char *data)
     return e;
 }
 
-/* Suite mode: --from RUNS/ with RUNS/<name>/best.safetensors for every
- * DATA/<name>/ dataset; one row per dataset, as the papers' tables. */
-static int evaluate_suite(eval_opts *o, const char *runs, const char *datasets)
+/* The names of RUNS/<name>/best.safetensors, sorted. */
+static int suite_runs(const char *runs, char ***names, int *n)
 {
     DIR *d = opendir(runs);
     if (!d) return ds_err_errno(DS_EIO, "%s: cannot open the runs directory", runs);
-    char **names = NULL;
-    int n = 0;
+    *names = NULL;
+    *n = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    int r = 0;
+    while (!r && (e = readdir(d))) {
         char p[4096];
         if (e->d_name[0] == '.' || snprintf(p, sizeof p, "%s/%s/best.safetensors", runs, e->d_name) >= (int)sizeof p) continue;
         if (access(p, R_OK)) continue;
-        names = realloc(names, sizeof *names * (size_t)(n + 1));
-        names[n++] = strdup(e->d_name);
+        char **q = realloc(*names, sizeof *q * (size_t)(*n + 1));
+        if (!q || !(q[*n] = strdup(e->d_name))) r = ds_err(DS_ENOMEM, "%s: out of memory listing the runs", runs);
+        if (q) *names = q;
+        if (!r) (*n)++;
     }
     closedir(d);
-    if (n) qsort(names, (size_t)n, sizeof *names, cmp_names);   /* names is NULL when empty */
-    int r = n ? 0 : ds_err(DS_EINVAL, "%s: no <dataset>/best.safetensors runs", runs);
+    if (*n) qsort(*names, (size_t)*n, sizeof **names, cmp_names);   /* names is NULL when empty */
+    return r ? r : *n ? 0 : ds_err(DS_EINVAL, "%s: no <dataset>/best.safetensors runs", runs);
+}
+
+/* One suite row: the metrics and status "ok", or n/a and "error: why". */
+static void suite_row(const char *name, const ds_classifier *c, const ds_cls_metrics *m, const char *err, json_t *rows,
+                      int table)
+{
+    if (table) {
+        printf("%s\t", name);
+        if (err) printf("n/a\tn/a\tn/a\tn/a\tn/a\tn/a\tn/a");
+        else {
+            printf("%ld", m->n);
+            put_metric(stdout, "\t", m->accuracy);
+            put_metric(stdout, "\t", m->majority_accuracy);
+            put_metric(stdout, "\t", m->mcc);
+            put_metric(stdout, "\t", m->macro_f1);
+            put_metric(stdout, "\t", m->auroc);
+            put_metric(stdout, "\t", m->auprc);
+        }
+        printf("\t%s%s\n", err ? "error: " : "ok", err ? err : "");
+    }
+    json_t *j = json_pack("{s:s, s:s}", "dataset", name, "status", err ? "error" : "ok");
+    if (err) json_object_set_new(j, "error", json_string(err));
+    else summary_json(j, c, m);
+    json_array_append_new(rows, j);
+}
+
+/* Suite mode: --from RUNS/ with RUNS/<name>/best.safetensors for every
+ * DATA/<name>/ dataset; one row per dataset, as the papers' tables. A
+ * dataset that fails gets its error in the status column and the others
+ * go on; the command fails at the end if any did. */
+static int evaluate_suite(eval_opts *o, const char *runs, const char *datasets)
+{
+    char **names = NULL;
+    int n = 0, failed = 0, first = -1;
+    int r = suite_runs(runs, &names, &n);
+    if (r) return r;
     json_t *rows = json_array();
     int table = !o->co.json_path || strcmp(o->co.json_path, "-");
-    if (!r && table) printf("dataset\tn\taccuracy\tmcc\tmacro_f1\n");
-    for (int i = 0; !r && i < n; i++) {
+    if (table) printf("dataset\tn\taccuracy\tmajority_baseline\tmcc\tmacro_f1\tauroc\tauprc\tstatus\n");
+    for (int i = 0; i < n; i++) {
         char ckpt[4096], data[4096];
         snprintf(ckpt, sizeof ckpt, "%s/%s/best.safetensors", runs, names[i]);
         snprintf(data, sizeof data, "%s/%s", datasets, names[i]);
         ds_cls_metrics m;
-        r = classifier_metrics(o, ckpt, data, &m, NULL);
-        if (r) { r = ds_err(DS_EINVAL, "%s: %s", names[i], ds_errmsg()); break; }
-        if (table) printf("%s\t%ld\t%.4f\t%.4f\t%.4f\n", names[i], m.n, m.accuracy, m.mcc, m.macro_f1);
-        json_array_append_new(rows, json_pack("{s:s, s:I, s:o, s:o, s:o}", "dataset", names[i], "n", (json_int_t)m.n,
-                                              "accuracy", ds_json_real(m.accuracy), "mcc", ds_json_real(m.mcc),
-                                              "macro_f1", ds_json_real(m.macro_f1)));
-        ds_cls_metrics_free(&m);
+        ds_classifier c;
+        char used[4096];
+        int e = classifier_metrics(o, ckpt, data, &m, &c, 0, used, sizeof used);
+        failed += e != 0;
+        if (e && first < 0) first = i;
+        suite_row(names[i], &c, &m, e ? ds_errmsg() : NULL, rows, table);
+        if (!e) { ds_cls_metrics_free(&m); ds_classifier_free(&c); }
+        ds_err_clear();
     }
+    if (table && fflush(stdout)) r = ds_err_errno(DS_EIO, "standard output");
     if (!r && o->co.json_path) r = write_json_file(o->co.json_path, rows);
     json_decref(rows);
+    if (!r && failed)
+        r = ds_err(DS_EINVAL, "%d of %d datasets failed (the first: %s; see the status column)", failed, n, names[first]);
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
     return r;
@@ -597,7 +828,8 @@ int main_eval(int argc, char **argv)
     if (rc) return rc;
     if (o.co.help) { usage(stdout, &o); return 0; }
     if (!o.from) return ds_usage_error(o.co.cmd, "missing --from CKPT");
-    if (optind == argc && !o.ref) return ds_usage_error(o.co.cmd, "missing DATA");
+    int valid = o.split && ds_split_parse(o.split) == DS_SPLIT_VALID;   /* a classifier's: DATA from its run */
+    if (optind == argc && !o.ref && !valid) return ds_usage_error(o.co.cmd, "missing DATA");
 
     struct stat st;
     int speech = stat(o.from, &st) == 0 && !S_ISDIR(st.st_mode) ? speech_checkpoint_kind(o.from) : CKPT_OTHER;
@@ -618,9 +850,10 @@ int main_eval(int argc, char **argv)
         if (optind == argc) return ds_usage_error(o.co.cmd, "missing DATA: the directory of datasets");
         e = evaluate_suite(&o, o.from, argv[optind]);
     } else if (ds_checkpoint_is_classifier(o.from)) {
-        if (optind == argc) return ds_usage_error(o.co.cmd, "missing DATA: the dataset directory");
-        e = evaluate_classifier(&o, argv[optind]);
+        if (optind == argc && !valid) return ds_usage_error(o.co.cmd, "missing DATA: the dataset directory");
+        e = evaluate_classifier(&o, optind < argc ? argv[optind] : NULL);
     } else {
+        if (!o.ref && optind == argc) return ds_usage_error(o.co.cmd, "missing DATA");
         if (!o.ref) o.ref = argv[optind];
         ds_model *m = NULL;
         e = ds_model_load(&m, o.from);

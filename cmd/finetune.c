@@ -31,7 +31,7 @@
 #include "nn/optim.h"
 #include "presets.h"
 
-enum { OPT_LAYOUT = 1300, OPT_MAX_LENGTH, OPT_VAL_FRACTION, OPT_PATIENCE, OPT_STOP_AT };
+enum { OPT_LAYOUT = 1300, OPT_MAX_LENGTH, OPT_VAL_FRACTION, OPT_PATIENCE, OPT_STOP_AT, OPT_LABELS };
 
 static const char *const TASKS[] = { "cls", "ctc", "gb", NULL };
 
@@ -49,6 +49,7 @@ typedef struct {
     long max_length, patience, stop_at;
     double val_fraction;
     const char *data;
+    const char *labels;           /* --labels RAW=NAME,... */
     const char *resume_ignored;   /* an option given with --resume that it would not apply */
     long threads_saved;           /* the run's thread count, from config.json on --resume */
 } finetune_opts;
@@ -59,6 +60,7 @@ static const struct option LONGOPTS[] = {
     { "model", required_argument, NULL, OPT_MODEL },
     { "ref", required_argument, NULL, OPT_REF },
     { "layout", required_argument, NULL, OPT_LAYOUT },
+    { "labels", required_argument, NULL, OPT_LABELS },
     { "max-length", required_argument, NULL, OPT_MAX_LENGTH },
     { "val-fraction", required_argument, NULL, OPT_VAL_FRACTION },
     { "patience", required_argument, NULL, OPT_PATIENCE },
@@ -111,6 +113,7 @@ static void usage(FILE *fp, const finetune_opts *o)
     ds_usage_line(fp, "    --task TASK", "gb|cls (sequence classification); ctc: speech (see --task ctc -h)", "required");
     ds_usage_line(fp, "    --ref FASTA", "reference for coordinate-layout datasets", "none");
     ds_usage_line(fp, "    --layout NAME", "auto|tree|coords|table", "auto");
+    ds_usage_line(fp, "    --labels MAP", "class names of raw labels: RAW=NAME,... (e.g. 0=negative,1=positive)", "none");
     ds_usage_line(fp, "    --max-length N", "tokens per sequence", "the dataset's recipe value, else the longest");
     ds_usage_line(fp, "    --val-fraction X", "share of train held out for validation", "0.1");
     ds_usage_line(fp, "    --patience N", "stop after N epochs without a better validation accuracy", "3");
@@ -142,6 +145,13 @@ static int parse(finetune_opts *o, int argc, char **argv)
             if ((o->layout = ds_gb_layout_parse(optarg)) < 0)
                 return ds_usage_error(o->co.cmd, "--layout: expected auto, tree, coords or table, got '%s'", optarg);
             break;
+        case OPT_LABELS: {
+            ds_gb_labels map;
+            if (ds_gb_labels_parse(&map, optarg)) return ds_usage_error(o->co.cmd, "--labels: %s", ds_errmsg());
+            ds_gb_labels_free(&map);
+            o->labels = optarg;
+            break;
+        }
         case OPT_MAX_LENGTH: if (ds_parse_long_range(&o->co, "max-length", optarg, 1, DS_SEQ_LEN_MAX, &o->max_length)) return 2; break;
         case OPT_PATIENCE: if (ds_parse_long(&o->co, "patience", optarg, 1, &o->patience)) return 2; break;
         case OPT_STOP_AT: if (ds_parse_long(&o->co, "stop-at", optarg, 1, &o->stop_at)) return 2; break;
@@ -243,19 +253,9 @@ static int build_encoder(finetune *f, ds_model **m)
 /* A seeded shuffle of train, the first val_fraction of it held out. */
 static int split_train(finetune *f)
 {
-    long n = f->data.n;
-    long *idx = malloc(sizeof *idx * (size_t)n);
-    if (!idx) return ds_err(DS_ENOMEM, "out of memory");
-    for (long i = 0; i < n; i++) idx[i] = i;
-    ds_rng r;
-    ds_rng_init(&r, (uint64_t)f->o->co.seed, 0x56414c00ull);   /* "VAL" */
-    for (long i = n - 1; i > 0; i--) {
-        long j = (long)ds_rng_below(&r, (uint64_t)i + 1), t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
-    f->nval = (long)(n * f->o->val_fraction);
-    if (f->o->val_fraction > 0 && f->nval == 0) f->nval = 1;
+    long n = f->data.n, *idx;
+    int e = ds_gb_holdout(n, f->o->val_fraction, f->o->co.seed, &idx, &f->nval);
+    if (e) return e;
     f->val = idx;
     f->train = idx + f->nval;
     f->ntrain = n - f->nval;
@@ -336,7 +336,7 @@ static int load_state(finetune *f)
     ds_counters c = {0};
     ds_params *ps[2] = { &f->clf.m->params, &f->clf.head.params };
     ds_adamw *op[2] = { &f->opt_enc, &f->opt_head };
-    int64_t ep = 0, step = 0, stale = 0, best = -1;
+    int64_t ep = 0, step = 0, stale = 0, best = -1, best_ep = 0;
     int e = access(f->state, F_OK) ? ds_err(DS_EIO, "%s: no state yet (stopped before its first epoch); start it again", f->dir)
                                    : ds_trainstate_load_n(f->state, ps, op, 2, &c);
     if (!e) e = ds_counters_get(&c, "epoch", &ep);
@@ -349,9 +349,7 @@ static int load_state(finetune *f)
         long n = f->nval ? f->nval : f->ntrain;
         best = ppb < 0 ? -1 : llround((double)ppb * 1e-9 * (double)n);
     }
-    ds_err_clear();
-    int64_t best_ep = 0;
-    if (!e && ds_counters_get(&c, "best_epoch", &best_ep)) best_ep = 0;   /* a state before it was kept */
+    if (!e && ds_counters_get(&c, "best_epoch", &best_ep)) best_ep = 0;
     ds_err_clear();
     f->best_epoch = (long)best_ep;
     f->start_epoch = (long)ep;
@@ -497,6 +495,7 @@ static int write_config(finetune *f, int L)
         json_object_set_new(j, "min_lr", json_real(isnan(t->min_lr) ? 0.1 * t->lr : t->min_lr));
         json_object_set_new(j, "decay_groups", json_string(t->decay_groups ? "official" : "derfseq"));
         json_object_set_new(j, "init_embed_std", json_real(t->init_embed_std));
+        if (o->labels) json_object_set_new(j, "labels", json_string(o->labels));
     }
     char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(j);
@@ -565,6 +564,7 @@ static int read_config(finetune_opts *o, const char *dir, json_t **root)
     o->tr.min_lr = json_is_number(x = json_object_get(j, "min_lr")) ? json_number_value(x) : 0.1 * o->tr.lr;
     o->tr.decay_groups = json_is_string(x = json_object_get(j, "decay_groups")) && !strcmp(json_string_value(x), "official");
     o->tr.init_embed_std = json_is_number(x = json_object_get(j, "init_embed_std")) ? json_number_value(x) : 0.02;
+    o->labels = json_string_value(json_object_get(j, "labels"));
     if (!(o->tr.beta1 >= 0 && o->tr.beta1 < 1 && o->tr.beta2 >= 0 && o->tr.beta2 < 1 && o->tr.min_lr >= 0 &&
           o->tr.init_embed_std > 0))
         return ds_err(DS_EFORMAT, "%s: beta1, beta2, min_lr or init_embed_std out of range (edited by hand?)", p);
@@ -597,7 +597,10 @@ static int setup(finetune *f, int resuming)
     if (resuming) ds_rundir_sweep_temps(o->out);
     else if ((e = ds_rundir_claim(o->out, &f->created, &restarted))) return e;
     else f->claimed = 1;
-    e = ds_gb_read(&f->data, o->data, "train", o->layout, o->ref, NULL, 0);
+    ds_gb_labels map = { 0 };
+    e = o->labels ? ds_gb_labels_parse(&map, o->labels) : 0;
+    if (!e) e = ds_gb_read_labels(&f->data, o->data, "train", o->layout, o->ref, NULL, 0, &map);
+    ds_gb_labels_free(&map);
     if (!e) ds_gb_warn(o->co.cmd, &f->data);
     if (!e) e = split_train(f);
     ds_model *m = NULL;
@@ -615,7 +618,7 @@ static int setup(finetune *f, int resuming)
         }
         L = m->max_len;
     }
-    e = ds_classifier_new(&f->clf, m, f->data.classes, f->data.nclass, L, (uint64_t)o->co.seed);
+    e = ds_classifier_new(&f->clf, m, f->data.classes, f->data.nclass, L, o->labels, (uint64_t)o->co.seed);
     if (e) { if (!f->clf.m) ds_model_free(m); return e; }
     ds_model_set_decay_groups(f->clf.m, o->tr.decay_groups);
     ds_adamw_cfg ac = DS_ADAMW_DEFAULTS;

@@ -6,6 +6,7 @@
 #include "cmd/gbtask.h"
 #include "core/error.h"
 #include "core/metrics.h"
+#include "core/rng.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
@@ -91,6 +92,24 @@ int ds_gb_batch_strands(const ds_gb_split *s, const long *idx, int n, int B, int
     return 0;
 }
 
+int ds_gb_holdout(long n, double val_fraction, long seed, long **out, long *nval)
+{
+    long *idx = malloc(sizeof *idx * (size_t)(n > 0 ? n : 1));
+    if (!idx) return ds_err(DS_ENOMEM, "out of memory for %ld record indices", n);
+    for (long i = 0; i < n; i++) idx[i] = i;
+    ds_rng r;
+    ds_rng_init(&r, (uint64_t)seed, 0x56414c00ull);   /* "VAL" */
+    for (long i = n - 1; i > 0; i--) {
+        long j = (long)ds_rng_below(&r, (uint64_t)i + 1), t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    *nval = (long)(n * val_fraction);
+    if (val_fraction > 0 && *nval == 0) *nval = 1;
+    *out = idx;
+    return 0;
+}
+
 int ds_classifier_conjoins(const ds_classifier *c)
 {
     return !strcmp(c->m->vt->arch, "caduceus") && !ds_caduceus_is_rcps(c->m);
@@ -104,16 +123,20 @@ static int task_config(ds_classifier *c)
     if (!o) return ds_err(DS_ENOMEM, "out of memory building the classifier config");
     json_t *cls = json_array();
     for (int i = 0; i < c->nclass; i++) json_array_append_new(cls, json_string(c->classes[i]));
-    json_object_set_new(o, "task", json_pack("{s:s, s:o, s:i}", "name", "gb", "classes", cls, "max_length", c->max_length));
+    json_t *task = json_pack("{s:s, s:o, s:i}", "name", "gb", "classes", cls, "max_length", c->max_length);
+    if (task && c->labels) json_object_set_new(task, "labels", json_string(c->labels));
+    json_object_set_new(o, "task", task);
     c->config = ds_cfg_dump(o);
     json_decref(o);
     return c->config ? 0 : ds_err(DS_ENOMEM, "out of memory serialising the classifier config");
 }
 
-int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int nclass, int max_length, uint64_t seed)
+int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int nclass, int max_length,
+                      const char *labels, uint64_t seed)
 {
     memset(c, 0, sizeof *c);
     c->m = m;
+    if (labels && !(c->labels = strdup(labels))) return ds_err(DS_ENOMEM, "out of memory for the label map");
     c->max_length = max_length;
     c->nclass = nclass;
     c->classes = calloc((size_t)nclass, sizeof *c->classes);
@@ -131,6 +154,7 @@ void ds_classifier_free(ds_classifier *c)
     ds_cls_head_free(&c->head);
     for (int i = 0; i < c->nclass; i++) free(c->classes[i]);
     free(c->classes);
+    free(c->labels);
     free(c->config);
     ds_model_free(c->m);
     memset(c, 0, sizeof *c);
@@ -212,6 +236,8 @@ int ds_classifier_load(ds_classifier *c, const char *path)
     if (!r) r = head_matches(path, c->nclass);
     if (!r) r = ds_model_load(&c->m, path);
     if (!r) r = task_max_length(c, path, task);
+    const char *labels = json_string_value(json_object_get(task, "labels"));
+    if (!r && labels && !(c->labels = strdup(labels))) r = ds_err(DS_ENOMEM, "%s: out of memory", path);
     if (!r) {
         c->config = cfg;
         cfg = NULL;

@@ -19,6 +19,7 @@ typedef struct {
     int nclass;
     char **classes;
     int max_length;
+    char *labels;        /* the label map it was trained with ("0=negative,..."), or NULL */
     char *config;        /* encoder config + "task" object, for checkpoints */
 } ds_classifier;
 
@@ -41,8 +42,18 @@ void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int
 int ds_gb_batch_strands(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels,
                         const ds_model *m, const unsigned char *rc);
 
-/* Builds the classifier around an encoder, with a fresh head. */
-int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int nclass, int max_length, uint64_t seed);
+/* finetune's validation hold-out of a train split of n records: a
+ * shuffle from seed (*idx, n entries, the caller frees it) whose first
+ * *nval = floor(n * val_fraction) (at least 1 when val_fraction > 0)
+ * records are held out. eval --split valid rebuilds it from the same
+ * numbers. */
+int ds_gb_holdout(long n, double val_fraction, long seed, long **idx, long *nval);
+
+/* Builds the classifier around an encoder, with a fresh head; labels: the
+ * --labels map of its data (kept in task.labels, so eval reads the same
+ * labels the same way), or NULL. */
+int ds_classifier_new(ds_classifier *c, ds_model *m, char *const *classes, int nclass, int max_length,
+                      const char *labels, uint64_t seed);
 /* Loads a classifier checkpoint written by ds_classifier_save. Its task
  * metadata is checked before use: task.classes 2..DS_MAX_CLASSES unique
  * non-empty strings matching the head's outputs, task.max_length in

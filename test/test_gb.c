@@ -129,7 +129,7 @@ TEST(test_gb_region_names_follow_chr_and_transcript_version_rules)
         CHECK(!strcmp(s.r[1].seq, "GGGG"));      /* version-less id, empty strand = forward */
         CHECK(!strcmp(s.r[2].seq, "AA"));        /* chrMT → MT, '-' reverse-complemented */
         CHECK(!strcmp(s.r[3].seq, "TTTT"));      /* soft-masked aaaa, upper-cased as GB's unmasked reference, on '-' */
-        CHECK(!strcmp(s.r[3].id, "x:d") && s.r[4].label == 1);
+        CHECK(!strcmp(s.r[3].id, "x/d") && s.r[4].label == 1);
     }
     ds_gb_free(&s);
 }
@@ -171,7 +171,7 @@ TEST(test_finetune_learns_the_lambda_task_and_eval_agrees_across_layouts)
                               "ln -s \"$PWD/" GB "/tree\" '%s/data/lambda'", run_dir, run_dir, best, run_dir, run_dir);
     CHECK_EQ_INT(system(cmd), 0);
     CHECK_EQ_INT(run("eval --from '%s/runs' --quiet '%s/data'", run_dir, run_dir), 0);
-    const char *head = "dataset\tn\taccuracy\tmcc\tmacro_f1\nlambda\t40\t";
+    const char *head = "dataset\tn\taccuracy\tmajority_baseline\tmcc\tmacro_f1\tauroc\tauprc\tstatus\nlambda\t40\t";
     CHECK_MSG(!strncmp(g_out, head, strlen(head)) && nlines(g_out) == 2,
               "suite table: '%s'", g_out);
 }

@@ -53,6 +53,102 @@ TEST(test_metrics_mcc_edge_cases_follow_sklearn)
     CHECK(ds_cls_metrics_compute(&m, bad, bad, 1, 2) < 0);
 }
 
+TEST(test_metrics_support_and_majority_baseline)
+{
+    /* true counts (class 0: 6, class 1: 4): always predicting class 0 scores 0.6 */
+    int t[10] = { 1, 1, 1, 1, 0, 0, 0, 0, 0, 0 }, p[10] = { 1, 1, 1, 0, 1, 1, 0, 0, 0, 0 };
+    ds_cls_metrics m;
+    CHECK_EQ_INT(ds_cls_metrics_compute(&m, t, p, 10, 2), 0);
+    CHECK(m.support[0] == 6 && m.support[1] == 4);
+    CHECK_EQ_INT(m.majority, 0);
+    CHECK_NEAR(m.majority_accuracy, 0.6, 1e-12);
+    CHECK(isnan(m.auroc) && isnan(m.auprc));   /* no scores given yet */
+    ds_cls_metrics_free(&m);
+    int tie[4] = { 1, 1, 0, 0 };               /* a tie: the first class */
+    CHECK_EQ_INT(ds_cls_metrics_compute(&m, tie, tie, 4, 2), 0);
+    CHECK(m.majority == 0 && m.majority_accuracy == 0.5);
+    ds_cls_metrics_free(&m);
+}
+
+TEST(test_metrics_auroc_and_average_precision_with_ties_by_hand)
+{
+    /* positives 0.9 0.8 0.6 0.4, negatives 0.8 0.4 0.2 (two tied pairs).
+     * AUROC = P(pos > neg) + P(tie)/2 over the 12 pairs:
+     *   0.9: 3; 0.8: 2 + 0.5; 0.6: 2; 0.4: 1 + 0.5  -> 9 / 12 = 0.75.
+     * AP, thresholds from the top (a tie group is one threshold):
+     *   0.9 tp1 fp0 P 1   dR 1/4; 0.8 tp2 fp1 P 2/3 dR 1/4;
+     *   0.6 tp3 fp1 P 3/4 dR 1/4; 0.4 tp4 fp2 P 2/3 dR 1/4; 0.2 no positive
+     *   -> (1 + 2/3 + 3/4 + 2/3) / 4 = 37/48 = 0.7708 (sklearn average_precision_score) */
+    double s[7] = { 0.9, 0.8, 0.8, 0.6, 0.4, 0.4, 0.2 };
+    unsigned char pos[7] = { 1, 1, 0, 1, 0, 1, 0 };
+    double auc, ap;
+    CHECK_EQ_INT(ds_rank_metrics(s, pos, 7, &auc, &ap), 0);
+    CHECK_NEAR(auc, 0.75, 1e-12);
+    CHECK_NEAR(ap, 37.0 / 48, 1e-12);
+    /* the order of the input does not matter */
+    double r[7] = { 0.2, 0.4, 0.8, 0.6, 0.4, 0.8, 0.9 };
+    unsigned char rpos[7] = { 0, 1, 0, 1, 0, 1, 1 };
+    CHECK_EQ_INT(ds_rank_metrics(r, rpos, 7, &auc, &ap), 0);
+    CHECK_NEAR(auc, 0.75, 1e-12);
+    CHECK_NEAR(ap, 37.0 / 48, 1e-12);
+    /* all scores tied: AUROC 1/2, AP = the positive share */
+    double flat[4] = { 0.5, 0.5, 0.5, 0.5 };
+    unsigned char fpos[4] = { 1, 0, 0, 0 };
+    CHECK_EQ_INT(ds_rank_metrics(flat, fpos, 4, &auc, &ap), 0);
+    CHECK_NEAR(auc, 0.5, 1e-12);
+    CHECK_NEAR(ap, 0.25, 1e-12);
+    /* no positives: both undefined; no negatives: AUROC undefined, AP 1 */
+    unsigned char none[4] = { 0, 0, 0, 0 }, all[4] = { 1, 1, 1, 1 };
+    CHECK_EQ_INT(ds_rank_metrics(s, none, 4, &auc, &ap), 0);
+    CHECK(isnan(auc) && isnan(ap));
+    CHECK_EQ_INT(ds_rank_metrics(s, all, 4, &auc, &ap), 0);
+    CHECK(isnan(auc) && ap == 1.0);
+}
+
+TEST(test_metrics_scores_binary_positive_is_class_1_and_absent_class_is_undefined)
+{
+    /* class-1 probabilities 0.9 0.8 0.8 0.6 0.4 0.4 0.2, as above: 0.75 and 37/48 */
+    int t[7] = { 1, 1, 0, 1, 0, 1, 0 };
+    float pr[14];
+    const float p1[7] = { 0.9f, 0.8f, 0.8f, 0.6f, 0.4f, 0.4f, 0.2f };
+    int pred[7];
+    for (int i = 0; i < 7; i++) { pr[2 * i] = 1.0f - p1[i]; pr[2 * i + 1] = p1[i]; pred[i] = p1[i] > 0.5f; }
+    ds_cls_metrics m;
+    CHECK_EQ_INT(ds_cls_metrics_compute(&m, t, pred, 7, 2), 0);
+    CHECK_EQ_INT(ds_cls_metrics_scores(&m, t, pr, 7), 0);
+    CHECK_NEAR(m.auroc, 0.75, 1e-6);
+    CHECK_NEAR(m.auprc, 37.0 / 48, 1e-6);
+    CHECK_NEAR(m.auroc_k[0], 0.75, 1e-6);   /* one-vs-rest of the other class: the same ranks reversed */
+    ds_cls_metrics_free(&m);
+    /* only class 0 in the split: class 1's AUROC and AP are undefined, and so the summary */
+    int t0[7] = { 0 };
+    CHECK_EQ_INT(ds_cls_metrics_compute(&m, t0, pred, 7, 2), 0);
+    CHECK_EQ_INT(ds_cls_metrics_scores(&m, t0, pr, 7), 0);
+    CHECK(isnan(m.auroc) && isnan(m.auprc) && isnan(m.auroc_k[0]) && m.auprc_k[0] == 1.0);
+    ds_cls_metrics_free(&m);
+}
+
+TEST(test_metrics_scores_multiclass_macro_over_the_classes_present)
+{
+    /* truth 0 0 1 1, class 2 absent. One-vs-rest:
+     *   class 0 scores 0.6 0.3 | 0.2 0.3: pairs 2 + (1 + 0.5) -> 3.5/4 = 0.875;
+     *     AP: 0.6 (tp1 P 1), then tie 0.3 (tp2 fp1 P 2/3): (1 + 2/3)/2 = 5/6
+     *   class 1 scores 0.7 0.5 | 0.3 0.3: 1, AP 1
+     *   class 2: no positives, undefined, left out of the macro mean
+     *   -> AUROC (0.875 + 1)/2 = 0.9375, AUPRC (5/6 + 1)/2 = 11/12 */
+    int t[4] = { 0, 0, 1, 1 }, pred[4] = { 0, 2, 1, 1 };
+    float pr[12] = { 0.6f, 0.3f, 0.1f, 0.3f, 0.3f, 0.4f, 0.2f, 0.7f, 0.1f, 0.3f, 0.5f, 0.2f };
+    ds_cls_metrics m;
+    CHECK_EQ_INT(ds_cls_metrics_compute(&m, t, pred, 4, 3), 0);
+    CHECK_EQ_INT(ds_cls_metrics_scores(&m, t, pr, 4), 0);
+    CHECK_NEAR(m.auroc_k[0], 0.875, 1e-6);
+    CHECK_NEAR(m.auprc_k[0], 5.0 / 6, 1e-6);
+    CHECK(isnan(m.auroc_k[2]) && isnan(m.auprc_k[2]) && m.support[2] == 0);
+    CHECK_NEAR(m.auroc, 0.9375, 1e-6);
+    CHECK_NEAR(m.auprc, 11.0 / 12, 1e-6);
+    ds_cls_metrics_free(&m);
+}
+
 static ds_edit_counts wer(const char *ref, const char *hyp)
 {
     ds_edit_counts c;

@@ -9,6 +9,7 @@
 void ds_cls_metrics_free(ds_cls_metrics *m)
 {
     free(m->confusion); free(m->precision); free(m->recall); free(m->f1);
+    free(m->support); free(m->auroc_k); free(m->auprc_k);
     memset(m, 0, sizeof *m);
 }
 
@@ -23,7 +24,11 @@ int ds_cls_metrics_compute(ds_cls_metrics *m, const int *truth, const int *pred,
     m->precision = calloc((size_t)k, sizeof(double));
     m->recall = calloc((size_t)k, sizeof(double));
     m->f1 = calloc((size_t)k, sizeof(double));
-    if (!m->confusion || !m->precision || !m->recall || !m->f1) { ds_cls_metrics_free(m); return ds_err(DS_ENOMEM, "out of memory"); }
+    m->support = calloc((size_t)k, sizeof *m->support);
+    m->auroc_k = malloc((size_t)k * sizeof(double));
+    m->auprc_k = malloc((size_t)k * sizeof(double));
+    m->auroc = m->auprc = NAN;
+    if (!m->confusion || !m->precision || !m->recall || !m->f1 || !m->support || !m->auroc_k || !m->auprc_k) { ds_cls_metrics_free(m); return ds_err(DS_ENOMEM, "out of memory"); }
     for (long i = 0; i < n; i++) {
         if (truth[i] < 0 || truth[i] >= k || pred[i] < 0 || pred[i] >= k) {
             ds_cls_metrics_free(m);
@@ -35,6 +40,9 @@ int ds_cls_metrics_compute(ds_cls_metrics *m, const int *truth, const int *pred,
     for (int c = 0; c < k; c++) {
         double tp = (double)m->confusion[c * k + c], t = 0, p = 0;
         for (int j = 0; j < k; j++) { t += (double)m->confusion[c * k + j]; p += (double)m->confusion[j * k + c]; }
+        m->support[c] = (long)t;
+        if (m->support[c] > m->support[m->majority]) m->majority = c;
+        m->auroc_k[c] = m->auprc_k[c] = NAN;
         correct += tp;
         sum_pt += p * t;
         sum_p2 += p * p;
@@ -45,8 +53,78 @@ int ds_cls_metrics_compute(ds_cls_metrics *m, const int *truth, const int *pred,
         m->macro_f1 += m->f1[c] / k;
     }
     m->accuracy = ratio(correct, s);
+    m->majority_accuracy = ratio((double)m->support[m->majority], s);
     double den = sqrt((s * s - sum_p2) * (s * s - sum_t2));
     m->mcc = den > 0 ? (correct * s - sum_pt) / den : 0.0;
+    return 0;
+}
+
+/* ---- Ranking metrics (metrics.h) ---- */
+
+typedef struct { double s; unsigned char pos; } scored;
+
+static int by_score_desc(const void *a, const void *b)
+{
+    double x = ((const scored *)a)->s, y = ((const scored *)b)->s;
+    return x > y ? -1 : x < y;
+}
+
+int ds_rank_metrics(const double *score, const unsigned char *pos, long n, double *auroc, double *ap)
+{
+    *auroc = *ap = NAN;
+    scored *v = malloc(sizeof *v * (size_t)(n > 0 ? n : 1));
+    if (!v) return ds_err(DS_ENOMEM, "out of memory ranking %ld scores", n);
+    long np = 0;
+    for (long i = 0; i < n; i++) { v[i] = (scored){ score[i], pos[i] != 0 }; np += v[i].pos; }
+    qsort(v, (size_t)n, sizeof *v, by_score_desc);
+    /* tie groups from the highest score down: a group of g records holds
+     * ranks (from the bottom) n - i - g + 1 .. n - i, average n - i - (g - 1) / 2 */
+    double rank_sum = 0, sum_ap = 0, tp = 0, fp = 0;
+    for (long i = 0; i < n;) {
+        long j = i, gp = 0;
+        while (j < n && v[j].s == v[i].s) gp += v[j++].pos;
+        long g = j - i;
+        rank_sum += (double)gp * ((double)(n - i) - 0.5 * (double)(g - 1));
+        tp += (double)gp;
+        fp += (double)(g - gp);
+        if (gp) sum_ap += (double)gp / (double)np * tp / (tp + fp);   /* (R_n - R_{n-1}) P_n */
+        i = j;
+    }
+    free(v);
+    long nn = n - np;
+    if (np > 0) *ap = sum_ap;
+    if (np > 0 && nn > 0) *auroc = (rank_sum - 0.5 * (double)np * (double)(np + 1)) / ((double)np * (double)nn);
+    return 0;
+}
+
+/* The macro mean of the defined entries of x[0..k); NaN if none is. */
+static double macro_defined(const double *x, int k)
+{
+    double s = 0;
+    int n = 0;
+    for (int c = 0; c < k; c++)
+        if (!isnan(x[c])) { s += x[c]; n++; }
+    return n ? s / n : NAN;
+}
+
+int ds_cls_metrics_scores(ds_cls_metrics *m, const int *truth, const float *probs, long n)
+{
+    int k = m->k;
+    double *score = malloc(sizeof *score * (size_t)(n > 0 ? n : 1));
+    unsigned char *pos = malloc((size_t)(n > 0 ? n : 1));
+    int e = score && pos ? 0 : ds_err(DS_ENOMEM, "out of memory for %ld scores", n);
+    for (int c = 0; !e && c < k; c++) {
+        for (long i = 0; i < n; i++) {
+            score[i] = (double)probs[i * k + c];
+            pos[i] = truth[i] == c;
+        }
+        e = ds_rank_metrics(score, pos, n, &m->auroc_k[c], &m->auprc_k[c]);
+    }
+    free(score);
+    free(pos);
+    if (e) return e;
+    m->auroc = k == 2 ? m->auroc_k[1] : macro_defined(m->auroc_k, k);
+    m->auprc = k == 2 ? m->auprc_k[1] : macro_defined(m->auprc_k, k);
     return 0;
 }
 

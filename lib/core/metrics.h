@@ -1,7 +1,19 @@
 /* Classification metrics (derfseq.md "Metrics"): accuracy, Matthews
  * correlation (the multiclass R_K of Gorodkin 2004, as sklearn), macro F1,
- * per-class precision and recall, confusion matrix [true][predicted]. A
- * ratio with a zero denominator is 0, as sklearn's zero_division=0. */
+ * per-class precision and recall, confusion matrix [true][predicted],
+ * per-class support and the majority-class baseline. A ratio with a zero
+ * denominator is 0, as sklearn's zero_division=0.
+ * From the class probabilities (ds_cls_metrics_scores), one-vs-rest AUROC
+ * and AUPRC per class:
+ *   AUROC: the Mann-Whitney statistic with tied scores at their average
+ *     rank (= sklearn roc_auc_score, ties counted one half);
+ *   AUPRC: average precision, AP = sum_n (R_n - R_{n-1}) P_n over the
+ *     distinct scores from the highest down (tied scores are one threshold),
+ *     = sklearn average_precision_score (not the trapezoidal area).
+ * Both are NaN (undefined) for a class with no positives, AUROC also for
+ * one with no negatives. Summary auroc/auprc: binary, class 1 (the second
+ * sorted class) is the positive one; more classes, the macro mean over the
+ * classes where it is defined; NaN when none is. */
 #ifndef DS_METRICS_H
 #define DS_METRICS_H
 
@@ -13,9 +25,20 @@ typedef struct {
     long *confusion;          /* k·k, row = true class, column = predicted */
     double accuracy, mcc, macro_f1;
     double *precision, *recall, *f1;   /* k each */
+    long *support;            /* k: sequences of each true class */
+    int majority;             /* the most frequent true class (the first of ties) */
+    double majority_accuracy; /* support[majority] / n: always predicting it */
+    double auroc, auprc;      /* NaN until ds_cls_metrics_scores, or undefined */
+    double *auroc_k, *auprc_k;   /* k each, one-vs-rest */
 } ds_cls_metrics;
 
 int ds_cls_metrics_compute(ds_cls_metrics *m, const int *truth, const int *pred, long n, int k);
+/* Adds AUROC and AUPRC from probs [n·k] (row i: the class probabilities of
+ * record i) to metrics computed on the same truth. */
+int ds_cls_metrics_scores(ds_cls_metrics *m, const int *truth, const float *probs, long n);
+/* Binary AUROC and average precision of score[0..n) against pos[i] (1
+ * positive, 0 negative); NaN when undefined (see above). */
+int ds_rank_metrics(const double *score, const unsigned char *pos, long n, double *auroc, double *ap);
 void ds_cls_metrics_free(ds_cls_metrics *m);
 /* The index of the largest of x[0..n) (the first of ties): a prediction. */
 int ds_argmax(const float *x, int n);

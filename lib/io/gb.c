@@ -156,6 +156,83 @@ static int class_index(const ds_gb_split *s, const char *name)
     return -1;
 }
 
+/* ---- label maps (gb.h) ---- */
+
+void ds_gb_labels_free(ds_gb_labels *m)
+{
+    for (int i = 0; i < m->n; i++) { free(m->raw[i]); free(m->name[i]); }
+    free(m->raw);
+    free(m->name);
+    memset(m, 0, sizeof *m);
+}
+
+int ds_gb_labels_parse(ds_gb_labels *m, const char *text)
+{
+    memset(m, 0, sizeof *m);
+    char *copy = strdup(text), *save = NULL;
+    int r = copy ? 0 : ds_err(DS_ENOMEM, "out of memory");
+    for (char *p = copy ? strtok_r(copy, ",", &save) : NULL; !r && p; p = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(p, '=');
+        if (!eq || eq == p || !eq[1] || strchr(eq + 1, '=')) {
+            r = ds_err(DS_EINVAL, "expected RAW=NAME[,RAW=NAME...] (e.g. 0=negative,1=positive), got '%s' in '%s'", p, text);
+            break;
+        }
+        *eq = 0;
+        for (int i = 0; !r && i < m->n; i++)
+            if (!strcmp(m->raw[i], p) || !strcmp(m->name[i], eq + 1))
+                r = ds_err(DS_EINVAL, "'%s' is named twice, or two labels are named '%s', in '%s'", p, eq + 1, text);
+        char **a = r ? NULL : realloc(m->raw, sizeof *a * (size_t)(m->n + 1));
+        if (a) m->raw = a;
+        char **b = a ? realloc(m->name, sizeof *b * (size_t)(m->n + 1)) : NULL;
+        if (b) m->name = b;
+        if (!r && (!a || !b || !(m->raw[m->n] = strdup(p)) || !(m->name[m->n] = strdup(eq + 1)))) {
+            if (a && b) free(m->raw[m->n]);
+            r = ds_err(DS_ENOMEM, "out of memory for the label map");
+        }
+        if (!r) m->n++;
+    }
+    if (!r && !m->n) r = ds_err(DS_EINVAL, "expected RAW=NAME[,RAW=NAME...] (e.g. 0=negative,1=positive), got '%s'", text);
+    free(copy);
+    if (r) ds_gb_labels_free(m);
+    return r;
+}
+
+/* The class name of a raw label (a table value, a folder or file name):
+ * itself without a map, else its name in the map (NULL when it has none). */
+static const char *mapped(const ds_gb_split *s, const char *raw)
+{
+    if (!s->map) return raw;
+    for (int i = 0; i < s->map->n; i++)
+        if (!strcmp(s->map->raw[i], raw)) return s->map->name[i];
+    return NULL;
+}
+
+/* The class index of raw label `raw` found at `where`; noun: "class" or
+ * "label" for the message. */
+static int label_of(const ds_gb_split *s, const char *where, const char *noun, const char *raw, int *label)
+{
+    const char *name = mapped(s, raw);
+    if (!name) return ds_err(DS_EFORMAT, "%s: %s '%s' has no name in the label map (--labels)", where, noun, raw);
+    if ((*label = class_index(s, name)) >= 0) return 0;
+    return ds_err(DS_EFORMAT, "%s: %s '%s' is not one of the model's classes", where, noun, name);
+}
+
+static int set_classes(ds_gb_split *s, char *const *names, int n);
+
+/* Classes derived from the data's raw labels, through the label map. */
+static int derive_classes(ds_gb_split *s, const char *where, char *const *raw, int n)
+{
+    char **names = malloc(sizeof *names * (size_t)(n > 0 ? n : 1));
+    if (!names) return ds_err(DS_ENOMEM, "out of memory for %d class names", n);
+    int r = 0;
+    for (int i = 0; !r && i < n; i++)
+        if (!(names[i] = (char *)mapped(s, raw[i])))
+            r = ds_err(DS_EFORMAT, "%s: label '%s' has no name in the label map (--labels)", where, raw[i]);
+    if (!r) r = set_classes(s, names, n);
+    free(names);
+    return r;
+}
+
 static int set_classes(ds_gb_split *s, char *const *names, int n)
 {
     s->classes = calloc(n > 0 ? (size_t)n : 1, sizeof *s->classes);
@@ -193,12 +270,12 @@ static int read_tree(ds_gb_split *s, const char *dir, int fixed)
     char **cls;
     int nc, r = list_dir(dir, 1, &cls, &nc);
     if (!r && !nc) r = ds_err(DS_EFORMAT, "%s: no class folders", dir);
-    if (!r && !fixed) r = set_classes(s, cls, nc);
+    if (!r && !fixed) r = derive_classes(s, dir, cls, nc);
     for (int c = 0; !r && c < nc; c++) {
-        int label = class_index(s, cls[c]);
+        int label;
         char cdir[8192];
         snprintf(cdir, sizeof cdir, "%s/%s", dir, cls[c]);
-        if (label < 0) { r = ds_err(DS_EFORMAT, "%s: class '%s' is not one of the model's classes", cdir, cls[c]); break; }
+        if ((r = label_of(s, cdir, "class", cls[c], &label))) break;
         char **files;
         int nf;
         /* an empty class folder is kept, as the official loader keeps it
@@ -210,7 +287,7 @@ static int read_tree(ds_gb_split *s, const char *dir, int fixed)
             int64_t len = 0;
             snprintf(path, sizeof path, "%s/%s", cdir, files[f]);
             if ((r = slurp(path, &seq, &len))) break;
-            snprintf(id, sizeof id, "%s/%.*s", cls[c], (int)(ends_with(files[f], ".txt") ? strlen(files[f]) - 4 : strlen(files[f])), files[f]);
+            snprintf(id, sizeof id, "%s/%.*s", s->classes[label], (int)(ends_with(files[f], ".txt") ? strlen(files[f]) - 4 : strlen(files[f])), files[f]);
             r = add_record(s, path, strdup(id), seq, len, label);
         }
         free_list(files, nf);
@@ -305,7 +382,7 @@ static int coord_row(ds_gb_split *s, const ds_ref *ref, const char *path, int li
         if (seq[i] >= 'a' && seq[i] <= 'z') seq[i] = (char)(seq[i] - 'a' + 'A');
     if (!strcmp(f[4], "-")) ds_revcomp(seq, end - beg);   /* '+', '' (pandas NaN) or anything else: forward */
     char id[600], where[8300];
-    if (snprintf(id, sizeof id, "%s:%s", cls, f[0]) >= (int)sizeof id) id[sizeof id - 1] = 0;
+    if (snprintf(id, sizeof id, "%s/%s", cls, f[0]) >= (int)sizeof id) id[sizeof id - 1] = 0;
     snprintf(where, sizeof where, "%s:%d", path, line);
     return add_record(s, where, strdup(id), seq, end - beg, label);
 }
@@ -322,7 +399,7 @@ static int read_coords(ds_gb_split *s, const char *dir, const char *refpath, int
     if (!r && !nf) r = ds_err(DS_EFORMAT, "%s: no <class>.csv[.gz] files", dir);
     if (!r && !fixed) {
         for (int i = 0; i < nf; i++) *strstr(files[i], ".csv") = 0;   /* class names */
-        r = set_classes(s, files, nf);
+        r = derive_classes(s, dir, files, nf);
         for (int i = 0; i < nf; i++) files[i][strlen(files[i])] = '.';
     }
     kstring_t ks = { 0, 0, NULL };
@@ -330,8 +407,8 @@ static int read_coords(ds_gb_split *s, const char *dir, const char *refpath, int
         char cls[1024], path[8192];
         snprintf(cls, sizeof cls, "%.*s", (int)(strstr(files[i], ".csv") - files[i]), files[i]);
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        int label = class_index(s, cls);
-        if (label < 0) { r = ds_err(DS_EFORMAT, "%s: class '%s' is not one of the model's classes", path, cls); break; }
+        int label;
+        if ((r = label_of(s, path, "class", cls, &label))) break;
         BGZF *fp = bgzf_open(path, "r");
         if (!fp) { r = ds_err_errno(DS_EIO, "%s: cannot open", path); break; }
         ds_linebuf lb;
@@ -346,7 +423,7 @@ static int read_coords(ds_gb_split *s, const char *dir, const char *refpath, int
                 continue;
             }
             if (!ks.l) continue;
-            r = coord_row(s, ref, path, line, ks.s, label, cls);
+            r = coord_row(s, ref, path, line, ks.s, label, s->classes[label]);
         }
         ds_linebuf_free(&lb);
         bgzf_close(fp);   /* a class may have no rows in a subset; an empty split is caught by the caller */
@@ -367,8 +444,9 @@ static int find_table(const char *dir, const char *split, char *path, size_t n, 
     return ds_err(DS_EIO, "%s: no %s.csv, %s.tsv (or .gz)", dir, split, split);
 }
 
-/* Table layout: header with "sequence" and "label"; derived classes are
- * the sorted distinct labels, so the file is read twice when deriving. */
+/* Table layout: header with "sequence" and "label" (and optionally "id");
+ * derived classes are the sorted distinct labels, so the file is read
+ * twice when deriving. */
 static int read_table(ds_gb_split *s, const char *dir, const char *split, int fixed)
 {
     char path[4096], sep = ',';
@@ -380,7 +458,7 @@ static int read_table(ds_gb_split *s, const char *dir, const char *split, int fi
         ds_linebuf lb;
         if (ds_linebuf_init(&lb, fp)) { bgzf_close(fp); return ds_err(DS_ENOMEM, "%s: out of memory", path); }
         kstring_t ks = { 0, 0, NULL };
-        int line = 0, cs = -1, cl = -1, ncol = 0, nlab = 0;
+        int line = 0, cs = -1, cl = -1, ci = -1, ncol = 0, nlab = 0;
         char **labels = NULL;
         while (!r && next_line(&lb, &ks, path, line, &r)) {
             line++;
@@ -392,6 +470,7 @@ static int read_table(ds_gb_split *s, const char *dir, const char *split, int fi
                 for (int i = 0; i < n; i++) {
                     if (!strcmp(f[i], "sequence") || !strcmp(f[i], "seq")) cs = i;
                     if (!strcmp(f[i], "label") || !strcmp(f[i], "class")) cl = i;
+                    if (!strcmp(f[i], "id") || !strcmp(f[i], "name")) ci = i;
                 }
                 if (cs < 0 || cl < 0) r = ds_err(DS_EFORMAT, "%s:1: expected a header with 'sequence' and 'label' columns", path);
                 continue;
@@ -408,17 +487,19 @@ static int read_table(ds_gb_split *s, const char *dir, const char *split, int fi
                 else if (!seen) nlab++;
                 continue;
             }
-            int label = class_index(s, f[cl]);
-            if (label < 0) { r = ds_err(DS_EFORMAT, "%s:%d: label '%s' is not one of the model's classes", path, line, f[cl]); break; }
-            char id[32], where[4200];
-            snprintf(id, sizeof id, "%d", line);
+            int label;
+            char id[600], where[4200], num[16];
             snprintf(where, sizeof where, "%s:%d", path, line);
+            if ((r = label_of(s, where, "label", f[cl], &label))) break;
+            snprintf(num, sizeof num, "%d", line);
+            if (snprintf(id, sizeof id, "%s/%s", s->classes[label], ci >= 0 ? f[ci] : num) >= (int)sizeof id)
+                id[sizeof id - 1] = 0;
             r = add_record(s, where, strdup(id), strdup(f[cs]), (int64_t)strlen(f[cs]), label);
         }
         free(ks.s);
         ds_linebuf_free(&lb);
         bgzf_close(fp);
-        if (pass == 0 && !r) r = nlab ? set_classes(s, labels, nlab) : ds_err(DS_EFORMAT, "%s: no rows", path);
+        if (pass == 0 && !r) r = nlab ? derive_classes(s, path, labels, nlab) : ds_err(DS_EFORMAT, "%s: no rows", path);
         free_list(labels, nlab);
     }
     return r;
@@ -458,7 +539,14 @@ static int check_classes(ds_gb_split *s, const char *dir, const char *split, int
 int ds_gb_read(ds_gb_split *s, const char *dir, const char *split, int layout, const char *ref,
                char *const *classes, int nclass)
 {
+    return ds_gb_read_labels(s, dir, split, layout, ref, classes, nclass, NULL);
+}
+
+int ds_gb_read_labels(ds_gb_split *s, const char *dir, const char *split, int layout, const char *ref,
+                      char *const *classes, int nclass, const ds_gb_labels *map)
+{
     memset(s, 0, sizeof *s);
+    s->map = map && map->n ? map : NULL;
     int r = layout == DS_GB_AUTO ? ds_gb_detect(dir, &layout) : 0;
     if (r) return r;
     s->layout = layout;
@@ -473,5 +561,6 @@ int ds_gb_read(ds_gb_split *s, const char *dir, const char *split, int layout, c
     if (!r) r = check_classes(s, dir, split, classes == NULL);
     if (r) ds_gb_free(s);
     else s->layout = layout;
+    s->map = NULL;   /* the caller's; not kept past the read */
     return r;
 }

@@ -3,6 +3,7 @@
  *   tree   <dir>/{train,test}/<class>/<id>.txt     one raw sequence per file
  *   coords <dir>/{train,test}/<class>.csv[.gz]     id,region,start,end,strand + a reference FASTA
  *   table  <dir>/{train,test}.{csv,tsv}[.gz]       a header with "sequence" and "label" columns
+ *                                                  (and optionally "id")
  * Class ids are the sorted class names (the official consumers use
  * directory order, which differs between machines). Records keep a stable
  * order: classes sorted, then files or rows in sorted/file order. */
@@ -14,11 +15,26 @@
 enum { DS_GB_AUTO = 0, DS_GB_TREE, DS_GB_COORDS, DS_GB_TABLE };
 
 typedef struct {
-    char *id;            /* "<class>/<file stem>" (tree), "<class>:<id>" (coords), "<line>" (table) */
+    char *id;            /* "<class>/<id>", id: the file stem (tree), the id column (coords; table if it
+                          * has one, else the line number); <class> the record's (true) class */
     char *seq;
     int64_t len;
     int label;
 } ds_gb_record;
+
+/* A label map (--labels RAW=NAME[,RAW=NAME...]): the class name of each
+ * raw label (a table's label value, a tree's class folder, a coords class
+ * file), e.g. 0=negative,1=positive for an integer-labelled table. Classes
+ * are then the sorted names; a raw label the map does not name is an error. */
+typedef struct {
+    int n;
+    char **raw, **name;
+} ds_gb_labels;
+
+/* Parses "RAW=NAME,..." (non-empty parts, no raw label or name twice); the
+ * error message describes the text, for the caller to prefix. */
+int ds_gb_labels_parse(ds_gb_labels *m, const char *text);
+void ds_gb_labels_free(ds_gb_labels *m);
 
 typedef struct {
     int layout;
@@ -29,6 +45,7 @@ typedef struct {
     long n_empty;              /* empty sequences (kept, as the official loader keeps them) */
     char first_empty[512];     /* where the first one is: "file" or "file:line" */
     char *warn;                /* NULL, or one line on what was accepted but looks wrong */
+    const ds_gb_labels *map;   /* during ds_gb_read_labels only */
 } ds_gb_split;
 
 const char *ds_gb_layout_name(int layout);
@@ -45,6 +62,9 @@ int ds_gb_detect(const char *dir, int *layout);
  * sequences) is kept and described in s->warn. */
 int ds_gb_read(ds_gb_split *s, const char *dir, const char *split, int layout, const char *ref,
                char *const *classes, int nclass);
+/* The same with the raw labels renamed by map (NULL or empty: none). */
+int ds_gb_read_labels(ds_gb_split *s, const char *dir, const char *split, int layout, const char *ref,
+                      char *const *classes, int nclass, const ds_gb_labels *map);
 void ds_gb_free(ds_gb_split *s);
 
 #endif
