@@ -285,6 +285,20 @@ TEST(test_cli_info_on_a_broken_file_is_a_one_line_error)
     CHECK_ERROR(run("info '%s'", path), 1, " info", "broken.safetensors");
 }
 
+/* A file of another kind (text, a BAM, a .pt) is named as not safetensors,
+ * not described by the header length its first bytes happen to spell. */
+TEST(test_cli_info_on_a_file_that_is_not_safetensors_says_so)
+{
+    const char *text = write_tmp("notes.txt", "These are my notes about the run.\n");
+    CHECK_ERROR(run("info '%s'", text), 1, " info", "notes.txt: not a safetensors file");
+    static const char bytes[] = "\x10\0\0\0\0\0\0\0[\"a list\", 1, 2]";   /* a small length, then not an object */
+    const char *path = tmp_path("list.safetensors");
+    FILE *fp = fopen(path, "wb");
+    if (fp) { fwrite(bytes, 1, sizeof bytes - 1, fp); fclose(fp); }
+    CHECK_ERROR(run("info '%s'", path), 1, " info", "list.safetensors: not a safetensors file");
+    CHECK_ERROR(run("embed --from '%s' -", text), 1, " embed", "not a safetensors file");
+}
+
 TEST(test_cli_info_prints_config_count_and_tensor_table)
 {
     const char *ckpt = toy_checkpoint();

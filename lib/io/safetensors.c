@@ -220,10 +220,14 @@ int ds_st_open(ds_st_file *f, const char *path)
     uint64_t hlen = 0;
     for (int i = 7; !r && i >= 0; i--) hlen = hlen << 8 | ((const uint8_t *)f->map)[i];
     if (!r && hlen > DS_ST_MAX_HEADER)
-        r = ds_err(DS_EFORMAT, "%s: header length %llu, expected at most %u", path, (unsigned long long)hlen, DS_ST_MAX_HEADER);
+        r = ds_err(DS_EFORMAT, "%s: not a safetensors file (its first 8 bytes give a header length of %llu, "
+                   "expected at most %u)", path, (unsigned long long)hlen, DS_ST_MAX_HEADER);
     else if (!r && hlen > f->map_size - 8)
         r = ds_err(DS_EFORMAT, "%s: header length %llu, expected at most the %zu bytes that follow it "
                    "(truncated file?)", path, (unsigned long long)hlen, f->map_size - 8);
+    else if (!r && hlen > 0 && ((const char *)f->map)[8] != '{')
+        r = ds_err(DS_EFORMAT, "%s: not a safetensors file (its header, after the 8-byte length, does not start "
+                   "with '{')", path);
     if (!r) {
         f->data = (const uint8_t *)f->map + 8 + hlen;
         f->data_size = f->map_size - 8 - hlen;
