@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "cmd/lm.h"
@@ -88,6 +89,8 @@ static void usage(FILE *fp, const embed_opts *o)
                 "Usage: derfseq embed --from CKPT --ref FASTA [options] [chr:beg-end...]\n\n"
                 "Embeds every record of INPUT (FASTA/FASTQ, plain or gzip, '-' for stdin) or every\n"
                 "region of --ref in input order, deterministically (eval mode, no dropout).\n"
+                "Regions are samtools': chr, chr:beg, chr:beg-end (1-based, inclusive) and\n"
+                "{name}:beg-end for a contig whose name holds ':'.\n"
                 "HyenaDNA: by default bases are upper-cased and N becomes [PAD], as in\n"
                 "pretraining; --tokens official keeps the official HyenaDNA tokenizer's rules\n"
                 "(lower case is [UNK], N is N), official-hf also appends [SEP] as the -hf\n"
@@ -159,6 +162,23 @@ static int parse(embed_opts *o, int argc, char **argv)
             break;
         default: return ds_opts_unknown(&o->co, c, argv);
         }
+    }
+    return 0;
+}
+
+/* Without --ref an INPUT is a file: one that does not exist but reads as
+ * a region (chr1:1-100, {name}:1-100) was meant as one, so say what it needs
+ * rather than "cannot open". */
+static int check_no_region_without_ref(const embed_opts *o, int nargs, char **args)
+{
+    for (int i = 0; i < nargs; i++) {
+        const char *a = args[i];
+        if (!strcmp(a, "-") || access(a, F_OK) == 0 || (!strchr(a, ':') && a[0] != '{')) continue;
+        ds_region g;
+        int e = ds_region_parse(a, &g);
+        free(g.chrom);
+        ds_err_clear();
+        if (!e) return ds_usage_error(o->co.cmd, "%s: a region needs the reference: give --ref FASTA", a);
     }
     return 0;
 }
@@ -545,6 +565,7 @@ int main_embed(int argc, char **argv)
     if (!o.from) return ds_usage_error(o.co.cmd, "missing --from CKPT");
     if (optind == argc && !o.regions) return ds_usage_error(o.co.cmd, "missing INPUT");
     if (o.regions && !o.ref) return ds_usage_error(o.co.cmd, "--regions needs --ref FASTA");
+    if (!o.ref && (rc = check_no_region_without_ref(&o, argc - optind, argv + optind))) return rc;
     if (o.format != FMT_TSV && !strcmp(o.out, "-"))
         return ds_usage_error(o.co.cmd, "--format %s needs -o FILE (it is finished by seeking back)", FORMATS[o.format]);
     if (o.pool == POOL_CLS)

@@ -221,3 +221,21 @@ TEST(test_checkpoint_of_another_model_is_refused_naming_the_tensor)
                 "tensor 'hyena.backbone.embeddings.word_embeddings.weight' has wrong shape: expected [16,128], got [16,64]");
     CHECK_ERROR(run("eval --from '%s' " LAMBDA, bad), 1, " eval", "has wrong shape");
 }
+
+/* A region without --ref is named with what it needs, not "cannot open";
+ * with --ref, braces select a contig whose name holds ':' as samtools does. */
+TEST(test_embed_region_without_ref_says_give_ref_and_braces_select_colon_names)
+{
+    CHECK_ERROR(run("embed --from '%s' chr1:1-100", ckpt()), 2, " embed", "chr1:1-100: a region needs the reference: give --ref FASTA");
+    CHECK_ERROR(run("embed --from '%s' '{HLA-A*01:01}:1-5'", ckpt()), 2, " embed", "give --ref FASTA");
+    CHECK_ERROR(run("embed --from '%s' no-such-file.fa", ckpt()), 1, " embed", "no-such-file.fa");
+    const char *fa = write_tmp("colon.fa", ">HLA-A*01:01\nACGTACGTACGTTTACGT\n>x\nGGGGACGTACGTCC\n");
+    static char braced[sizeof g_out];
+    CHECK_EQ_INT(run("embed --from '%s' --ref '%s' -q '{HLA-A*01:01}:3-10'", ckpt(), fa), 0);
+    snprintf(braced, sizeof braced, "%s", g_out);
+    CHECK_MSG(!strncmp(braced, "HLA-A*01:01:3-10\t", 17), "%s", braced);
+    /* the same bases as a FASTA record give the same row */
+    const char *rec = write_tmp("colon_rec.fa", ">HLA-A*01:01:3-10\nGTACGTAC\n");
+    CHECK_EQ_INT(run("embed --from '%s' -q '%s'", ckpt(), rec), 0);
+    CHECK_MSG(strcmp(g_out, braced) == 0, "braced region '%s' differs from its bases '%s'", braced, g_out);
+}

@@ -54,6 +54,19 @@ TEST(test_region_string_is_one_based_inclusive_with_commas_and_whole_contigs)
     ds_region_free(&r);
 }
 
+/* samtools' braces name a contig that holds ':' with or without a range. */
+TEST(test_region_string_takes_samtools_braces_for_names_with_colons)
+{
+    CHECK(parsed("{HLA-A*01:01}:3-10", "HLA-A*01:01", 2, 10));
+    CHECK(parsed("{HLA-A*01:01}:3", "HLA-A*01:01", 2, -1));
+    CHECK(parsed("{HLA-A*01:01}", "HLA-A*01:01", 0, -1));
+    CHECK(parsed("{chr1}:1,001-2,000", "chr1", 1000, 2000));
+    ds_region r;
+    const char *bad[] = { "{HLA-A*01:01", "{HLA-A*01:01}3-10", "{}:1-5", "{x}:0-5", "{x}:9-3" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_MSG(ds_region_parse(bad[i], &r) == DS_EINVAL && strstr(ds_errmsg(), bad[i]), "'%s' accepted", bad[i]);
+}
+
 TEST(test_region_string_resolves_against_the_reference)
 {
     ds_ref *ref;

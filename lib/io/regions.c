@@ -75,7 +75,11 @@ int ds_region_parse(const char *s, ds_region *out)
 {
     memset(out, 0, sizeof *out);
     out->strand = '+';
-    const char *colon = strrchr(s, ':');
+    /* samtools' braced form, {name}:beg-end, for names that contain ':' */
+    const char *close = s[0] == '{' ? strchr(s, '}') : NULL;
+    if (s[0] == '{' && (!close || (close[1] && close[1] != ':')))
+        return ds_err(DS_EINVAL, "region '%s': expected {name}, {name}:beg or {name}:beg-end", s);
+    const char *colon = close ? (close[1] ? close + 1 : NULL) : strrchr(s, ':');
     int64_t beg = 1, end = -1;
     if (colon) {
         const char *dash = strchr(colon + 1, '-'), *stop = colon + strlen(colon);
@@ -85,9 +89,10 @@ int ds_region_parse(const char *s, ds_region *out)
         if (end >= 0 && end < beg)
             return ds_err(DS_EINVAL, "region '%s': end (%lld) < start (%lld)", s, (long long)end, (long long)beg);
     }
-    size_t n = colon ? (size_t)(colon - s) : strlen(s);
+    const char *name = close ? s + 1 : s;
+    size_t n = close ? (size_t)(close - name) : colon ? (size_t)(colon - s) : strlen(s);
     if (!n) return ds_err(DS_EINVAL, "region '%s': no contig name", s);
-    out->chrom = strndup(s, n);
+    out->chrom = strndup(name, n);
     out->beg = beg - 1;
     out->end = end;
     return out->chrom ? 0 : ds_err(DS_ENOMEM, "out of memory");

@@ -29,8 +29,9 @@ typedef struct {
 
 /* "chr1:1,001-2,000" → chr1 [1000, 2000); "chr1" → whole contig;
  * "chr1:1001" and "chr1:1001-" → [1000, end of contig). A contig whose
- * name holds ':' is parsed wrongly here: check ds_ref_has_contig(s) first
- * and use ds_region_parse_whole, as samtools does. */
+ * name holds ':' takes samtools' braces, "{HLA-A*01:01}:1-100" or
+ * "{HLA-A*01:01}"; unbraced, check ds_ref_has_contig(s) first and use
+ * ds_region_parse_whole, as samtools does. */
 int ds_region_parse(const char *s, ds_region *out);
 /* The whole contig named s, whatever characters its name holds. */
 int ds_region_parse_whole(const char *s, ds_region *out);
