@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <htslib/sam.h>
 #include <unistd.h>
 
 #define LAMBDA "testdata/lambda_virus.fa.gz"
@@ -238,4 +239,26 @@ TEST(test_embed_region_without_ref_says_give_ref_and_braces_select_colon_names)
     const char *rec = write_tmp("colon_rec.fa", ">HLA-A*01:01:3-10\nGTACGTAC\n");
     CHECK_EQ_INT(run("embed --from '%s' -q '%s'", ckpt(), rec), 0);
     CHECK_MSG(strcmp(g_out, braced) == 0, "braced region '%s' differs from its bases '%s'", braced, g_out);
+}
+
+/* Alignments and audio given to a DNA command are named with what to do,
+ * not reported as a FASTA without '>'. */
+TEST(test_embed_names_bam_sam_and_audio_inputs_and_says_what_to_do)
+{
+    const char *bam = tmp_path("reads.bam");
+    samFile *fp = sam_open(bam, "wb");
+    sam_hdr_t *h = sam_hdr_parse(strlen("@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:1000\n"), "@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:1000\n");
+    CHECK(fp && h && sam_hdr_write(fp, h) == 0);
+    sam_hdr_destroy(h);
+    if (fp) sam_close(fp);
+    CHECK_ERROR(run("embed --from '%s' '%s'", ckpt(), bam), 1, " embed", "reads.bam: this is a BAM file, not FASTA/FASTQ");
+    CHECK_MSG(strstr(g_err, "samtools fasta "), "%s", g_err);
+    const char *sam = write_tmp("reads.sam", "@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:1000\n");
+    CHECK_ERROR(run("embed --from '%s' '%s'", ckpt(), sam), 1, " embed", "this is a SAM file");
+    CHECK_ERROR(run("embed --from '%s' testdata/wav2vec2_tiny_a.wav", ckpt()), 1, " embed",
+                "this is audio (WAV), not FASTA/FASTQ");
+    CHECK_MSG(strstr(g_err, "wav2vec2 checkpoint"), "%s", g_err);
+    /* a FASTQ still reads: '@' alone is not SAM */
+    const char *fq = write_tmp("one.fq", "@r1\nACGTACGT\n+\nIIIIIIII\n");
+    CHECK_EQ_INT(run("embed --from '%s' -q '%s'", ckpt(), fq), 0);
 }

@@ -101,9 +101,53 @@ static int read_nonblank(ds_fasta_reader *r)
     return e;
 }
 
+/* What a file that is not FASTA/FASTQ is, from the first line of its
+ * (decompressed: BGZF undoes a BAM's compression) bytes; NULL if unknown.
+ * *audio is set for sound files. */
+static const char *foreign_kind(const char *s, size_t n, int *audio)
+{
+    static const struct { const char *magic; size_t len; size_t at; const char *kind; int audio; } K[] = {
+        { "BAM\1", 4, 0, "a BAM file", 0 },      { "CRAM", 4, 0, "a CRAM file", 0 },
+        { "BCF\2", 4, 0, "a BCF file", 0 },      { "@HD\t", 4, 0, "a SAM file", 0 },
+        { "@SQ\t", 4, 0, "a SAM file", 0 },      { "##fileformat=VCF", 16, 0, "a VCF file", 0 },
+        { "WAVE", 4, 8, "audio (WAV)", 1 },      { "fLaC", 4, 0, "audio (FLAC)", 1 },
+        { "OggS", 4, 0, "audio (Ogg)", 1 },      { "ID3", 3, 0, "audio (MP3)", 1 },
+        { "FORM", 4, 0, "audio (AIFF)", 1 },
+    };
+    for (size_t i = 0; i < sizeof K / sizeof *K; i++)
+        if (n >= K[i].at + K[i].len && !memcmp(s + K[i].at, K[i].magic, K[i].len)) {
+            *audio = K[i].audio;
+            return K[i].kind;
+        }
+    if (n >= 2 && (unsigned char)s[0] == 0xFF && ((unsigned char)s[1] & 0xE0) == 0xE0) { *audio = 1; return "audio (MP3)"; }
+    return NULL;
+}
+
+/* The first line of the input: alignments and audio are named with what
+ * to do, rather than as a FASTA without '>'. */
+static int expect_first_header(const ds_fasta_reader *r)
+{
+    int audio = 0;
+    const char *kind = foreign_kind(r->line.s, r->line.l, &audio);
+    if (kind && audio)
+        return ds_err(DS_EFORMAT, "%s: this is %s, not FASTA/FASTQ: a DNA model embeds sequences; give audio to a "
+                      "wav2vec2 checkpoint", r->path, kind);
+    if (kind && !strcmp(kind, "a VCF file"))
+        return ds_err(DS_EFORMAT, "%s: this is a VCF file, not FASTA/FASTQ: give the sequences, e.g. with "
+                      "'bcftools consensus'", r->path);
+    if (kind)
+        return ds_err(DS_EFORMAT, "%s: this is %s, not FASTA/FASTQ: convert it with 'samtools fasta %s' (or "
+                      "pipe that into '-')", r->path, kind, strcmp(r->path, "(stdin)") ? r->path : "-");
+    return 0;
+}
+
 static int expect_header(const ds_fasta_reader *r)
 {
     char c = r->line.s[0];
+    if (r->n == 0) {
+        int e = expect_first_header(r);
+        if (e) return e;
+    }
     if (c == '>' || c == '@') return 0;
     return ds_err(DS_EFORMAT, "%s:%lld: expected '>' or '@' at the start of a record", r->path, (long long)r->lineno);
 }
