@@ -22,6 +22,7 @@
 #include "io/regions.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
+#include "hyenadna.h"
 #include "io/tsv.h"
 #include "caduceus.h"
 #include "io/audio.h"
@@ -91,8 +92,9 @@ static void usage(FILE *fp, const embed_opts *o)
                 "region of --ref in input order, deterministically (eval mode, no dropout).\n"
                 "Regions are samtools': chr, chr:beg, chr:beg-end (1-based, inclusive) and\n"
                 "{name}:beg-end for a contig whose name holds ':'.\n"
-                "HyenaDNA: by default bases are upper-cased and N becomes [PAD], as in\n"
-                "pretraining; --tokens official keeps the official HyenaDNA tokenizer's rules\n"
+                "HyenaDNA: by default the rules the checkpoint records (derfseq's: bases\n"
+                "upper-cased and N as [PAD], as in pretraining; a converted official one:\n"
+                "official or official-hf); --tokens official keeps the official HyenaDNA tokenizer's rules\n"
                 "(lower case is [UNK], N is N), official-hf also appends [SEP] as the -hf\n"
                 "checkpoints' tokenizer. Caduceus: by default the official Caduceus inference\n"
                 "tokenizer (upper case, N is N, no special tokens); official-hf appends [SEP],\n"
@@ -108,7 +110,7 @@ static void usage(FILE *fp, const embed_opts *o)
     ds_usage_line(fp, "    --regions BED", "embed these regions of --ref", "none");
     ds_usage_line(fp, "    --chunk N", "split longer records into N-token chunks", "off: error");
     ds_usage_line(fp, "    --tokens NAME", "derfseq|official|official-hf tokenization",
-                  o->tokens >= 0 ? TOKENS[o->tokens] : "derfseq (HyenaDNA), official (Caduceus)");
+                  o->tokens >= 0 ? TOKENS[o->tokens] : "the checkpoint's (HyenaDNA), official (Caduceus)");
     fprintf(fp, "\nOutput:\n");
     ds_usage_line(fp, "-o, --output FILE", "where to write ('-': stdout, TSV only)", "-");
     ds_usage_line(fp, "    --format NAME", "tsv|npy|safetensors", FORMATS[o->format]);
@@ -523,7 +525,11 @@ static int choose_output(embedder *E, embed_opts *o)
 {
     ds_model *m = E->m;
     int cad = !strcmp(m->vt->arch, "caduceus"), ps = cad && ds_caduceus_is_rcps(m);
-    if (o->tokens < 0) o->tokens = cad ? TOK_OFFICIAL : TOK_DERFSEQ;
+    if (o->tokens < 0 && cad) o->tokens = TOK_OFFICIAL;
+    /* HyenaDNA: the rules the checkpoint records (a converted official one
+     * says official or official-hf), so the official numbers need no flag */
+    for (int i = 0; o->tokens < 0 && TOKENS[i]; i++)
+        if (!strcmp(TOKENS[i], ds_hyena_tokenizer(m))) o->tokens = i;
     E->tok_flags = cad ? CADUCEUS_TOKEN_FLAGS[o->tokens] : TOKEN_FLAGS[o->tokens];
     E->src = o->layer >= 0 ? SRC_LAYER : SRC_HIDDEN;
     E->d = m->d_model;

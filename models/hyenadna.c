@@ -54,6 +54,8 @@ typedef struct {
 
 static hyena *H(const ds_model *m) { return m->impl; }
 
+const char *ds_hyena_tokenizer(const ds_model *m) { return H(m)->cfg.tokenizer; }
+
 /* ---- configuration ---------------------------------------------------- */
 
 void ds_hyena_config_default(ds_hyena_config *c)
@@ -67,6 +69,7 @@ void ds_hyena_config_default(ds_hyena_config *c)
     c->norm = DS_NORM_DERF; c->alpha_init = DS_NORM_ALPHA_INIT; c->eps = DS_NORM_EPS;
     c->alpha_attn = c->alpha_ffn = c->alpha_final = NAN;
     c->init_embed_std = DS_HYENA_OFFICIAL_EMBED_STD;
+    snprintf(c->tokenizer, sizeof c->tokenizer, "derfseq");
 }
 
 /* α₀ of a role: its own value, else alpha_init (norms.md §0.1) */
@@ -88,6 +91,7 @@ int ds_hyena_config_to_json(const ds_hyena_config *c, char **json)
     for (int i = 0; i < 3; i++)
         if (vals[i] == vals[i]) json_object_set_new(o, keys[i], json_real(vals[i]));
     json_object_set_new(o, "init_embed_std", json_real(c->init_embed_std));
+    json_object_set_new(o, "tokenizer", json_string(c->tokenizer));
     *json = ds_cfg_dump(o);
     json_decref(o);
     return *json ? 0 : ds_err(DS_ENOMEM, "cannot serialise the HyenaDNA config");
@@ -133,6 +137,11 @@ int ds_hyena_config_from_json(ds_hyena_config *c, const char *text)
     if (!r) r = ds_cfg_get_float(o, "layer_norm_epsilon", &c->eps, 0, 1);
     if (!r) r = ds_cfg_get_float(o, "init_embed_std", &c->init_embed_std, 0, 10);
     if (!r) r = ds_cfg_get_norm(o, "norm", &c->norm);
+    s = NULL;
+    if (!r) r = ds_cfg_get_str(o, "tokenizer", &s);   /* absent in derfseq 0.1.0 files: derfseq's */
+    if (!r && s && strcmp(s, "derfseq") && strcmp(s, "official") && strcmp(s, "official-hf"))
+        r = ds_err(DS_EFORMAT, "config key 'tokenizer': expected \"derfseq\", \"official\" or \"official-hf\", got \"%s\"", s);
+    if (!r && s) snprintf(c->tokenizer, sizeof c->tokenizer, "%s", s);
     if (!r && c->emb_dim % 2 == 0)
         r = ds_err(DS_EFORMAT, "config key 'emb_dim': expected an odd number (t, cos, sin bands), got %d", c->emb_dim);
     json_decref(o);

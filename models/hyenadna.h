@@ -21,6 +21,9 @@ typedef struct {
     float alpha_attn, alpha_ffn, alpha_final;   /* ... per role: norm1, norm2, ln_f (NaN: alpha_init) */
     float eps;                    /* LayerNorm / RMSNorm epsilon */
     float init_embed_std;         /* std of the token embedding (= the tied LM head) at init; official 0.02 */
+    char tokenizer[16];           /* the rules its weights were trained with: "derfseq" (upper case, N as
+                                   * [PAD]), "official" (case kept, N as N) or "official-hf" (+ [SEP]);
+                                   * embed uses them unless --tokens says otherwise */
 } ds_hyena_config;
 
 /* The official init of the embedding (HyenaDNA's _init_weights,
@@ -39,6 +42,8 @@ void ds_hyena_config_default(ds_hyena_config *c);
 int ds_hyena_config_to_json(const ds_hyena_config *c, char **json);
 int ds_hyena_config_from_json(ds_hyena_config *c, const char *json);
 int ds_hyena_create(ds_model **m, const ds_hyena_config *c);
+/* The tokenizer rules the config records (ds_hyena_config.tokenizer). */
+const char *ds_hyena_tokenizer(const ds_model *m);
 /* Weight decay as the official hg38 recipe's optimizer hooks form it
  * (add_optimizer_hooks: nn.Embedding and nn.LayerNorm blacklisted, biases
  * and HyenaFilter's _optim tensors at wd 0): no decay for the embedding,

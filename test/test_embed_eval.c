@@ -262,3 +262,61 @@ TEST(test_embed_names_bam_sam_and_audio_inputs_and_says_what_to_do)
     const char *fq = write_tmp("one.fq", "@r1\nACGTACGT\n+\nIIIIIIII\n");
     CHECK_EQ_INT(run("embed --from '%s' -q '%s'", ckpt(), fq), 0);
 }
+
+/* A derfseq-trained checkpoint records "tokenizer": "derfseq", and embed
+ * uses what a checkpoint records: the same rows as --tokens derfseq. */
+TEST(test_embed_uses_the_tokenizer_the_checkpoint_records)
+{
+    const char *fa = write_tmp("mixed.fa", ">s\nACGTacgtNNACGTTGCAacgt\n");
+    static char dflt[sizeof g_out];
+    CHECK_EQ_INT(run("info -q '%s'", ckpt()), 0);
+    CHECK_MSG(strstr(g_out, "\"tokenizer\": \"derfseq\""), "%s", g_out);
+    CHECK_EQ_INT(run("embed -q --from '%s' '%s'", ckpt(), fa), 0);
+    memcpy(dflt, g_out, sizeof dflt);
+    CHECK_EQ_INT(run("embed -q --from '%s' --tokens derfseq '%s'", ckpt(), fa), 0);
+    CHECK_MSG(!strcmp(dflt, g_out), "default '%s' is not --tokens derfseq '%s'", dflt, g_out);
+    CHECK_EQ_INT(run("embed -q --from '%s' --tokens official '%s'", ckpt(), fa), 0);
+    CHECK_MSG(strcmp(dflt, g_out), "--tokens official gave the derfseq rows on lower case and N");
+}
+
+/* scripts/convert_hyenadna.py on an HF-layout model.safetensors (BF16, as
+ * some exports are) and on a pytorch_model.bin of the same weights records
+ * official-hf, and embed applies it with no --tokens flag. Needs
+ * /usr/bin/python3 with torch (the converter's dependency, not derfseq's):
+ * skipped with a note without it. */
+TEST(test_convert_hyenadna_reads_model_safetensors_and_records_its_tokenizer)
+{
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        printf("    skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)\n");
+        return;
+    }
+    const char *dir = tmp_path("hf");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && /usr/bin/python3 - '%s' '%s' <<'EOF'\n"
+             "import json, sys, torch\n"
+             "sys.path.insert(0, 'test/reference'); import st\n"
+             "sd, meta = st.load(sys.argv[1]); cfg = json.loads(meta['derfseq.config'])\n"
+             "st.save(sys.argv[2] + '/model.safetensors', {k: v for k, v in sd.items()}, {'format': 'pt'})\n"
+             "torch.save(sd, sys.argv[2] + '/pytorch_model.bin')\n"
+             "json.dump({'d_model': cfg['d_model'], 'n_layer': cfg['n_layer'], 'max_seq_len': cfg['l_max']},"
+             " open(sys.argv[2] + '/config.json', 'w'))\n"
+             "EOF\n"
+             "/usr/bin/python3 scripts/convert_hyenadna.py --shift 0 '%s/model.safetensors' '%s/a.safetensors' >/dev/null && "
+             "/usr/bin/python3 scripts/convert_hyenadna.py --shift 0 '%s/pytorch_model.bin' '%s/b.safetensors' >/dev/null",
+             dir, ckpt(), dir, dir, dir, dir, dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    const char *fa = write_tmp("mixed_hf.fa", ">s\nACGTacgtNNACGTTGCAacgt\n");
+    static char a[sizeof g_out], hf[sizeof g_out];
+    CHECK_EQ_INT(run("info -q '%s/a.safetensors'", dir), 0);
+    CHECK_MSG(strstr(g_out, "tokenizer: official-hf\n"), "%s", g_out);
+    CHECK_EQ_INT(run("embed -q --from '%s/a.safetensors' '%s'", dir, fa), 0);
+    memcpy(a, g_out, sizeof a);
+    CHECK_EQ_INT(run("embed -q --from '%s/a.safetensors' --tokens official-hf '%s'", dir, fa), 0);
+    memcpy(hf, g_out, sizeof hf);
+    CHECK_MSG(!strcmp(a, hf), "the default is not the recorded official-hf: '%s' vs '%s'", a, hf);
+    CHECK_EQ_INT(run("embed -q --from '%s/b.safetensors' '%s'", dir, fa), 0);
+    CHECK_MSG(!strcmp(a, g_out), "pytorch_model.bin and model.safetensors convert to different rows");
+    CHECK_EQ_INT(run("embed -q --from '%s/a.safetensors' --tokens derfseq '%s'", dir, fa), 0);
+    CHECK_MSG(strcmp(a, g_out), "--tokens derfseq did not override the recorded rules");
+}
