@@ -418,10 +418,16 @@ static int embed_region(embedder *E, ds_ref *ref, ds_region *g, char **buf, size
     if (!e) e = grow((void **)buf, cap, (size_t)(g->end - g->beg) + 1);
     if (!e) e = ds_region_fetch(ref, g, src, *buf);   /* '-' strand reverse-complemented */
     if (e) return e;
+    /* A BED row's id joins back to its BED: the name (column 4), else
+     * bedtools getfasta's chrom:start-end in the BED's own coordinates, with
+     * (+)/(-) when the row has a strand, as getfasta -s. A region argument
+     * keeps the samtools form it was given in, 1-based. */
     char id[512];
     if (g->name) snprintf(id, sizeof id, "%s", g->name);
-    else snprintf(id, sizeof id, "%s:%lld-%lld%s", g->chrom, (long long)g->beg + 1, (long long)g->end,
-                  g->strand == '-' ? "(-)" : "");
+    else if (g->line)
+        snprintf(id, sizeof id, "%s:%lld-%lld%s", g->chrom, (long long)g->beg, (long long)g->end,
+                 g->strand == '-' ? "(-)" : g->strand == '+' ? "(+)" : "");
+    else snprintf(id, sizeof id, "%s:%lld-%lld", g->chrom, (long long)g->beg + 1, (long long)g->end);
     (*count)++;
     return embed_seq(E, id, *buf, g->end - g->beg);
 }

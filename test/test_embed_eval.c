@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <htslib/bgzf.h>
 #include <htslib/sam.h>
 #include <unistd.h>
 
@@ -230,9 +231,10 @@ TEST(test_embed_region_without_ref_says_give_ref_and_braces_select_colon_names)
     CHECK_ERROR(run("embed --from '%s' chr1:1-100", ckpt()), 2, " embed", "chr1:1-100: a region needs the reference: give --ref FASTA");
     CHECK_ERROR(run("embed --from '%s' '{HLA-A*01:01}:1-5'", ckpt()), 2, " embed", "give --ref FASTA");
     CHECK_ERROR(run("embed --from '%s' no-such-file.fa", ckpt()), 1, " embed", "no-such-file.fa");
-    const char *fa = write_tmp("colon.fa", ">HLA-A*01:01\nACGTACGTACGTTTACGT\n>x\nGGGGACGTACGTCC\n");
+    const char *fa = write_tmp("hla_colon.fa", ">HLA-A*01:01\nACGTACGTACGTTTACGT\n>x\nGGGGACGTACGTCC\n");
     static char braced[sizeof g_out];
     CHECK_EQ_INT(run("embed --from '%s' --ref '%s' -q '{HLA-A*01:01}:3-10'", ckpt(), fa), 0);
+    CHECK_MSG(g_err[0] == 0, "%s", g_err);
     snprintf(braced, sizeof braced, "%s", g_out);
     CHECK_MSG(!strncmp(braced, "HLA-A*01:01:3-10\t", 17), "%s", braced);
     /* the same bases as a FASTA record give the same row */
@@ -319,4 +321,26 @@ TEST(test_convert_hyenadna_reads_model_safetensors_and_records_its_tokenizer)
     CHECK_MSG(!strcmp(a, g_out), "pytorch_model.bin and model.safetensors convert to different rows");
     CHECK_EQ_INT(run("embed -q --from '%s/a.safetensors' --tokens derfseq '%s'", dir, fa), 0);
     CHECK_MSG(strcmp(a, g_out), "--tokens derfseq did not override the recorded rules");
+}
+
+/* BED rows are named so that they join back to the BED: the name column,
+ * else bedtools getfasta's chrom:start-end in BED coordinates (0-based
+ * start), with (+)/(-) for a row with a strand as getfasta -s; the same
+ * from a bgzipped BED. */
+TEST(test_embed_bed_ids_join_back_to_the_bed_and_bed_gz_reads)
+{
+    const char *text = "track name=x\nNC_001416.1\t100\t200\nNC_001416.1\t300\t400\t.\t0\t-\n"
+                       "NC_001416.1\t500\t600\tpeak3\t0\t+\n";
+    const char *bed = write_tmp("ids.bed", text);
+    CHECK_EQ_INT(run("embed -q --from '%s' --ref %s --regions '%s'", ckpt(), LAMBDA, bed), 0);
+    CHECK_MSG(!strncmp(g_out, "NC_001416.1:100-200\t", 20) && strstr(g_out, "\nNC_001416.1:300-400(-)\t") &&
+              strstr(g_out, "\npeak3\t") && nlines(g_out) == 3, "%s", g_out);
+    static char plain[sizeof g_out];
+    memcpy(plain, g_out, sizeof plain);
+    const char *gz = tmp_path("ids.bed.gz");
+    BGZF *fp = bgzf_open(gz, "w");
+    CHECK(fp && bgzf_write(fp, text, strlen(text)) == (ssize_t)strlen(text));
+    if (fp) bgzf_close(fp);
+    CHECK_EQ_INT(run("embed -q --from '%s' --ref %s --regions '%s'", ckpt(), LAMBDA, gz), 0);
+    CHECK_MSG(!strcmp(g_out, plain), "the bgzipped BED embeds differently: '%s'", g_out);
 }

@@ -178,7 +178,7 @@ static int parse_bed_line(bed_ctx *b, char *s, ds_region *r)
     if (n >= 6 && strcmp(col[5], "+") && strcmp(col[5], "-") && strcmp(col[5], "."))
         return ds_err(DS_EFORMAT, "%s:%d: strand '%s', expected '+', '-' or '.'", b->path, b->line, col[5]);
     r->line = b->line;
-    r->strand = n >= 6 ? col[5][0] : '+';
+    r->strand = n >= 6 ? col[5][0] : '.';   /* '.': no strand column (BED3-5), fetched as given */
     if ((e = set_col4(b, col, n, r))) return e;
     if (!(r->chrom = strdup(col[0]))) { ds_region_free(r); return ds_err(DS_ENOMEM, "out of memory"); }
     return 0;
