@@ -57,7 +57,7 @@ LIBA     := $(BUILD)/libderfseq.a
 BIN      := $(BUILD)/derfseq
 TESTBIN  := $(BUILD)/test_derfseq
 
-.PHONY: all test asan bench demo compare install deps golden clean help check-deps fuzz fuzz-build
+.PHONY: all test asan bench demo compare install uninstall deps golden clean help check-deps fuzz fuzz-build
 all: $(BIN) $(LIBA)
 	@ln -sf $(BIN) derfseq
 
@@ -82,11 +82,12 @@ $(BUILD)/bench/%: bench/%.c $(LIBA)
 # The tests run from the repository root with two threads, the CI machine's
 # size; test/run.sh then repeats the numeric tests under every OpenBLAS kernel
 # the CPU can run (OPENBLAS_CORETYPE Prescott, Sandybridge, Haswell, Zen,
-# SkylakeX). `make test T=golden` runs only the tests whose name contains T.
+# SkylakeX), and test/install_test.sh checks `make install`/`uninstall` and a
+# program built with pkg-config against the installed library. `make test T=golden` runs only the tests whose name contains T.
 test: deps
 	@$(MAKE) --no-print-directory $(TESTBIN)
 	@if [ -n "$(T)" ]; then DERFSEQ_BIN=$(BIN) OMP_NUM_THREADS=2 ./$(TESTBIN) $(T); \
-	 else OMP_NUM_THREADS=2 test/run.sh ./$(TESTBIN) $(BIN); fi
+	 else OMP_NUM_THREADS=2 test/run.sh ./$(TESTBIN) $(BIN) && test/install_test.sh $(MAKE); fi
 
 asan: deps
 	@$(MAKE) --no-print-directory asan=1 build-asan/test_derfseq
@@ -121,14 +122,49 @@ golden:
 	@$(PYTHON) -c 'import torchaudio' 2>/dev/null || { echo "make golden needs Debian's python3-torchaudio: apt-get install python3-torchaudio"; exit 1; }
 	@for f in test/reference/*.py; do case $$f in */st.py) continue;; esac; echo "$(PYTHON) $$f"; $(PYTHON) $$f || exit 1; done
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/share/man/man1
+# `make install` puts the binary, libderfseq.a, the shared libderfseq.so
+# (soname libderfseq.so.$(SOMAJOR), built from -fPIC objects in $(BUILD)/pic/ so the
+# static library and the binary stay as they are), the headers (the tree's
+# lib/ and models/ under include/derfseq/, with the umbrella derfseq.h, so
+# -I$(PREFIX)/include alone finds <derfseq/derfseq.h>), derfseq.pc and the man
+# pages under $(DESTDIR)$(PREFIX); `make uninstall` removes exactly those.
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+SONAME   := libderfseq.so.$(SOMAJOR)
+SOLIB    := $(BUILD)/libderfseq.so.$(VERSION)
+PIC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+HDR_DIRS := lib/core lib/io lib/nn models
+INC      := $(DESTDIR)$(PREFIX)/include/derfseq
+LIBDIR   := $(DESTDIR)$(PREFIX)/lib
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(SOLIB): $(PIC_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+
+install: all $(SOLIB)
+	install -d $(DESTDIR)$(PREFIX)/bin $(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/derfseq
-	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/libderfseq.a
+	install -m 644 $(LIBA) $(LIBDIR)/libderfseq.a
+	install -m 755 $(SOLIB) $(LIBDIR)/libderfseq.so.$(VERSION)
+	ln -sf libderfseq.so.$(VERSION) $(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(LIBDIR)/libderfseq.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: derfseq' 'Description: Derf sequence models (HyenaDNA, Caduceus, wav2vec2) in C' \
+	  'Version: $(VERSION)' 'Requires.private: $(PKGS)' 'Libs: -L$${libdir} -lderfseq' \
+	  'Libs.private: -fopenmp -lm' 'Cflags: -I$${includedir}' > $(LIBDIR)/pkgconfig/derfseq.pc
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	for d in core nn io; do install -d $(DESTDIR)$(PREFIX)/include/derfseq/$$d && \
-	  install -m 644 lib/$$d/*.h $(DESTDIR)$(PREFIX)/include/derfseq/$$d/; done
-	install -m 644 models/*.h $(DESTDIR)$(PREFIX)/include/derfseq/
+	install -d $(INC) && install -m 644 derfseq.h $(INC)/derfseq.h
+	for d in $(HDR_DIRS); do install -d $(INC)/$$d && install -m 644 $$d/*.h $(INC)/$$d/ || exit 1; done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/derfseq $(LIBDIR)/libderfseq.a $(LIBDIR)/libderfseq.so \
+	  $(LIBDIR)/$(SONAME) $(LIBDIR)/libderfseq.so.$(VERSION) $(LIBDIR)/pkgconfig/derfseq.pc \
+	  $(addprefix $(DESTDIR)$(PREFIX)/share/man/man1/,$(notdir $(wildcard man/*.1))) $(INC)/derfseq.h
+	for d in $(HDR_DIRS); do for h in $$d/*.h; do rm -f $(INC)/$$h; done; \
+	  rmdir $(INC)/$$d 2>/dev/null || true; done
+	-rmdir $(INC)/lib $(INC) $(LIBDIR)/pkgconfig 2>/dev/null
 
 # Installs what is missing with apt-get when run as root; otherwise prints
 # the exact command and stops.  $(1): the Debian packages to check.
@@ -201,6 +237,7 @@ help:
 	@echo "make demo      a small real job on testdata/"
 	@echo "make compare   LayerNorm vs DyT vs Derf: pretrain, fine-tune over seeds, mean +- sd (COMPARE_ARGS)"
 	@echo "make golden    regenerate testdata/golden (and the converted Caduceus fixture) with python3-torch"
-	@echo "make install   PREFIX=$(PREFIX)"
+	@echo "make install   PREFIX=$(PREFIX) [DESTDIR=]: binary, libderfseq.a and .so, headers, derfseq.pc, man pages"
+	@echo "make uninstall removes exactly what make install put (same PREFIX, DESTDIR)"
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard build-fuzz/*/*/*.d build-fuzz/*/*.d)
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(wildcard build-fuzz/*/*/*.d build-fuzz/*/*.d)

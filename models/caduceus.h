@@ -6,7 +6,7 @@
 #define DS_CADUCEUS_H
 
 #include "model.h"
-#include "nn/norm.h"
+#include "../lib/nn/norm.h"
 
 #define DS_CADUCEUS_VOCAB_MAX 64
 

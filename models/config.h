@@ -5,7 +5,7 @@
 #ifndef DS_MODEL_CONFIG_H
 #define DS_MODEL_CONFIG_H
 
-#include "nn/norm.h"
+#include "../lib/nn/norm.h"
 
 #include <jansson.h>
 

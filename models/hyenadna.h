@@ -4,7 +4,7 @@
 #define DS_HYENADNA_H
 
 #include "model.h"
-#include "nn/norm.h"
+#include "../lib/nn/norm.h"
 
 typedef struct {
     char preset[64];

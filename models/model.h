@@ -6,7 +6,7 @@
 #ifndef DS_MODEL_H
 #define DS_MODEL_H
 
-#include "core/arena.h"
+#include "../lib/core/arena.h"
 
 #include <stddef.h>
 #include <stdint.h>

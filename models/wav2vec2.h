@@ -14,8 +14,8 @@
 #define DS_WAV2VEC2_H
 
 #include "model.h"
-#include "io/char_vocab.h"
-#include "nn/norm.h"
+#include "../lib/io/char_vocab.h"
+#include "../lib/nn/norm.h"
 
 #define DS_W2V_MAX_CONV 8
 #define DS_W2V_MAX_HIDDEN 4096

@@ -4,7 +4,7 @@
 #ifndef DS_CHECKPOINT_H
 #define DS_CHECKPOINT_H
 
-#include "core/arena.h"
+#include "../core/arena.h"
 
 #define DS_CKPT_CONFIG_KEY "derfseq.config"
 

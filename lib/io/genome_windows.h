@@ -21,8 +21,8 @@
 #ifndef DS_GENOME_WINDOWS_H
 #define DS_GENOME_WINDOWS_H
 
-#include "io/fasta.h"
-#include "io/regions.h"
+#include "fasta.h"
+#include "regions.h"
 
 #include <stdint.h>
 

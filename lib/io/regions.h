@@ -5,7 +5,7 @@
 #ifndef DS_REGIONS_H
 #define DS_REGIONS_H
 
-#include "io/fasta.h"
+#include "fasta.h"
 
 #include <stdint.h>
 

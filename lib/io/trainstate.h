@@ -6,8 +6,8 @@
 #ifndef DS_TRAINSTATE_H
 #define DS_TRAINSTATE_H
 
-#include "core/arena.h"
-#include "nn/optim.h"
+#include "../core/arena.h"
+#include "../nn/optim.h"
 
 #include <stdint.h>
 

@@ -5,7 +5,7 @@
 #ifndef DS_NORM_H
 #define DS_NORM_H
 
-#include "core/arena.h"
+#include "../core/arena.h"
 
 typedef enum { DS_NORM_DERF, DS_NORM_DYT, DS_NORM_LAYERNORM, DS_NORM_RMSNORM } ds_norm_kind;
 

@@ -5,7 +5,7 @@
 #ifndef DS_OPTIM_H
 #define DS_OPTIM_H
 
-#include "core/arena.h"
+#include "../core/arena.h"
 
 typedef struct {
     float beta1, beta2, eps, weight_decay;
