@@ -86,6 +86,7 @@ static void defaults(finetune_opts *o)
     o->tr.seq_len = 0;
     o->tr.eval_every = 0;
     o->tr.save_every = 0;
+    o->tr.per_epoch = 1;
     o->task = -1;
     o->patience = 3;
     o->val_fraction = 0.1;

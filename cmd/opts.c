@@ -120,13 +120,6 @@ int ds_cmd_error(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
-int ds_not_built(const char *cmd, const char *model)
-{
-    if (model)
-        return ds_cmd_error(cmd, "model '%s' is not built yet in this version (see README.md, 'Status')", model);
-    return ds_cmd_error(cmd, "no model is built yet in this version (see README.md, 'Status')");
-}
-
 /* Counts end up in int arithmetic (batch x length, steps), so the default
  * ceiling is INT_MAX: a value that does not fit is refused, not wrapped. */
 int ds_parse_long(const ds_common_opts *co, const char *name, const char *arg, long min, long *out)
@@ -342,13 +335,17 @@ static const char *dstr(char *buf, size_t len, double v)
 void ds_usage_train(FILE *fp, const ds_train_opts *tr)
 {
     char b[64];
-    ds_usage_line(fp, "    --steps N", "optimizer steps", lstr(b, sizeof b, tr->steps, "off, see --epochs"));
+    int epochs_only = tr->per_epoch;   /* only the defaults of --steps, --accum, --eval/save-every */
+    if (!epochs_only)
+        ds_usage_line(fp, "    --steps N", "optimizer steps", lstr(b, sizeof b, tr->steps, "off, see --epochs"));
     int ctc = tr->speech == DS_SPEECH_CTC;
     if (!tr->speech || ctc)
-        ds_usage_line(fp, "    --epochs N", "passes over the data, instead of --steps", lstr(b, sizeof b, tr->epochs, "off"));
+        ds_usage_line(fp, "    --epochs N", epochs_only ? "passes over the data" : "passes over the data, instead of --steps",
+                      lstr(b, sizeof b, tr->epochs, "off"));
     ds_usage_line(fp, "    --batch-size N", tr->speech ? "at most N utterances per batch" : "sequences per micro-batch",
                   lstr(b, sizeof b, tr->batch_size, tr->speech ? "no cap" : NULL));
-    ds_usage_line(fp, "    --accum N", "micro-batches per optimizer step", lstr(b, sizeof b, tr->accum, NULL));
+    if (!epochs_only)
+        ds_usage_line(fp, "    --accum N", "micro-batches per optimizer step", lstr(b, sizeof b, tr->accum, NULL));
     if (!tr->speech)
         ds_usage_line(fp, "    --seq-len N", "tokens per sequence", lstr(b, sizeof b, tr->seq_len, "the model's length"));
     ds_usage_line(fp, "    --lr X", "peak learning rate (AdamW)", dstr(b, sizeof b, tr->lr));
@@ -366,9 +363,11 @@ void ds_usage_train(FILE *fp, const ds_train_opts *tr)
     ds_usage_line(fp, "    --grad-clip X", "clip the global gradient norm; 0: off", dstr(b, sizeof b, tr->grad_clip));
     ds_usage_line(fp, "    --decay-groups NAME", "derfseq|official: which tensors get weight decay",
                   tr->decay_groups ? "official" : "derfseq");
-    ds_usage_line(fp, "    --eval-every N", ctc ? "validate every N steps; 0: after every epoch" : "validate every N steps; 0: at the end",
-                  lstr(b, sizeof b, tr->eval_every, NULL));
-    ds_usage_line(fp, "    --save-every N", "checkpoint every N steps; 0: at the end", lstr(b, sizeof b, tr->save_every, NULL));
+    if (!epochs_only) {
+        ds_usage_line(fp, "    --eval-every N", ctc ? "validate every N steps; 0: after every epoch" : "validate every N steps; 0: at the end",
+                      lstr(b, sizeof b, tr->eval_every, NULL));
+        ds_usage_line(fp, "    --save-every N", "checkpoint every N steps; 0: at the end", lstr(b, sizeof b, tr->save_every, NULL));
+    }
     ds_usage_line(fp, "    --resume RUN_DIR", "continue the run saved in RUN_DIR exactly (--steps/--epochs: a new total)", "none");
 }
 

@@ -83,6 +83,9 @@ typedef struct {
     int decay_groups;         /* DS_DECAY_DERFSEQ or DS_DECAY_OFFICIAL (models/model.h) */
     unsigned set;             /* DS_SET_* bits of the options given on the command line */
     int speech;               /* DS_SPEECH_*: usage says utterances, no --seq-len/--init-embed-std */
+    int per_epoch;            /* 1: the command counts epochs and validates and saves once per epoch
+                                 (finetune of a classifier): usage leaves out --steps, --accum,
+                                 --eval-every, --save-every, which take only their defaults there */
 } ds_train_opts;
 
 enum { DS_SPEECH_PRETRAIN = 1, DS_SPEECH_CTC = 2 };   /* ds_train_opts.speech */
@@ -145,9 +148,6 @@ void ds_usage_line(FILE *fp, const char *opt, const char *what, const char *def)
  * code: usage errors 2 (with a pointer to --help), runtime errors 1. */
 int ds_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ds_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* "derfseq <cmd>: model '<name>' is not built yet in this version (...)";
- * model NULL gives "no model is built yet ...". Returns 1. */
-int ds_not_built(const char *cmd, const char *model);
 /* Checks that each input path is readable ("-" is stdin); 0 or 1 after an
  * error line. */
 int ds_check_input(const char *cmd, const char *path);

@@ -17,11 +17,13 @@ static const char *const COMMANDS[] = { "pretrain", "finetune", "eval", "embed",
 #define NCMD 6
 
 /* Every option each command must list, per derfseq.md. */
-static const char *const TRAIN_OPTS[] = { "--steps", "--epochs", "--batch-size", "--accum", "--seq-len", "--lr",
+static const char *const TRAIN_OPTS[] = { "--epochs", "--batch-size", "--seq-len", "--lr",
                                           "--warmup", "--schedule", "--weight-decay", "--grad-clip",
-                                          "--eval-every", "--save-every", "--resume", "--threads", "--seed",
+                                          "--resume", "--threads", "--seed",
                                           "--quiet", "--log", "--help", "-o", NULL };
-static const char *const PRETRAIN_OPTS[] = { "--model", "--config", "--norm", "--alpha-init", NULL };
+/* pretrain only: finetune of a classifier takes these at their defaults only */
+static const char *const PRETRAIN_OPTS[] = { "--model", "--config", "--norm", "--alpha-init", "--steps", "--accum",
+                                             "--eval-every", "--save-every", NULL };
 static const char *const FINETUNE_OPTS[] = { "--from", "--task", NULL };
 static const char *const EVAL_OPTS[] = { "--from", "--json", "--threads", "--seed", "--quiet", "--help", NULL };
 static const char *const EMBED_OPTS[] = { "--from", "-o", "--format", "--pool", "--layer", "--threads",
@@ -388,4 +390,35 @@ TEST(test_cli_commands_from_a_foreign_checkpoint_fail_with_one_line)
     CHECK_ERROR(run("embed --from '%s' --pool none --layer 1 --format npy -o '%s' '%s'", ckpt, tmp_path("e.npy"), fa),
                 1, " embed", "no \"arch\"");
     CHECK_ERROR(run("embed --from '%s' '%s'", tmp_path("nope.safetensors"), fa), 1, " embed", "nope.safetensors");
+}
+
+TEST(test_cli_man_page_lists_V_and_version)
+{
+    static char raw[1 << 16];
+    slurp("man/derfseq.1", raw, sizeof raw);
+    CHECK(strstr(raw, ".BR \\-V \", \" \\-\\-version"));
+    CHECK_EQ_INT(run("--help"), 0);
+    CHECK(strstr(g_out, "  -V, --version "));
+}
+
+/* An option that errors for every value but its default is not offered:
+ * finetune (classification) --help leaves out --steps, --accum, --eval-every
+ * and --save-every, which it rejects; --task ctc, which takes them, lists them. */
+TEST(test_cli_finetune_help_leaves_out_options_it_rejects)
+{
+    static const char *const rejected[] = { "--steps 5", "--accum 2", "--eval-every 5", "--save-every 5", NULL };
+    CHECK_EQ_INT(run("finetune --help"), 0);
+    for (int i = 0; rejected[i]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "  %.*s ", (int)strcspn(rejected[i], " "), rejected[i]);
+        CHECK_MSG(!strstr(g_out, name), "finetune --help offers%s", name);
+    }
+    for (int i = 0; rejected[i]; i++)
+        CHECK_EQ_INT(run("finetune --from c.safetensors --task gb %s -o '%s' data", rejected[i], tmp_path("ft-rej")), 2);
+    CHECK_EQ_INT(run("finetune --task ctc --help"), 0);
+    for (int i = 0; rejected[i]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "  %.*s ", (int)strcspn(rejected[i], " "), rejected[i]);
+        CHECK_MSG(strstr(g_out, name), "finetune --task ctc --help lacks%s", name);
+    }
 }
