@@ -106,9 +106,9 @@ TEST(test_bed_reads_names_scores_and_strands)
         CHECK(rs.r[2].end == 48502 && !strcmp(rs.r[2].name, "right_end"));
     }
     ds_regions_free(&rs);
-    /* 3 columns: no name, '+'; 4 columns of ordinary names; '.' is no name */
+    /* 3 columns: no name, no strand ('.', fetched as given); 4 columns of ordinary names; '.' is no name */
     CHECK_EQ_INT(ds_bed_read(tmp_file("n.bed", "c\t1\t5\nc\t2\t6\tpromoter\nc\t3\t7\t.\t0\t.\n"), &rs), 0);
-    CHECK(rs.n == 3 && !rs.basenji && !rs.r[0].name && rs.r[0].strand == '+' && !strcmp(rs.r[1].name, "promoter") &&
+    CHECK(rs.n == 3 && !rs.basenji && !rs.r[0].name && rs.r[0].strand == '.' && !strcmp(rs.r[1].name, "promoter") &&
           !rs.r[2].name && rs.r[2].strand == '.');
     ds_regions_free(&rs);
 }

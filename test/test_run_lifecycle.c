@@ -314,7 +314,7 @@ TEST(test_info_shows_the_run_metadata_of_a_checkpoint)
     CHECK_EQ_INT(run("pretrain " TINY " --steps 20 --eval-every 10 --norm layernorm --quiet '%s' -o '%s'", LAMBDA, dir), 0);
     snprintf(p, sizeof p, "%s/last.safetensors", dir);
     CHECK_EQ_INT(run("info --quiet '%s'", p), 0);
-    static const char *const want[] = { "\narch: hyenadna\npreset: hyenadna-demo\nnorm: layernorm\nstep: 20\nval loss: ",
+    static const char *const want[] = { "\narch: hyenadna\npreset: hyenadna-demo\nnorm: layernorm\ntokenizer: derfseq\nstep: 20\nval loss: ",
                                         "\ntensors: ", "\nparameters: ", "\nconfig:\n{" };
     for (int i = 0; i < 4; i++) CHECK_MSG(strstr(g_out, want[i]), "info lacks '%s': %s", want[i], g_out);
     CHECK(strstr(g_out, "parameters: ") < strstr(g_out, "config:"));
