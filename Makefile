@@ -14,9 +14,9 @@ PYTHON   ?= /usr/bin/python3
 # The OpenMP build of OpenBLAS keeps its pkg-config file in its own folder.
 OPENBLAS_PC := /usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig
 export PKG_CONFIG_PATH := $(OPENBLAS_PC)$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
-PKGS     := htslib sndfile fftw3f samplerate jansson openblas
+PKGS     := htslib zlib sndfile fftw3f samplerate jansson openblas
 
-DEB_PKGS := build-essential pkg-config libhts-dev libsndfile1-dev libfftw3-dev \
+DEB_PKGS := build-essential pkg-config libhts-dev zlib1g-dev libsndfile1-dev libfftw3-dev \
             libsamplerate0-dev libjansson-dev libopenblas-openmp-dev tabix
 
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)

@@ -1,14 +1,17 @@
-/* derfseq embed: embeddings of sequences or regions as TSV, .npy or
+/* derfseq embed: embeddings of sequences or regions as TSV (plain or
+ * bgzf), .npy (with an .ids.tsv beside it), .npz (ids with the array) or
  * safetensors (derfseq.md "Embedding options", "Outputs"), one record at a
  * time in input order, in eval mode; memory does not grow with the number of
  * records. Caduceus checkpoints embed both strands as the official inference
  * does (caduceus.md §2.6): PS averages its RC-equivariant halves, Ph runs
  * the record and its reverse complement (post-hoc conjoining). */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "cmd/cmd.h"
 #include "cmd/lm.h"
@@ -24,17 +27,23 @@
 #include "io/tokenizer.h"
 #include "hyenadna.h"
 #include "io/tsv.h"
+#include "io/zip.h"
 #include "caduceus.h"
 #include "io/audio.h"
 #include "io/speech_data.h"
 #include "presets.h"
 #include "wav2vec2.h"
 
-static const char *const FORMATS[] = { "tsv", "npy", "safetensors", NULL };
+static const char *const FORMATS[] = { "tsv", "npy", "safetensors", "tsv.gz", "npz", NULL };
 static const char *const POOLS[] = { "mean", "last", "cls", "none", NULL };
-enum { FMT_TSV, FMT_NPY, FMT_ST };
+enum { FMT_TSV, FMT_NPY, FMT_ST, FMT_TSVGZ, FMT_NPZ };
+/* What -o's name says, longest suffix first (".tsv.gz" before ".tsv"). */
+static const struct { const char *ext; int format; } EXTENSIONS[] = {
+    { ".tsv.gz", FMT_TSVGZ }, { ".tsv", FMT_TSV }, { ".npy", FMT_NPY }, { ".npz", FMT_NPZ },
+    { ".safetensors", FMT_ST },
+};
 enum { POOL_MEAN, POOL_LAST, POOL_CLS, POOL_NONE };
-enum { OPT_CHUNK = 1200, OPT_TOKENS, OPT_STRANDS };
+enum { OPT_CHUNK = 1200, OPT_TOKENS, OPT_STRANDS, OPT_HEADER };
 /* Tokenization rules (lib/io/tokenizer.h): derfseq's (upper-case, N → [PAD],
  * as in pretraining), the official tokenizer of the architecture, and the
  * same with [SEP] appended (what the tokenizer adds as special tokens).
@@ -63,6 +72,7 @@ typedef struct {
     ds_common_opts co;
     const char *from, *ref, *regions, *out;
     int format, pool;         /* indices into FORMATS, POOLS */
+    int format_set, header;   /* --format given; --header */
     long layer;               /* -1: the final normed output */
     long chunk;               /* 0: a record longer than the model allows is an error */
     int tokens;               /* index into TOKENS; -1: the architecture's default */
@@ -80,6 +90,7 @@ static const struct option LONGOPTS[] = {
     { "chunk", required_argument, NULL, OPT_CHUNK },
     { "tokens", required_argument, NULL, OPT_TOKENS },
     { "strands", required_argument, NULL, OPT_STRANDS },
+    { "header", no_argument, NULL, OPT_HEADER },
     DS_LONGOPT_THREADS, DS_LONGOPT_QUIET, DS_LONGOPT_HELP,
     { NULL, 0, NULL, 0 },
 };
@@ -113,13 +124,24 @@ static void usage(FILE *fp, const embed_opts *o)
                   o->tokens >= 0 ? TOKENS[o->tokens] : "the checkpoint's (HyenaDNA), official (Caduceus)");
     fprintf(fp, "\nOutput:\n");
     ds_usage_line(fp, "-o, --output FILE", "where to write ('-': stdout, TSV only)", "-");
-    ds_usage_line(fp, "    --format NAME", "tsv|npy|safetensors", FORMATS[o->format]);
+    ds_usage_line(fp, "    --format NAME", "tsv|tsv.gz|npy|npz|safetensors", "from -o's extension, else tsv");
+    ds_usage_line(fp, "    --header", "TSV: first a line of column names", "off");
     ds_usage_line(fp, "    --pool NAME", "mean|last over tokens, or none: one row per token", POOLS[o->pool]);
     ds_usage_line(fp, "    --layer N", "output of block N (0-based), before the final norm", "the final normed output");
     ds_usage_line(fp, "    --strands NAME", "Caduceus: avg|fwd|both (see above)", STRANDS[o->strands]);
     fprintf(fp, "    --layer works for HyenaDNA and for Caduceus-Ph with --strands fwd.\n");
-    fprintf(fp, "    TSV: id<TAB>v1... per record (pool none: id<TAB>pos<TAB>v1... per token).\n"
-                "    npy: [n, d]; pool none: [L, d] for one record, [n, L, d] for equal lengths.\n"
+    fprintf(fp, "    -o's extension picks the format: .tsv, .tsv.gz (bgzf: zcat, bgzip -d read it),\n"
+                "    .npy, .npz, .safetensors; --format must agree with it, and names the format of\n"
+                "    any other name. Every file is written to a temp file and renamed when complete.\n"
+                "    TSV: id<TAB>v1... per record (pool none: id<TAB>pos<TAB>v1... per token);\n"
+                "    --header first prints 'id<TAB>v1<TAB>...<TAB>vD' ('id<TAB>pos<TAB>v1...').\n"
+                "    pos is the 0-based token (speech: frame) index in the record as embedded: a\n"
+                "    '-' strand region counts along its reverse complement, pos 0 = its last base.\n"
+                "    npy: [n, d]; pool none: [L, d] for one record, [n, L, d] for equal lengths;\n"
+                "    X.npy also gets X.ids.tsv: one line per row of the array reshaped to [-1, d],\n"
+                "    the id (pool none: id<TAB>pos).\n"
+                "    npz (numpy.load): 'embeddings' (float32, the array .npy holds), 'ids' (unicode,\n"
+                "    [n], record order); pool none also 'pos' (int64, embeddings' shape without d).\n"
                 "    safetensors: one tensor per record, named by its id.\n"
                 "    With --chunk, mean pools over all chunks' tokens and last takes the last token.\n");
     fprintf(fp, "    Speech (a wav2vec2 checkpoint): INPUT is audio files (WAV, FLAC, OGG, MP3),\n"
@@ -145,7 +167,9 @@ static int parse(embed_opts *o, int argc, char **argv)
         case 'o': o->out = optarg; break;
         case OPT_FORMAT:
             if ((o->format = ds_parse_choice(&o->co, "format", optarg, FORMATS)) < 0) return 2;
+            o->format_set = 1;
             break;
+        case OPT_HEADER: o->header = 1; break;
         case OPT_POOL:
             if ((o->pool = ds_parse_choice(&o->co, "pool", optarg, POOLS)) < 0) return 2;
             break;
@@ -185,13 +209,56 @@ static int check_no_region_without_ref(const embed_opts *o, int nargs, char **ar
     return 0;
 }
 
+/* The format -o's extension names, or -1. */
+static int format_of_name(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof EXTENSIONS / sizeof EXTENSIONS[0]; i++) {
+        size_t k = strlen(EXTENSIONS[i].ext);
+        if (n > k && !strcmp(path + n - k, EXTENSIONS[i].ext)) return EXTENSIONS[i].format;
+    }
+    return -1;
+}
+
+/* --format from -o's extension; a usage error (2) when the two disagree or
+ * the format cannot go where -o says. */
+static int choose_format(embed_opts *o)
+{
+    int ext = strcmp(o->out, "-") ? format_of_name(o->out) : -1;
+    if (ext >= 0 && o->format_set && ext != o->format)
+        return ds_usage_error(o->co.cmd, "-o %s names %s output, --format says %s", o->out, FORMATS[ext],
+                              FORMATS[o->format]);
+    if (ext >= 0) o->format = ext;
+    if (o->format != FMT_TSV && !strcmp(o->out, "-"))
+        return ds_usage_error(o->co.cmd, "--format %s needs -o FILE (it is finished by seeking back)", FORMATS[o->format]);
+    if (o->header && o->format != FMT_TSV && o->format != FMT_TSVGZ)
+        return ds_usage_error(o->co.cmd, "--header applies to TSV output; this run writes %s", FORMATS[o->format]);
+    return 0;
+}
+
+/* X.npy's ids beside it: X.ids.tsv (another name: NAME.ids.tsv); none for
+ * a target that is not a regular file (/dev/null). */
+static char *sidecar_name(const char *out)
+{
+    struct stat sb;
+    if (stat(out, &sb) == 0 && !S_ISREG(sb.st_mode)) return NULL;
+    size_t n = strlen(out), k = n > 4 && !strcmp(out + n - 4, ".npy") ? n - 4 : n;
+    char *p = malloc(k + sizeof ".ids.tsv");
+    if (p) snprintf(p, k + sizeof ".ids.tsv", "%.*s.ids.tsv", (int)k, out);
+    return p;
+}
+
 /* -o must not be --from, --ref (or its index), --regions or an INPUT. */
 static int check_output(const embed_opts *o, int nargs, char **args)
 {
     const char *in[nargs + 3];
     in[0] = o->from, in[1] = o->ref, in[2] = o->regions;
     for (int i = 0; i < nargs; i++) in[3 + i] = args[i];
-    return ds_check_output(o->co.cmd, "-o", o->out, in, nargs + 3);
+    int rc = ds_check_output(o->co.cmd, "-o", o->out, in, nargs + 3);
+    char *side = !rc && o->format == FMT_NPY ? sidecar_name(o->out) : NULL;
+    if (side) rc = ds_check_output(o->co.cmd, "-o", side, in, nargs + 3);
+    free(side);
+    return rc;
 }
 
 /* ---- writer ----------------------------------------------------------- */
@@ -199,11 +266,43 @@ static int check_output(const embed_opts *o, int nargs, char **args)
 typedef struct {
     int format, pool, d;
     ds_outfile out;
+    FILE *tsv;               /* TSV rows: out.fp, or a bgzf stream onto it */
     FILE *data;              /* safetensors: tensor bytes until the header is known */
     json_t *index;           /* safetensors: name → entry */
     size_t offset;
-    long records, rows_per_record;   /* npy: same L for every record (pool none) */
+    long records, rows_per_record;   /* npy, npz: same L for every record (pool none) */
+    ds_outfile side;         /* npy: the .ids.tsv beside it (side.fp NULL: none) */
+    ds_zip zip;              /* npz */
+    char *idbuf;             /* npz: the ids so far, each NUL-terminated */
+    size_t idlen, idcap;
+    int idmax;               /* npz: the longest id in code points */
 } writer;
+
+/* The code points of UTF-8 s into out (NULL: count only), or -1 when s is
+ * not UTF-8. */
+static int utf8_decode(const char *s, uint32_t *out)
+{
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; n++) {
+        int k = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        if (k < 0) return -1;
+        uint32_t c = k ? *p & (0x3f >> k) : *p;
+        for (int i = 1; i <= k; i++) {
+            if ((p[i] & 0xc0) != 0x80) return -1;
+            c = c << 6 | (p[i] & 0x3f);
+        }
+        if (out) out[n] = c;
+        p += k + 1;
+    }
+    return n;
+}
+
+static int tsv_header(FILE *fp, int pool_none, int d)
+{
+    fputs(pool_none ? "id\tpos" : "id", fp);
+    for (int k = 1; k <= d; k++) fprintf(fp, "\tv%d", k);
+    return fputc('\n', fp) == EOF ? ds_err_errno(DS_EIO, "write failed") : 0;
+}
 
 static int writer_open(writer *w, const embed_opts *o, int d)
 {
@@ -214,24 +313,40 @@ static int writer_open(writer *w, const embed_opts *o, int d)
     w->rows_per_record = -1;
     int e = ds_outfile_open(&w->out, o->out);
     if (e) return e;
+    w->tsv = w->out.fp;
     if (w->format == FMT_NPY) {   /* a placeholder header, rewritten with the final shape */
         int64_t shape[2] = { 0, d };
         e = ds_npy_write_header_sized(w->out.fp, 2, shape, NPY_HEADER);
+        char *side = sidecar_name(o->out);
+        if (!e && side) e = ds_outfile_open(&w->side, side);
+        free(side);
+    } else if (w->format == FMT_NPZ) {
+        ds_zip_init(&w->zip, w->out.fp);
+        e = ds_zip_begin(&w->zip, "embeddings.npy", NPY_HEADER);
     } else if (w->format == FMT_ST) {
         w->data = tmpfile();
         w->index = json_object();
         if (!w->data) e = ds_err_errno(DS_EIO, "cannot create a temporary file");
-    }
+    } else if (w->format == FMT_TSVGZ && !(w->tsv = ds_bgzf_stream(w->out.fp)))
+        e = DS_EIO;
+    if (!e && o->header) e = tsv_header(w->tsv, w->pool == POOL_NONE, d);
     return e;
 }
 
-/* safetensors: a tensor name must be unique, non-empty, UTF-8 and not the
- * metadata key, or the file would not be valid; checked before the record
- * is encoded, and nothing reaches the output path on error. */
+/* An id must fit where it goes, checked before the record is encoded, so
+ * nothing reaches the output path on error: a safetensors tensor name must
+ * be unique, non-empty, UTF-8 and not the metadata key; an npz id UTF-8 (a
+ * numpy unicode string); an .ids.tsv line free of tabs and newlines. */
 static int writer_check_id(const writer *w, const char *id)
 {
-    if (w->format != FMT_ST) return 0;
     char shown[256];
+    if (w->format == FMT_NPZ && utf8_decode(id, NULL) < 0)
+        return ds_err(DS_EINVAL, "record %ld: id '%s' is not UTF-8, so numpy cannot read it as a string (use --format "
+                      "npy or tsv, or rename the record)", w->records + 1, ds_st_name_show(id, shown, sizeof shown));
+    if (w->side.fp && strpbrk(id, "\t\n\r"))
+        return ds_err(DS_EINVAL, "record %ld: id '%s' holds a tab or newline, which would shift the lines of the "
+                      ".ids.tsv", w->records + 1, ds_st_name_show(id, shown, sizeof shown));
+    if (w->format != FMT_ST) return 0;
     const char *why = ds_st_name_problem(id);
     if (why)
         return ds_err(DS_EINVAL, "record %ld: id '%s' %s, so it cannot name a safetensors tensor (use --format tsv "
@@ -242,45 +357,140 @@ static int writer_check_id(const writer *w, const char *id)
     return 0;
 }
 
+/* npy, npz: one array, so pool none needs the same length for every record. */
+static int check_rows(writer *w, const char *id, long rows)
+{
+    if (w->rows_per_record >= 0 && rows != w->rows_per_record && w->pool == POOL_NONE)
+        return ds_err(DS_EINVAL, "record '%s' has %ld tokens, earlier ones %ld: one .%s holds equal lengths only "
+                                 "(use --format safetensors or tsv)", id, rows, w->rows_per_record, FORMATS[w->format]);
+    w->rows_per_record = rows;
+    return 0;
+}
+
+/* The .ids.tsv lines of one record: its id per row (pool none: id<TAB>pos). */
+static int sidecar_record(writer *w, const char *id, long rows)
+{
+    for (long r = 0; r < rows; r++)
+        if (w->pool == POOL_NONE ? fprintf(w->side.fp, "%s\t%ld\n", id, r) < 0 : fprintf(w->side.fp, "%s\n", id) < 0)
+            return ds_err_errno(DS_EIO, "write failed");
+    return 0;
+}
+
+static int npz_keep_id(writer *w, const char *id)
+{
+    size_t n = strlen(id) + 1;
+    if (w->idlen + n > w->idcap) {
+        size_t cap = (w->idlen + n) * 2;
+        char *p = realloc(w->idbuf, cap);
+        if (!p) return ds_err(DS_ENOMEM, "out of memory for the ids at record %ld", w->records + 1);
+        w->idbuf = p;
+        w->idcap = cap;
+    }
+    memcpy(w->idbuf + w->idlen, id, n);
+    w->idlen += n;
+    int k = utf8_decode(id, NULL);
+    if (k > w->idmax) w->idmax = k;
+    return 0;
+}
+
 static int writer_record(writer *w, const char *id, const float *v, long rows)
 {
     int e = 0;
-    if (w->format == FMT_TSV) {
+    size_t bytes = sizeof(float) * (size_t)w->d * (size_t)rows;
+    if (w->format == FMT_TSV || w->format == FMT_TSVGZ) {
         for (long r = 0; r < rows && !e; r++)
-            e = w->pool == POOL_NONE ? ds_tsv_write_token_row(w->out.fp, id, r, v + r * w->d, w->d)
-                                     : ds_tsv_write_row(w->out.fp, id, v, w->d);
+            e = w->pool == POOL_NONE ? ds_tsv_write_token_row(w->tsv, id, r, v + r * w->d, w->d)
+                                     : ds_tsv_write_row(w->tsv, id, v, w->d);
     } else if (w->format == FMT_NPY) {
-        if (w->rows_per_record >= 0 && rows != w->rows_per_record && w->pool == POOL_NONE)
-            return ds_err(DS_EINVAL, "record '%s' has %ld tokens, earlier ones %ld: one .npy holds equal lengths only "
-                                     "(use --format safetensors or tsv)", id, rows, w->rows_per_record);
-        w->rows_per_record = rows;
+        if ((e = check_rows(w, id, rows))) return e;
         if (fwrite(v, sizeof(float) * (size_t)w->d, (size_t)rows, w->out.fp) != (size_t)rows) e = ds_err_errno(DS_EIO, "write failed");
+        if (!e && w->side.fp) e = sidecar_record(w, id, rows);
+    } else if (w->format == FMT_NPZ) {
+        if ((e = check_rows(w, id, rows)) || (e = npz_keep_id(w, id))) return e;
+        e = ds_zip_write(&w->zip, v, bytes);
     } else {
         if ((e = writer_check_id(w, id))) return e;
-        size_t n = (size_t)rows * w->d * sizeof(float);
         json_t *shape = w->pool == POOL_NONE ? json_pack("[I, i]", (json_int_t)rows, w->d) : json_pack("[i]", w->d);
         if (json_object_set_new(w->index, id, json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape,
-                                                        "data_offsets", (json_int_t)w->offset, (json_int_t)(w->offset + n))))
+                                                        "data_offsets", (json_int_t)w->offset, (json_int_t)(w->offset + bytes))))
             return ds_err(DS_ENOMEM, "out of memory for the safetensors header at record %ld", w->records + 1);
-        w->offset += n;
-        if (fwrite(v, 1, n, w->data) != n) e = ds_err_errno(DS_EIO, "temporary file: write failed");
+        w->offset += bytes;
+        if (fwrite(v, 1, bytes, w->data) != bytes) e = ds_err_errno(DS_EIO, "temporary file: write failed");
     }
     w->records++;
     return e;
 }
 
+/* The shape of the one array of npy and npz: [n, d]; pool none [L, d] for
+ * one record, [n, L, d] for more. Returns the number of dimensions. */
+static int array_shape(const writer *w, int64_t shape[3])
+{
+    shape[0] = w->records, shape[1] = w->d, shape[2] = 0;
+    if (w->pool != POOL_NONE) return 2;
+    if (w->records == 1) { shape[0] = w->rows_per_record; return 2; }
+    shape[1] = w->rows_per_record, shape[2] = w->d;
+    return 3;
+}
+
 static int finish_npy(writer *w)
 {
-    int64_t shape[3] = { w->records, w->d, 0 };
-    int nd = 2;
-    if (w->pool == POOL_NONE) {
-        if (w->records == 1) { shape[0] = w->rows_per_record; shape[1] = w->d; }
-        else { shape[0] = w->records; shape[1] = w->rows_per_record; shape[2] = w->d; nd = 3; }
-    }
+    int64_t shape[3];
+    int nd = array_shape(w, shape);
     if (fflush(w->out.fp) || fseek(w->out.fp, 0, SEEK_SET)) return ds_err_errno(DS_EIO, "cannot rewrite the npy header");
     int e = ds_npy_write_header_sized(w->out.fp, nd, shape, NPY_HEADER);
     if (!e && fseek(w->out.fp, 0, SEEK_END)) e = ds_err_errno(DS_EIO, "seek failed");
     return e;
+}
+
+/* One npz member: an .npy header of dtype descr, then what fill writes. */
+static int npz_begin(writer *w, const char *name, const char *descr, int nd, const int64_t *shape)
+{
+    char hdr[DS_NPY_HEADER_MAX];
+    int n = ds_npy_header_format(hdr, sizeof hdr, descr, nd, shape, 0);
+    int e = n < 0 ? n : ds_zip_begin(&w->zip, name, 0);
+    return e ? e : ds_zip_write(&w->zip, hdr, (size_t)n);
+}
+
+/* ids.npy: '<U{longest}', [n], each id as UCS-4 padded with zeros. */
+static int npz_ids(writer *w)
+{
+    int width = w->idmax > 0 ? w->idmax : 1;
+    char descr[24];
+    snprintf(descr, sizeof descr, "<U%d", width);
+    int64_t n = w->records;
+    uint32_t *u = calloc((size_t)width, sizeof *u);
+    int e = u ? npz_begin(w, "ids.npy", descr, 1, &n) : ds_err(DS_ENOMEM, "out of memory");
+    for (const char *id = w->idbuf; !e && id && id < w->idbuf + w->idlen; id += strlen(id) + 1) {
+        memset(u, 0, sizeof *u * (size_t)width);
+        utf8_decode(id, u);
+        e = ds_zip_write(&w->zip, u, sizeof *u * (size_t)width);
+    }
+    free(u);
+    return e ? e : ds_zip_end(&w->zip, NULL);
+}
+
+/* pos.npy (pool none): int64, the shape of embeddings without d; the token
+ * index t of every row. */
+static int npz_pos(writer *w, int nd, const int64_t *shape)
+{
+    int e = npz_begin(w, "pos.npy", "<i8", nd - 1, shape);
+    for (int64_t r = 0; r < w->records * w->rows_per_record && !e; r++) {
+        int64_t t = r % w->rows_per_record;
+        e = ds_zip_write(&w->zip, &t, sizeof t);
+    }
+    return e ? e : ds_zip_end(&w->zip, NULL);
+}
+
+static int finish_npz(writer *w)
+{
+    int64_t shape[3];
+    int nd = array_shape(w, shape);
+    char hdr[NPY_HEADER];
+    int e = ds_npy_header_format(hdr, sizeof hdr, "<f4", nd, shape, NPY_HEADER);
+    if (e >= 0) e = ds_zip_end(&w->zip, hdr);
+    if (!e) e = npz_ids(w);
+    if (!e && w->pool == POOL_NONE) e = npz_pos(w, nd, shape);
+    return e ? e : ds_zip_finish(&w->zip);
 }
 
 static int finish_safetensors(writer *w)
@@ -305,12 +515,18 @@ static int finish_safetensors(writer *w)
 static int writer_close(writer *w, int ok)
 {
     int e = 0;
-    if (ok && w->format == FMT_NPY) e = finish_npy(w);
+    if (w->tsv && w->tsv != w->out.fp && fclose(w->tsv) && ok)   /* the bgzf stream: its EOF block */
+        e = ds_err_errno(DS_EIO, "%s: bgzf write failed", w->out.path);
+    if (ok && !e && w->format == FMT_NPY) e = finish_npy(w);
+    if (ok && !e && w->format == FMT_NPZ) e = finish_npz(w);
     if (ok && !e && w->format == FMT_ST) e = finish_safetensors(w);
     if (ok && !e) e = ds_outfile_commit(&w->out);
+    if (ok && !e && w->side.fp) e = ds_outfile_commit(&w->side);
     if (!ok || e) ds_outfile_abort(&w->out);
+    ds_outfile_abort(&w->side);
     if (w->data) fclose(w->data);
     json_decref(w->index);
+    free(w->idbuf);
     return e;
 }
 
@@ -578,8 +794,7 @@ int main_embed(int argc, char **argv)
     if (optind == argc && !o.regions) return ds_usage_error(o.co.cmd, "missing INPUT");
     if (o.regions && !o.ref) return ds_usage_error(o.co.cmd, "--regions needs --ref FASTA");
     if (!o.ref && (rc = check_no_region_without_ref(&o, argc - optind, argv + optind))) return rc;
-    if (o.format != FMT_TSV && !strcmp(o.out, "-"))
-        return ds_usage_error(o.co.cmd, "--format %s needs -o FILE (it is finished by seeking back)", FORMATS[o.format]);
+    if ((rc = choose_format(&o))) return rc;
     if (o.pool == POOL_CLS)
         return ds_usage_error(o.co.cmd, "--pool cls: DNA inputs carry no [CLS] token here; use mean or last");
     if ((rc = check_output(&o, argc - optind, argv + optind))) return rc;

@@ -20,13 +20,37 @@
 
 /* The dict exactly as numpy writes it: shape (3,) for one dimension,
  * (2, 3) for more, () for a scalar. */
-static int dict_format(char *buf, size_t cap, int ndim, const int64_t *shape)
+static int dict_format(char *buf, size_t cap, const char *descr, int ndim, const int64_t *shape)
 {
-    int k = snprintf(buf, cap, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    int k = snprintf(buf, cap, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int i = 0; i < ndim; i++)
         k += snprintf(buf + k, cap - (size_t)k, "%s%lld", i ? ", " : "", (long long)shape[i]);
     k += snprintf(buf + k, cap - (size_t)k, "%s), }", ndim == 1 ? "," : "");
     return k;
+}
+
+int ds_npy_header_format(char *buf, size_t cap, const char *descr, int ndim, const int64_t *shape, int size)
+{
+    if (ndim < 0 || ndim > 8) return ds_err(DS_EINVAL, "npy: %d dimensions, expected 0 to 8", ndim);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) return ds_err(DS_EINVAL, "npy: shape[%d] = %lld, expected >= 0", i, (long long)shape[i]);
+    if (strlen(descr) > 16) return ds_err(DS_EINVAL, "npy: dtype '%s' too long", descr);
+    char dict[320];
+    int k = dict_format(dict, sizeof dict, descr, ndim, shape);
+    /* magic(6) + version(2) + length(2) + dict + spaces + '\n': a multiple of
+     * 64, so the data that follows is aligned when mapped */
+    int total = (10 + k + 1 + 63) / 64 * 64;
+    if (size && (size < total || size % 64 || size - 10 > 65535))
+        return ds_err(DS_EINVAL, "npy: header needs %d bytes, %d reserved (a multiple of 64 up to 65536 expected)", total, size);
+    if (size) total = size;
+    if ((size_t)total > cap) return ds_err(DS_EINVAL, "npy: header of %d bytes, buffer of %zu", total, cap);
+    int hlen = total - 10;
+    unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8) };
+    memcpy(buf, pre, 10);
+    memcpy(buf + 10, dict, (size_t)k);
+    memset(buf + 10 + k, ' ', (size_t)(total - 1 - 10 - k));
+    buf[total - 1] = '\n';
+    return total;
 }
 
 int ds_npy_write_header(FILE *fp, int ndim, const int64_t *shape)
@@ -36,22 +60,10 @@ int ds_npy_write_header(FILE *fp, int ndim, const int64_t *shape)
 
 int ds_npy_write_header_sized(FILE *fp, int ndim, const int64_t *shape, int size)
 {
-    if (ndim < 0 || ndim > 8) return ds_err(DS_EINVAL, "npy: %d dimensions, expected 0 to 8", ndim);
-    for (int i = 0; i < ndim; i++)
-        if (shape[i] < 0) return ds_err(DS_EINVAL, "npy: shape[%d] = %lld, expected >= 0", i, (long long)shape[i]);
-    char dict[320];
-    int k = dict_format(dict, sizeof dict, ndim, shape);
-    /* magic(6) + version(2) + length(2) + dict + spaces + '\n': a multiple of
-     * 64, so the data that follows is aligned when mapped */
-    int total = (10 + k + 1 + 63) / 64 * 64;
-    if (size && (size < total || size % 64 || size - 10 > 65535))
-        return ds_err(DS_EINVAL, "npy: header needs %d bytes, %d reserved (a multiple of 64 up to 65536 expected)", total, size);
-    if (size) total = size;
-    int hlen = total - 10;
-    unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8) };
-    int bad = fwrite(pre, 1, 10, fp) != 10 || fwrite(dict, 1, (size_t)k, fp) != (size_t)k;
-    for (int i = 10 + k; i < total - 1 && !bad; i++) bad = fputc(' ', fp) == EOF;
-    if (bad || fputc('\n', fp) == EOF) return ds_err_errno(DS_EIO, "npy: header write failed");
+    char buf[DS_NPY_HEADER_MAX];
+    int total = ds_npy_header_format(buf, sizeof buf, "<f4", ndim, shape, size);
+    if (total < 0) return total;
+    if (fwrite(buf, 1, (size_t)total, fp) != (size_t)total) return ds_err_errno(DS_EIO, "npy: header write failed");
     return 0;
 }
 
@@ -222,6 +234,18 @@ static int header_read(const char *path, FILE *fp, npy_dict *d, long *data_at)
     d->p = d->end = NULL;
     free(h);
     return r;
+}
+
+int ds_npy_read_header(FILE *fp, const char *name, char descr[32], int *ndim, int64_t shape[8], long *data_at)
+{
+    npy_dict d;
+    int r = header_read(name, fp, &d, data_at);
+    if (r) return r;
+    if (d.fortran) return ds_err(DS_EFORMAT, "%s: Fortran-order array, expected fortran_order False", name);
+    memcpy(descr, d.descr, sizeof d.descr);
+    *ndim = d.ndim;
+    memcpy(shape, d.shape, sizeof d.shape);
+    return 0;
 }
 
 /* Compares the bytes after the header with what the shape needs, before

@@ -1,9 +1,11 @@
 /* Atomic outputs (outfile.h, architecture.md "Errors"): temp file beside the
  * target, fsync, rename, fsync of the directory; "-" is stdout. */
+#define _GNU_SOURCE   /* fopencookie */
 #include "io/outfile.h"
 #include "core/error.h"
 
 #include <errno.h>
+#include <htslib/bgzf.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -169,6 +171,34 @@ void ds_outfile_abort(ds_outfile *o)
     free(o->tmp);
     free(o->path);
     memset(o, 0, sizeof *o);
+}
+
+static ssize_t bgzf_cookie_write(void *bg, const char *buf, size_t n)
+{
+    return bgzf_write(bg, buf, n) == (ssize_t)n ? (ssize_t)n : -1;
+}
+
+static int bgzf_cookie_close(void *bg)
+{
+    return bgzf_close(bg) ? -1 : 0;
+}
+
+FILE *ds_bgzf_stream(FILE *fp)
+{
+    int fd = dup(fileno(fp));
+    BGZF *bg = fd < 0 ? NULL : bgzf_dopen(fd, "w6");
+    if (!bg) {
+        ds_err_errno(DS_EIO, "cannot start a bgzf stream");
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    cookie_io_functions_t io = { .write = bgzf_cookie_write, .close = bgzf_cookie_close };
+    FILE *s = fopencookie(bg, "w", io);
+    if (!s) {
+        ds_err_errno(DS_EIO, "cannot start a bgzf stream");
+        bgzf_close(bg);
+    }
+    return s;
 }
 
 int ds_write_file_atomic(const char *path, const void *buf, size_t len)

@@ -19,6 +19,13 @@ int ds_outfile_open(ds_outfile *o, const char *path);
 int ds_outfile_commit(ds_outfile *o);
 void ds_outfile_abort(ds_outfile *o);   /* removes the temp file; safe after commit */
 
+/* A stream that BGZF-compresses (htslib's bgzf, level 6) what is written to
+ * it into fp's file, so that zcat, bgzip -d and tabix read the result;
+ * fclose on it writes the BGZF end-of-file block and reports any error. fp
+ * itself must not be written meanwhile; commit or abort it after the fclose.
+ * NULL with the DS_E* error set on failure. */
+FILE *ds_bgzf_stream(FILE *fp);
+
 /* Whole-buffer convenience: writes len bytes atomically. */
 int ds_write_file_atomic(const char *path, const void *buf, size_t len);
 
