@@ -34,6 +34,10 @@ static const char *ckpt(void)
     return path;
 }
 
+/* The same checkpoint for the other embed tests (test_embed_output.c). */
+const char *embed_test_ckpt(void);
+const char *embed_test_ckpt(void) { return ckpt(); }
+
 
 /* Parses TSV rows "id\tv..." into vals; returns the number of rows. */
 static int tsv_rows(const char *text, char ids[][32], float vals[][64], int max_rows)
