@@ -145,13 +145,10 @@ static int parse(eval_opts *o, int argc, char **argv)
                 return ds_usage_error(o->co.cmd, "--layout: expected auto, tree, coords or table, got '%s'", optarg);
             break;
         case OPT_PREDICTIONS: o->predictions = optarg; break;
-        case OPT_LABELS: {
-            ds_gb_labels map;
-            if (ds_gb_labels_parse(&map, optarg)) return ds_usage_error(o->co.cmd, "--labels: %s", ds_errmsg());
-            ds_gb_labels_free(&map);
+        case OPT_LABELS:
+            if (ds_opt_gb_labels(o->co.cmd, optarg)) return 2;
             o->labels = optarg;
             break;
-        }
         case OPT_CROP:
             if (ds_parse_long(&o->co, "crop", optarg, 1, &o->crop)) return 2;
             break;

@@ -146,13 +146,10 @@ static int parse(finetune_opts *o, int argc, char **argv)
             if ((o->layout = ds_gb_layout_parse(optarg)) < 0)
                 return ds_usage_error(o->co.cmd, "--layout: expected auto, tree, coords or table, got '%s'", optarg);
             break;
-        case OPT_LABELS: {
-            ds_gb_labels map;
-            if (ds_gb_labels_parse(&map, optarg)) return ds_usage_error(o->co.cmd, "--labels: %s", ds_errmsg());
-            ds_gb_labels_free(&map);
+        case OPT_LABELS:
+            if (ds_opt_gb_labels(o->co.cmd, optarg)) return 2;
             o->labels = optarg;
             break;
-        }
         case OPT_MAX_LENGTH: if (ds_parse_long_range(&o->co, "max-length", optarg, 1, DS_SEQ_LEN_MAX, &o->max_length)) return 2; break;
         case OPT_PATIENCE: if (ds_parse_long(&o->co, "patience", optarg, 1, &o->patience)) return 2; break;
         case OPT_STOP_AT: if (ds_parse_long(&o->co, "stop-at", optarg, 1, &o->stop_at)) return 2; break;

@@ -4,6 +4,7 @@
  * are tokenized separately (both left-padded, each cut to its own first
  * max_length bases), run one after the other, and their logits averaged. */
 #include "cmd/gbtask.h"
+#include "cmd/opts.h"
 #include "core/error.h"
 #include "core/metrics.h"
 #include "core/rng.h"
@@ -323,4 +324,12 @@ int ds_classifier_predict(ds_classifier *c, const ds_gb_split *s, int B, int *pr
     c->m->eval_only = eval_only;
     free(ids); free(lab); free(idx); free(rc); free(logits);
     return r;
+}
+
+int ds_opt_gb_labels(const char *cmd, const char *arg)
+{
+    ds_gb_labels map;
+    if (ds_gb_labels_parse(&map, arg)) return ds_usage_error(cmd, "--labels: %s", ds_errmsg());
+    ds_gb_labels_free(&map);
+    return 0;
 }

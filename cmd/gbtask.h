@@ -78,4 +78,7 @@ int ds_classifier_conjoins(const ds_classifier *c);
  * Caduceus-Ph. */
 int ds_classifier_predict(ds_classifier *c, const ds_gb_split *s, int B, int *pred, float *probs);
 
+/* Checks a --labels RAW=NAME,... value; a usage error (nonzero) naming it. */
+int ds_opt_gb_labels(const char *cmd, const char *arg);
+
 #endif
