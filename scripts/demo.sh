@@ -47,8 +47,8 @@ echo " the Derf trunk is below it thanks to --init-embed-std 0.3, the default: w
 echo " official 0.02 it stays at 1.99 and its fine-tune at chance. 'make compare' runs"
 echo " Derf, DyT, LayerNorm and RMSNorm side by side; bench/README.md has the figures.)"
 
-say derfseq info $run/best.safetensors "| head -4"
-"$bin" info --quiet "$run/best.safetensors" | grep -E '^(file|parameters|tensors)' || true
+say derfseq info $run/best.safetensors "| sed '/^config:/q'"
+"$bin" info --quiet "$run/best.safetensors" | sed '/^config:/q'
 echo
 echo "The run directory $run holds config.json, state.safetensors (resumable with"
 echo "'derfseq pretrain --resume $run'), last/best.safetensors and log.jsonl."
