@@ -395,7 +395,7 @@ static int train(finetune *f)
             if (aug) {
                 rc_draw(rc, B, f->o->co.seed, step);
                 if ((e = ds_gb_batch_strands(&f->data, f->train + i0, n, B, L, ids, lab, f->clf.m, rc))) break;
-            } else ds_gb_batch(&f->data, f->train + i0, n, B, L, ids, lab);
+            } else ds_gb_batch(&f->data, f->train + i0, n, B, L, ids, lab, ds_gb_tok_flags(f->clf.m));
             ds_params_zero_grad(&f->clf.m->params);
             ds_params_zero_grad(&f->clf.head.params);
             e = f->clf.m->vt->encode(f->clf.m, ids, B, L, 1, (uint64_t)f->o->co.seed, (uint64_t)step);

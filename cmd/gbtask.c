@@ -4,6 +4,7 @@
  * are tokenized separately (both left-padded, each cut to its own first
  * max_length bases), run one after the other, and their logits averaged. */
 #include "cmd/gbtask.h"
+#include "cmd/lm.h"
 #include "cmd/opts.h"
 #include "core/error.h"
 #include "core/metrics.h"
@@ -48,13 +49,13 @@ void ds_gb_warn(const char *cmd, const ds_gb_split *s)
 
 /* One record's row of L tokens; rc: of its reverse complement, whose first
  * L bases are the RC of the record's last L (tmp: L ids of scratch). */
-static void gb_row(const ds_gb_record *r, int L, const ds_model *rc, int32_t *row, int32_t *tmp)
+static void gb_row(const ds_gb_record *r, int L, const ds_model *rc, int flags, int32_t *row, int32_t *tmp)
 {
     int64_t len = r->len < L ? r->len : L;   /* truncation keeps the first L bases */
     int pad = L - (int)len;
     for (int t = 0; t < pad; t++) row[t] = DS_TOK_PAD;   /* left padding */
     if (!rc) {
-        ds_tokenize(r->seq, len, DS_TOK_UPPER, row + pad);
+        ds_tokenize(r->seq, len, flags, row + pad);
         return;
     }
     /* upper-casing commutes with the string RC, so RC of the ids is the ids of the RC */
@@ -63,7 +64,7 @@ static void gb_row(const ds_gb_record *r, int L, const ds_model *rc, int32_t *ro
 }
 
 static void gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels,
-                     const ds_model *m, const unsigned char *rc, int32_t *tmp)
+                     const ds_model *m, const unsigned char *rc, int flags, int32_t *tmp)
 {
     for (int b = 0; b < B; b++) {
         int32_t *row = ids + (size_t)b * L;
@@ -73,14 +74,17 @@ static void gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L,
             continue;
         }
         const ds_gb_record *r = &s->r[idx[b]];
-        gb_row(r, L, rc && rc[b] ? m : NULL, row, tmp);
+        gb_row(r, L, rc && rc[b] ? m : NULL, flags, row, tmp);
         labels[b] = r->label;
     }
 }
 
-void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels)
+int ds_gb_tok_flags(const ds_model *m) { return ds_model_official_tokens(m) ? 0 : DS_TOK_UPPER; }
+
+void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels,
+                 int flags)
 {
-    gb_batch(s, idx, n, B, L, ids, labels, NULL, NULL, NULL);
+    gb_batch(s, idx, n, B, L, ids, labels, NULL, NULL, flags, NULL);
 }
 
 int ds_gb_batch_strands(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels,
@@ -88,7 +92,7 @@ int ds_gb_batch_strands(const ds_gb_split *s, const long *idx, int n, int B, int
 {
     int32_t *tmp = malloc(sizeof(int32_t) * (size_t)L);
     if (!tmp) return ds_err(DS_ENOMEM, "out of memory for a row of %d tokens", L);
-    gb_batch(s, idx, n, B, L, ids, labels, m, rc, tmp);
+    gb_batch(s, idx, n, B, L, ids, labels, m, rc, ds_gb_tok_flags(m), tmp);
     free(tmp);
     return 0;
 }

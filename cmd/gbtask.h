@@ -33,7 +33,12 @@ void ds_gb_warn(const char *cmd, const ds_gb_split *s);
 
 /* Fills ids [B·L] and labels [B] from records idx[0..n) (n <= B); rows
  * beyond n are all [PAD] with label −1 (left out of the loss). */
-void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels);
+void ds_gb_batch(const ds_gb_split *s, const long *idx, int n, int B, int L, int32_t *ids, int32_t *labels,
+                 int flags);
+/* The tokenizer flags of classifier rows for m: upper-cased, N is N (the
+ * recipes' rule), or case kept too for a HyenaDNA checkpoint recording the
+ * official tokenizer (ds_model_official_tokens). */
+int ds_gb_tok_flags(const ds_model *m);
 
 /* The same with, where rc[b] is set, row b holding the record's reverse
  * complement (tokenized as the official dataset does: RC of the string,

@@ -4,9 +4,15 @@
 #include "core/metrics.h"
 #include "io/mlm.h"
 #include "io/tokenizer.h"
+#include "hyenadna.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+int ds_model_official_tokens(const ds_model *m)
+{
+    return !strcmp(m->vt->arch, "hyenadna") && !strncmp(ds_hyena_tokenizer(m), "official", 8);
+}
 
 int ds_lm_max_seq(const ds_model *m) { return m->vt->masked_lm ? m->max_len : m->max_len - 1; }
 
@@ -16,6 +22,7 @@ int ds_lm_batch_init(ds_lm_batch *b, const ds_model *m, int B, int L, uint64_t s
     b->B = B;
     b->L = L;
     b->mlm = m->vt->masked_lm;
+    b->tok_flags = ds_model_official_tokens(m) ? 0 : DS_LM_TOK_FLAGS;
     b->seed = seed;
     b->seq = malloc((size_t)L + 1);
     b->ids = malloc(sizeof(int32_t) * ((size_t)L + 1));
@@ -38,7 +45,7 @@ void ds_lm_batch_free(ds_lm_batch *b)
  * (seed, stream). */
 static void split_row(ds_lm_batch *b, int row, uint64_t seed, uint64_t stream)
 {
-    ds_tokenize(b->seq, b->L + 1, DS_LM_TOK_FLAGS, b->ids);
+    ds_tokenize(b->seq, b->L + 1, b->tok_flags, b->ids);
     int32_t *inp = b->inp + (size_t)row * b->L, *tgt = b->tgt + (size_t)row * b->L;
     if (b->mlm) {
         ds_mlm_mask(inp, tgt, b->ids, b->L, DS_MLM_PROB, seed, stream);

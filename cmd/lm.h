@@ -13,6 +13,12 @@
  * to [PAD], which the loss ignores (released HyenaDNA data mapped N to PAD;
  * derfseq also leaves those positions out of the loss). */
 #define DS_LM_TOK_FLAGS (DS_TOK_UPPER | DS_TOK_N_TO_PAD)
+
+/* 1 for a HyenaDNA checkpoint that records the official tokenizer
+ * ("tokenizer": "official" or "official-hf", as scripts/convert_hyenadna.py
+ * writes): its weights saw case kept (lower case is [UNK]) and N as N, so
+ * eval windows and classifier rows are tokenized that way too. */
+int ds_model_official_tokens(const ds_model *m);
 #define DS_LM_IGNORE 4
 
 /* The seed of held-out masks: every evaluation of a split masks the same
@@ -22,6 +28,7 @@
 typedef struct {
     int B, L;
     int mlm;              /* masked LM (the model's objective) */
+    int tok_flags;        /* DS_LM_TOK_FLAGS, or 0 (the official rule: ds_model_official_tokens) */
     uint64_t seed;        /* training masks: (seed, draw number) */
     char *seq;            /* one window of L + 1 bases */
     int32_t *ids, *inp, *tgt;

@@ -348,3 +348,45 @@ TEST(test_embed_bed_ids_join_back_to_the_bed_and_bed_gz_reads)
     CHECK_EQ_INT(run("embed -q --from '%s' --ref %s --regions '%s'", ckpt(), LAMBDA, gz), 0);
     CHECK_MSG(!strcmp(g_out, plain), "the bgzipped BED embeds differently: '%s'", g_out);
 }
+
+/* 1 with the loss of `eval --json -` in *loss. */
+static int eval_loss(const char *ckpt_path, const char *fa, double *loss)
+{
+    if (run("eval -q --json - --from '%s' --seq-len 100 --max-windows 8 '%s'", ckpt_path, fa) != 0) return 0;
+    const char *p = strstr(g_out, "\"loss\":");
+    return p && sscanf(p + 7, " %lf", loss) == 1;
+}
+
+/* A checkpoint converted with the official tokenizer rule (case kept, N as
+ * N) is evaluated and fine-tuned with that rule: on a soft-masked genome
+ * its loss differs from the same weights recorded as derfseq's, on the
+ * upper-case genome it is the same. The converter reads safetensors with
+ * the Python standard library alone; skipped without a python3. */
+TEST(test_eval_and_finetune_tokenize_with_the_rule_the_checkpoint_records)
+{
+    if (system("python3 -c 'import json, struct, array' >/dev/null 2>&1") != 0) {
+        printf("    skipped: no python3 for scripts/convert_hyenadna.py\n");
+        return;
+    }
+    const char *off = tmp_path("official.safetensors");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "python3 scripts/convert_hyenadna.py --shift 0 --tokenizer official '%s' '%s' >/dev/null",
+             ckpt(), off);
+    CHECK_EQ_INT(system(cmd), 0);
+    const char *up = tmp_path("upper.fa"), *soft = tmp_path("soft.fa");
+    snprintf(cmd, sizeof cmd, "zcat " LAMBDA " | head -200 > '%s' && awk 'NR > 1 && NR %% 3 == 0 { $0 = tolower($0) } "
+             "{ print }' '%s' > '%s'", up, up, soft);
+    CHECK_EQ_INT(system(cmd), 0);
+    double a = 0, b = 0, c = 0, d = 0;
+    CHECK(eval_loss(ckpt(), up, &a) && eval_loss(off, up, &b));
+    CHECK_MSG(fabs(a - b) <= 1e-6 * fabs(a), "upper case: derfseq rule %.9g, official rule %.9g", a, b);
+    CHECK(eval_loss(ckpt(), soft, &c) && eval_loss(off, soft, &d));
+    CHECK_MSG(fabs(c - d) > 1e-3, "soft-masked: the official rule scored like derfseq's (%.9g, %.9g)", c, d);
+    CHECK_MSG(fabs(a - c) <= 1e-6 * fabs(a), "derfseq's rule is case-blind: %.9g vs %.9g", a, c);
+    /* the fine-tuned classifier keeps the rule */
+    const char *ft = tmp_path("ft_official");
+    CHECK_EQ_INT(run("finetune -q --from '%s' --task gb testdata/gb_lambda/tree -o '%s' --epochs 1 --batch-size 16 -t 2",
+                     off, ft), 0);
+    CHECK_EQ_INT(run("info -q '%s/best.safetensors'", ft), 0);
+    CHECK_MSG(strstr(g_out, "\"tokenizer\": \"official\""), "%s", g_out);
+}
