@@ -285,10 +285,10 @@ TEST(test_embed_uses_the_tokenizer_the_checkpoint_records)
     CHECK_MSG(strcmp(dflt, g_out), "--tokens official gave the derfseq rows on lower case and N");
 }
 
-/* scripts/convert_hyenadna.py on an HF-layout model.safetensors (BF16, as
- * some exports are) and on a pytorch_model.bin of the same weights records
- * official-hf, and embed applies it with no --tokens flag. Needs
- * /usr/bin/python3 with torch (the converter's dependency, not derfseq's):
+/* scripts/convert_hyenadna.py on an HF-layout model.safetensors and on a
+ * pytorch_model.bin of the same weights records official-hf, and embed
+ * applies it with no --tokens flag. Making the .bin needs /usr/bin/python3
+ * with torch (the converter needs it for pickles only, derfseq never):
  * skipped with a note without it. */
 TEST(test_convert_hyenadna_reads_model_safetensors_and_records_its_tokenizer)
 {

@@ -48,21 +48,6 @@ def save(path, tensors, metadata=None):
     os.replace(path + ".tmp", path)
 
 
-def _half(raw, dtype):
-    """F16 or BF16 bytes as a float32 tensor (BF16 is the top half of a float32)."""
-    if dtype == "F16":
-        return torch.from_numpy(np.frombuffer(raw, dtype="<f2").astype(np.float32))
-    u = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-    return torch.from_numpy(u.view(np.float32).copy())
-
-
-def is_safetensors(path):
-    """True when the file starts as safetensors do: a sane header length, then '{'."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    return len(head) == 9 and struct.unpack("<Q", head[:8])[0] < (1 << 27) and head[8:9] == b"{"
-
-
 def load(path):
     """Returns ({name: tensor}, {key: value}); checks offsets cover the data."""
     with open(path, "rb") as f:
@@ -76,12 +61,6 @@ def load(path):
         if b != end or en > len(data):
             raise ValueError(f"{path}: tensor {name} has offsets [{b}, {en}], expected to start at {end}")
         end = en
-        if e["dtype"] in ("F16", "BF16"):   # half-precision exports (HF model.safetensors) read as float32
-            out[name] = _half(data[b:en], e["dtype"]).reshape(e["shape"])
-            continue
-        if e["dtype"] not in _DTYPES:
-            raise ValueError(f"{path}: tensor {name} has dtype {e['dtype']}, expected one of "
-                             f"{sorted(_DTYPES) + ['F16', 'BF16']}")
         td, npd = _DTYPES[e["dtype"]]
         arr = np.frombuffer(data[b:en], dtype=npd).astype(npd[1:], copy=True)
         out[name] = torch.from_numpy(arr).reshape(e["shape"]).to(td)
