@@ -107,10 +107,14 @@ static int sweep(const char *preset, int L)
 
 int main(int argc, char **argv)
 {
-    ds_threads_flush_denormals();   /* as every derfseq command does */
+    /* as every derfseq command does; BENCH_KEEP_DENORMALS=1 leaves MXCSR as the
+     * C runtime set it, to measure what the flush saves on trained weights */
+    const char *keep = getenv("BENCH_KEEP_DENORMALS");
+    int flush = !(keep && *keep && strcmp(keep, "0"));
+    if (flush) ds_threads_flush_denormals();
     if (argc == 4 && !strcmp(argv[1], "sweep")) return sweep(argv[2], atoi(argv[3]));
     const char *only = argc > 1 ? argv[1] : NULL, *ckpt = argc > 2 ? argv[2] : NULL;
-    printf("threads %d\n", omp_get_max_threads());
+    printf("threads %d%s\n", omp_get_max_threads(), flush ? "" : ", denormals kept (BENCH_KEEP_DENORMALS)");
     static const struct { const char *preset; int train, infer; } runs[] = {
         { "hyenadna-tiny-1k", 5, 10 }, { "hyenadna-small-32k", 3, 5 }, { "caduceus-ps-1k", 3, 5 }, { "caduceus-ph-1k", 3, 5 },
     };

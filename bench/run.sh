@@ -39,11 +39,13 @@ fi
 echo "== PyTorch twins (same shapes, same threads)"
 /usr/bin/python3 bench/ops_torch.py | tee -a "$out"
 /usr/bin/python3 bench/hyenadna_torch.py | tee -a "$out"
+# the official HyenaDNA code with the official Derf patch: BENCH_HYENADNA_OFFICIAL=PATH/standalone_hyenadna.py
+/usr/bin/python3 bench/hyenadna_official.py | tee -a "$out"
 /usr/bin/python3 bench/caduceus_torch.py | tee -a "$out"
 /usr/bin/python3 bench/wav2vec2_torch.py "$build"/bench/bench_wav2vec2 | tee -a "$out"
 echo "== derfseq / PyTorch (higher is better for tok/s, lower for RSS)"
 awk '
-    $1 == "derfseq" || $1 == "torch" {
+    $1 == "derfseq" || $1 == "torch" || $1 == "official" {
         if ($2 ~ /^(hyenadna|caduceus)/) {
             key = $2; who = $1
             for (i = 1; i <= NF; i++) {
@@ -85,6 +87,10 @@ awk '
                 printf "%-20s inference vs torchaudio %.2fx realtime: %.2fx\n", k, winf["torchaudio", k],
                        winf["derfseq", k] / winf["torchaudio", k]
         }
+        for (k in keys)
+            if (tr["official", k] > 0)
+                printf "%-20s vs the official code: train %.2fx  inference %.2fx  peak RSS %.2fx\n", k,
+                       tr["derfseq", k] / tr["official", k], inf["derfseq", k] / inf["official", k], rss["derfseq", k] / rss["official", k]
         for (k in keys)
             if (tr["torch", k] > 0)
                 printf "%-20s train %.2fx  inference %.2fx  peak RSS %.2fx\n", k, tr["derfseq", k] / tr["torch", k],
