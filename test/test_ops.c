@@ -4,6 +4,7 @@
 #include "gradcheck.h"
 #include "core/rng.h"
 #include "nn/ops.h"
+#include "core/threads.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,39 @@ TEST(test_linear_backward_matches_finite_differences)
     ds_linear_backward(dx, dW, db, w, t.x, t.W, LN, LI, LO);
     gc_input in[] = { { "x", t.x, dx, LN * LI }, { "W", t.W, dW, LO * LI }, { "b", t.b, db, LO } };
     CHECK(gc_check(lin_fwd, &t, LN * LO, w, in, 3, 1e-2f, 300, 1e-3) <= 1e-3);
+}
+
+/* At a size OpenBLAS would thread itself (and with OpenBLAS's thread count
+ * set too), the products run as fixed tiles (nn/gemm.h): forward and every
+ * gradient are bitwise the same with 1 and 3 threads, tails of odd sizes
+ * included. The old single multithreaded sgemm failed this from 50x64x192. */
+TEST(test_linear_results_do_not_depend_on_thread_count)
+{
+    enum { N = 1037, I = 192, O = 161 };
+    float *x = malloc(sizeof(float) * N * I), *W = malloc(sizeof(float) * O * I), *b = malloc(sizeof(float) * O),
+          *w = malloc(sizeof(float) * N * O), *r[2][4];
+    ds_test_fill_uniform(x, N * I, -1, 1, 1);
+    ds_test_fill_uniform(W, O * I, -1, 1, 2);
+    ds_test_fill_uniform(b, O, -1, 1, 3);
+    ds_test_fill_uniform(w, N * O, -1, 1, 4);
+    int before = ds_threads_get();
+    for (int k = 0; k < 2; k++) {
+        ds_threads_set(k ? 3 : 1);
+        r[k][0] = malloc(sizeof(float) * N * O);
+        r[k][1] = calloc((size_t)N * I, sizeof(float));
+        r[k][2] = calloc((size_t)O * I, sizeof(float));
+        r[k][3] = calloc(O, sizeof(float));
+        ds_linear_forward(r[k][0], x, W, b, N, I, O);
+        ds_linear_backward(r[k][1], r[k][2], r[k][3], w, x, W, N, I, O);
+    }
+    ds_threads_set(before);
+    size_t n[4] = { (size_t)N * O, (size_t)N * I, (size_t)O * I, O };
+    const char *what[4] = { "out", "dx", "dW", "db" };
+    for (int j = 0; j < 4; j++) {
+        CHECK_MSG(!memcmp(r[0][j], r[1][j], sizeof(float) * n[j]), "linear %s differs between 1 and 3 threads", what[j]);
+        free(r[0][j]); free(r[1][j]);
+    }
+    free(x); free(W); free(b); free(w);
 }
 
 /* ---- embedding -------------------------------------------------------- */

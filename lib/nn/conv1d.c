@@ -3,6 +3,7 @@
  * that block's taps transposed on the stack ([K][16]), so the inner loops run
  * over contiguous channels and vectorise, and weight gradients are summed in
  * a fixed order. */
+#include "nn/gemm.h"
 #include "nn/ops.h"
 
 #include <string.h>
@@ -82,41 +83,9 @@ void ds_conv1d_causal_backward(float *dinp, float *dw, float *dbias, const float
  * accumulate chunk by chunk in a fixed order, so nothing depends on the
  * thread count. */
 
-#include <cblas.h>
 
 #define TAP_MIN_CIN 32
 #define DS_CONV_COL_FLOATS (1 << 22)   /* 16 MiB of im2col rows at most */
-
-/* C = op(A)·op(B) + beta·C (row-major cblas_sgemm, alpha 1) as an OpenMP loop
- * over fixed tiles of C's longer side, each a single-threaded OpenBLAS call
- * (OpenBLAS runs one thread inside a parallel region). One multithreaded
- * OpenBLAS call is NOT thread-count independent: its AVX2/AVX-512 kernels sum
- * in another order at partition edges (measured: 1 vs 2 threads differ in the
- * last bits from 50x64x192 up). Tile edges here depend only on the shape:
- * about 8 tiles of TILE_MIN..TILE_MAX rows (columns). Every tile packs the
- * operand all tiles share once more: measured on one thread (CPU time) 0-7 %
- * over one plain call at the wav2vec2 shapes, the price of the invariance. */
-#define TILE_MIN 64
-#define TILE_MAX 512
-static void tiled_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                        float beta, float *C, int ldc)
-{
-    int rows = M >= N, D = rows ? M : N, T = ((D + 7) / 8 + 15) / 16 * 16;
-    if (T < TILE_MIN) T = TILE_MIN;
-    if (T > TILE_MAX) T = TILE_MAX;
-    int nt = (D + T - 1) / T;
-    CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < nt; i++) {
-        int a = i * T, n = a + T < D ? T : D - a;
-        if (rows)
-            cblas_sgemm(CblasRowMajor, opa, opb, n, N, K, 1.0f, ta ? A + a : A + (size_t)a * lda, lda, B, ldb, beta,
-                        C + (size_t)a * ldc, ldc);
-        else
-            cblas_sgemm(CblasRowMajor, opa, opb, M, n, K, 1.0f, A, lda, tb ? B + (size_t)a * ldb : B + a, ldb, beta,
-                        C + a, ldc);
-    }
-}
 
 static int conv_use_taps(int Cin, int groups) { return groups == 1 && Cin >= TAP_MIN_CIN; }
 static int conv_padded_len(int Lout, int K, int stride) { return (Lout - 1) * stride + K; }
@@ -177,7 +146,7 @@ static void conv_taps_forward(float *out, const float *inp, const float *w, cons
             conv_tap_range(&t0, &t1, j, Lin, stride, pad, Lout);
             if (t1 <= t0) continue;
             const float *x = inp + ((size_t)b * Lin + (size_t)t0 * stride - pad + j) * Cin;
-            tiled_sgemm(0, 1, t1 - t0, Cout, Cin, x, stride * Cin, wp + (size_t)j * Cout * Cin, Cin, 1.0f,
+            ds_sgemm(0, 1, t1 - t0, Cout, Cin, x, stride * Cin, wp + (size_t)j * Cout * Cin, Cin, 1.0f,
                         out + ((size_t)b * Lout + t0) * Cout, Cout);
         }
 }
@@ -249,7 +218,7 @@ static void conv_im2col_forward(float *out, const float *inp, const float *w, co
             for (int t0 = 0; t0 < Lout; t0 += R) {
                 int rows = t0 + R < Lout ? R : Lout - t0;
                 conv_im2col(col, xT, t0, rows, Cg, K, stride, Lp);
-                tiled_sgemm(0, 1, rows, Cgo, CgK, col, CgK, w + (size_t)g * Cgo * CgK, CgK, bias ? 1.0f : 0.0f,
+                ds_sgemm(0, 1, rows, Cgo, CgK, col, CgK, w + (size_t)g * Cgo * CgK, CgK, bias ? 1.0f : 0.0f,
                             out + ((size_t)b * Lout + t0) * Cout + (size_t)g * Cgo, Cout);
             }
         }
@@ -292,10 +261,10 @@ static void conv_taps_backward(float *dinp, float *dw, const float *dout, const 
             size_t xrow = (size_t)b * Lin + (size_t)t0 * stride - pad + j;
             const float *dy = dout + ((size_t)b * Lout + t0) * Cout;
             if (dw)     /* dW_j[Cout, Cin] += dyᵀ · x_j */
-                tiled_sgemm(1, 0, Cout, Cin, t1 - t0, dy, Cout, inp + xrow * Cin, stride * Cin, 1.0f,
+                ds_sgemm(1, 0, Cout, Cin, t1 - t0, dy, Cout, inp + xrow * Cin, stride * Cin, 1.0f,
                             dwp + (size_t)j * Cout * Cin, Cin);
             if (dinp)   /* dx_j += dy · W_j; taps run one after another, so overlapping rows add in order */
-                tiled_sgemm(0, 0, t1 - t0, Cin, Cout, dy, Cout, wp + (size_t)j * Cout * Cin, Cin, 1.0f,
+                ds_sgemm(0, 0, t1 - t0, Cin, Cout, dy, Cout, wp + (size_t)j * Cout * Cin, Cin, 1.0f,
                             dinp + xrow * Cin, stride * Cin);
         }
     if (!dw) return;
@@ -322,10 +291,10 @@ static void conv_im2col_backward(float *dinp, float *dw, const float *dout, cons
                 const float *dy = dout + ((size_t)b * Lout + t0) * Cout + (size_t)g * Cgo;
                 if (dw) {   /* dW_g[Cgo, Cg·K] += dyᵀ · col */
                     conv_im2col(col, xT, t0, rows, Cg, K, stride, Lp);
-                    tiled_sgemm(1, 0, Cgo, CgK, rows, dy, Cout, col, CgK, 1.0f, dw + (size_t)g * Cgo * CgK, CgK);
+                    ds_sgemm(1, 0, Cgo, CgK, rows, dy, Cout, col, CgK, 1.0f, dw + (size_t)g * Cgo * CgK, CgK);
                 }
                 if (dinp) { /* dcol = dy · W_g, then back onto the windows it came from */
-                    tiled_sgemm(0, 0, rows, CgK, Cgo, dy, Cout, wg, CgK, 0.0f, col, CgK);
+                    ds_sgemm(0, 0, rows, CgK, Cgo, dy, Cout, wg, CgK, 0.0f, col, CgK);
                     conv_col2im(dxT, col, t0, rows, Cg, K, stride, Lp);
                 }
             }

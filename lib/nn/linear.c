@@ -1,8 +1,9 @@
-/* Linear layer over cblas_sgemm with PyTorch's weight layout W[out, in]:
- * out = inp · Wᵀ + b. */
+/* Linear layer with PyTorch's weight layout W[out, in]: out = inp · Wᵀ + b.
+ * Products through ds_sgemm (nn/gemm.h), so results do not depend on the
+ * thread count. */
 #include "nn/ops.h"
 
-#include <cblas.h>
+#include "nn/gemm.h"
 #include <string.h>
 
 void ds_linear_forward(float *out, const float *inp, const float *W, const float *b, int N, int Cin, int Cout)
@@ -13,18 +14,16 @@ void ds_linear_forward(float *out, const float *inp, const float *W, const float
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * Cout, b, (size_t)Cout * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, Cout, Cin, 1.0f, inp, Cin, W, Cin, beta, out, Cout);
+    ds_sgemm(0, 1, N, Cout, Cin, inp, Cin, W, Cin, beta, out, Cout);
 }
 
 void ds_linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
                         const float *W, int N, int Cin, int Cout)
 {
     if (dinp) /* dinp[N,Cin] += dout[N,Cout] · W[Cout,Cin] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, Cin, Cout, 1.0f, dout, Cout, W, Cin,
-                    1.0f, dinp, Cin);
+        ds_sgemm(0, 0, N, Cin, Cout, dout, Cout, W, Cin, 1.0f, dinp, Cin);
     if (dW)   /* dW[Cout,Cin] += doutᵀ · inp */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Cout, Cin, N, 1.0f, dout, Cout, inp, Cin,
-                    1.0f, dW, Cin);
+        ds_sgemm(1, 0, Cout, Cin, N, dout, Cout, inp, Cin, 1.0f, dW, Cin);
     if (db) { /* column sums, one channel block per thread: no races, fixed order */
 #pragma omp parallel for schedule(static)
         for (int o0 = 0; o0 < Cout; o0 += 16) {
