@@ -109,6 +109,7 @@ int main(int argc, char **argv)
 {
     /* as every derfseq command does; BENCH_KEEP_DENORMALS=1 leaves MXCSR as the
      * C runtime set it, to measure what the flush saves on trained weights */
+    ds_threads_short_spin(argv);
     const char *keep = getenv("BENCH_KEEP_DENORMALS");
     int flush = !(keep && *keep && strcmp(keep, "0"));
     if (flush) ds_threads_flush_denormals();

@@ -131,7 +131,7 @@ static void bench_w2v_convs(void)
 
 int main(int argc, char **argv)
 {
-    ds_threads_flush_denormals();   /* as every derfseq command does */
+    ds_threads_init(argv);   /* as derfseq's main does */
     printf("threads %d\n", omp_get_max_threads());
     if (argc > 1 && !strcmp(argv[1], "scan")) {
         bench_scan(16, 1024, 236, 16);

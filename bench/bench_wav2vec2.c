@@ -453,7 +453,7 @@ static const char *const MEASURES[] = { "infer", "train", "ctc-infer", "ctc" };
 
 int main(int argc, char **argv)
 {
-    ds_threads_flush_denormals();   /* as every derfseq command does */
+    ds_threads_init(argv);   /* as derfseq's main does */
     if ((argc == 3 && !strcmp(argv[1], "config")) || ((argc == 3 || argc == 4) && !strcmp(argv[1], "config-ctc"))) {
         char *json = NULL;
         if (argv[1][6] ? ctc_config(argv[2], argc == 4 ? argv[3] : NULL, &json) : bench_config(argv[2], &json)) return 1;

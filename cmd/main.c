@@ -7,10 +7,12 @@
 #include <samplerate.h>
 #include <sndfile.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
 #include "cmd/opts.h"
+#include "core/threads.h"
 
 static const struct {
     const char *name;
@@ -43,6 +45,10 @@ static void version(void)
     printf("libsamplerate %s\n", src_get_version());
     printf("jansson %s\n", jansson_version_str());
     printf("build: %s\n", DS_BUILD_FLAGS);
+    const char *spin = getenv("GOMP_SPINCOUNT"), *policy = getenv("OMP_WAIT_POLICY");
+    printf("threads: %d, GOMP_SPINCOUNT=%s, OMP_WAIT_POLICY=%s, denormals %s\n", ds_threads_get(),
+           spin ? spin : "(unset)", policy ? policy : "(unset)",
+           ds_threads_denormals_flushed() ? "flushed to zero (FTZ/DAZ)" : "kept");
 }
 
 static void usage(FILE *fp)
@@ -78,6 +84,7 @@ static int help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    ds_threads_init(argv);   /* short OpenMP spins, FTZ/DAZ: before any thread exists */
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) { version(); return 0; }

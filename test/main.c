@@ -1,6 +1,7 @@
 /* Test runner: runs every registered TEST (or those whose name contains
  * any argument) and ends with the line "N passed, N failed". */
 #include "test.h"
+#include "core/threads.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -105,6 +106,7 @@ static int selected(const char *name, int n, char **subs)
 
 int main(int argc, char **argv)
 {
+    ds_threads_init(argv);   /* as derfseq's main does: tests run the same way */
     int passed = 0, failed = 0;
     for (int i = 0; i < g_ntests; i++) {
         if (!selected(g_tests[i].name, argc - 1, argv + 1)) continue;

@@ -4,6 +4,8 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <xmmintrin.h>
 
 #define MXCSR_FTZ 0x8000u   /* flush results that would be subnormal to zero */
@@ -33,3 +35,18 @@ void ds_threads_set(int n)
 }
 
 int ds_threads_get(void) { return omp_get_max_threads(); }
+
+void ds_threads_short_spin(char **argv)
+{
+    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("GOMP_SPINCOUNT", DS_SPINCOUNT, 1)) return;
+    execv("/proc/self/exe", argv);
+    /* no /proc: run on with libgomp's default (GOMP_SPINCOUNT stays set, so a
+     * child derfseq process does not try again) */
+}
+
+void ds_threads_init(char **argv)
+{
+    ds_threads_short_spin(argv);
+    ds_threads_flush_denormals();
+}
