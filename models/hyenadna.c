@@ -49,6 +49,7 @@ typedef struct {
     /* backward scratch */
     float *dR, *dn, *dy, *dyc, *dxv, *du, *duc, *dg, *df1, *dk, *dF[2], *dh4;
     int train;
+    int eval_reserved;               /* the arena was laid out for inference only (layout_eval) */
     uint64_t seed, step;
 } hyena;
 
@@ -334,9 +335,46 @@ static void hyena_release(hyena *h, int n_layer)
     h->ids = NULL;
 }
 
-/* Takes every activation from `a`; with a measuring arena it only counts. */
-static void layout(hyena *h, ds_arena *a, int B, int L)
+/* Inference (m->eval_only): nothing is kept for a backward, so the blocks
+ * share one set of buffers, the residual stream ping-pongs between two, and
+ * the stages of a block reuse two scratch areas as they die:
+ *   S1 [n, 4d]: u (in_proj out, 3d) | then xv, yc, y (d each) | then f1 = g (4d)
+ *   S2 [n, 3d]: n1 (d) | then uc (short conv out, 3d) | then r_mid, n2 (d each)
+ * The implicit filter's layers ping-pong between two [L, F] buffers and k is
+ * computed in place of h4; one FFT convolution (its filter spectrum is
+ * [L+1, d] complex) serves every layer. Per token that is 9·d floats of
+ * activations plus 2·F + d of filter and 2·d of spectrum, about 13 KB at
+ * d_model 256 (1 Mbp: 13 GB), against 63 KB when training keeps everything. */
+static void layout_eval(hyena *h, ds_arena *a, int B, int L)
 {
+    const ds_hyena_config *c = &h->cfg;
+    size_t n = (size_t)B * L, d = (size_t)c->d_model, F = (size_t)c->filter_order;
+    float *pp[2] = { ds_arena_take(a, n * d), ds_arena_take(a, n * d) };
+    for (int i = 0; i <= c->n_layer; i++) h->R[i] = pp[i % 2];
+    h->h0 = pp[1];                       /* dead once block 0 has read R[0] */
+    h->out = pp[(c->n_layer + 1) % 2];   /* ln_f reads R[n_layer], the other one */
+    h->stf = ds_arena_take(a, 2 * n);
+    float *S1 = ds_arena_take(a, n * 4 * d), *S2 = ds_arena_take(a, n * 3 * d), *st = ds_arena_take(a, 2 * n);
+    float *fA = ds_arena_take(a, L * F), *fB = ds_arena_take(a, L * F), *k = ds_arena_take(a, L * d);
+    for (int i = 0; i < c->n_layer; i++) {
+        block_act *b = &h->a[i];
+        b->n1 = S2; b->u = S1; b->uc = S2;
+        b->xv = S1; b->yc = S1 + n * d; b->y = S1 + 2 * n * d;
+        b->r_mid = S2; b->n2 = S2 + n * d;
+        b->f1 = b->g = S1;
+        b->st1 = b->st2 = st;
+        b->h1 = b->h2 = b->h3 = fA;
+        b->s1 = b->s2 = b->s3 = fB;
+        b->h4 = b->k = k;
+    }
+    h->dR = h->dn = h->dy = h->dyc = h->dxv = h->du = h->duc = h->dg = h->df1 = h->dk = h->dh4 = NULL;
+    h->dF[0] = h->dF[1] = NULL;
+}
+
+/* Takes every activation from `a`; with a measuring arena it only counts. */
+static void layout(hyena *h, ds_arena *a, int B, int L, int eval_only)
+{
+    if (eval_only) { layout_eval(h, a, B, L); return; }
     const ds_hyena_config *c = &h->cfg;
     size_t n = (size_t)B * L, d = (size_t)c->d_model, di = (size_t)c->d_inner, F = (size_t)c->filter_order;
     for (int i = 0; i <= c->n_layer; i++) h->R[i] = ds_arena_take(a, n * d);
@@ -388,22 +426,24 @@ static int hyena_reserve(ds_model *m, int B, int L)
     if (L > h->cfg.l_max)
         return ds_err(DS_EINVAL, "length %d exceeds the model's l_max %d (HyenaDNA cannot run longer inputs)", L,
                       h->cfg.l_max);
-    if (m->B == B && m->L == L) return 0;
+    if (m->B == B && m->L == L && h->eval_reserved == m->eval_only) return 0;
     hyena_release(h, h->cfg.n_layer);
+    int ev = m->eval_only != 0;
     ds_arena meas;
     ds_arena_measure(&meas);
-    layout(h, &meas, B, L);
+    layout(h, &meas, B, L, ev);
     char what[160];
-    snprintf(what, sizeof what, "activations for batch %d x length %d of HyenaDNA d_model %d, %d layers", B, L,
-             h->cfg.d_model, h->cfg.n_layer);
+    snprintf(what, sizeof what, "activations for batch %d x length %d of HyenaDNA d_model %d, %d layers%s", B, L,
+             h->cfg.d_model, h->cfg.n_layer, ev ? " (inference)" : "");
     int r = ds_memory_check(meas.used * sizeof(float), what);
     if (!r && (r = ds_arena_init(&h->arena, meas.used)) == DS_ENOMEM) r = ds_err(DS_ENOMEM, "%s (%s)", ds_errmsg(), what);
     if (!r) {
-        layout(h, &h->arena, B, L);
+        layout(h, &h->arena, B, L, ev);
         h->ids = malloc(sizeof(int32_t) * (size_t)B * L);
         if (!h->ids) r = ds_err(DS_ENOMEM, "out of memory for %d x %d token ids", B, L);
     }
-    for (int i = 0; !r && i < h->cfg.n_layer; i++) r = ds_fftconv_init(&h->a[i].fc, L, h->cfg.d_model);
+    /* inference: one FFT convolution for all layers (block 0's) */
+    for (int i = 0; !r && i < (ev ? 1 : h->cfg.n_layer); i++) r = ds_fftconv_init(&h->a[i].fc, L, h->cfg.d_model);
     if (r) {
         hyena_release(h, h->cfg.n_layer);
         m->B = m->L = 0;
@@ -411,6 +451,7 @@ static int hyena_reserve(ds_model *m, int B, int L)
     }
     m->B = B;
     m->L = L;
+    h->eval_reserved = ev;
     return 0;
 }
 
@@ -441,7 +482,7 @@ static void gate_forward(const hyena *h, const block_w *w, block_act *a, int B, 
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < n; r++)
         for (size_t c = 0; c < d; c++) a->xv[r * d + c] = a->uc[r * 3 * d + d + c] * a->uc[r * 3 * d + 2 * d + c];
-    ds_fftconv_forward(&a->fc, a->yc, a->xv, a->k, B);
+    ds_fftconv_forward(h->eval_reserved ? &h->a[0].fc : &a->fc, a->yc, a->xv, a->k, B);
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < n; r++)
         for (size_t c = 0; c < d; c++)
@@ -464,6 +505,7 @@ static int hyena_encode(ds_model *m, const int32_t *ids, int B, int L, int train
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->vocab) return ds_err(DS_EINVAL, "token id %d at %zu is outside [0, %d)", ids[i], i, m->vocab);
     memcpy(h->ids, ids, n * sizeof *ids);
+    if (train && h->eval_reserved) return ds_err(DS_EINVAL, "training encode after an inference-only reserve");
     h->train = train; h->seed = seed; h->step = step;
     ds_embedding_forward(h->h0, ids, h->emb, (int)n, m->vocab, d);
     /* block 0's dropout1 is the embedding dropout (hyenadna.md §1.2) */
@@ -556,6 +598,7 @@ static void hyena_encode_backward(ds_model *m, const float *dhidden)
     const ds_hyena_config *c = &h->cfg;
     int B = m->B, L = m->L, d = c->d_model, di = c->d_inner;
     size_t n = (size_t)B * L, nd = n * d * sizeof(float);
+    if (!h->dR) return;   /* eval_only: reserve had no backward buffers */
     memset(h->dR, 0, nd);
     h->norm->backward(h->dR, &h->glnf, dhidden, h->R[c->n_layer], h->stf, &h->lnf, (int)n, d, c->eps);
     for (int i = c->n_layer - 1; i >= 0; i--) {
@@ -600,6 +643,7 @@ int ds_hyena_filter_backward(ds_model *m, int layer, const float *dk)
 {
     hyena *h = H(m);
     if (layer < 0 || layer >= h->cfg.n_layer || !m->L) return ds_err(DS_EINVAL, "filter of layer %d: no such layer or nothing reserved", layer);
+    if (h->eval_reserved) return ds_err(DS_EINVAL, "filter backward after an inference-only reserve");
     memcpy(h->dk, dk, sizeof(float) * (size_t)m->L * h->cfg.d_model);
     filter_backward(h, &h->w[layer], &h->gw[layer], &h->a[layer], m->L);
     return 0;
@@ -609,6 +653,7 @@ static const float *hyena_layer_output(const ds_model *m, int layer)
 {
     const hyena *h = H(m);
     if (layer < 0 || layer >= h->cfg.n_layer) return NULL;
+    if (h->eval_reserved && layer != h->cfg.n_layer - 1) return NULL;   /* overwritten by later blocks */
     return h->R[layer + 1];
 }
 

@@ -8,6 +8,7 @@
 #include "hyenadna.h"
 #include "presets.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,4 +311,56 @@ TEST(test_hyenadna_embedding_init_std_is_the_configs)
         free(json);
         ds_model_free(m);
     }
+}
+
+/* Inference reserves one block's buffers for all blocks, aliased stage by
+ * stage (layout_eval), and one FFT convolution: the hidden states are bitwise
+ * those of the training layout, with every norm (their stats buffers are
+ * shared too), 3 layers so the residual ping-pong ends on either buffer; the
+ * last block's output stays available, earlier ones are refused; training
+ * afterwards reserves its own layout again and runs a backward. */
+TEST(test_hyenadna_inference_layout_gives_the_training_layouts_hidden_states)
+{
+    const ds_norm_kind norms[] = { DS_NORM_DERF, DS_NORM_LAYERNORM, DS_NORM_RMSNORM, DS_NORM_DYT };
+    for (int k = 0; k < 4; k++)
+        for (int nl = 2; nl <= 3; nl++) {
+            ds_hyena_config c;
+            ds_hyena_config_default(&c);
+            c.d_model = 16; c.n_layer = nl; c.d_inner = 32; c.l_max = 40; c.filter_order = 8; c.norm = norms[k];
+            ds_model *m = NULL;
+            CHECK_EQ_INT(ds_hyena_create(&m, &c), 0);
+            if (!m) return;
+            m->vt->init_weights(m, 3);
+            enum { B = 3, L = 37 };
+            int32_t ids[B * L];
+            for (int i = 0; i < B * L; i++) ids[i] = 7 + (i * 5 + i / 7) % 4;
+            size_t nd = (size_t)B * L * 16;
+            float *want = malloc(nd * sizeof(float)), *last = malloc(nd * sizeof(float));
+            CHECK_EQ_INT(m->vt->reserve(m, B, L), 0);
+            CHECK_EQ_INT(m->vt->encode(m, ids, B, L, 0, 0, 0), 0);
+            memcpy(want, m->hidden, nd * sizeof(float));
+            memcpy(last, m->vt->layer_output(m, nl - 1), nd * sizeof(float));
+            m->eval_only = 1;
+            CHECK_EQ_INT(m->vt->reserve(m, B, L), 0);
+            CHECK_EQ_INT(m->vt->encode(m, ids, B, L, 0, 0, 0), 0);
+            CHECK_MSG(!memcmp(want, m->hidden, nd * sizeof(float)), "norm %d, %d layers: hidden states differ", k, nl);
+            const float *lo = m->vt->layer_output(m, nl - 1);
+            CHECK(lo && !memcmp(last, lo, nd * sizeof(float)));
+            CHECK(m->vt->layer_output(m, 0) == NULL);
+            CHECK(m->vt->encode(m, ids, B, L, 1, 0, 0) < 0);   /* no training on an inference layout */
+            m->eval_only = 0;
+            ds_lm_head head = {0};
+            CHECK_EQ_INT(m->vt->reserve(m, B, L), 0);
+            CHECK_EQ_INT(ds_lm_head_reserve(&head, m, B, L), 0);
+            CHECK_EQ_INT(m->vt->encode(m, ids, B, L, 1, 1, 0), 0);
+            ds_lm_head_loss(&head, m, ids, 4);
+            ds_params_zero_grad(&m->params);
+            ds_lm_head_backward(&head, m, 1.0f);
+            double g = 0;
+            for (size_t i = 0; i < m->params.total; i++) g += fabs(m->params.grad[i]);
+            CHECK(g > 0 && g == g);
+            ds_lm_head_free(&head);
+            free(want); free(last);
+            ds_model_free(m);
+        }
 }
