@@ -26,12 +26,34 @@ if [ -n "${BENCH_W2V_CKPT:-}" ]; then
     echo "== bench_wav2vec2 on $BENCH_W2V_CKPT"
     "$build"/bench/bench_wav2vec2 checkpoint "$BENCH_W2V_CKPT" | tee -a "$out"
 fi
-# Caduceus embed length sweep: one inference-only encode per length, each in
-# its own process so the peak RSS printed is that length's
+# Embed length sweeps: one inference-only encode per length, each in its own
+# process so the peak RSS printed is that length's; then the exponents of
+# time and RSS fitted over the longer half (least squares in log-log: short
+# lengths are dominated by fixed costs). BENCH_SWEEP_MAX caps the length
+# (default 1000000: hyenadna-large-1m at 1 Mbp needs about 9 GB).
+fit() {   # stdin: sweep lines; prints the fitted exponents over L >= $1
+    awk -v from="$1" '$1 == "derfseq" && $2 == "sweep" && $5 >= from {
+        x = log($5); t = log($6); m = log($(NF - 1)); n++
+        sx += x; sxx += x * x; st += t; sxt += x * t; sm += m; sxm += x * m; name = $3
+    } END { if (n > 1) { d = n * sxx - sx * sx
+        printf "derfseq sweep-fit %s L >= %d: time ~ L^%.3f  peak RSS ~ L^%.3f  (%d lengths)\n", name, from,
+               (n * sxt - sx * st) / d, (n * sxm - sx * sm) / d, n } }'
+}
+max=${BENCH_SWEEP_MAX:-1000000}
+sweep=$(mktemp)
+echo "== hyenadna-large-1m embed length sweep (batch 1, up to $max)"
+for L in 1024 4096 16384 65536 131072 262144 524288 1000000; do
+    [ "$L" -le "$max" ] || continue
+    "$build"/bench/bench_models sweep hyenadna-large-1m "$L" | tee -a "$sweep"
+done
+fit 65536 < "$sweep"
+: > "$sweep"
 echo "== caduceus-ps-131k embed length sweep (batch 1)"
 for L in 1024 4096 16384 65536 131072; do
-    "$build"/bench/bench_models sweep caduceus-ps-131k "$L"
+    "$build"/bench/bench_models sweep caduceus-ps-131k "$L" | tee -a "$sweep"
 done
+fit 16384 < "$sweep"
+rm -f "$sweep"
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     echo "== PyTorch twins skipped: apt-get install python3-torch to compare"
     exit 0

@@ -75,8 +75,11 @@ typedef struct {
 static const preset g_presets[] = {
     { "hyenadna-tiny-1k", "official tiny-1k-seqlen shape (436,096 parameters with LayerNorm)", "hyenadna", 128, 2, 1026, 0 },
     { "hyenadna-tiny-1k-d256", "official tiny-1k-seqlen-d256 shape", "hyenadna", 256, 2, 1026, 0 },
+    { "hyenadna-tiny-16k", "official tiny-16k-seqlen-d128 shape", "hyenadna", 128, 2, 16386, 0 },
     { "hyenadna-small-32k", "official small-32k-seqlen shape", "hyenadna", 256, 4, 32770, 0 },
     { "hyenadna-medium-160k", "official medium-160k-seqlen shape", "hyenadna", 256, 8, 160002, 0 },
+    { "hyenadna-medium-450k", "official medium-450k-seqlen shape", "hyenadna", 256, 8, 450002, 0 },
+    { "hyenadna-large-1m", "official large-1m-seqlen shape (up to 1,000,000 bases in one pass)", "hyenadna", 256, 8, 1000002, 0 },
     { "hyenadna-demo", "a CPU demo size: d 64, 2 layers, up to 1024 tokens", "hyenadna", 64, 2, 1026, 0 },
     { "caduceus-ph-1k", "official caduceus-ph_seqlen-1k_d_model-118_n_layer-4 shape (GenomicBenchmarks)", "caduceus", 118, 4, 1024, 0 },
     { "caduceus-ps-1k", "official caduceus-ps_seqlen-1k_d_model-118_n_layer-4 shape (GenomicBenchmarks)", "caduceus", 118, 4, 1024, 1 },
