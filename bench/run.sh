@@ -26,6 +26,42 @@ if [ -n "${BENCH_W2V_CKPT:-}" ]; then
     echo "== bench_wav2vec2 on $BENCH_W2V_CKPT"
     "$build"/bench/bench_wav2vec2 checkpoint "$BENCH_W2V_CKPT" | tee -a "$out"
 fi
+# Trained weights (a saturated Derf backward makes float32 subnormals, issue
+# 14): the bench trains hyenadna-tiny-1k per norm on a genome (BENCH_GENOME:
+# default the GRCh38 fragment of ../shared/data when present, else the bundled
+# lambda genome) for BENCH_TRAIN_STEPS steps, then times those weights as
+# derfseq runs them (FTZ/DAZ) and with BENCH_KEEP_DENORMALS=1, and one epoch
+# of GenomicBenchmarks fine-tuning from each on testdata/gb_lambda.
+genome=${BENCH_GENOME:-../shared/data/genomes/human_GRCh38_chr2_1-2333275.fa.gz}
+[ -f "$genome" ] || genome=testdata/lambda_virus.fa
+steps=${BENCH_TRAIN_STEPS:-300}
+tw=$(mktemp -d)
+trap 'rm -f "$out"; rm -rf "$tw"' EXIT
+echo "== trained hyenadna-tiny-1k: $steps steps of B8 x 1024 on $genome, per norm (best of 2, interleaved)"
+for norm in derf layernorm; do
+    "$build"/derfseq pretrain --model hyenadna-tiny-1k --norm "$norm" --steps "$steps" --batch-size 8 --seq-len 1024 \
+        --eval-every 0 --eval-windows 16 -t "$OMP_NUM_THREADS" -q -o "$tw/$norm" "$genome"
+done
+for rep in 1 2; do
+    for norm in derf layernorm; do
+        "$build"/bench/bench_models hyenadna-tiny-1k "$tw/$norm/last.safetensors" | tail -n 1 |
+            sed "s/hyenadna-tiny-1k /trained-$norm /" | tee -a "$out"
+        BENCH_KEEP_DENORMALS=1 "$build"/bench/bench_models hyenadna-tiny-1k "$tw/$norm/last.safetensors" | tail -n 1 |
+            sed "s/hyenadna-tiny-1k /trained-$norm-denormals-kept /" | tee -a "$out"
+        t0=$(date +%s.%N)
+        "$build"/derfseq finetune --from "$tw/$norm/last.safetensors" --task gb testdata/gb_lambda/tree --epochs 1 \
+            -t "$OMP_NUM_THREADS" -q -o "$tw/ft-$norm-$rep"
+        echo "derfseq finetune-gb trained-$norm $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s" |
+            tee -a "$out"
+    done
+done
+awk 'function best(a, k, v) { if (!(k in a) || v > a[k]) a[k] = v }
+     $1 == "derfseq" && $2 ~ /^trained-/ { for (i = 1; i <= NF; i++) { if ($i == "train") best(tr, $2, $(i + 1)); if ($i == "infer") best(inf, $2, $(i + 1)) } }
+     $1 == "derfseq" && $2 == "finetune-gb" { if (!($3 in ft) || $4 < ft[$3]) ft[$3] = $4 }
+     END { if (tr["trained-layernorm"] > 0)
+             printf "trained Derf / LayerNorm: train %.2fx  inference %.2fx  fine-tune time %.2fx (denormals kept: train %.2fx)\n",
+                    tr["trained-derf"] / tr["trained-layernorm"], inf["trained-derf"] / inf["trained-layernorm"],
+                    ft["trained-derf"] / ft["trained-layernorm"], tr["trained-derf-denormals-kept"] / tr["trained-layernorm-denormals-kept"] }' "$out"
 # Embed length sweeps: one inference-only encode per length, each in its own
 # process so the peak RSS printed is that length's; then the exponents of
 # time and RSS fitted over the longer half (least squares in log-log: short
