@@ -24,10 +24,20 @@ ConvLMHeadModel ties it), cross-entropy, zero_grad, backward, gradient
 clipping at 1 and AdamW (lr 6e-4); inference is the backbone's forward under
 no_grad in eval mode (derfseq: encode without a head).
 
-Usage: hyenadna_official.py [PATH/standalone_hyenadna.py] [--norm derf|layernorm] [PRESET]
+`--weights CKPT.safetensors` loads a derfseq HyenaDNA checkpoint into the
+official model first (its tensor names are the official ones under a
+`hyena.` prefix; every tensor of the official model must be there), so the
+two codes are timed on the same trained weights; the line's label is then
+`--label` (default `trained`). PyTorch keeps its default of not flushing
+denormals; `--flush-denormal` calls torch.set_flush_denormal(True).
+
+Usage: hyenadna_official.py [PATH/standalone_hyenadna.py] [--norm derf|layernorm]
+                            [--weights CKPT --label NAME] [--flush-denormal] [PRESET]
 Prints one `official PRESET ... train X tok/s infer Y tok/s peak RSS Z GB`
 line per preset, as the derfseq and twin lines, for bench/run.sh's ratios."""
 import importlib.util
+import json
+import struct
 import os
 import re
 import resource
@@ -154,8 +164,49 @@ def build(mod, preset, norm):
     return model
 
 
-def bench(mod, preset, norm, B=8, L=1024, train_steps=5, infer_steps=10):
+def read_safetensors(path):
+    """({name: float32 tensor}, metadata) of a safetensors file (F32 tensors
+    only, as derfseq writes them), read with the standard library and
+    torch.frombuffer."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    meta = header.get("__metadata__", {})
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        if t["dtype"] != "F32":
+            sys.exit(f"hyenadna_official.py: {path}: tensor {name} is {t['dtype']}, expected F32")
+        a, b = t["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(t["shape"])
+    return out, meta
+
+
+def load_weights(model, path):
+    tensors, meta = read_safetensors(path)
+    state = {k[len("hyena."):]: v for k, v in tensors.items() if k.startswith("hyena.")}
+    want = model.state_dict()
+    missing = [k for k in want if k not in state]
+    if missing:
+        sys.exit(f"hyenadna_official.py: {path}: no tensor for {missing[0]} (and {len(missing) - 1} more)")
+    for k, v in want.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            sys.exit(f"hyenadna_official.py: {path}: {k} is {list(state[k].shape)}, expected {list(v.shape)}")
+    model.load_state_dict({k: state[k] for k in want})
+    # derfseq trains with the training code's ExponentialModulation shift
+    # (0.0); the standalone file's default is 0.05: use the checkpoint's.
+    shift = json.loads(meta.get("derfseq.config", "{}")).get("modulation_shift", 0.0)
+    for m in model.modules():
+        if type(m).__name__ == "ExponentialModulation":
+            m.shift = shift
+
+
+def bench(mod, preset, norm, B=8, L=1024, train_steps=5, infer_steps=10, weights=None, label=None):
     model = build(mod, preset, norm)
+    if weights:
+        load_weights(model, weights)
     emb = model.backbone.embeddings.word_embeddings.weight
     ids = torch.randint(7, 11, (B, L + 1))
     inp, tgt = ids[:, :-1], ids[:, 1:]
@@ -180,16 +231,27 @@ def bench(mod, preset, norm, B=8, L=1024, train_steps=5, infer_steps=10):
             model(inp)
         infer = B * L * infer_steps / (time.perf_counter() - t0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1048576.0
-    print(f"official {preset:<20} B{B} x {L}  train {train:8.0f} tok/s  infer {infer:8.0f} tok/s  "
+    name = label or preset
+    print(f"official {name:<20} B{B} x {L}  train {train:8.0f} tok/s  infer {infer:8.0f} tok/s  "
           f"peak RSS {rss:.2f} GB  (loss {loss.item():.3f}, {norm}, {os.path.basename(mod.__file__)})", flush=True)
 
 
 def main(argv):
     norm, only, path = "derf", None, os.environ.get("BENCH_HYENADNA_OFFICIAL", "")
+    weights, label, flush = None, None, False
     i = 0
     while i < len(argv):
-        if argv[i] == "--norm":
-            norm, i = argv[i + 1], i + 2
+        if argv[i] in ("--norm", "--weights", "--label") and i + 1 < len(argv):
+            if argv[i] == "--norm":
+                norm = argv[i + 1]
+            elif argv[i] == "--weights":
+                weights = argv[i + 1]
+            else:
+                label = argv[i + 1]
+            i += 2
+            continue
+        if argv[i] == "--flush-denormal":
+            flush, i = True, i + 1
             continue
         if argv[i].endswith(".py"):
             path = argv[i]
@@ -205,10 +267,17 @@ def main(argv):
     if norm not in ("derf", "layernorm"):
         sys.exit(f"hyenadna_official.py: --norm {norm}: expected derf or layernorm")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    if flush and not torch.set_flush_denormal(True):
+        sys.exit("hyenadna_official.py: --flush-denormal: this CPU has no flush-to-zero mode for PyTorch")
+    if weights and not only:
+        sys.exit("hyenadna_official.py: --weights needs the checkpoint's PRESET")
+    if weights and not label:
+        label = "trained"
     mod = load_official(path)
     for p in PRESETS:
         if not only or only == p:
-            bench(mod, p, norm, train_steps=5 if "tiny" in p else 3, infer_steps=10 if "tiny" in p else 5)
+            bench(mod, p, norm, train_steps=5 if "tiny" in p else 3, infer_steps=10 if "tiny" in p else 5,
+                  weights=weights, label=label)
     return 0
 
 

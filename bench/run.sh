@@ -31,7 +31,8 @@ fi
 # default the GRCh38 fragment of ../shared/data when present, else the bundled
 # lambda genome) for BENCH_TRAIN_STEPS steps, then times those weights as
 # derfseq runs them (FTZ/DAZ) and with BENCH_KEEP_DENORMALS=1, and one epoch
-# of GenomicBenchmarks fine-tuning from each on testdata/gb_lambda.
+# of GenomicBenchmarks fine-tuning from each on testdata/gb_lambda; with
+# BENCH_HYENADNA_OFFICIAL, the official code runs on the same weights too.
 genome=${BENCH_GENOME:-../shared/data/genomes/human_GRCh38_chr2_1-2333275.fa.gz}
 [ -f "$genome" ] || genome=testdata/lambda_virus.fa
 steps=${BENCH_TRAIN_STEPS:-300}
@@ -54,14 +55,25 @@ for rep in 1 2; do
         echo "derfseq finetune-gb trained-$norm $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s" |
             tee -a "$out"
     done
+    # the official HyenaDNA code on the same trained weights (PyTorch's default: denormals kept)
+    if [ -n "${BENCH_HYENADNA_OFFICIAL:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+        for norm in derf layernorm; do
+            /usr/bin/python3 bench/hyenadna_official.py --norm "$norm" --weights "$tw/$norm/last.safetensors" \
+                --label "trained-$norm" hyenadna-tiny-1k | tee -a "$out"
+        done
+    fi
 done
 awk 'function best(a, k, v) { if (!(k in a) || v > a[k]) a[k] = v }
      $1 == "derfseq" && $2 ~ /^trained-/ { for (i = 1; i <= NF; i++) { if ($i == "train") best(tr, $2, $(i + 1)); if ($i == "infer") best(inf, $2, $(i + 1)) } }
+     $1 == "official" && $2 ~ /^trained-/ { for (i = 1; i <= NF; i++) { if ($i == "train") best(otr, $2, $(i + 1)); if ($i == "infer") best(oinf, $2, $(i + 1)) } }
      $1 == "derfseq" && $2 == "finetune-gb" { if (!($3 in ft) || $4 < ft[$3]) ft[$3] = $4 }
      END { if (tr["trained-layernorm"] > 0)
              printf "trained Derf / LayerNorm: train %.2fx  inference %.2fx  fine-tune time %.2fx (denormals kept: train %.2fx)\n",
                     tr["trained-derf"] / tr["trained-layernorm"], inf["trained-derf"] / inf["trained-layernorm"],
-                    ft["trained-derf"] / ft["trained-layernorm"], tr["trained-derf-denormals-kept"] / tr["trained-layernorm-denormals-kept"] }' "$out"
+                    ft["trained-derf"] / ft["trained-layernorm"], tr["trained-derf-denormals-kept"] / tr["trained-layernorm-denormals-kept"]
+           for (k in otr)
+             printf "%-20s vs the official code on the same trained weights: train %.2fx  inference %.2fx\n", k,
+                    tr[k] / otr[k], inf[k] / oinf[k] }' "$out"
 # Embed length sweeps: one inference-only encode per length, each in its own
 # process so the peak RSS printed is that length's; then the exponents of
 # time and RSS fitted over the longer half (least squares in log-log: short
