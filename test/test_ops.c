@@ -6,6 +6,7 @@
 #include "nn/ops.h"
 #include "core/threads.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,21 +53,23 @@ TEST(test_linear_backward_matches_finite_differences)
  * set too), the products run as fixed tiles (nn/gemm.h): forward and every
  * gradient are bitwise the same with 1 and 3 threads, tails of odd sizes
  * included. The old single multithreaded sgemm failed this from 50x64x192. */
-TEST(test_linear_results_do_not_depend_on_thread_count)
+/* Two shapes: row tiles (N = 1037), and a weight gradient whose K (the
+ * rows, 8209) is split into chunks (nn/gemm.c). */
+static void linear_thread_count_case(int N, int I, int O)
 {
-    enum { N = 1037, I = 192, O = 161 };
     float *x = malloc(sizeof(float) * N * I), *W = malloc(sizeof(float) * O * I), *b = malloc(sizeof(float) * O),
           *w = malloc(sizeof(float) * N * O), *r[2][4];
-    ds_test_fill_uniform(x, N * I, -1, 1, 1);
-    ds_test_fill_uniform(W, O * I, -1, 1, 2);
+    ds_test_fill_uniform(x, (size_t)N * I, -1, 1, 1);
+    ds_test_fill_uniform(W, (size_t)O * I, -1, 1, 2);
     ds_test_fill_uniform(b, O, -1, 1, 3);
-    ds_test_fill_uniform(w, N * O, -1, 1, 4);
+    ds_test_fill_uniform(w, (size_t)N * O, -1, 1, 4);
     int before = ds_threads_get();
     for (int k = 0; k < 2; k++) {
         ds_threads_set(k ? 3 : 1);
         r[k][0] = malloc(sizeof(float) * N * O);
         r[k][1] = calloc((size_t)N * I, sizeof(float));
-        r[k][2] = calloc((size_t)O * I, sizeof(float));
+        r[k][2] = malloc(sizeof(float) * O * I);
+        for (int i = 0; i < O * I; i++) r[k][2][i] = 0.25f;   /* dW accumulates */
         r[k][3] = calloc(O, sizeof(float));
         ds_linear_forward(r[k][0], x, W, b, N, I, O);
         ds_linear_backward(r[k][1], r[k][2], r[k][3], w, x, W, N, I, O);
@@ -75,10 +78,26 @@ TEST(test_linear_results_do_not_depend_on_thread_count)
     size_t n[4] = { (size_t)N * O, (size_t)N * I, (size_t)O * I, O };
     const char *what[4] = { "out", "dx", "dW", "db" };
     for (int j = 0; j < 4; j++) {
-        CHECK_MSG(!memcmp(r[0][j], r[1][j], sizeof(float) * n[j]), "linear %s differs between 1 and 3 threads", what[j]);
-        free(r[0][j]); free(r[1][j]);
+        CHECK_MSG(!memcmp(r[0][j], r[1][j], sizeof(float) * n[j]), "linear %d->%d over %d rows: %s differs between 1 and 3 threads",
+                  I, O, N, what[j]);
     }
+    /* and dW is right: 0.25 + Σ_n w[n,o]·x[n,i], summed in double */
+    double e2 = 0, r2 = 0;
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < I; i++) {
+            double s = 0.25;
+            for (int t = 0; t < N; t++) s += (double)w[(size_t)t * O + o] * x[(size_t)t * I + i];
+            e2 += (r[1][2][o * I + i] - s) * (r[1][2][o * I + i] - s); r2 += s * s;
+        }
+    CHECK_MSG(sqrt(e2 / r2) < 1e-5, "linear %d->%d over %d rows: dW off by %.3g (normwise)", I, O, N, sqrt(e2 / r2));
+    for (int j = 0; j < 4; j++) { free(r[0][j]); free(r[1][j]); }
     free(x); free(W); free(b); free(w);
+}
+
+TEST(test_linear_results_do_not_depend_on_thread_count)
+{
+    linear_thread_count_case(1037, 192, 161);
+    linear_thread_count_case(8209, 40, 24);
 }
 
 /* ---- embedding -------------------------------------------------------- */
