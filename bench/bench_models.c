@@ -17,6 +17,7 @@
 #include <math.h>
 #include "core/threads.h"
 
+#include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,44 @@ static ds_model *make(const char *preset, const char *ckpt)
     free(json);
     m->vt->init_weights(m, 1);
     return m;
+}
+
+/* Multiply-adds per token of the token-wise products: every 2-D weight but
+ * the embedding table (a gather; the tied LM head's 16 rows are left out
+ * too) and HyenaDNA's implicit filter, which runs once per position, not
+ * per token of the batch. */
+static double macs_per_token(const ds_model *m, int *d, int *di)
+{
+    double macs = 0;
+    *d = *di = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const ds_param *p = &m->params.p[i];
+        if (p->ndim != 2 || p->alias_of >= 0 || !strstr(p->name, ".weight") || strstr(p->name, "embeddings") ||
+            strstr(p->name, "implicit_filter"))
+            continue;
+        macs += (double)p->numel;
+        if (strstr(p->name, "fc1.weight")) { *di = (int)p->shape[0]; *d = (int)p->shape[1]; }
+    }
+    return macs;
+}
+
+/* GF/s of one bare multithreaded cblas_sgemm, rows x d -> di (the MLP's
+ * fc1), best of 3: what the model's products are measured against. */
+static double bare_sgemm_gfs(int rows, int d, int di)
+{
+    float *A = calloc((size_t)rows * d, sizeof(float)), *W = calloc((size_t)di * d, sizeof(float)),
+          *C = malloc(sizeof(float) * rows * di);
+    for (size_t i = 0; i < (size_t)rows * d; i++) A[i] = (float)(i % 13) * 0.01f;
+    for (size_t i = 0; i < (size_t)di * d; i++) W[i] = (float)(i % 7) * 0.01f;
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {   /* the first warms up */
+        double t0 = ds_realtime();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, di, d, 1.0f, A, d, W, d, 0.0f, C, di);
+        double t = ds_realtime() - t0;
+        if (r && t < best) best = t;
+    }
+    free(A); free(W); free(C);
+    return 2.0 * rows * d * di / best * 1e-9;
 }
 
 static int bench(const char *preset, const char *ckpt, int B, int L, int train_steps, int infer_steps)
@@ -77,6 +116,15 @@ static int bench(const char *preset, const char *ckpt, int B, int L, int train_s
     double infer_tps = (double)B * L * infer_steps / (ds_realtime() - t0);
     printf("derfseq %-20s B%d x %d  train %8.0f tok/s  infer %8.0f tok/s  peak RSS %.2f GB  (loss %.3f%s)\n", preset,
            B, L, train_tps, infer_tps, ds_peak_rss_gb(), loss, ckpt ? ", trained weights" : "");
+    int d, di;
+    double macs = macs_per_token(m, &d, &di);
+    if (d > 0) {   /* the products' speed against a bare sgemm's, measured in the same run */
+        double sg = bare_sgemm_gfs(B * L, d, di);
+        printf("products %-20s %.2f MFLOP/token fwd (x3 to train): training %.1f GF/s, inference %.1f GF/s = %.0f%% / %.0f%% "
+               "of a bare sgemm %dx%d->%d (%.1f GF/s)\n", preset, 2 * macs * 1e-6, 6 * macs * train_tps * 1e-9,
+               2 * macs * infer_tps * 1e-9, 100 * 6 * macs * train_tps * 1e-9 / sg, 100 * 2 * macs * infer_tps * 1e-9 / sg,
+               B * L, d, di, sg);
+    }
     fflush(stdout);
     ds_adamw_free(&opt);
     ds_lm_head_free(&head);
