@@ -167,7 +167,12 @@ int main(int argc, char **argv)
     static const struct { const char *preset; int train, infer; } runs[] = {
         { "hyenadna-tiny-1k", 5, 10 }, { "hyenadna-small-32k", 3, 5 }, { "caduceus-ps-1k", 3, 5 }, { "caduceus-ph-1k", 3, 5 },
     };
+    /* BENCH_TRAIN_STEPS / BENCH_INFER_STEPS override the step counts (longer
+     * runs for perf: `BENCH_INFER_STEPS=1 BENCH_TRAIN_STEPS=30 perf record ...`) */
+    const char *ts = getenv("BENCH_TRAIN_STEPS"), *is = getenv("BENCH_INFER_STEPS");
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
-        if (!only || !strcmp(only, runs[i].preset)) bench(runs[i].preset, ckpt, 8, 1024, runs[i].train, runs[i].infer);
+        if (!only || !strcmp(only, runs[i].preset))
+            bench(runs[i].preset, ckpt, 8, 1024, ts && atoi(ts) > 0 ? atoi(ts) : runs[i].train,
+                  is && atoi(is) > 0 ? atoi(is) : runs[i].infer);
     return 0;
 }

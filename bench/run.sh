@@ -29,13 +29,13 @@ fi
 # Trained weights (a saturated Derf backward makes float32 subnormals, issue
 # 14): the bench trains hyenadna-tiny-1k per norm on a genome (BENCH_GENOME:
 # default the GRCh38 fragment of ../shared/data when present, else the bundled
-# lambda genome) for BENCH_TRAIN_STEPS steps, then times those weights as
+# lambda genome) for BENCH_PRETRAIN_STEPS steps, then times those weights as
 # derfseq runs them (FTZ/DAZ) and with BENCH_KEEP_DENORMALS=1, and one epoch
 # of GenomicBenchmarks fine-tuning from each on testdata/gb_lambda; with
 # BENCH_HYENADNA_OFFICIAL, the official code runs on the same weights too.
 genome=${BENCH_GENOME:-../shared/data/genomes/human_GRCh38_chr2_1-2333275.fa.gz}
 [ -f "$genome" ] || genome=testdata/lambda_virus.fa
-steps=${BENCH_TRAIN_STEPS:-300}
+steps=${BENCH_PRETRAIN_STEPS:-300}
 tw=$(mktemp -d)
 trap 'rm -f "$out"; rm -rf "$tw"' EXIT
 echo "== trained hyenadna-tiny-1k: $steps steps of B8 x 1024 on $genome, per norm (best of 2, interleaved)"

@@ -14,10 +14,10 @@
 typedef struct {
     int L, C, G, n, nf;        /* length, channels, channels per group, FFT size 2L, n/2+1 */
     int nthreads;
-    fftwf_plan r2c, c2r;       /* howmany = G, stride G: one group of channels */
-    float **rbuf;              /* per thread [n, G] */
-    fftwf_complex **cbuf, **cbuf2, **cbuf3;   /* per thread [nf, G] spectra */
-    fftwf_complex *kf;         /* filter spectrum [C/G groups][nf, G], set by forward */
+    fftwf_plan r2c, c2r;       /* howmany = G transforms, one after another: a group of channels */
+    float **rbuf;              /* per thread [G, n] */
+    fftwf_complex **cbuf, **cbuf2, **cbuf3;   /* per thread [G, nf] spectra */
+    fftwf_complex *kf;         /* filter spectrum [C/G groups][G, nf], set by forward */
 } ds_fftconv;
 
 /* Plans and scratch for sequences of exactly L tokens and C channels. */
