@@ -11,22 +11,22 @@
 #define SQRT_2_OVER_PI 0.79788456080286536f
 #define GELU_C 0.044715f
 
-void ds_gelu_forward(float *out, const float *inp, long n)
+/* [a, b) of n for this OpenMP thread (static, contiguous). */
+static void span(long n, long *a, long *b)
 {
-#pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; i++) out[i] = 0.5f * inp[i] * (1.0f + ds_erff(inp[i] * INV_SQRT2));
+    long t = omp_get_thread_num(), k = omp_get_num_threads(), per = (n + k - 1) / k;
+    *a = t * per < n ? t * per : n;
+    *b = *a + per < n ? *a + per : n;
 }
 
-void ds_gelu_backward(float *dinp, const float *dout, const float *inp, long n)
-{
-#pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; i++) {
-        float x = inp[i];
-        float cdf = 0.5f * (1.0f + ds_erff(x * INV_SQRT2));
-        float pdf = INV_SQRT_2PI * ds_expf(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
+/* a parallel region in which each thread runs `call` on its span [a_, b_) */
+#define SPANS(call)                \
+    _Pragma("omp parallel")        \
+    {                              \
+        long a_, b_;               \
+        span(n, &a_, &b_);         \
+        call;                      \
     }
-}
 
 static DS_CLONES void gelu_tanh_fwd_span(float *out, const float *inp, long a, long b)
 {
@@ -36,22 +36,39 @@ static DS_CLONES void gelu_tanh_fwd_span(float *out, const float *inp, long a, l
     }
 }
 
-/* [a, b) of n for this OpenMP thread (static, contiguous). */
-static void span(long n, long *a, long *b)
+/* The exact (erf) GELU, wav2vec2's: AVX2 clones as the tanh form's. */
+static DS_CLONES void gelu_fwd_span(float *out, const float *inp, long a, long b)
 {
-    long t = omp_get_thread_num(), k = omp_get_num_threads(), per = (n + k - 1) / k;
-    *a = t * per < n ? t * per : n;
-    *b = *a + per < n ? *a + per : n;
+    for (long i = a; i < b; i++) out[i] = 0.5f * inp[i] * (1.0f + ds_erff(inp[i] * INV_SQRT2));
 }
 
-void ds_gelu_tanh_forward(float *out, const float *inp, long n)
+static DS_CLONES void gelu_bwd_span(float *dinp, const float *dout, const float *inp, long a, long b)
 {
-#pragma omp parallel
-    {
-        long a, b;
-        span(n, &a, &b);
-        gelu_tanh_fwd_span(out, inp, a, b);
+    for (long i = a; i < b; i++) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + ds_erff(x * INV_SQRT2));
+        float pdf = INV_SQRT_2PI * ds_expf(-0.5f * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
     }
+}
+
+static DS_CLONES void silu_fwd_span(float *out, const float *inp, long a, long b)
+{
+    for (long i = a; i < b; i++) out[i] = inp[i] / (1.0f + ds_expf(-inp[i]));
+}
+
+static DS_CLONES void silu_bwd_span(float *dinp, const float *dout, const float *inp, long a, long b)
+{
+    for (long i = a; i < b; i++) {
+        float s = 1.0f / (1.0f + ds_expf(-inp[i]));
+        dinp[i] += dout[i] * s * (1.0f + inp[i] * (1.0f - s));
+    }
+}
+
+void ds_gelu_forward(float *out, const float *inp, long n) { SPANS(gelu_fwd_span(out, inp, a_, b_)) }
+void ds_gelu_backward(float *dinp, const float *dout, const float *inp, long n)
+{
+    SPANS(gelu_bwd_span(dinp, dout, inp, a_, b_))
 }
 
 static DS_CLONES void gelu_tanh_bwd_span(float *dinp, const float *dout, const float *inp, long a, long b)
@@ -70,29 +87,17 @@ static DS_CLONES void gelu_tanh_bwd_span(float *dinp, const float *dout, const f
     }
 }
 
+void ds_gelu_tanh_forward(float *out, const float *inp, long n) { SPANS(gelu_tanh_fwd_span(out, inp, a_, b_)) }
+
 void ds_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, long n)
 {
-#pragma omp parallel
-    {
-        long a, b;
-        span(n, &a, &b);
-        gelu_tanh_bwd_span(dinp, dout, inp, a, b);
-    }
+    SPANS(gelu_tanh_bwd_span(dinp, dout, inp, a_, b_))
 }
 
-void ds_silu_forward(float *out, const float *inp, long n)
-{
-#pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; i++) out[i] = inp[i] / (1.0f + ds_expf(-inp[i]));
-}
-
+void ds_silu_forward(float *out, const float *inp, long n) { SPANS(silu_fwd_span(out, inp, a_, b_)) }
 void ds_silu_backward(float *dinp, const float *dout, const float *inp, long n)
 {
-#pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + ds_expf(-inp[i]));
-        dinp[i] += dout[i] * s * (1.0f + inp[i] * (1.0f - s));
-    }
+    SPANS(silu_bwd_span(dinp, dout, inp, a_, b_))
 }
 
 void ds_sin_forward(float *out, const float *inp, const float *freq, int N, int C)
