@@ -489,12 +489,6 @@ static void gate_forward(const hyena *h, const block_w *w, block_act *a, int B, 
             a->y[r * d + c] = a->uc[r * 3 * d + c] * (a->yc[r * d + c] + w->fbias[c] * a->xv[r * d + c]);
 }
 
-static void add_into(float *dst, const float *src, size_t n)
-{
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) dst[i] += src[i];
-}
-
 static int hyena_encode(ds_model *m, const int32_t *ids, int B, int L, int train, uint64_t seed, uint64_t step)
 {
     hyena *h = H(m);
@@ -519,13 +513,11 @@ static int hyena_encode(ds_model *m, const int32_t *ids, int B, int L, int train
         ds_conv1d_causal_forward(a->uc, a->u, w->sf_w, w->sf_b, B, L, 3 * d, SHORT_K);
         filter_forward(h, w, a, L);
         gate_forward(h, w, a, B, L);
-        ds_linear_forward(a->r_mid, a->y, w->out_w, w->out_b, (int)n, d, d);
-        add_into(a->r_mid, h->R[i], n * d);
+        /* the residual adds and the GELU run inside the products' tiles (nn/gemm.h) */
+        ds_linear_residual_forward(a->r_mid, a->y, w->out_w, w->out_b, h->R[i], (int)n, d, d);
         h->norm->forward(a->n2, a->st2, a->r_mid, &w->n2, (int)n, d, c->eps);
-        ds_linear_forward(a->f1, a->n2, w->fc1_w, w->fc1_b, (int)n, d, di);
-        ds_gelu_tanh_forward(a->g, a->f1, (long)(n * di));
-        ds_linear_forward(h->R[i + 1], a->g, w->fc2_w, w->fc2_b, (int)n, di, d);
-        add_into(h->R[i + 1], a->r_mid, n * d);
+        ds_linear_gelu_tanh_forward(a->f1, a->g, a->n2, w->fc1_w, w->fc1_b, (int)n, d, di);
+        ds_linear_residual_forward(h->R[i + 1], a->g, w->fc2_w, w->fc2_b, a->r_mid, (int)n, di, d);
     }
     h->norm->forward(h->out, h->stf, h->R[c->n_layer], &h->lnf, (int)n, d, c->eps);
     m->hidden = h->out;

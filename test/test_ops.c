@@ -100,6 +100,42 @@ TEST(test_linear_results_do_not_depend_on_thread_count)
     linear_thread_count_case(8209, 40, 24);
 }
 
+/* The fused forms (bias, residual and GELU inside the tiles, nn/gemm.h)
+ * give what the separate passes give: the pre-activation and GELU bitwise,
+ * the residual to float rounding; on row tiles and on a K-split shape
+ * (Cin 4096 over 40 rows). Also with the residual in place (res = out). */
+static void fused_linear_case(int N, int I, int O)
+{
+    size_t no = (size_t)N * O;
+    float *x = malloc(sizeof(float) * N * I), *W = malloc(sizeof(float) * O * I), *b = malloc(sizeof(float) * O),
+          *res = malloc(sizeof(float) * no), *ref = malloc(sizeof(float) * no), *got = malloc(sizeof(float) * no),
+          *act = malloc(sizeof(float) * no), *gref = malloc(sizeof(float) * no);
+    ds_test_fill_uniform(x, (size_t)N * I, -1, 1, 11);
+    ds_test_fill_uniform(W, (size_t)O * I, -0.1f, 0.1f, 12);
+    ds_test_fill_uniform(b, O, -1, 1, 13);
+    ds_test_fill_uniform(res, no, -2, 2, 14);
+    ds_linear_forward(ref, x, W, b, N, I, O);
+    ds_linear_gelu_tanh_forward(got, act, x, W, b, N, I, O);
+    ds_gelu_tanh_forward(gref, ref, (long)no);
+    CHECK_MSG(!memcmp(got, ref, sizeof(float) * no), "linear+gelu %d->%d over %d rows: pre-activation differs", I, O, N);
+    CHECK_MSG(!memcmp(act, gref, sizeof(float) * no), "linear+gelu %d->%d over %d rows: activation differs", I, O, N);
+    for (size_t i = 0; i < no; i++) ref[i] += res[i];
+    ds_linear_residual_forward(got, x, W, b, res, N, I, O);
+    CHECK_MSG(ds_norm_rel_err(got, ref, (long)no) < 1e-6, "linear+residual %d->%d over %d rows: off by %.3g", I, O, N,
+              ds_norm_rel_err(got, ref, (long)no));
+    memcpy(got, res, sizeof(float) * no);
+    ds_linear_residual_forward(got, x, W, b, got, N, I, O);
+    CHECK_MSG(ds_norm_rel_err(got, ref, (long)no) < 1e-6, "linear+residual in place %d->%d over %d rows: off by %.3g", I, O,
+              N, ds_norm_rel_err(got, ref, (long)no));
+    free(x); free(W); free(b); free(res); free(ref); free(got); free(act); free(gref);
+}
+
+TEST(test_linear_fused_bias_residual_and_gelu_equal_the_separate_passes)
+{
+    fused_linear_case(1037, 96, 200);
+    fused_linear_case(40, 4096, 24);
+}
+
 /* ---- embedding -------------------------------------------------------- */
 enum { EN = 10, EV = 16, EC = 20 };
 typedef struct { float table[EV * EC]; int32_t ids[EN]; } emb_case;

@@ -88,6 +88,7 @@ static DS_CLONES void gelu_tanh_bwd_span(float *dinp, const float *dout, const f
 }
 
 void ds_gelu_tanh_forward(float *out, const float *inp, long n) { SPANS(gelu_tanh_fwd_span(out, inp, a_, b_)) }
+void ds_gelu_tanh_forward_serial(float *out, const float *inp, long n) { gelu_tanh_fwd_span(out, inp, 0, n); }
 
 void ds_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, long n)
 {

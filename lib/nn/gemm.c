@@ -25,6 +25,7 @@
 
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define TILE_MIN 64
 #define TILE_MAX 512
@@ -84,12 +85,42 @@ static int ksplit(int ta, int tb, int M, int N, int K, const float *A, int lda, 
     return 0;
 }
 
-void ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
-              float *C, int ldc)
+/* C's block [r0, r0+nr) x [c0, c0+nc) := bias + res (what is given) */
+static void init_block(const ds_gemm_epilogue *e, float *C, int ldc, int r0, int nr, int c0, int nc)
+{
+    for (int r = r0; r < r0 + nr; r++) {
+        float *c = C + (size_t)r * ldc + c0;
+        const float *b = e->bias ? e->bias + c0 : NULL, *x = e->res ? e->res + (size_t)r * e->ldres + c0 : NULL;
+        if (b && x)
+            for (int j = 0; j < nc; j++) c[j] = b[j] + x[j];
+        else if (b)
+            memcpy(c, b, sizeof(float) * (size_t)nc);
+        else if (c != x)   /* res may be C itself: then C already holds it */
+            memcpy(c, x, sizeof(float) * (size_t)nc);
+    }
+}
+
+static void tiles(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                  float *C, int ldc, const ds_gemm_epilogue *e)
 {
     if (M <= 0 || N <= 0) return;
-    if (K >= 2 * KCHUNK_MIN && K >= 4 * (M > N ? M : N) && !ksplit(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
-        return;
+    int init = e && (e->bias || e->res);
+    if (init) beta = 1.0f;
+    if (K >= 2 * KCHUNK_MIN && K >= 4 * (M > N ? M : N)) {
+        /* weight-gradient shapes: the init and post run over all of C, around the split */
+        if (init) {
+#pragma omp parallel for schedule(static)
+            for (int r = 0; r < M; r++) init_block(e, C, ldc, r, 1, 0, N);
+        }
+        if (!ksplit(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)) {
+            if (e && e->post) {
+#pragma omp parallel for schedule(static)
+                for (int r = 0; r < M; r++) e->post(e->ctx, C, ldc, r, 1, 0, N);
+            }
+            return;
+        }
+        init = 0;   /* no workspace: row tiles below, on the initialised C */
+    }
     int rows = M >= N, D = rows ? M : N, T = ((D + 7) / 8 + 15) / 16 * 16;
     if (T < TILE_MIN) T = TILE_MIN;
     if (T > TILE_MAX) T = TILE_MAX;
@@ -100,11 +131,26 @@ void ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, cons
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < nt; i++) {
         int a = i * T, n = a + T < D ? T : D - a;
+        int r0 = rows ? a : 0, nr = rows ? n : M, c0 = rows ? 0 : a, nc = rows ? N : n;
+        if (init) init_block(e, C, ldc, r0, nr, c0, nc);
         if (rows)
             cblas_sgemm(CblasRowMajor, opa, opb, n, N, K, 1.0f, ta ? A + a : A + (size_t)a * lda, lda, B, ldb, beta,
                         C + (size_t)a * ldc, ldc);
         else
             cblas_sgemm(CblasRowMajor, opa, opb, M, n, K, 1.0f, A, lda, tb ? B + (size_t)a * ldb : B + a, ldb, beta,
                         C + a, ldc);
+        if (e && e->post) e->post(e->ctx, C, ldc, r0, nr, c0, nc);
     }
+}
+
+void ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+              float *C, int ldc)
+{
+    tiles(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+void ds_sgemm_epi(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                  int ldc, const ds_gemm_epilogue *e)
+{
+    tiles(ta, tb, M, N, K, A, lda, B, ldb, 0.0f, C, ldc, e);
 }

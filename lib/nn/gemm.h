@@ -11,4 +11,24 @@
 void ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
 
+/* What a tile does around its product, on its own block of C while that
+ * block is in cache: before, C := bias (per column, length N) + res (an
+ * M x N matrix, leading dimension ldres), either may be NULL, and the
+ * product is added; after, post(ctx, C, ldc, r0, nr, c0, nc) on the block
+ * (rows r0 .. r0+nr−1, columns c0 .. c0+nc−1). Saves the separate passes
+ * over C (and their fork/joins) a bias copy, a residual add or an
+ * activation would make. */
+typedef struct {
+    const float *bias;
+    const float *res;
+    int ldres;
+    void (*post)(void *ctx, float *C, int ldc, int r0, int nr, int c0, int nc);
+    void *ctx;
+} ds_gemm_epilogue;
+
+/* C = init + op(A)·op(B), then post, as ds_gemm_epilogue says (beta is
+ * implied: 0 without bias and res, else the init is added to). */
+void ds_sgemm_epi(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                  int ldc, const ds_gemm_epilogue *e);
+
 #endif

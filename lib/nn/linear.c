@@ -8,13 +8,32 @@
 
 void ds_linear_forward(float *out, const float *inp, const float *W, const float *b, int N, int Cin, int Cout)
 {
-    float beta = 0.0f;
-    if (b) {
-#pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * Cout, b, (size_t)Cout * sizeof(float));
-        beta = 1.0f;
-    }
-    ds_sgemm(0, 1, N, Cout, Cin, inp, Cin, W, Cin, beta, out, Cout);
+    ds_gemm_epilogue e = { .bias = b };
+    ds_sgemm_epi(0, 1, N, Cout, Cin, inp, Cin, W, Cin, out, Cout, &e);
+}
+
+void ds_linear_residual_forward(float *out, const float *inp, const float *W, const float *b, const float *res, int N,
+                                int Cin, int Cout)
+{
+    ds_gemm_epilogue e = { .bias = b, .res = res, .ldres = Cout };
+    ds_sgemm_epi(0, 1, N, Cout, Cin, inp, Cin, W, Cin, out, Cout, &e);
+}
+
+typedef struct { float *act; int ld; } gelu_ctx;
+
+static void gelu_post(void *ctx, float *C, int ldc, int r0, int nr, int c0, int nc)
+{
+    const gelu_ctx *g = ctx;
+    for (int r = r0; r < r0 + nr; r++)
+        ds_gelu_tanh_forward_serial(g->act + (size_t)r * g->ld + c0, C + (size_t)r * ldc + c0, nc);
+}
+
+void ds_linear_gelu_tanh_forward(float *pre, float *act, const float *inp, const float *W, const float *b, int N,
+                                 int Cin, int Cout)
+{
+    gelu_ctx g = { act, Cout };
+    ds_gemm_epilogue e = { .bias = b, .post = gelu_post, .ctx = &g };
+    ds_sgemm_epi(0, 1, N, Cout, Cin, inp, Cin, W, Cin, pre, Cout, &e);
 }
 
 void ds_linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,

@@ -12,6 +12,14 @@
 
 /* ---- linear.c: out[N,Cout] = inp[N,Cin] · W[Cout,Cin]^T + b[Cout]  (PyTorch layout), cblas_sgemm */
 void ds_linear_forward(float *out, const float *inp, const float *W, const float *b, int N, int Cin, int Cout);
+/* out = res + inp·Wᵀ + b (a residual block's output projection), the add
+ * done inside the product's tiles; res may be out itself. */
+void ds_linear_residual_forward(float *out, const float *inp, const float *W, const float *b, const float *res, int N,
+                                int Cin, int Cout);
+/* pre = inp·Wᵀ + b and act = gelu_tanh(pre), the activation applied to each
+ * tile of the product while it is in cache (the MLP's fc1). */
+void ds_linear_gelu_tanh_forward(float *pre, float *act, const float *inp, const float *W, const float *b, int N,
+                                 int Cin, int Cout);
 void ds_linear_backward(float *dinp, float *dW, float *db, const float *dout, const float *inp,
                         const float *W, int N, int Cin, int Cout);
 
@@ -57,6 +65,7 @@ void ds_weightnorm2_backward(float *dg, float *dv, const float *dw, const float 
 void ds_gelu_forward(float *out, const float *inp, long n);            /* x·Φ(x), erf form */
 void ds_gelu_backward(float *dinp, const float *dout, const float *inp, long n);
 void ds_gelu_tanh_forward(float *out, const float *inp, long n);       /* tanh approximation */
+void ds_gelu_tanh_forward_serial(float *out, const float *inp, long n);   /* the same, on the calling thread */
 void ds_gelu_tanh_backward(float *dinp, const float *dout, const float *inp, long n);
 void ds_silu_forward(float *out, const float *inp, long n);
 void ds_silu_backward(float *dinp, const float *dout, const float *inp, long n);
