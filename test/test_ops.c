@@ -103,7 +103,8 @@ TEST(test_linear_results_do_not_depend_on_thread_count)
 /* The fused forms (bias, residual and GELU inside the tiles, nn/gemm.h)
  * give what the separate passes give: the pre-activation and GELU bitwise,
  * the residual to float rounding; on row tiles and on a K-split shape
- * (Cin 4096 over 40 rows). Also with the residual in place (res = out). */
+ * (Cin 4096 over 40 rows) and on column tiles (50 rows). Also with the
+ * residual in place (res = out). */
 static void fused_linear_case(int N, int I, int O)
 {
     size_t no = (size_t)N * O;
@@ -134,6 +135,7 @@ TEST(test_linear_fused_bias_residual_and_gelu_equal_the_separate_passes)
 {
     fused_linear_case(1037, 96, 200);
     fused_linear_case(40, 4096, 24);
+    fused_linear_case(50, 64, 300);   /* column tiles */
 }
 
 /* ---- embedding -------------------------------------------------------- */

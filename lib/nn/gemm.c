@@ -100,47 +100,54 @@ static void init_block(const ds_gemm_epilogue *e, float *C, int ldc, int r0, int
     }
 }
 
+/* The init or the post as one pass over all of C's rows. */
+static void init_all(const ds_gemm_epilogue *e, float *C, int ldc, int M, int N)
+{
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < M; r++) init_block(e, C, ldc, r, 1, 0, N);
+}
+
+static void post_all(const ds_gemm_epilogue *e, float *C, int ldc, int M, int N)
+{
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < M; r++) e->post(e->ctx, C, ldc, r, 1, 0, N);
+}
+
+/* The epilogue runs inside row tiles only. Around a K split it cannot, and
+ * column tiles (few rows: wav2vec2's frames) would init and post short
+ * strided pieces of rows: there it is a pass before and one after. */
 static void tiles(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                   float *C, int ldc, const ds_gemm_epilogue *e)
 {
     if (M <= 0 || N <= 0) return;
-    int init = e && (e->bias || e->res);
+    int init = e && (e->bias || e->res), post = e && e->post;
     if (init) beta = 1.0f;
-    if (K >= 2 * KCHUNK_MIN && K >= 4 * (M > N ? M : N)) {
-        /* weight-gradient shapes: the init and post run over all of C, around the split */
-        if (init) {
-#pragma omp parallel for schedule(static)
-            for (int r = 0; r < M; r++) init_block(e, C, ldc, r, 1, 0, N);
-        }
-        if (!ksplit(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)) {
-            if (e && e->post) {
-#pragma omp parallel for schedule(static)
-                for (int r = 0; r < M; r++) e->post(e->ctx, C, ldc, r, 1, 0, N);
-            }
-            return;
-        }
-        init = 0;   /* no workspace: row tiles below, on the initialised C */
-    }
+    int split = K >= 2 * KCHUNK_MIN && K >= 4 * (M > N ? M : N);
     int rows = M >= N, D = rows ? M : N, T = ((D + 7) / 8 + 15) / 16 * 16;
+    if (init && (split || !rows)) { init_all(e, C, ldc, M, N); init = 0; }
+    if (split && !ksplit(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)) {
+        if (post) post_all(e, C, ldc, M, N);
+        return;
+    }   /* else no workspace: the tiles below, on the initialised C */
     if (T < TILE_MIN) T = TILE_MIN;
     if (T > TILE_MAX) T = TILE_MAX;
-    int nt = (D + T - 1) / T;
+    int nt = (D + T - 1) / T, tile_post = post && rows;
     CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
     /* a region even for one tile: outside one, OpenBLAS would thread that
      * tile itself, in a thread-count-dependent order */
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < nt; i++) {
         int a = i * T, n = a + T < D ? T : D - a;
-        int r0 = rows ? a : 0, nr = rows ? n : M, c0 = rows ? 0 : a, nc = rows ? N : n;
-        if (init) init_block(e, C, ldc, r0, nr, c0, nc);
-        if (rows)
+        if (rows) {
+            if (init) init_block(e, C, ldc, a, n, 0, N);
             cblas_sgemm(CblasRowMajor, opa, opb, n, N, K, 1.0f, ta ? A + a : A + (size_t)a * lda, lda, B, ldb, beta,
                         C + (size_t)a * ldc, ldc);
-        else
+            if (tile_post) e->post(e->ctx, C, ldc, a, n, 0, N);
+        } else
             cblas_sgemm(CblasRowMajor, opa, opb, M, n, K, 1.0f, A, lda, tb ? B + (size_t)a * ldb : B + a, ldb, beta,
                         C + a, ldc);
-        if (e && e->post) e->post(e->ctx, C, ldc, r0, nr, c0, nc);
     }
+    if (post && !rows) post_all(e, C, ldc, M, N);
 }
 
 void ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
