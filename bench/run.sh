@@ -45,9 +45,9 @@ for norm in derf layernorm; do
 done
 for rep in 1 2; do
     for norm in derf layernorm; do
-        "$build"/bench/bench_models hyenadna-tiny-1k "$tw/$norm/last.safetensors" | tail -n 1 |
+        "$build"/bench/bench_models hyenadna-tiny-1k "$tw/$norm/last.safetensors" | grep "^derfseq" |
             sed "s/hyenadna-tiny-1k /trained-$norm /" | tee -a "$out"
-        BENCH_KEEP_DENORMALS=1 "$build"/bench/bench_models hyenadna-tiny-1k "$tw/$norm/last.safetensors" | tail -n 1 |
+        BENCH_KEEP_DENORMALS=1 "$build"/bench/bench_models hyenadna-tiny-1k "$tw/$norm/last.safetensors" | grep "^derfseq" |
             sed "s/hyenadna-tiny-1k /trained-$norm-denormals-kept /" | tee -a "$out"
         t0=$(date +%s.%N)
         "$build"/derfseq finetune --from "$tw/$norm/last.safetensors" --task gb testdata/gb_lambda/tree --epochs 1 \
