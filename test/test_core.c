@@ -19,6 +19,24 @@ TEST(test_philox_matches_random123_known_answers)
     CHECK(w[0] == 0xd16cfe09u && w[1] == 0x94fdccebu && w[2] == 0x5001e420u && w[3] == 0x24126ea1u);
 }
 
+TEST(test_philox_block_gives_the_scalar_philox_words)
+{
+    /* counters from 0, across the 2^32 carry into the high word, and large;
+     * keys and streams with both halves set */
+    const uint64_t starts[3] = { 0, 0xfffffff8ull, 123456789012345ull };
+    const uint64_t keys[2] = { 20240611, 0xfedcba9876543210ull }, streams[2] = { 77, 0x0123456789abcdefull };
+    for (int s = 0; s < 3; s++)
+        for (int k = 0; k < 2; k++) {
+            uint32_t blk[DS_PHILOX_BLOCK][4], one[4];
+            ds_philox_block(keys[k], streams[k], starts[s], blk);
+            for (int i = 0; i < DS_PHILOX_BLOCK; i++) {
+                ds_philox(keys[k], streams[k], starts[s] + (uint64_t)i, one);
+                CHECK_MSG(!memcmp(blk[i], one, sizeof one), "counter %llu: block and scalar words differ",
+                          (unsigned long long)(starts[s] + (uint64_t)i));
+            }
+        }
+}
+
 TEST(test_rng_streams_are_reproducible_and_independent)
 {
     ds_rng a, b, c;

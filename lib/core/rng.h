@@ -10,6 +10,12 @@
 /* The four 32-bit words of Philox4x32-10 at counter (ctr, stream) under key seed. */
 void ds_philox(uint64_t seed, uint64_t stream, uint64_t ctr, uint32_t out[4]);
 
+/* Counters ctr0 .. ctr0 + DS_PHILOX_BLOCK − 1 at once: out[i] is
+ * ds_philox(seed, stream, ctr0 + i), bitwise, several times faster per
+ * word where the CPU has AVX2. */
+#define DS_PHILOX_BLOCK 16
+void ds_philox_block(uint64_t seed, uint64_t stream, uint64_t ctr0, uint32_t out[DS_PHILOX_BLOCK][4]);
+
 /* Stateless: the i-th uniform in [0,1) of a stream (24-bit resolution). */
 float ds_rng_uniform_at(uint64_t seed, uint64_t stream, uint64_t i);
 

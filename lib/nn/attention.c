@@ -67,12 +67,14 @@ static DS_CLONES void softmax_row(float *x, int L, int T)
 static void dropout_row(float *dst, const float *src, uint64_t base, int L, int T, uint32_t thresh,
                         float scale, uint64_t seed, uint64_t stream)
 {
-    uint32_t w[4];
-    uint64_t grp = UINT64_MAX;
+    enum { PER = 4 * DS_PHILOX_BLOCK };   /* words per block; word i is counter i >> 2's i & 3 */
+    uint32_t w[DS_PHILOX_BLOCK][4];
+    const uint32_t *u = &w[0][0];
+    uint64_t blk = UINT64_MAX;
     for (int j = 0; j < L; j++) {
         uint64_t i = base + (uint64_t)j;
-        if (i >> 2 != grp) { grp = i >> 2; ds_philox(seed, stream, grp, w); }
-        dst[j] = (w[i & 3] >> 8) >= thresh ? src[j] * scale : 0.0f;
+        if (i / PER != blk) { blk = i / PER; ds_philox_block(seed, stream, blk * DS_PHILOX_BLOCK, w); }
+        dst[j] = (u[i % PER] >> 8) >= thresh ? src[j] * scale : 0.0f;
     }
     for (int j = L; j < T; j++) dst[j] = 0.0f;
 }

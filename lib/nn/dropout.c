@@ -10,14 +10,16 @@ static void apply(float *out, const float *in, long n, float p, uint64_t seed, u
 {
     const float scale = 1.0f / (1.0f - p);
     const uint32_t thresh = (uint32_t)((double)p * 16777216.0);   /* keep iff u24 >= p·2^24 */
+    const long per = 4 * DS_PHILOX_BLOCK;   /* elements per block of counters */
 #pragma omp parallel for schedule(static)
-    for (long g = 0; g < (n + 3) / 4; g++) {
-        uint32_t w[4];
-        ds_philox(seed, stream, (uint64_t)g, w);
-        for (int k = 0; k < 4 && 4 * g + k < n; k++) {
-            long i = 4 * g + k;
-            float v = (w[k] >> 8) >= thresh ? in[i] * scale : 0.0f;
-            out[i] = accumulate ? out[i] + v : v;
+    for (long g = 0; g < (n + per - 1) / per; g++) {
+        uint32_t w[DS_PHILOX_BLOCK][4];   /* element i: word i & 3 of counter i >> 2, as ever */
+        ds_philox_block(seed, stream, (uint64_t)g * DS_PHILOX_BLOCK, w);
+        const uint32_t *u = &w[0][0];
+        long i0 = g * per, m = n - i0 < per ? n - i0 : per;
+        for (long k = 0; k < m; k++) {
+            float v = (u[k] >> 8) >= thresh ? in[i0 + k] * scale : 0.0f;
+            out[i0 + k] = accumulate ? out[i0 + k] + v : v;
         }
     }
 }
