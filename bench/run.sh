@@ -74,6 +74,42 @@ awk 'function best(a, k, v) { if (!(k in a) || v > a[k]) a[k] = v }
            for (k in otr)
              printf "%-20s vs the official code on the same trained weights: train %.2fx  inference %.2fx\n", k,
                     tr[k] / otr[k], inf[k] / oinf[k] }' "$out"
+# Caduceus and wav2vec2 on trained weights: unless BENCH_CADUCEUS_CKPT /
+# BENCH_W2V_CKPT name checkpoints (above), the bench trains its own, Derf
+# and the model's official norm (RMSNorm for Caduceus, LayerNorm for
+# wav2vec2): caduceus-ps-1k BENCH_CADUCEUS_STEPS (default 60) MLM steps of
+# B 4 x 1024 on the genome, wav2vec2-tiny BENCH_W2V_STEPS (default 150)
+# steps on the bundled speech (testdata/speech).
+if [ -z "${BENCH_CADUCEUS_CKPT:-}" ]; then
+    cs=${BENCH_CADUCEUS_STEPS:-60}
+    echo "== trained caduceus-ps-1k: $cs MLM steps of B4 x 1024 on $genome, Derf and RMSNorm"
+    for norm in derf rmsnorm; do
+        "$build"/derfseq pretrain --model caduceus-ps-1k --norm "$norm" --steps "$cs" --batch-size 4 --seq-len 1024 \
+            --eval-every 0 --eval-windows 8 -t "$OMP_NUM_THREADS" -q -o "$tw/cad-$norm" "$genome"
+        "$build"/bench/bench_models caduceus-ps-1k "$tw/cad-$norm/last.safetensors" | grep "^derfseq" |
+            sed "s/caduceus-ps-1k /trained-cad-$norm /" | tee -a "$out"
+    done
+fi
+if [ -z "${BENCH_W2V_CKPT:-}" ]; then
+    ws=${BENCH_W2V_STEPS:-150}
+    echo "== trained wav2vec2-tiny: $ws steps on testdata/speech, Derf and LayerNorm"
+    for norm in derf layernorm; do
+        "$build"/derfseq pretrain --model wav2vec2-tiny --norm "$norm" testdata/speech -o "$tw/w2v-$norm" --steps "$ws" \
+            --min-samples 16000 --crop 32000 --max-tokens 64000 --lr 1e-3 --warmup 20 --eval-every 0 \
+            -t "$OMP_NUM_THREADS" -q
+        "$build"/bench/bench_wav2vec2 wav2vec2-tiny "$tw/w2v-$norm/last.safetensors" | grep "^derfseq" |
+            sed "s/^derfseq [^ ]* /derfseq trained-w2v-$norm /" | tee -a "$out"
+    done
+fi
+awk '$1 == "derfseq" && $2 ~ /^trained-(cad|w2v)-/ { for (i = 3; i < NF; i++) {
+         if ($i == "train" && !(($2, "train") in v)) v[$2, "train"] = $(i + 1)
+         if ($i == "infer" && !(($2, "infer") in v)) v[$2, "infer"] = $(i + 1) } }
+     END { if (v["trained-cad-rmsnorm", "train"] > 0)
+             printf "trained Caduceus Derf / RMSNorm: train %.2fx  inference %.2fx\n",
+                    v["trained-cad-derf", "train"] / v["trained-cad-rmsnorm", "train"], v["trained-cad-derf", "infer"] / v["trained-cad-rmsnorm", "infer"]
+           if (v["trained-w2v-layernorm", "train"] > 0)
+             printf "trained wav2vec2 Derf / LayerNorm: train %.2fx  inference %.2fx\n",
+                    v["trained-w2v-derf", "train"] / v["trained-w2v-layernorm", "train"], v["trained-w2v-derf", "infer"] / v["trained-w2v-layernorm", "infer"] }' "$out"
 # Embed length sweeps: one inference-only encode per length, each in its own
 # process so the peak RSS printed is that length's; then the exponents of
 # time and RSS fitted over the longer half (least squares in log-log: short
