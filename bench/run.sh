@@ -113,7 +113,7 @@ awk '$1 == "derfseq" && $2 ~ /^trained-(cad|w2v)-/ { for (i = 3; i < NF; i++) {
 # Embed length sweeps: one inference-only encode per length, each in its own
 # process so the peak RSS printed is that length's; then the exponents of
 # time and RSS fitted over the longer half (least squares in log-log: short
-# lengths are dominated by fixed costs). BENCH_SWEEP_MAX caps the length
+# lengths are dominated by fixed costs). BENCH_SWEEP_MAX caps both sweeps
 # (default 1000000: hyenadna-large-1m at 1 Mbp needs about 9 GB).
 fit() {   # stdin: sweep lines; prints the fitted exponents over L >= $1
     awk -v from="$1" '$1 == "derfseq" && $2 == "sweep" && $5 >= from {
@@ -134,6 +134,7 @@ fit 65536 < "$sweep"
 : > "$sweep"
 echo "== caduceus-ps-131k embed length sweep (batch 1)"
 for L in 1024 4096 16384 65536 131072; do
+    [ "$L" -le "$max" ] || continue
     "$build"/bench/bench_models sweep caduceus-ps-131k "$L" | tee -a "$sweep"
 done
 fit 16384 < "$sweep"
