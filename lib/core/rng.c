@@ -42,11 +42,13 @@ __attribute__((target("avx2"))) static void philox_block_avx2(uint64_t seed, uin
     const __m256i m0 = _mm256_set1_epi64x(0xD2511F53), m1 = _mm256_set1_epi64x(0xCD9E8D57);
     __m256i c0[V], c1[V], c2[V], c3[V];
     for (int v = 0; v < V; v++) {
-        uint64_t c = ctr0 + 4 * (uint64_t)v;
-        c0[v] = _mm256_set_epi64x((long long)((c + 3) & 0xffffffffu), (long long)((c + 2) & 0xffffffffu),
-                                  (long long)((c + 1) & 0xffffffffu), (long long)(c & 0xffffffffu));
-        c1[v] = _mm256_set_epi64x((long long)((c + 3) >> 32), (long long)((c + 2) >> 32), (long long)((c + 1) >> 32),
-                                  (long long)(c >> 32));
+        uint64_t lo[4], hi[4];
+        for (int i = 0; i < 4; i++) {
+            uint64_t c = ctr0 + (uint64_t)(4 * v + i);
+            lo[i] = c & 0xffffffffu; hi[i] = c >> 32;
+        }
+        c0[v] = _mm256_loadu_si256((const __m256i *)lo);
+        c1[v] = _mm256_loadu_si256((const __m256i *)hi);
         c2[v] = _mm256_set1_epi64x((long long)(stream & 0xffffffffu));
         c3[v] = _mm256_set1_epi64x((long long)(stream >> 32));
     }
@@ -76,9 +78,7 @@ __attribute__((target("avx2"))) static void philox_block_avx2(uint64_t seed, uin
 void ds_philox_block(uint64_t seed, uint64_t stream, uint64_t ctr0, uint32_t out[DS_PHILOX_BLOCK][4])
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    static int avx2 = -1;   /* a benign race: every thread writes the same value */
-    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-    if (avx2) { philox_block_avx2(seed, stream, ctr0, out); return; }
+    if (__builtin_cpu_supports("avx2")) { philox_block_avx2(seed, stream, ctr0, out); return; }
 #endif
     for (int i = 0; i < DS_PHILOX_BLOCK; i++) ds_philox(seed, stream, ctr0 + (uint64_t)i, out[i]);
 }

@@ -11,13 +11,14 @@
 void ds_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
 
-/* What a tile does around its product, on its own block of C while that
- * block is in cache: before, C := bias (per column, length N) + res (an
- * M x N matrix, leading dimension ldres), either may be NULL, and the
- * product is added; after, post(ctx, C, ldc, r0, nr, c0, nc) on the block
- * (rows r0 .. r0+nr−1, columns c0 .. c0+nc−1). Saves the separate passes
- * over C (and their fork/joins) a bias copy, a residual add or an
- * activation would make. */
+/* What is done around the product: before, C := bias (per column, length
+ * N) + res (an M x N matrix, leading dimension ldres), either may be NULL,
+ * and the product is added; after, post(ctx, C, ldc, r0, nr, c0, nc) on a
+ * block of C (rows r0 .. r0+nr−1, columns c0 .. c0+nc−1). On row tiles
+ * both run inside each tile while its block is in cache, saving the
+ * separate passes over C (and their fork/joins) a bias copy, a residual add
+ * or an activation would make; around a K split and on column tiles they
+ * are one pass over C before and one after. */
 typedef struct {
     const float *bias;
     const float *res;
