@@ -39,6 +39,19 @@ else
 BUILD    := build
 endif
 
+# `make MPI=1 …` links Open MPI (Debian's libopenmpi-dev, pkg-config ompi-c)
+# for data-parallel pretrain/finetune (lib/core/dist.c, README "Running on a
+# cluster") into build-mpi/ (build-mpi-asan/ with asan=1); the plain build
+# stays MPI-free. `make MPI=1 test` runs the suite on that build and then
+# test/mpi.sh, the equivalence of N ranks with one under mpirun.
+MPI_DEB_PKGS := libopenmpi-dev openmpi-bin
+ifeq ($(MPI),1)
+BUILD    := $(BUILD:build%=build-mpi%)
+PKGS     += ompi-c
+ALL_CFLAGS += -DDS_MPI
+DEB_PKGS += $(MPI_DEB_PKGS)
+endif
+
 # what `derfseq --version` reports as the build (cmd/main.c only)
 $(BUILD)/cmd/main.o: ALL_CFLAGS += -DDS_BUILD_FLAGS='"$(CC) $(CFLAGS) -march=$(MARCH)"'
 
@@ -57,7 +70,7 @@ LIBA     := $(BUILD)/libderfseq.a
 BIN      := $(BUILD)/derfseq
 TESTBIN  := $(BUILD)/test_derfseq
 
-.PHONY: all test asan bench demo compare install uninstall deps golden clean help check-deps fuzz fuzz-build
+.PHONY: all test test-mpi asan bench demo compare install uninstall deps golden clean help check-deps fuzz fuzz-build
 all: $(BIN) $(LIBA)
 	@ln -sf $(BIN) derfseq
 
@@ -87,7 +100,14 @@ $(BUILD)/bench/%: bench/%.c $(LIBA)
 test: deps
 	@$(MAKE) --no-print-directory $(TESTBIN)
 	@if [ -n "$(T)" ]; then DERFSEQ_BIN=$(BIN) OMP_NUM_THREADS=2 ./$(TESTBIN) $(T); \
-	 else OMP_NUM_THREADS=2 test/run.sh ./$(TESTBIN) $(BIN) && test/install_test.sh $(MAKE); fi
+	 else OMP_NUM_THREADS=2 test/run.sh ./$(TESTBIN) $(BIN) && test/install_test.sh $(MAKE) && \
+	   test/mpi.sh $(BIN) $(if $(filter 1,$(MPI)),mpi,plain); fi
+
+# Only the MPI equivalence test (test/mpi.sh), on the MPI build.
+test-mpi:
+	@$(MAKE) --no-print-directory MPI=1 deps
+	@$(MAKE) --no-print-directory MPI=1 build-mpi/derfseq
+	@test/mpi.sh build-mpi/derfseq mpi
 
 asan: deps
 	@$(MAKE) --no-print-directory asan=1 build-asan/test_derfseq
@@ -226,12 +246,14 @@ fuzz:
 	@FUZZ_TIME=$(FUZZ_TIME) nice test/fuzz/run.sh build-fuzz $(FUZZ_ONLY)
 
 clean:
-	rm -rf build build-asan build-fuzz derfseq
+	rm -rf build build-asan build-mpi build-mpi-asan build-fuzz derfseq
 
 help:
 	@echo "make [all]     build build/derfseq and build/libderfseq.a (MARCH=$(MARCH))"
 	@echo "make test      install missing deps, build and run the test suite"
 	@echo "make asan      the test suite under AddressSanitizer + UBSan"
+	@echo "make MPI=1     data-parallel build (Open MPI) in build-mpi/; make MPI=1 test adds the mpirun equivalence test"
+	@echo "make test-mpi  only the MPI equivalence test (builds build-mpi/derfseq)"
 	@echo "make fuzz      libFuzzer harnesses of every input parser, FUZZ_TIME=$(FUZZ_TIME) s each (needs clang)"
 	@echo "make bench     op and model benchmarks (see bench/README.md)"
 	@echo "make demo      a small real job on testdata/"

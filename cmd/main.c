@@ -12,6 +12,8 @@
 
 #include "cmd/cmd.h"
 #include "cmd/opts.h"
+#include "core/dist.h"
+#include "core/error.h"
 #include "core/threads.h"
 
 static const struct {
@@ -45,6 +47,7 @@ static void version(void)
     printf("libsamplerate %s\n", src_get_version());
     printf("jansson %s\n", jansson_version_str());
     printf("build: %s\n", DS_BUILD_FLAGS);
+    printf("MPI: %s\n", ds_dist_library());
     const char *spin = getenv("GOMP_SPINCOUNT"), *policy = getenv("OMP_WAIT_POLICY");
     printf("threads: %d, GOMP_SPINCOUNT=%s, OMP_WAIT_POLICY=%s, denormals %s\n", ds_threads_get(),
            spin ? spin : "(unset)", policy ? policy : "(unset)",
@@ -85,13 +88,26 @@ static int help(int argc, char **argv)
 int main(int argc, char **argv)
 {
     ds_threads_init(argv);   /* short OpenMP spins, FTZ/DAZ: before any thread exists */
+    ds_dist_init(&argc, &argv);   /* MPI, when a launcher started this process */
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) { version(); return 0; }
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) { usage(stdout); return 0; }
     if (strcmp(cmd, "help") == 0) return help(argc - 1, argv + 1);
     int i = find_command(cmd);
-    if (i >= 0) return COMMANDS[i].fn(argc - 1, argv + 1);
+    if (i >= 0) {
+        /* pretrain and finetune train data-parallel under mpirun/srun (lib/core/dist.h) */
+        int parallel = !strcmp(cmd, "pretrain") || !strcmp(cmd, "finetune");
+        int help_only = argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+        if (!help_only && ds_dist_check(cmd, parallel)) {
+            fprintf(stderr, "derfseq %s: %s\n", cmd, ds_errmsg());
+            ds_dist_finalize();
+            return 1;
+        }
+        int rc = COMMANDS[i].fn(argc - 1, argv + 1);
+        ds_dist_finalize();
+        return rc;
+    }
     if (cmd[0] == '-') return ds_usage_error(NULL, "unknown option '%s'", cmd);
     return ds_usage_error(NULL, "unknown command '%s'", cmd);
 }

@@ -79,7 +79,7 @@ TEST(test_windows_state_restore_continues_identically)
     int64_t b1, b2;
     for (int i = 0; i < 25; i++) CHECK_EQ_INT(ds_windows_next(&a, s, NULL, NULL), 0);
     uint64_t saved = ds_windows_state(&a);
-    CHECK(saved > 25);   /* some draws were rejected for their N */
+    CHECK_EQ_INT(saved, 25);   /* windows, not draws: rejections stay inside a window's stream */
     ds_windows_set_state(&b, saved);
     for (int i = 0; i < 25; i++) {
         CHECK_EQ_INT(ds_windows_next(&a, s, &c1, &b1), 0);
@@ -88,6 +88,63 @@ TEST(test_windows_state_restore_continues_identically)
     }
     CHECK_EQ_INT(ds_windows_state(&a), ds_windows_state(&b));
     ds_windows_free(&a); ds_windows_free(&b);
+    ds_ref_close(ref);
+}
+
+/* Data parallelism takes window k of the stream by setting the counter to k:
+ * that must be the k-th window of a sequential draw, rejections and all. */
+TEST(test_windows_window_k_is_the_same_drawn_in_order_or_directly)
+{
+    const char *names[] = { "nrich", "clean" };
+    const int lens[] = { 3000, 2000 };
+    const char *fills[] = { "NNNNNNNNNNNNNNNNNNNACGT", "ACGGTCAT" };
+    ds_ref *ref;
+    CHECK_EQ_INT(ds_ref_open(&ref, write_fasta("direct.fa", 2, names, lens, fills)), 0);
+    ds_windows a, b;
+    CHECK_EQ_INT(ds_windows_init(&a, ref, NULL, NULL, DS_SPLIT_NONE, 40, 30, 3), 0);
+    CHECK_EQ_INT(ds_windows_init(&b, ref, NULL, NULL, DS_SPLIT_NONE, 40, 30, 3), 0);
+    char s[64][40], t[40];
+    int c[64];
+    int64_t beg[64];
+    for (int k = 0; k < 64; k++) CHECK_EQ_INT(ds_windows_next(&a, s[k], &c[k], &beg[k]), 0);
+    int order[8] = { 63, 0, 17, 5, 40, 41, 2, 33 };
+    for (int i = 0; i < 8; i++) {
+        int ci;
+        int64_t bi;
+        ds_windows_set_state(&b, (uint64_t)order[i]);
+        CHECK_EQ_INT(ds_windows_next(&b, t, &ci, &bi), 0);
+        CHECK(ci == c[order[i]] && bi == beg[order[i]] && !memcmp(t, s[order[i]], 40));
+        CHECK_EQ_INT(ds_windows_state(&b), order[i] + 1);
+    }
+    ds_windows_free(&a); ds_windows_free(&b);
+    ds_ref_close(ref);
+}
+
+/* A contig's share of the windows is its length less its N runs. */
+TEST(test_windows_weight_contigs_by_length_without_their_n_runs)
+{
+    const char *names[] = { "halfN", "clean" };
+    const int lens[] = { 4000, 2000 };
+    char fill[4001];
+    for (int i = 0; i < 4000; i++) fill[i] = i < 2000 ? 'N' : "ACGT"[i % 4];
+    fill[4000] = 0;
+    const char *fills[] = { fill, "GGCAT" };
+    ds_ref *ref;
+    CHECK_EQ_INT(ds_ref_open(&ref, write_fasta("halfn.fa", 2, names, lens, fills)), 0);
+    ds_windows w;
+    CHECK_EQ_INT(ds_windows_init(&w, ref, NULL, NULL, DS_SPLIT_NONE, 100, 0, 9), 0);
+    int counts[2] = { 0 }, draws = 6000;
+    char s[100];
+    for (int i = 0; i < draws; i++) {
+        int ci;
+        int64_t b;
+        CHECK_EQ_INT(ds_windows_next(&w, s, &ci, &b), 0);
+        CHECK(ci == 1 || b >= 2000);   /* no window touches the N run */
+        counts[ci]++;
+    }
+    /* N-free starts: 2000 - 99 + 1 on each contig: half each, not 2/3 */
+    CHECK_NEAR((double)counts[0] / draws, 0.5, 0.02);
+    ds_windows_free(&w);
     ds_ref_close(ref);
 }
 

@@ -1,6 +1,7 @@
 /* One thread count for OpenMP and OpenBLAS (architecture.md "Threads").
  * Both are set because a BLAS built without OpenMP would keep its own pool. */
 #include "core/threads.h"
+#include "core/dist.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -28,7 +29,11 @@ void ds_threads_flush_denormals(void)
 
 void ds_threads_set(int n)
 {
-    if (n <= 0) n = omp_get_max_threads();
+    if (n <= 0) {
+        n = omp_get_max_threads();
+        /* ranks sharing a host share its cores, unless OMP_NUM_THREADS says otherwise */
+        if (!getenv("OMP_NUM_THREADS") && ds_dist_local_size() > 1) n = n / ds_dist_local_size() > 0 ? n / ds_dist_local_size() : 1;
+    }
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
     ds_threads_flush_denormals();

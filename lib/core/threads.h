@@ -3,8 +3,8 @@
 #ifndef DS_THREADS_H
 #define DS_THREADS_H
 
-/* Sets both to n; n <= 0 keeps the OpenMP default (OMP_NUM_THREADS or all
- * cores). Also flushes denormals on every thread (ds_threads_flush_denormals). */
+/* Sets both to n; n <= 0 keeps the OpenMP default (OMP_NUM_THREADS, or all
+ * cores divided among the MPI ranks on this host, lib/core/dist.h). Also flushes denormals on every thread (ds_threads_flush_denormals). */
 void ds_threads_set(int n);
 /* Sets FTZ and DAZ in the MXCSR of the calling thread and of every OpenMP
  * thread (which OpenBLAS's OpenMP build also runs on; threads created later

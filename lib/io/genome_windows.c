@@ -139,11 +139,11 @@ static int find(const int64_t *cum, int n, int64_t x)
 
 int ds_windows_next(ds_windows *w, char *seq, int *contig, int64_t *beg)
 {
+    ds_rng r;
+    /* window k's own stream: its N rejections never reach into window k+1's
+     * numbers, so window k is the same whoever draws it (data parallelism) */
+    ds_rng_init(&r, w->seed, WINDOW_STREAM ^ w->draws++);
     for (int tries = 0; tries < MAX_TRIES; tries++) {
-        ds_rng r;
-        /* one stream per draw, so the rejection loop inside ds_rng_below
-         * never reaches into the next draw's numbers */
-        ds_rng_init(&r, w->seed, WINDOW_STREAM ^ w->draws++);
         int64_t x = (int64_t)ds_rng_below(&r, (uint64_t)w->cum[w->n]);
         int i = find(w->cum, w->n, x);
         int64_t b = w->iv[i].beg + (x - w->cum[i]);

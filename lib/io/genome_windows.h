@@ -13,11 +13,15 @@
  *
  * Sampling: a window start is uniform over every start that fits inside an
  * interval, so contigs and regions are drawn in proportion to their usable
- * length. Draw k uses its own Philox stream ("WIND" | k) under the seed, so
- * a window depends only on (seed, k) and the draw counter is the whole
- * state: save it with ds_windows_state, restore it with
- * ds_windows_set_state, and the run continues with the same windows. A draw
- * rejected for its N count uses up one counter value. */
+ * length; a start whose window has more than max_n N is drawn again, so
+ * starts are uniform over the windows that pass, and contigs are weighted
+ * by their length less their N runs. Window k uses its own Philox stream
+ * ("WIND" | k) under the seed, rejected draws included, so a window depends
+ * only on (seed, k): the counter of windows drawn is the whole state (save
+ * it with ds_windows_state, restore it with ds_windows_set_state and the
+ * run continues with the same windows), and setting it to k reads window k
+ * directly, which is how each data-parallel rank takes its own share of a
+ * global batch (cmd/pretrain.c). */
 #ifndef DS_GENOME_WINDOWS_H
 #define DS_GENOME_WINDOWS_H
 
@@ -42,7 +46,7 @@ typedef struct {
     int W;
     int max_n;                  /* most N (either case) allowed in a window */
     uint64_t seed;
-    uint64_t draws;             /* random draws made so far: the sampler state */
+    uint64_t draws;             /* windows drawn so far: the sampler state */
 } ds_windows;
 
 /* bed may be NULL; split is DS_SPLIT_* (DS_SPLIT_NONE with a BED: every
