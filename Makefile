@@ -88,6 +88,11 @@ $(BIN): $(CMD_OBJ) $(LIBA)
 $(TESTBIN): $(TEST_OBJ) $(TEST_CMD_OBJ) $(LIBA) $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(TEST_CMD_OBJ) $(LIBA) $(LDLIBS)
 
+# test/mpi.sh's checkpoint comparison (normwise distance of two safetensors)
+$(BUILD)/test/tools/%: test/tools/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
@@ -98,7 +103,7 @@ $(BUILD)/bench/%: bench/%.c $(LIBA)
 # SkylakeX), and test/install_test.sh checks `make install`/`uninstall` and a
 # program built with pkg-config against the installed library. `make test T=golden` runs only the tests whose name contains T.
 test: deps
-	@$(MAKE) --no-print-directory $(TESTBIN)
+	@$(MAKE) --no-print-directory $(TESTBIN) $(BUILD)/test/tools/ckpt_diff
 	@if [ -n "$(T)" ]; then DERFSEQ_BIN=$(BIN) OMP_NUM_THREADS=2 ./$(TESTBIN) $(T); \
 	 else OMP_NUM_THREADS=2 test/run.sh ./$(TESTBIN) $(BIN) && test/install_test.sh $(MAKE) && \
 	   test/mpi.sh $(BIN) $(if $(filter 1,$(MPI)),mpi,plain); fi
@@ -106,7 +111,7 @@ test: deps
 # Only the MPI equivalence test (test/mpi.sh), on the MPI build.
 test-mpi:
 	@$(MAKE) --no-print-directory MPI=1 deps
-	@$(MAKE) --no-print-directory MPI=1 build-mpi/derfseq
+	@$(MAKE) --no-print-directory MPI=1 build-mpi/derfseq build-mpi/test/tools/ckpt_diff
 	@test/mpi.sh build-mpi/derfseq mpi
 
 asan: deps

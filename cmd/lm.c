@@ -1,5 +1,6 @@
 /* LM batches from genome windows and held-out evaluation (lm.h). */
 #include "cmd/lm.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/metrics.h"
 #include "io/mlm.h"
@@ -81,29 +82,36 @@ int ds_lm_evaluate(ds_model *m, ds_lm_head *head, ds_windows *w, ds_lm_batch *b,
                    ds_lm_eval_result *res)
 {
     memset(res, 0, sizeof *res);
-    double sum = 0;
-    long correct = 0;
+    /* [loss sum, correct, tokens, windows]: batch j is rank (j mod R)'s, summed over the ranks at the end */
+    double acc[4] = { 0 };
+    int R = ds_dist_size(), rank = ds_dist_rank();
+    long seen = 0;
     int64_t n = ds_windows_ntiles(w), k = 0;
-    while (k < n && (max_windows <= 0 || res->windows < max_windows)) {
+    for (long j = 0; k < n && (max_windows <= 0 || seen < max_windows); j++) {
         int rows = 0;
-        for (; rows < b->B && k < n && (max_windows <= 0 || res->windows + rows < max_windows); k++) {
+        for (; rows < b->B && k < n && (max_windows <= 0 || seen + rows < max_windows); k++) {
             int skip = 0, e = ds_windows_tile(w, k, b->seq, &skip);
             if (e) return e;
             if (!skip) split_row(b, rows++, DS_MLM_EVAL_SEED, (uint64_t)k);
         }
         if (!rows) break;
+        seen += rows;
+        if (j % R != rank) continue;
         for (int r = rows; r < b->B; r++)   /* pad a short last batch with ignored rows */
             for (int t = 0; t < b->L; t++) { b->inp[(size_t)r * b->L + t] = DS_LM_IGNORE; b->tgt[(size_t)r * b->L + t] = DS_LM_IGNORE; }
         int e = m->vt->encode(m, b->inp, b->B, b->L, 0, 0, 0);
         if (e) return e;
         float loss = ds_lm_head_loss(head, m, b->tgt, DS_LM_IGNORE);
-        sum += (double)loss * head->count;
-        correct += count_correct(head, b->tgt);
-        res->tokens += head->count;
-        res->windows += rows;
+        acc[0] += (double)loss * head->count;
+        acc[1] += (double)count_correct(head, b->tgt);
+        acc[2] += (double)head->count;
+        acc[3] += rows;
     }
+    ds_dist_sum_f64(acc, 4);
+    res->tokens = (long)acc[2];
+    res->windows = (long)acc[3];
     if (!res->tokens) return ds_err(DS_EINVAL, "%s: no held-out window to evaluate (all had too many N?)", ds_ref_path(w->ref));
-    res->loss = sum / (double)res->tokens;
-    res->accuracy = (double)correct / (double)res->tokens;
+    res->loss = acc[0] / acc[2];
+    res->accuracy = acc[1] / acc[2];
     return 0;
 }

@@ -52,7 +52,9 @@ typedef struct {
 
 /* Mean loss over the first max_windows non-N tiles of the split (all when
  * max_windows <= 0), in eval mode (no dropout); masked LM with the fixed
- * masks of DS_MLM_EVAL_SEED (tile k: stream k). */
+ * masks of DS_MLM_EVAL_SEED (tile k: stream k). With R MPI ranks, every
+ * rank calls it: batch j runs on rank j mod R and the sums are shared, so
+ * every rank gets the whole split's result. */
 int ds_lm_evaluate(ds_model *m, ds_lm_head *head, ds_windows *w, ds_lm_batch *b, long max_windows,
                    ds_lm_eval_result *res);
 

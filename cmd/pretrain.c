@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/dp.h"
 #include "cmd/lm.h"
 #include "cmd/opts.h"
 #include "cmd/rundir.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -185,12 +187,9 @@ typedef struct {
     double best;
     int created;         /* this run made its directory */
     long saved_step;     /* the step of the last state saved (by this process or before a resume); -1: none */
+    int collective;      /* the error was met by every rank alike (a divergence): no abort */
+    int sig;             /* a signal caught by any rank, agreed at the end of each step */
 } pretrain;
-
-static int fail(pretrain *p)
-{
-    return ds_cmd_error(p->o->co.cmd, "%s", ds_errmsg());
-}
 
 static int open_data(pretrain *p)
 {
@@ -253,6 +252,7 @@ static int save(pretrain *p, long step)
 
 static int diverged(pretrain *p, long step, const char *what, double v, int tensor)
 {
+    p->collective = 1;   /* measured on values every rank shares */
     return ds_run_diverged_at_step(&p->run, step, p->saved_step, what, v, tensor >= 0 ? p->m->params.p[tensor].name : NULL);
 }
 
@@ -288,22 +288,53 @@ static int validate(pretrain *p, long step, double *loss)
     return 0;
 }
 
+/* Predicted positions of a batch (not ignored): its share of the loss. */
+static int64_t count_targets(const int32_t *tgt, long n)
+{
+    int64_t k = 0;
+    for (long i = 0; i < n; i++) k += tgt[i] != DS_LM_IGNORE;
+    return k;
+}
+
 /* One optimizer step: forward, backward, clipping and AdamW; a NaN or an
- * infinity in the loss or the gradients stops it before the update. */
+ * infinity in the loss or the gradients stops it before the update.
+ *
+ * Data parallel (R ranks, lib/core/dist.h): every micro-batch is a global
+ * batch of R x B windows, windows [first, first + R·B) of the sampler's
+ * stream, of which rank r reads its B; rank r's loss is weighted by its
+ * share of the global batch's predicted tokens, so the summed gradient is
+ * that of the mean over the global batch, as one process with R·B windows
+ * would compute it (test/mpi.sh). Dropout masks come from each rank's own
+ * stream. One process is the case R = 1. */
 static int train_step(pretrain *p, long step, float *loss_out, double *gnorm)
 {
     const ds_run_cfg *c = &p->run.cfg;
+    int R = ds_dist_size(), rank = ds_dist_rank();
     ds_params_zero_grad(&p->m->params);
     double loss = 0;
     for (long a = 0; a < c->accum; a++) {
+        uint64_t first = p->train.draws;
+        p->train.draws = first + (uint64_t)rank * (uint64_t)p->batch.B;
         int e = ds_lm_batch_draw(&p->batch, &p->train);
-        if (!e) e = p->m->vt->encode(p->m, p->batch.inp, p->batch.B, p->batch.L, 1, (uint64_t)c->seed,
-                                     (uint64_t)(step * c->accum + a));
+        p->train.draws = first + (uint64_t)R * (uint64_t)p->batch.B;
         if (e) return e;
-        loss += ds_lm_head_loss(&p->head, p->m, p->batch.tgt, DS_LM_IGNORE) / (double)c->accum;
-        ds_lm_head_backward(&p->head, p->m, 1.0f / (float)c->accum);
+        int64_t n = count_targets(p->batch.tgt, (long)p->batch.B * p->batch.L), total = n;
+        ds_dist_sum_i64(&total, 1);
+        uint64_t micro = (uint64_t)(step * c->accum + a);
+        e = p->m->vt->encode(p->m, p->batch.inp, p->batch.B, p->batch.L, 1, (uint64_t)c->seed,
+                             micro * (uint64_t)R + (uint64_t)rank);
+        if (e) return e;
+        if (!n) continue;   /* nothing to predict here (every token N): no loss, no gradient */
+        double w = (double)n / (double)total;
+        loss += ds_lm_head_loss(&p->head, p->m, p->batch.tgt, DS_LM_IGNORE) * w / (double)c->accum;
+        ds_lm_head_backward(&p->head, p->m, (float)(w / (double)c->accum));
     }
-    *loss_out = (float)loss;
+    ds_dist_sum_grad(&p->m->params);
+    /* the global loss, and a Ctrl-C or SIGTERM seen by any rank: every rank stops after the same step */
+    double agree[2] = { loss, ds_run_interrupted() ? 1.0 : 0.0 };
+    ds_dist_sum_f64(agree, 2);
+    p->sig = agree[1] > 0;
+    *loss_out = (float)agree[0];
     if (!isfinite(*loss_out)) return diverged(p, step + 1, "the training loss", *loss_out, -1);
     *gnorm = ds_grad_clip(&p->m->params, (float)c->grad_clip);
     if (!isfinite(*gnorm))
@@ -338,7 +369,7 @@ static int run_loop(pretrain *p, long start, long *interrupted)
         double gnorm = 0;
         float loss = 0;
         if ((e = train_step(p, step, &loss, &gnorm))) break;
-        tokens += (double)c->batch_size * c->seq_len * c->accum;
+        tokens += (double)c->batch_size * c->seq_len * c->accum * ds_dist_size();
         ds_progress_update(&pg, step + 1, loss, tokens);
         e = log_step(p, step + 1, loss, gnorm, tokens / (ds_realtime() - t0), t0);
         if (!e && p->have_valid && c->eval_every && (step + 1) % c->eval_every == 0) {
@@ -346,7 +377,7 @@ static int run_loop(pretrain *p, long start, long *interrupted)
             ds_progress_finish(&pg);
             e = validate(p, step + 1, &vl);
         }
-        int sig = ds_run_interrupted();
+        int sig = p->sig;
         if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end || sig)) e = save(p, step + 1);
         if (!e && sig) { *interrupted = step + 1; break; }
     }
@@ -423,6 +454,7 @@ static int new_run(pretrain *p)
     c.save_every = o->tr.save_every;
     c.seed = o->co.seed;
     c.threads = ds_threads_get();
+    c.ranks = ds_dist_size();
     e = ds_run_create(&p->run, o->out, model_json, &c, &p->created);
     free(model_json);
     return e;
@@ -469,6 +501,7 @@ int main_pretrain(int argc, char **argv)
     if (o.co.help) { usage(stdout, &o); return 0; }
     if ((rc = check_required(&o, argc - optind, argv + optind))) return rc;
     if ((rc = check_outputs(&o))) return rc;
+    if (!ds_dist_root()) o.co.quiet = 1;   /* rank 0 reports for the job */
     o.warmup_frac = 0.01;   /* derfseq: 1% of the steps */
     if (o.recipe) ds_train_recipe_official(&o.tr, &o.warmup_frac, o.model && !strncmp(o.model, "caduceus", 8));
     ds_threads_set(o.co.threads);
@@ -489,17 +522,23 @@ int main_pretrain(int argc, char **argv)
         p.sched = (ds_schedule){ (ds_sched_kind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup, c->steps, 1e-6f };
         e = ds_log_pair_open(&p.logs, p.run.log_path, o.co.log_path);
     }
-    if (!e && !o.co.quiet)
-        fprintf(stderr, "[M::pretrain] %s, %zu parameters, %ld steps of %ld x %ld x %ld tokens on %s\n",
-                p.m->vt->arch, ds_params_count(&p.m->params), p.run.cfg.steps, p.run.cfg.accum, p.run.cfg.batch_size,
-                p.run.cfg.seq_len, p.run.cfg.ref);
+    /* every rank goes on, or none */
+    int setup_failed = ds_dp_setup_failed(o.co.cmd, e);
+    if (!setup_failed && !o.co.quiet) {
+        char ranks[48] = "";
+        if (ds_dist_size() > 1) snprintf(ranks, sizeof ranks, "%d ranks x ", ds_dist_size());
+        fprintf(stderr, "[M::pretrain] %s, %zu parameters, %ld steps of %s%ld x %ld x %ld tokens on %s\n",
+                p.m->vt->arch, ds_params_count(&p.m->params), p.run.cfg.steps, ranks, p.run.cfg.accum,
+                p.run.cfg.batch_size, p.run.cfg.seq_len, p.run.cfg.ref);
+    }
     long interrupted = 0;
-    if (!e) e = run_loop(&p, start, &interrupted);
-    if (!e && !interrupted) e = summarize(&p);
-    rc = e ? fail(&p) : interrupted ? ds_run_report_interrupted(o.co.cmd, "step", interrupted, p.run.dir) : 0;
+    if (!setup_failed) e = run_loop(&p, start, &interrupted);
+    if (!setup_failed && !e && !interrupted) e = summarize(&p);
+    rc = setup_failed ? 1 : e ? ds_dp_loop_failed(o.co.cmd, p.collective)
+       : interrupted ? ds_run_report_interrupted(o.co.cmd, "step", interrupted, p.run.dir) : 0;
     cleanup(&p);
     /* a new run that never saved leaves nothing behind to block a rerun */
-    if (e && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
+    if (rc && !interrupted && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
     if (!rc && !o.co.quiet) ds_resource_line(t0);
     return rc;
 }

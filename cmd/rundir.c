@@ -1,6 +1,7 @@
 /* Run directories for pretrain/finetune (rundir.h). */
 #include "cmd/rundir.h"
 #include "cmd/opts.h"
+#include "core/dist.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "config.h"
@@ -95,6 +96,7 @@ int ds_rundir_claim(const char *dir, int *created, int *restarted)
 
 void ds_rundir_abandon(const char *dir, int created)
 {
+    if (!ds_dist_root()) return;   /* rank 0 owns the run directory */
     char p[PATH_MAX];
     for (int i = DS_NRUN_FILES - 1; i >= 0; i--) {   /* config.json (the first) last: while it exists the run is recognisable */
         join(p, sizeof p, dir, DS_RUN_FILES[i]);
@@ -115,6 +117,18 @@ const char *ds_resume_ignores(const struct option *longopts, int c, int stop_at_
         return o->name;
     }
     return NULL;
+}
+
+void ds_resume_check_ranks(const char *cmd, long saved, const char *unit, int quiet)
+{
+    long now = ds_dist_size();
+    if (saved < 1) saved = 1;
+    if (saved != now && !quiet)
+        fprintf(stderr,
+                "[W::%s] resuming on %ld MPI rank%s where the run started on %ld: the data goes on from the same "
+                "position, but each %s now takes %ld ranks' batches instead of %ld (another global batch), so the "
+                "run is not the one it would have been (resume on %ld ranks for that)\n",
+                cmd, now, now == 1 ? "" : "s", saved, unit, now, saved, saved);
 }
 
 void ds_resume_check_threads(const char *cmd, long saved, int quiet)
@@ -160,6 +174,7 @@ static json_t *cfg_to_json(const ds_run_cfg *c)
                      "weight_decay", c->weight_decay, "grad_clip", c->grad_clip);
     if (j) {
         json_object_set_new(j, "threads", json_integer(c->threads));
+        json_object_set_new(j, "ranks", json_integer(c->ranks > 0 ? c->ranks : 1));
         json_object_set_new(j, "beta1", json_real(c->beta1));
         json_object_set_new(j, "beta2", json_real(c->beta2));
         json_object_set_new(j, "min_lr", json_real(c->min_lr));
@@ -200,6 +215,8 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
     /* keys absent in runs of derfseq 0.1.0 take the values it used */
     json_t *th = json_object_get(t, "threads");
     c->threads = json_is_integer(th) ? (long)json_integer_value(th) : 0;
+    json_t *rk = json_object_get(t, "ranks");
+    c->ranks = json_is_integer(rk) && json_integer_value(rk) > 0 ? (long)json_integer_value(rk) : 1;
     json_t *x;
     c->beta1 = json_is_number(x = json_object_get(t, "beta1")) ? json_number_value(x) : 0.9;
     c->beta2 = json_is_number(x = json_object_get(t, "beta2")) ? json_number_value(x) : 0.999;
@@ -236,6 +253,7 @@ static int cfg_from_json(const char *path, json_t *t, ds_run_cfg *c)
 
 int ds_run_write_config(const ds_run *run)
 {
+    if (!ds_dist_root()) return 0;   /* rank 0 writes the run directory */
     json_error_t e;
     json_t *model = json_loads(run->model_json, 0, &e);
     if (!model) return ds_err(DS_EFORMAT, "model config: %s", e.text);
@@ -251,9 +269,9 @@ int ds_run_create(ds_run *run, const char *dir, const char *model_json, const ds
 {
     memset(run, 0, sizeof *run);
     set_paths(run, dir);
-    int restarted, r = ds_rundir_claim(dir, created, &restarted);
+    int restarted = 0, r = ds_dist_root() ? ds_rundir_claim(dir, created, &restarted) : 0;
     if (r) return r;
-    run->claimed = 1;
+    run->claimed = ds_dist_root();
     json_error_t e;
     json_t *model = json_loads(model_json, 0, &e);
     if (!model) return ds_err(DS_EFORMAT, "model config: %s", e.text);
@@ -314,6 +332,11 @@ static int save_weights(const char *path, const ds_params *ps, const char *model
 
 int ds_run_save(const ds_run *run, const ds_params *ps, const ds_adamw *opt, const ds_counters *c, long step)
 {
+    /* every rank trained the same parameters; rank 0 writes them */
+    if (!ds_dist_same_params(ps))
+        return ds_err(DS_EINVAL, "step %ld: the ranks' parameters differ (the MPI sum did not give every rank the same "
+                      "bits); nothing saved, %s keeps the last good state", step, run->state_path);
+    if (!ds_dist_root()) return 0;
     int r = ds_trainstate_save(run->state_path, ps, opt, c);
     char val[32];
     snprintf(val, sizeof val, "%.17g", run->val_value);
@@ -333,6 +356,7 @@ int ds_run_save_best(ds_run *run, const ds_params *ps, long step, double val_los
     run->best_loss = val_loss;
     run->best_step = step;
     snprintf(loss, sizeof loss, "%.17g", val_loss);   /* exact: a resumed run compares against the same double */
+    if (!ds_dist_root()) return 0;
     return save_weights(run->best_path, ps, run->model_json, step, run->val_key, isfinite(val_loss) ? loss : NULL);
 }
 
@@ -380,8 +404,9 @@ int ds_run_resume_step(ds_run *run, ds_params *ps, ds_adamw *opt, long *step, ui
     if (!e) e = ds_counters_get(&c, "draws", &d);
     *step = (long)s;
     *draws = (uint64_t)d;
-    if (!e) e = ds_log_rewind(run->log_path, *step, -1);
+    if (!e && ds_dist_root()) e = ds_log_rewind(run->log_path, *step, -1);
     if (!e) ds_resume_check_threads(cmd, run->cfg.threads, quiet);
+    if (!e) ds_resume_check_ranks(cmd, run->cfg.ranks, "step", quiet);
     if (!e && !quiet) fprintf(stderr, "[M::%s] resuming %s at step %ld\n", cmd, run->dir, *step);
     return e;
 }
@@ -467,7 +492,8 @@ int ds_run_interrupted(void) { return g_signal; }
 
 int ds_run_report_interrupted(const char *cmd, const char *unit, long at, const char *dir)
 {
-    fprintf(stderr, "derfseq %s: interrupted at %s %ld; resume with 'derfseq %s --resume %s'\n", cmd, unit, at, cmd, dir);
+    if (ds_dist_root())
+        fprintf(stderr, "derfseq %s: interrupted at %s %ld; resume with 'derfseq %s --resume %s'\n", cmd, unit, at, cmd, dir);
     return 128 + (g_signal ? g_signal : SIGINT);
 }
 

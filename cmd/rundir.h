@@ -21,6 +21,7 @@ typedef struct {
     int schedule;
     double lr, weight_decay, grad_clip;
     long threads;        /* the thread count the run started with; 0: not recorded */
+    long ranks;          /* the MPI ranks it started on (config.json "ranks"; 1 when absent) */
     double beta1, beta2, min_lr;
     int decay_groups;    /* DS_DECAY_* */
     char recipe[32];     /* "derfseq" or "official" */
@@ -71,6 +72,9 @@ const char *ds_resume_ignores(const struct option *longopts, int c, int stop_at_
 /* Warns (unless quiet) when a resumed run uses another thread count than it
  * started with: the result is then not bitwise that of an uninterrupted run. */
 void ds_resume_check_threads(const char *cmd, long saved, int quiet);
+/* Warns (unless quiet) when a resumed run has another MPI rank count than
+ * it started with (saved): the global batch of each `unit` then changes. */
+void ds_resume_check_ranks(const char *cmd, long saved, const char *unit, int quiet);
 /* The error of a run whose `what` (the training loss, the gradient norm,
  * ...) became v, a NaN or an infinity, at `when` ("step 12"): it names the
  * first tensor with a non-finite gradient (NULL: none) and what the run

@@ -210,3 +210,17 @@ int ds_dist_same_u64(uint64_t v)
     return 1;
 #endif
 }
+
+void ds_dist_sum_grad(ds_params *ps)
+{
+    ds_dist_sum_f32(ps->grad, ps->total);
+}
+
+int ds_dist_same_params(const ds_params *ps)
+{
+    if (g_size <= 1) return 1;
+    const uint32_t *w = (const uint32_t *)ps->data;
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a over 32-bit words */
+    for (size_t i = 0; i < ps->total; i++) h = (h ^ w[i]) * 1099511628211ull;
+    return ds_dist_same_u64(h);
+}

@@ -14,6 +14,8 @@
 #ifndef DS_DIST_H
 #define DS_DIST_H
 
+#include "core/arena.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +61,14 @@ void ds_dist_max_i64(int64_t *x, int n);
 int ds_dist_any(int e);
 /* 1 if v is the same on every rank. */
 int ds_dist_same_u64(uint64_t v);
+/* The sum over the ranks of the one contiguous gradient block of ps (every
+ * tensor of the table, buffers' zero gradients included: one span, no
+ * gather). */
+void ds_dist_sum_grad(ds_params *ps);
+/* 1 if every rank holds bitwise the same parameters (a 64-bit hash of the
+ * parameter block compared across ranks): checked when a run saves, since
+ * only rank 0 writes what all ranks trained. */
+int ds_dist_same_params(const ds_params *ps);
 /* Seconds this rank has spent in the gradient sum since the start. */
 double ds_dist_comm_seconds(void);
 

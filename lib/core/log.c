@@ -1,6 +1,7 @@
 /* The JSONL run log (derfseq.md "--log FILE.jsonl"): compact objects, one a
  * line, flushed each time so `tail -f` and a crash both see whole lines. */
 #include "core/log.h"
+#include "core/dist.h"
 
 #include <errno.h>
 #include <math.h>
@@ -96,6 +97,7 @@ int ds_log_rewind(const char *path, long max_step, long max_epoch)
 int ds_log_pair_open(ds_log_pair *p, const char *run_path, const char *user_path)
 {
     p->run = p->user = NULL;
+    if (!ds_dist_root()) return 0;   /* rank 0 logs for the job (lib/core/dist.h) */
     if (!(p->run = ds_log_open(run_path))) return ds_err_errno(DS_EIO, "%s: cannot open the run log", run_path);
     if (user_path && !(p->user = ds_log_open(user_path))) return ds_err_errno(DS_EIO, "%s: cannot open", user_path);
     return 0;
@@ -104,7 +106,7 @@ int ds_log_pair_open(ds_log_pair *p, const char *run_path, const char *user_path
 int ds_log_pair_write(ds_log_pair *p, json_t *obj)
 {
     if (!obj) return ds_err(DS_ENOMEM, "out of memory for a log line");
-    int e = ds_log_write(p->run, obj);
+    int e = p->run ? ds_log_write(p->run, obj) : 0;
     if (!e && p->user) e = ds_log_write(p->user, obj);
     json_decref(obj);
     return e;

@@ -27,7 +27,8 @@ int ds_log_close(ds_log *log);
 /* A training run's two logs: its own RUN/log.jsonl and the user's --log
  * (optional), written line for line alike. */
 typedef struct { ds_log *run, *user; } ds_log_pair;
-/* Opens both (user_path NULL: none); an error names the file. */
+/* Opens both (user_path NULL: none); an error names the file. On MPI ranks
+ * other than 0 it opens neither and writes are no-ops: rank 0 logs. */
 int ds_log_pair_open(ds_log_pair *p, const char *run_path, const char *user_path);
 /* Writes obj to both and releases it (NULL: an out-of-memory error). */
 int ds_log_pair_write(ds_log_pair *p, json_t *obj);
