@@ -25,6 +25,8 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/threads.h"
+#include "core/dist.h"
+#include "cmd/dp.h"
 #include "io/outfile.h"
 #include "io/trainstate.h"
 #include "nn/norm.h"
@@ -52,6 +54,7 @@ typedef struct {
     const char *labels;           /* --labels RAW=NAME,... */
     const char *resume_ignored;   /* an option given with --resume that it would not apply */
     long threads_saved;           /* the run's thread count, from config.json on --resume */
+    long ranks_saved;             /* the MPI ranks it started on (1 when not recorded) */
 } finetune_opts;
 
 static const struct option LONGOPTS[] = {
@@ -212,6 +215,7 @@ typedef struct {
     long new_epochs;              /* --resume --epochs N: the run's new total; 0: keep it */
     long saved_epoch;             /* the epoch of the last saved state; -1: none */
     int created, claimed;         /* this run made / took its directory (ds_rundir_abandon) */
+    int collective;               /* the error was met by every rank alike (a divergence) */
     char state[1100];
     ds_classifier clf;
     ds_adamw opt_enc, opt_head;
@@ -266,21 +270,27 @@ static int split_train(finetune *f)
 
 /* The number of records of idx predicted right (an integer, so that the
  * best epoch compares exactly across a resume), or an error. */
-static int count_correct(finetune *f, const long *idx, long n, int B, long *correct)
+static int count_correct(finetune *f, const long *idx, long n_all, int B, long *correct)
 {
+    /* data parallel: each rank predicts its share of the records, the counts are summed */
+    long first, n;
+    ds_dp_share(n_all, &first, &n);
+    idx += first;
     ds_gb_split view = f->data;   /* records of idx only, in that order */
     ds_gb_record *r = malloc(sizeof *r * (size_t)n);
     int *pred = malloc(sizeof *pred * (size_t)n);
-    int e = r && pred ? 0 : ds_err(DS_ENOMEM, "out of memory for the predictions of %ld validation records", n);
-    if (!e) {
+    int e = (r && pred) || !n ? 0 : ds_err(DS_ENOMEM, "out of memory for the predictions of %ld validation records", n);
+    if (!e && n) {
         for (long i = 0; i < n; i++) r[i] = f->data.r[idx[i]];
         view.r = r;
         view.n = n;
         e = ds_classifier_predict(&f->clf, &view, B, pred, NULL);
     }
     if (!e) {
-        *correct = 0;
-        for (long i = 0; i < n; i++) *correct += pred[i] == r[i].label;
+        int64_t c = 0;
+        for (long i = 0; i < n; i++) c += pred[i] == r[i].label;
+        ds_dist_sum_i64(&c, 1);
+        *correct = (long)c;
     }
     free(r);
     free(pred);
@@ -295,6 +305,7 @@ static int log_json(finetune *f, json_t *j)
 /* The error for a run that diverged at `step` (1-based). */
 static int diverged(finetune *f, long step, long epoch, const char *what, double v, const char *tensor)
 {
+    f->collective = 1;   /* measured on values every rank shares */
     char when[64], kept[1200];
     snprintf(when, sizeof when, "step %ld (epoch %ld)", step, epoch);
     if (f->saved_epoch > 0)
@@ -324,7 +335,10 @@ static int save_state(finetune *f, long epoch, long step, long best_correct, lon
     ds_counters_set(&c, "best_epoch", f->best_epoch);
     const ds_params *ps[2] = { &f->clf.m->params, &f->clf.head.params };
     const ds_adamw *op[2] = { &f->opt_enc, &f->opt_head };
-    int e = ds_trainstate_save_n(f->state, ps, op, 2, &c);
+    /* every rank trained the same parameters; rank 0 writes them */
+    if (!ds_dist_same_params(ps[0]) || !ds_dist_same_params(ps[1]))
+        return ds_err(DS_EINVAL, "epoch %ld: the ranks' parameters differ; nothing saved", epoch);
+    int e = ds_dist_root() ? ds_trainstate_save_n(f->state, ps, op, 2, &c) : 0;
     if (!e) f->saved_epoch = epoch;
     return e;
 }
@@ -358,17 +372,23 @@ static int load_state(finetune *f)
     return e;
 }
 
+/* Data parallel (R ranks): each step takes a global batch of G = R x B
+ * records of the epoch's order, which rank r splits off as its near-equal
+ * part (ds_dp_share); its loss is weighted by its share of the batch's
+ * records and the gradients summed, so R ranks train what one process with
+ * batch G would. RC augmentation is drawn over the global batch. */
 static int train(finetune *f)
 {
     const ds_train_opts *tr = &f->o->tr;
-    int B = (int)tr->batch_size, L = f->clf.max_length;
-    long per_epoch = (f->ntrain + B - 1) / B, total = per_epoch * tr->epochs;
+    int B = (int)tr->batch_size, L = f->clf.max_length, R = ds_dist_size(), rank = ds_dist_rank();
+    long G = (long)B * R;
+    long per_epoch = (f->ntrain + G - 1) / G, total = per_epoch * tr->epochs;
     f->sched = (ds_schedule){ (ds_sched_kind)tr->schedule, (float)tr->lr,
                               (float)(isnan(tr->min_lr) ? 0.1 * tr->lr : tr->min_lr),
                               tr->warmup >= 0 ? tr->warmup : total / 100, total };
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * L), *lab = malloc(sizeof(int32_t) * (size_t)B);
     int aug = ds_classifier_conjoins(&f->clf);   /* Caduceus-Ph: RC augmentation */
-    unsigned char *rc = malloc((size_t)B);
+    unsigned char *rc = malloc((size_t)G);
     int e = ids && lab && rc ? 0 : ds_err(DS_ENOMEM, "out of memory");
     if (!e) e = f->clf.m->vt->reserve(f->clf.m, B, L);
     if (!e) e = ds_cls_head_reserve(&f->clf.head, B, L);
@@ -380,6 +400,7 @@ static int train(finetune *f)
     long end = f->o->stop_at && f->o->stop_at < tr->epochs ? f->o->stop_at : tr->epochs;
     /* batches of the first epoch done before a Ctrl-C (0 after a whole epoch) */
     long skip = f->start_step - f->start_epoch * per_epoch;
+    int sig = 0;
     ds_run_catch_signals();
     for (ep = f->start_epoch; !e && ep < end && stale < f->o->patience; ep++) {
         ds_rng r;   /* the epoch's order depends only on (seed, epoch), so a resumed run sees the same */
@@ -390,19 +411,33 @@ static int train(finetune *f)
             f->train[i] = f->train[j];
             f->train[j] = t;
         }
-        for (long i0 = ep == f->start_epoch ? skip * B : 0; !e && i0 < f->ntrain; i0 += B, step++) {
-            int n = (int)(f->ntrain - i0 < B ? f->ntrain - i0 : B);
-            if (aug) {
-                rc_draw(rc, B, f->o->co.seed, step);
-                if ((e = ds_gb_batch_strands(&f->data, f->train + i0, n, B, L, ids, lab, f->clf.m, rc))) break;
-            } else ds_gb_batch(&f->data, f->train + i0, n, B, L, ids, lab, ds_gb_tok_flags(f->clf.m));
+        for (long i0 = ep == f->start_epoch ? skip * G : 0; !e && i0 < f->ntrain; i0 += G, step++) {
+            long ng = f->ntrain - i0 < G ? f->ntrain - i0 : G, first, cnt;
+            ds_dp_share(ng, &first, &cnt);
+            int n = (int)cnt;
+            if (aug) rc_draw(rc, (int)G, f->o->co.seed, step);
             ds_params_zero_grad(&f->clf.m->params);
             ds_params_zero_grad(&f->clf.head.params);
-            e = f->clf.m->vt->encode(f->clf.m, ids, B, L, 1, (uint64_t)f->o->co.seed, (uint64_t)step);
-            if (e) break;
-            float loss = ds_cls_head_forward(&f->clf.head, f->clf.m, lab);
+            double part = 0;   /* this rank's share of the batch's mean loss */
+            if (n > 0) {
+                if (aug) {
+                    if ((e = ds_gb_batch_strands(&f->data, f->train + i0 + first, n, B, L, ids, lab, f->clf.m, rc + first))) break;
+                } else ds_gb_batch(&f->data, f->train + i0 + first, n, B, L, ids, lab, ds_gb_tok_flags(f->clf.m));
+                e = f->clf.m->vt->encode(f->clf.m, ids, B, L, 1, (uint64_t)f->o->co.seed,
+                                         (uint64_t)step * (uint64_t)R + (uint64_t)rank);
+                if (e) break;
+                double w = (double)n / (double)ng;
+                part = ds_cls_head_forward(&f->clf.head, f->clf.m, lab) * w;
+                ds_cls_head_backward(&f->clf.head, f->clf.m, (float)w);
+            }
+            ds_dist_sum_grad(&f->clf.m->params);
+            ds_dist_sum_grad(&f->clf.head.params);
+            /* the batch's loss, and a Ctrl-C or SIGTERM seen by any rank */
+            double agree[2] = { part, ds_run_interrupted() ? 1.0 : 0.0 };
+            ds_dist_sum_f64(agree, 2);
+            sig = agree[1] > 0;
+            float loss = (float)agree[0];
             if (!isfinite(loss)) { e = diverged(f, step + 1, ep + 1, "the training loss", loss, NULL); break; }
-            ds_cls_head_backward(&f->clf.head, f->clf.m, 1.0f);
             /* one global norm over encoder and head, as clip_grad_norm_ over all parameters */
             ds_params *both[2] = { &f->clf.m->params, &f->clf.head.params };
             float gn = ds_grad_clip_n(both, 2, (float)tr->grad_clip);
@@ -410,12 +445,12 @@ static int train(finetune *f)
             float lr = ds_schedule_lr(&f->sched, step);
             ds_adamw_step(&f->opt_enc, &f->clf.m->params, lr);
             ds_adamw_step(&f->opt_head, &f->clf.head.params, lr);
-            ds_progress_update(&pg, step + 1, loss, (double)(i0 + n) + (double)ep * f->ntrain);
+            ds_progress_update(&pg, step + 1, loss, (double)(i0 + ng) + (double)ep * f->ntrain);
             e = log_json(f, json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "step", (json_int_t)step + 1, "epoch",
                                       (json_int_t)ep + 1, "loss", ds_json_real(loss), "lr", ds_json_real(lr), "grad_norm",
                                       ds_json_real(gn), "wall_s", ds_json_real(ds_realtime() - t0)));
             /* Ctrl-C: the state after this step (mid-epoch; --resume goes on from the next batch) */
-            if (!e && ds_run_interrupted()) {
+            if (!e && sig) {
                 f->interrupted = ++step;   /* the steps done */
                 e = save_state(f, ep, step, best, stale);
                 break;
@@ -439,7 +474,7 @@ static int train(finetune *f)
             snprintf(epoch, sizeof epoch, "%ld", ep + 1);
             snprintf(st, sizeof st, "%ld", step);
             const char *k[3] = { "derfseq.val_accuracy", "derfseq.epoch", "derfseq.step" }, *val[3] = { v, epoch, st };
-            e = ds_classifier_save_meta(&f->clf, f->best, k, val, 3);
+            e = ds_dist_root() ? ds_classifier_save_meta(&f->clf, f->best, k, val, 3) : 0;
             f->best_epoch = ep + 1;
         } else stale++;
         if (!e) e = save_state(f, ep + 1, step, best, stale);
@@ -447,14 +482,16 @@ static int train(finetune *f)
         if (!e) e = f->clf.m->vt->reserve(f->clf.m, B, L);
         if (!e) e = ds_cls_head_reserve(&f->clf.head, B, L);
         /* Ctrl-C during the validation: the state of the whole epoch is saved */
-        if (!e && ds_run_interrupted() && ep + 1 < end && stale < f->o->patience) { f->interrupted = step; ep++; break; }
+        int64_t late = ds_run_interrupted() != 0;   /* every rank agrees */
+        ds_dist_max_i64(&late, 1);
+        if (!e && late && ep + 1 < end && stale < f->o->patience) { f->interrupted = step; ep++; break; }
     }
     if (!e) {
         char epoch[32], st[32];
         snprintf(epoch, sizeof epoch, "%ld", ep);   /* the epochs done (one interrupted half way not) */
         snprintf(st, sizeof st, "%ld", step);
         const char *k[2] = { "derfseq.epoch", "derfseq.step" }, *val[2] = { epoch, st };
-        e = ds_classifier_save_meta(&f->clf, f->last, k, val, 2);
+        e = ds_dist_root() ? ds_classifier_save_meta(&f->clf, f->last, k, val, 2) : 0;
     }
     if (!e && !f->interrupted) {
         long nv = f->nval ? f->nval : f->ntrain;
@@ -478,6 +515,7 @@ static int write_config(finetune *f, int L)
     ds_run_abspath(data, sizeof data, o->data);
     ds_run_abspath(ref, sizeof ref, o->ref);
     ds_run_abspath(from, sizeof from, o->from);
+    if (!ds_dist_root()) return 0;   /* rank 0 writes the run directory */
     json_t *j = json_pack("{s:s, s:s, s:s*, s:s*, s:s*, s:s, s:f, s:I, s:f, s:I, s:I, s:I, s:f, s:I, s:s, s:f, s:f, s:I}",
                           "data", data, "layout", ds_gb_layout_name(f->data.layout), "ref", o->ref ? ref : NULL,
                           "from", o->from ? from : NULL,
@@ -488,6 +526,7 @@ static int write_config(finetune *f, int L)
                           t->weight_decay, "grad_clip", t->grad_clip, "patience", (json_int_t)o->patience);
     if (j) {
         json_object_set_new(j, "threads", json_integer(ds_threads_get()));
+        json_object_set_new(j, "ranks", json_integer(ds_dist_size()));
         json_object_set_new(j, "beta1", json_real(t->beta1));
         json_object_set_new(j, "beta2", json_real(t->beta2));
         json_object_set_new(j, "min_lr", json_real(isnan(t->min_lr) ? 0.1 * t->lr : t->min_lr));
@@ -557,6 +596,7 @@ static int read_config(finetune_opts *o, const char *dir, json_t **root)
     /* keys absent in runs of derfseq 0.1.0 take the values it used */
     json_t *th = json_object_get(j, "threads"), *x;
     o->threads_saved = json_is_integer(th) ? (long)json_integer_value(th) : 0;
+    o->ranks_saved = json_is_integer(x = json_object_get(j, "ranks")) ? (long)json_integer_value(x) : 1;
     o->tr.beta1 = json_is_number(x = json_object_get(j, "beta1")) ? json_number_value(x) : 0.9;
     o->tr.beta2 = json_is_number(x = json_object_get(j, "beta2")) ? json_number_value(x) : 0.999;
     o->tr.min_lr = json_is_number(x = json_object_get(j, "min_lr")) ? json_number_value(x) : 0.1 * o->tr.lr;
@@ -593,8 +633,8 @@ static int setup(finetune *f, int resuming)
     int restarted, e = 0;
     f->saved_epoch = -1;
     if (resuming) ds_rundir_sweep_temps(o->out);
-    else if ((e = ds_rundir_claim(o->out, &f->created, &restarted))) return e;
-    else f->claimed = 1;
+    else if (ds_dist_root() && (e = ds_rundir_claim(o->out, &f->created, &restarted))) return e;
+    else f->claimed = ds_dist_root();   /* rank 0 owns the run directory */
     ds_gb_labels map = { 0 };
     e = o->labels ? ds_gb_labels_parse(&map, o->labels) : 0;
     if (!e) e = ds_gb_read_labels(&f->data, o->data, "train", o->layout, o->ref, NULL, 0, &map);
@@ -625,17 +665,19 @@ static int setup(finetune *f, int resuming)
     ac.beta2 = (float)o->tr.beta2;
     e = ds_adamw_init(&f->opt_enc, &f->clf.m->params, ac);
     if (!e) e = ds_adamw_init(&f->opt_head, &f->clf.head.params, ac);
-    if (!e && o->tr.warmup < 0) o->tr.warmup = ((f->ntrain + o->tr.batch_size - 1) / o->tr.batch_size) * o->tr.epochs / 100;
+    long G = o->tr.batch_size * ds_dist_size();   /* the global batch */
+    if (!e && o->tr.warmup < 0) o->tr.warmup = ((f->ntrain + G - 1) / G) * o->tr.epochs / 100;
     f->best_correct = -1;
     if (!e) e = resuming ? load_state(f) : write_config(f, L);
     if (!e && resuming) e = extend(f, L);
     /* epochs logged after the last save are run again: log them once (a
      * state saved by Ctrl-C mid-epoch keeps that epoch's steps so far) */
-    long per_epoch = (f->ntrain + o->tr.batch_size - 1) / o->tr.batch_size;
-    if (!e && resuming)
+    long per_epoch = (f->ntrain + G - 1) / G;
+    if (!e && resuming && ds_dist_root())
         e = ds_log_rewind(f->logp, f->start_step, f->start_epoch + (f->start_step > f->start_epoch * per_epoch));
     if (!e && resuming) ds_resume_check_threads(o->co.cmd, o->threads_saved, o->co.quiet);
-    if (!e && !resuming) e = write_val_ids(f);
+    if (!e && resuming) ds_resume_check_ranks(o->co.cmd, o->ranks_saved, "step", o->co.quiet);
+    if (!e && !resuming && ds_dist_root()) e = write_val_ids(f);
     if (!e) e = ds_log_pair_open(&f->logs, f->logp, o->co.log_path);
     if (!e && !o->co.quiet)
         fprintf(stderr, "[M::finetune] %s: %ld train / %ld validation sequences, %d classes, max length %d (%s layout)%s%s\n",
@@ -673,6 +715,7 @@ int main_finetune(int argc, char **argv)
     if ((rc = check_required(&o, argc - optind))) return rc;
     if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
+    if (!ds_dist_root()) o.co.quiet = 1;   /* rank 0 reports for the job */
     if (!o.tr.resume && ds_check_inputs(o.co.cmd, argv + optind, 1)) return 1;
     finetune f = { .o = &o, .new_epochs = o.tr.resume && o.tr.epochs_set ? o.tr.epochs : 0 };
     json_t *saved = NULL;
@@ -687,8 +730,10 @@ int main_finetune(int argc, char **argv)
         o.data = argv[optind];
     }
     if (!e) e = setup(&f, resuming);
-    if (!e) e = train(&f);
-    if (e) ds_cmd_error(o.co.cmd, "%s", ds_errmsg());
+    /* every rank goes on, or none */
+    int setup_failed = ds_dp_setup_failed(o.co.cmd, e);
+    if (setup_failed) e = DS_EINVAL;
+    else if ((e = train(&f))) ds_dp_loop_failed(o.co.cmd, f.collective);
     else if (f.interrupted) rc = ds_run_report_interrupted(o.co.cmd, "step", f.interrupted, o.out);
     ds_log_pair_close(&f.logs);
     /* a new run that never saved leaves nothing behind to block a rerun */

@@ -43,8 +43,13 @@ fi
 [ -x "$diff_tool" ] || { bad "$diff_tool is missing (make MPI=1 $diff_tool)"; finish; }
 
 # the "loss" of every step line of a run log, one per line
-losses() { sed -n 's/^{"step": *\([0-9]*\), *"loss": *\([-0-9.eE+]*\).*/\1 \2/p' "$1"; }
-val_loss() { sed -n 's/.*"val_loss": *\([-0-9.eE+]*\).*/\1/p' "$1" | tail -n 1; }
+losses() { sed -n 's/^{"step": *\([0-9]*\),.*"loss": *\([-0-9.eE+]*\).*/\1 \2/p' "$1"; }
+# the last validation: "val_loss" (pretrain), else "val_accuracy" (finetune)
+val_loss() {
+    v=$(sed -n 's/.*"val_loss": *\([-0-9.eE+]*\).*/\1/p' "$1" | tail -n 1)
+    [ -n "$v" ] || v=$(sed -n 's/.*"val_accuracy": *\([-0-9.eE+]*\).*/\1/p' "$1" | tail -n 1)
+    printf '%s' "$v"
+}
 # close A B TOL: |a - b| <= TOL·|a| for numbers a and b
 close() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = a < 0 ? -a : a; exit !(a != "" && b != "" && d <= t * m) }'; }
 
@@ -86,6 +91,23 @@ common="--steps 3 --seq-len 64 --accum 2 --eval-every 3 --eval-windows 16 --warm
 mpi 2 "$bin" pretrain --model caduceus-ps-1k $common --batch-size 2 -o "$tmp/c2" "$genome" >"$tmp/c2.log" 2>&1 ||
     { bad "caduceus 2 x 2:"; cat "$tmp/c2.log"; }
 [ -s "$tmp/c1/last.safetensors" ] && [ -s "$tmp/c2/last.safetensors" ] && same_run "caduceus MLM, accum 2: 2 ranks x 2 = 1 x 4" "$tmp/c1" "$tmp/c2"
+
+# GenomicBenchmarks fine-tuning from the dropout-free HyenaDNA checkpoint: 2
+# ranks x 3 = 1 x 6 records a step, the last batch of an epoch split unevenly
+common="--task gb --epochs 2 --lr 3e-3 --val-fraction 0.2 --patience 5 -t 1 -q"
+if [ -s "$tmp/h1/last.safetensors" ]; then
+    "$bin" finetune --from "$tmp/h1/last.safetensors" $common --batch-size 6 -o "$tmp/f1" testdata/gb_lambda/tree >"$tmp/f1.log" 2>&1 ||
+        { bad "finetune 1 x 6:"; cat "$tmp/f1.log"; }
+    mpi 2 "$bin" finetune --from "$tmp/h1/last.safetensors" $common --batch-size 3 -o "$tmp/f2" testdata/gb_lambda/tree >"$tmp/f2.log" 2>&1 ||
+        { bad "finetune 2 x 3:"; cat "$tmp/f2.log"; }
+    [ -s "$tmp/f1/last.safetensors" ] && [ -s "$tmp/f2/last.safetensors" ] && same_run "GB finetune: 2 ranks x 3 = 1 x 6" "$tmp/f1" "$tmp/f2"
+fi
+# Caduceus-Ph: reverse-complement augmentation drawn over the global batch
+"$bin" finetune --model caduceus-ph-1k $common --batch-size 6 -o "$tmp/p1" testdata/gb_lambda/tree >"$tmp/p1.log" 2>&1 ||
+    { bad "caduceus-ph finetune 1 x 6:"; cat "$tmp/p1.log"; }
+mpi 2 "$bin" finetune --model caduceus-ph-1k $common --batch-size 3 -o "$tmp/p2" testdata/gb_lambda/tree >"$tmp/p2.log" 2>&1 ||
+    { bad "caduceus-ph finetune 2 x 3:"; cat "$tmp/p2.log"; }
+[ -s "$tmp/p1/last.safetensors" ] && [ -s "$tmp/p2/last.safetensors" ] && same_run "Caduceus-Ph finetune with RC augmentation: 2 ranks x 3 = 1 x 6" "$tmp/p1" "$tmp/p2"
 
 # a 2-rank run stopped at step 2 and resumed on 2 ranks is bitwise the uninterrupted one
 common="--model hyenadna-demo --steps 4 --seq-len 128 --batch-size 2 --eval-every 2 --eval-windows 8 -t 1 -q"
