@@ -24,6 +24,8 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/threads.h"
+#include "core/dist.h"
+#include "cmd/dp.h"
 #include "io/audio.h"
 #include "io/char_vocab.h"
 #include "io/checkpoint.h"
@@ -187,6 +189,8 @@ typedef struct {
     double best;
     int created;
     long saved_step;
+    int collective;      /* the error was met by every rank alike (a divergence) */
+    int sig;             /* a signal caught by any rank, agreed at the end of each step */
 } ctc_run;
 
 /* Encodes every transcript; counts the characters outside the vocabulary
@@ -329,9 +333,10 @@ static int next_batch(ctc_run *p, const long **idx)
 {
     int n, made, e = ds_speech_order_ready(&p->order, &p->train, &made);
     if (!e && made) e = reserve_train(p);
-    if (!e) e = ds_speech_order_at(&p->order, &p->train, p->ndraws, idx, &n);
+    /* R MPI ranks: batches [ndraws, ndraws + R) are one update's, rank r's the r-th */
+    if (!e) e = ds_speech_order_at(&p->order, &p->train, p->ndraws + (uint64_t)ds_dist_rank(), idx, &n);
     if (!e) e = ds_speech_batch_fill_whole(&p->batch, &p->train, *idx, n);
-    p->ndraws++;
+    p->ndraws += (uint64_t)ds_dist_size();
     return e;
 }
 
@@ -348,6 +353,7 @@ static int save(ctc_run *p, long step)
 
 static int diverged(ctc_run *p, long step, const char *what, double v, int tensor)
 {
+    p->collective = 1;
     return ds_run_diverged_at_step(&p->run, step, p->saved_step, what, v, tensor >= 0 ? p->m->params.p[tensor].name : NULL);
 }
 
@@ -422,7 +428,8 @@ static int train_step(ctc_run *p, long step, step_out *s, double *gnorm)
     set_trainable(p, trunk);
     ds_params_zero_grad(&p->m->params);
     for (long a = 0; a < c->accum; a++) {
-        uint64_t k = (uint64_t)(step * c->accum + a);
+        /* masks and dropout: rank r's own streams */
+        uint64_t k = (uint64_t)(step * c->accum + a) * (uint64_t)ds_dist_size() + (uint64_t)ds_dist_rank();
         const long *idx;
         int e = next_batch(p, &idx);
         if (e) return e;
@@ -449,7 +456,16 @@ static int train_step(ctc_run *p, long step, step_out *s, double *gnorm)
         s->chars += nt;
         for (int b = 0; b < B; b++) s->seconds += (double)p->batch.ns[b] / DS_AUDIO_RATE;
     }
-    /* fairseq's sentence_avg: the summed loss over the utterances of the update */
+    /* fairseq's sentence_avg: the summed loss over the utterances of the
+     * update, on every rank together (gradients and counts summed) */
+    ds_dist_sum_grad(&p->m->params);
+    double agree[5] = { s->loss, (double)s->utts, (double)s->chars, s->seconds, ds_run_interrupted() ? 1.0 : 0.0 };
+    ds_dist_sum_f64(agree, 5);
+    s->loss = agree[0];
+    s->utts = (long)agree[1];
+    s->chars = (long)agree[2];
+    s->seconds = agree[3];
+    p->sig = agree[4] > 0;
     s->loss /= (double)s->utts;
     scale_grads(&p->m->params, 1.0f / (float)s->utts);
     if (!isfinite(s->loss)) return diverged(p, step + 1, "the training loss", s->loss, -1);
@@ -475,12 +491,13 @@ static int log_step(ctc_run *p, long step, const step_out *s, double gnorm, doub
     return ds_log_pair_write(&p->logs, j);
 }
 
-/* Batches per epoch, known before the first draw (the plan of epoch 0). */
+/* Batches per epoch and rank, known before the first draw (the plan of
+ * epoch 0): with R MPI ranks an update takes R batches. */
 static int batches_per_epoch(ctc_run *p, long *nb)
 {
     int made, e = ds_speech_order_ready(&p->order, &p->train, &made);
     if (!e && made) e = reserve_train(p);
-    *nb = p->order.plan.nb;
+    *nb = (p->order.plan.nb + ds_dist_size() - 1) / ds_dist_size();
     return e;
 }
 
@@ -511,7 +528,7 @@ static int run_loop(ctc_run *p, long start, long *interrupted)
             ds_progress_finish(&pg);
             e = validate(p, step + 1);
         }
-        int sig = ds_run_interrupted();
+        int sig = p->sig;
         if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end || sig)) e = save(p, step + 1);
         if (!e && sig) { *interrupted = step + 1; break; }
     }
@@ -638,6 +655,7 @@ static int new_run(ctc_run *p, int ndata, char **data)
     c.save_every = o->tr.save_every;
     c.seed = o->co.seed;
     c.threads = ds_threads_get();
+    c.ranks = ds_dist_size();
     c.freeze_steps = o->freeze_steps;
     e = ds_run_create(&p->run, o->out, model_json, &c, &p->created);
     free(model_json);
@@ -691,6 +709,7 @@ int main_finetune_ctc(int argc, char **argv)
     if ((rc = check_required(&o, argc - optind, argv + optind))) return rc;
     if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
+    if (!ds_dist_root()) o.co.quiet = 1;   /* rank 0 reports for the job */
     ctc_run p = { .o = &o, .best = INFINITY, .saved_step = -1 };
     int resuming = o.tr.resume != NULL;
     int e = resuming ? ds_run_open(&p.run, o.tr.resume) : new_run(&p, argc - optind, argv + optind);
@@ -728,13 +747,14 @@ int main_finetune_ctc(int argc, char **argv)
                 p.run.cfg.steps, p.run.cfg.accum, p.run.cfg.max_tokens, p.run.cfg.lr,
                 ds_schedule_name(p.run.cfg.schedule), resuming ? ", resuming" : "");
     }
+    int setup_failed = ds_dp_setup_failed(o.co.cmd, e);   /* every rank goes on, or none */
     long interrupted = 0;
-    if (!e) e = run_loop(&p, start, &interrupted);
-    if (!e && !interrupted) e = summarize(&p);
-    rc = e ? ds_cmd_error(o.co.cmd, "%s", ds_errmsg())
-           : interrupted ? ds_run_report_interrupted(o.co.cmd, "step", interrupted, p.run.dir) : 0;
+    if (!setup_failed) e = run_loop(&p, start, &interrupted);
+    if (!setup_failed && !e && !interrupted) e = summarize(&p);
+    rc = setup_failed ? 1 : e ? ds_dp_loop_failed(o.co.cmd, p.collective)
+       : interrupted ? ds_run_report_interrupted(o.co.cmd, "step", interrupted, p.run.dir) : 0;
     cleanup(&p);
-    if (e && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
+    if (rc && !interrupted && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
     if (!rc && !o.co.quiet) ds_resource_line(t0);
     return rc;
 }

@@ -18,6 +18,8 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/threads.h"
+#include "core/dist.h"
+#include "cmd/dp.h"
 #include "io/audio.h"
 #include "io/checkpoint.h"
 #include "io/trainstate.h"
@@ -150,6 +152,8 @@ typedef struct {
     double best;
     int created;
     long saved_step;
+    int collective;      /* the error was met by every rank alike (a divergence) */
+    int sig;             /* a signal caught by any rank, agreed at the end of each step */
 } sp_run;
 
 static int open_data(sp_run *p)
@@ -193,16 +197,19 @@ static int reserve_train(sp_run *p)
     return ds_w2v_reserve(p->m, (int)Bmax, Smax + 4096);   /* MP3 lengths are estimates until decoded */
 }
 
-/* The next batch of the data order (ds_speech_order: the draw count is the position). */
+/* The next batch of the data order (ds_speech_order: the draw count is the
+ * position). With R MPI ranks, batches [ndraws, ndraws + R) are one update's,
+ * rank r taking batch ndraws + r. */
 static int next_batch(sp_run *p)
 {
     const ds_run_cfg *c = &p->run.cfg;
     const long *idx;
     int n, made, e = ds_speech_order_ready(&p->order, &p->train, &made);
     if (!e && made) e = reserve_train(p);
-    if (!e) e = ds_speech_order_at(&p->order, &p->train, p->ndraws, &idx, &n);
-    if (!e) e = ds_speech_batch_fill(&p->batch, &p->train, idx, n, c->crop, (uint64_t)c->seed, p->ndraws);
-    p->ndraws++;
+    uint64_t k = p->ndraws + (uint64_t)ds_dist_rank();
+    if (!e) e = ds_speech_order_at(&p->order, &p->train, k, &idx, &n);
+    if (!e) e = ds_speech_batch_fill(&p->batch, &p->train, idx, n, c->crop, (uint64_t)c->seed, k);
+    p->ndraws += (uint64_t)ds_dist_size();
     return e;
 }
 
@@ -215,6 +222,7 @@ static int save(sp_run *p, long step)
 
 static int diverged(sp_run *p, long step, const char *what, double v, int tensor)
 {
+    p->collective = 1;
     return ds_run_diverged_at_step(&p->run, step, p->saved_step, what, v, tensor >= 0 ? p->m->params.p[tensor].name : NULL);
 }
 
@@ -242,14 +250,19 @@ static int validate(sp_run *p, long step)
 
 typedef struct { double loss, contrastive, diversity, pen, ppl, code_ppl, acc, seconds; float tau; } step_out;
 
+/* Data parallel (R ranks): each micro-batch is R batches of the data order,
+ * one per rank; rank r's losses are weighted by its share of the masked
+ * frames (fairseq's sample_size), so the summed gradient is that of the
+ * union of the R batches. Masks and dropout: rank r's own streams. */
 static int train_step(sp_run *p, long step, step_out *s, double *gnorm)
 {
     const ds_run_cfg *c = &p->run.cfg;
+    int R = ds_dist_size(), rank = ds_dist_rank();
     memset(s, 0, sizeof *s);
     ds_params_zero_grad(&p->m->params);
     s->tau = ds_w2v_tau(ds_w2v_cfg(p->m), step);
     for (long a = 0; a < c->accum; a++) {
-        uint64_t k = (uint64_t)(step * c->accum + a);
+        uint64_t k = (uint64_t)(step * c->accum + a) * (uint64_t)R + (uint64_t)rank;
         int e = next_batch(p);
         if (e) return e;
         int lens[p->batch.B], T = 0;
@@ -259,17 +272,26 @@ static int train_step(sp_run *p, long step, step_out *s, double *gnorm)
         }
         int M = ds_w2v_draw(&p->draws, p->m, lens, p->batch.B, T, 1, (uint64_t)c->seed, k);
         if (M < 0) return M;
+        int64_t masked = M;
+        ds_dist_sum_i64(&masked, 1);
         ds_w2v_losses L;
         e = ds_w2v_encode(p->m, p->batch.wave, p->batch.ns, p->batch.B, p->draws.mask, 1, (uint64_t)c->seed, k);
         if (!e) e = ds_w2v_pretrain_loss(p->m, p->draws.neg, p->draws.gumbel, s->tau, &L);
         if (e) return e;
-        ds_w2v_pretrain_backward(p->m, 1.0f / (float)c->accum);
-        double w = 1.0 / (double)c->accum;
+        double w = (R > 1 ? (masked ? (double)M / (double)masked : 1.0 / R) : 1.0) / (double)c->accum;
+        ds_w2v_pretrain_backward(p->m, (float)w);
         s->loss += w * L.loss; s->contrastive += w * L.contrastive; s->diversity += w * L.diversity;
         s->pen += w * L.feature_pen; s->ppl += w * L.prob_perplexity; s->code_ppl += w * L.code_perplexity;
         s->acc += w * L.accuracy;
         s->seconds += (double)p->batch.B * p->batch.S / DS_AUDIO_RATE;
     }
+    ds_dist_sum_grad(&p->m->params);
+    double agree[9] = { s->loss, s->contrastive, s->diversity, s->pen, s->ppl, s->code_ppl, s->acc, s->seconds,
+                        ds_run_interrupted() ? 1.0 : 0.0 };
+    ds_dist_sum_f64(agree, 9);
+    s->loss = agree[0]; s->contrastive = agree[1]; s->diversity = agree[2]; s->pen = agree[3]; s->ppl = agree[4];
+    s->code_ppl = agree[5]; s->acc = agree[6]; s->seconds = agree[7];
+    p->sig = agree[8] > 0;
     if (!isfinite(s->loss)) return diverged(p, step + 1, "the training loss", s->loss, -1);
     *gnorm = ds_grad_clip(&p->m->params, (float)c->grad_clip);
     if (!isfinite(*gnorm))
@@ -321,7 +343,7 @@ static int run_loop(sp_run *p, long start, long *interrupted)
             ds_progress_finish(&pg);
             e = validate(p, step + 1);
         }
-        int sig = ds_run_interrupted();
+        int sig = p->sig;
         if (!e && ((c->save_every && (step + 1) % c->save_every == 0) || step + 1 == end || sig)) e = save(p, step + 1);
         if (!e && sig) { *interrupted = step + 1; break; }
     }
@@ -390,6 +412,7 @@ static int new_run(sp_run *p, int ndata, char **data)
     c.save_every = o->tr.save_every;
     c.seed = o->co.seed;
     c.threads = ds_threads_get();
+    c.ranks = ds_dist_size();
     e = ds_run_create(&p->run, o->out, model_json, &c, &p->created);
     free(model_json);
     return e;
@@ -427,6 +450,7 @@ int main_pretrain_speech(int argc, char **argv)
     if ((rc = check_required(&o, argc - optind, argv + optind))) return rc;
     if ((rc = check_outputs(&o, argc - optind, argv + optind))) return rc;
     ds_threads_set(o.co.threads);
+    if (!ds_dist_root()) o.co.quiet = 1;   /* rank 0 reports for the job */
     sp_run p = { .o = &o, .best = INFINITY, .saved_step = -1 };
     int resuming = o.tr.resume != NULL;
     int e = resuming ? ds_run_open(&p.run, o.tr.resume) : new_run(&p, argc - optind, argv + optind);
@@ -445,17 +469,21 @@ int main_pretrain_speech(int argc, char **argv)
         p.sched = (ds_schedule){ (ds_sched_kind)c->schedule, (float)c->lr, (float)c->min_lr, c->warmup, c->steps, 0.0f };
         e = ds_log_pair_open(&p.logs, p.run.log_path, o.co.log_path);
     }
+    if (!e && !o.co.quiet && ds_dist_size() > 1)
+        fprintf(stderr, "[M::pretrain] data-parallel on %d MPI ranks: each step takes %d batches\n", ds_dist_size(),
+                ds_dist_size());
     if (!e && !o.co.quiet)
         fprintf(stderr, "[M::pretrain] wav2vec2 (%s, %s), %zu parameters, %ld steps of up to %ld x %ld samples\n",
                 ds_norm_ops_get(ds_w2v_cfg(p.m)->norm)->name, ds_w2v_cfg(p.m)->do_stable_layer_norm ? "pre-LN" : "post-LN",
                 ds_params_count(&p.m->params), p.run.cfg.steps, p.run.cfg.accum, p.run.cfg.max_tokens);
+    int setup_failed = ds_dp_setup_failed(o.co.cmd, e);   /* every rank goes on, or none */
     long interrupted = 0;
-    if (!e) e = run_loop(&p, start, &interrupted);
-    if (!e && !interrupted) e = summarize(&p);
-    rc = e ? ds_cmd_error(o.co.cmd, "%s", ds_errmsg())
-           : interrupted ? ds_run_report_interrupted(o.co.cmd, "step", interrupted, p.run.dir) : 0;
+    if (!setup_failed) e = run_loop(&p, start, &interrupted);
+    if (!setup_failed && !e && !interrupted) e = summarize(&p);
+    rc = setup_failed ? 1 : e ? ds_dp_loop_failed(o.co.cmd, p.collective)
+       : interrupted ? ds_run_report_interrupted(o.co.cmd, "step", interrupted, p.run.dir) : 0;
     cleanup(&p);
-    if (e && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
+    if (rc && !interrupted && !resuming && p.saved_step < 0 && p.run.claimed) ds_rundir_abandon(p.run.dir, p.created);
     if (!rc && !o.co.quiet) ds_resource_line(t0);
     return rc;
 }
