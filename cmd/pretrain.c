@@ -348,6 +348,8 @@ static int log_step(pretrain *p, long step, float loss, double gnorm, double tok
     json_t *j = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "step", (json_int_t)step, "loss", ds_json_real(loss), "lr",
                           ds_json_real(ds_schedule_lr(&p->sched, step - 1)), "grad_norm", ds_json_real(gnorm),
                           "tokens_per_s", ds_json_real(tok_s), "wall_s", ds_json_real(ds_realtime() - t0));
+    /* data parallel: rank 0's seconds in the gradient sum so far */
+    if (j && ds_dist_size() > 1) json_object_set_new(j, "allreduce_s", ds_json_real(ds_dist_comm_seconds()));
     return ds_log_pair_write(&p->logs, j);
 }
 

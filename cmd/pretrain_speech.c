@@ -316,6 +316,7 @@ static int log_step(sp_run *p, long step, const step_out *s, double gnorm, doubl
     json_object_set_new(j, "grad_norm", ds_json_real(gnorm));
     json_object_set_new(j, "audio_s_per_s", ds_json_real(rate));
     json_object_set_new(j, "wall_s", ds_json_real(ds_realtime() - t0));
+    if (ds_dist_size() > 1) json_object_set_new(j, "allreduce_s", ds_json_real(ds_dist_comm_seconds()));
     return ds_log_pair_write(&p->logs, j);
 }
 
