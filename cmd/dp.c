@@ -8,9 +8,7 @@
 
 void ds_dp_share(long n, long *first, long *count)
 {
-    long R = ds_dist_size(), r = ds_dist_rank(), q = n / R, extra = n % R;
-    *first = r * q + (r < extra ? r : extra);
-    *count = q + (r < extra);
+    ds_dist_share(n, ds_dist_size(), ds_dist_rank(), first, count);
 }
 
 static void print_rank_error(const char *cmd)

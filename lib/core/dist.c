@@ -133,6 +133,13 @@ int ds_dist_check(const char *cmd, int parallel)
     return 0;
 }
 
+void ds_dist_share(long n, int R, int r, long *first, long *count)
+{
+    long q = n / R, extra = n % R;
+    *first = r * q + (r < extra ? r : extra);
+    *count = q + (r < extra);
+}
+
 #ifdef DS_MPI
 static double now(void)
 {

@@ -46,6 +46,10 @@ int ds_dist_local_size(void);
  * (parallel = 1). Otherwise a DS_EINVAL message saying what to do. */
 int ds_dist_check(const char *cmd, int parallel);
 
+/* Rows [*first, *first + *count) of n that rank r of R takes: the r-th of R
+ * contiguous near-equal parts, the first n % R one row longer. */
+void ds_dist_share(long n, int R, int r, long *first, long *count);
+
 /* In-place sums over the ranks (MPI_Allreduce, MPI_SUM). The float sum
  * runs over buckets of DS_DIST_BUCKET floats, so one message never grows
  * with the model and the reduction of one bucket overlaps the next's
