@@ -651,13 +651,23 @@ static int embed_region(embedder *E, ds_ref *ref, ds_region *g, char **buf, size
 static int embed_regions(embedder *E, char **args, int nargs, long *count)
 {
     ds_ref *ref;
-    ds_regions bed = {0};
     char *buf = NULL;
     size_t cap = 0;
     int e = ds_ref_open(&ref, E->o->ref);
     if (e) return e;
-    if (E->o->regions) e = ds_bed_read(E->o->regions, &bed);
-    for (int i = 0; !e && i < bed.n; i++) e = embed_region(E, ref, &bed.r[i], &buf, &cap, count);
+    if (E->o->regions) {   /* streamed: a BED of any size in constant memory */
+        ds_bed_reader *bed;
+        ds_region g;
+        int got = 0;
+        if (!(e = ds_bed_open(&bed, E->o->regions))) {
+            while (!e && (got = ds_bed_next(bed, &g)) == 1) {
+                e = embed_region(E, ref, &g, &buf, &cap, count);
+                ds_region_free(&g);
+            }
+            if (!e && got < 0) e = got;
+            ds_bed_close(bed);
+        }
+    }
     for (int i = 0; !e && i < nargs; i++) {
         ds_region g;
         /* a contig named like a region ("22:20000001-21000000") is that
@@ -668,7 +678,6 @@ static int embed_regions(embedder *E, char **args, int nargs, long *count)
         ds_region_free(&g);
     }
     free(buf);
-    ds_regions_free(&bed);
     ds_ref_close(ref);
     return e;
 }

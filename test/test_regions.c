@@ -113,6 +113,33 @@ TEST(test_bed_reads_names_scores_and_strands)
     ds_regions_free(&rs);
 }
 
+/* embed streams a BED of any size: the reader yields ds_bed_read's rows one
+ * at a time, and a bad row after good ones fails at that row. */
+TEST(test_bed_reader_streams_the_rows_ds_bed_read_gives)
+{
+    ds_regions rs = {0};
+    CHECK_EQ_INT(ds_bed_read("testdata/lambda_regions.bed", &rs), 0);
+    ds_bed_reader *rd;
+    CHECK_EQ_INT(ds_bed_open(&rd, "testdata/lambda_regions.bed"), 0);
+    ds_region g;
+    int n = 0, got;
+    while ((got = ds_bed_next(rd, &g)) == 1) {
+        CHECK(n < rs.n && !strcmp(g.chrom, rs.r[n].chrom) && g.beg == rs.r[n].beg && g.end == rs.r[n].end &&
+              g.strand == rs.r[n].strand && g.line == rs.r[n].line);
+        ds_region_free(&g);
+        n++;
+    }
+    CHECK_EQ_INT(got, 0);
+    CHECK_EQ_INT(n, rs.n);
+    ds_bed_close(rd);
+    ds_regions_free(&rs);
+    CHECK_EQ_INT(ds_bed_open(&rd, tmp_file("late.bed", "c\t1\t5\nc\t9\t2\n")), 0);
+    CHECK_EQ_INT(ds_bed_next(rd, &g), 1);
+    ds_region_free(&g);
+    CHECK(ds_bed_next(rd, &g) == DS_EFORMAT && strstr(ds_errmsg(), "late.bed:2: end (2) < start (9)"));
+    ds_bed_close(rd);
+}
+
 TEST(test_bed_minus_strand_rows_are_fetched_reverse_complemented)
 {
     ds_ref *ref;

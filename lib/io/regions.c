@@ -198,33 +198,73 @@ static BGZF *open_bed(const char *path)
     return fp;
 }
 
+struct ds_bed_reader {
+    BGZF *fp;
+    char *path;
+    kstring_t s;
+    bed_ctx b;
+    ds_linebuf lb;
+};
+
+int ds_bed_open(ds_bed_reader **out, const char *path)
+{
+    *out = NULL;
+    ds_bed_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) { free(r); return ds_err(DS_ENOMEM, "out of memory"); }
+    if (!(r->fp = open_bed(path))) {
+        int e = ds_err_errno(DS_EIO, "%s: cannot open", path);
+        free(r->path); free(r);
+        return e;
+    }
+    r->b = (bed_ctx){ r->path, 0, 0, 0 };
+    if (ds_linebuf_init(&r->lb, r->fp)) { bgzf_close(r->fp); free(r->path); free(r); return ds_err(DS_ENOMEM, "out of memory"); }
+    *out = r;
+    return 0;
+}
+
+int ds_bed_next(ds_bed_reader *r, ds_region *reg)
+{
+    int got;
+    while ((got = ds_linebuf_get(&r->lb, &r->s, DS_BED_MAX_LINE, DS_BED_MAX_LINE)) == DS_LINE_OK) {
+        r->b.line++;
+        kstring_t *s = &r->s;
+        while (s->l && (s->s[s->l - 1] == '\r' || s->s[s->l - 1] == ' ')) s->s[--s->l] = 0;
+        if (is_skipped(s)) continue;
+        int e = parse_bed_line(&r->b, s->s, reg);
+        if (e) { ds_region_free(reg); return e; }
+        return 1;
+    }
+    if (got == DS_LINE_EREAD) return ds_err(DS_EIO, "%s: read error after line %d", r->path, r->b.line);
+    if (got == DS_LINE_ENOMEM) return ds_err(DS_ENOMEM, "out of memory");
+    if (got == DS_LINE_ETOOLONG)
+        return ds_err(DS_EFORMAT, "%s:%d: line longer than %zu bytes (not a BED file, or no line breaks?)", r->path,
+                      r->b.line + 1, (size_t)DS_BED_MAX_LINE);
+    return 0;
+}
+
+int ds_bed_basenji(const ds_bed_reader *r) { return r->b.basenji; }
+
+void ds_bed_close(ds_bed_reader *r)
+{
+    if (!r) return;
+    ds_linebuf_free(&r->lb);
+    free(r->s.s);
+    bgzf_close(r->fp);
+    free(r->path);
+    free(r);
+}
+
 int ds_bed_read(const char *path, ds_regions *out)
 {
-    BGZF *fp = open_bed(path);
-    if (!fp) return ds_err_errno(DS_EIO, "%s: cannot open", path);
-    if (!out->path && !(out->path = strdup(path))) { bgzf_close(fp); return ds_err(DS_ENOMEM, "out of memory"); }
-    kstring_t s = { 0, 0, NULL };
-    bed_ctx b = { path, 0, 0, 0 };
-    ds_linebuf lb;
-    int r = ds_linebuf_init(&lb, fp) ? ds_err(DS_ENOMEM, "out of memory") : 0, got = DS_LINE_EOF;
-    while (!r && (got = ds_linebuf_get(&lb, &s, DS_BED_MAX_LINE, DS_BED_MAX_LINE)) == DS_LINE_OK) {
-        b.line++;
-        while (s.l && (s.s[s.l - 1] == '\r' || s.s[s.l - 1] == ' ')) s.s[--s.l] = 0;
-        if (is_skipped(&s)) continue;
-        ds_region reg;
-        r = parse_bed_line(&b, s.s, &reg);
-        if (r) ds_region_free(&reg);
-        else if ((r = ds_regions_add(out, &reg))) ds_region_free(&reg);
-    }
-    if (!r && got == DS_LINE_EREAD) r = ds_err(DS_EIO, "%s: read error after line %d", path, b.line);
-    if (!r && got == DS_LINE_ENOMEM) r = ds_err(DS_ENOMEM, "out of memory");
-    if (!r && got == DS_LINE_ETOOLONG)
-        r = ds_err(DS_EFORMAT, "%s:%d: line longer than %zu bytes (not a BED file, or no line breaks?)", path,
-                   b.line + 1, (size_t)DS_BED_MAX_LINE);
-    ds_linebuf_free(&lb);
-    out->basenji |= b.basenji;
-    free(s.s);
-    bgzf_close(fp);
+    ds_bed_reader *rd;
+    int r = ds_bed_open(&rd, path);
+    if (r) return r;
+    if (!out->path && !(out->path = strdup(path))) { ds_bed_close(rd); return ds_err(DS_ENOMEM, "out of memory"); }
+    ds_region reg;
+    while ((r = ds_bed_next(rd, &reg)) == 1)
+        if ((r = ds_regions_add(out, &reg))) { ds_region_free(&reg); break; }
+    out->basenji |= ds_bed_basenji(rd);
+    ds_bed_close(rd);
     return r;
 }
 

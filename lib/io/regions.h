@@ -45,6 +45,14 @@ int ds_region_parse_whole(const char *s, ds_region *out);
  * DS_BED_MAX_LINE bytes is an error too (read no further). */
 #define DS_BED_MAX_LINE ((size_t)1 << 20)
 int ds_bed_read(const char *path, ds_regions *out);
+/* The same rows one at a time, in constant memory (embed --regions over a
+ * BED of any size): ds_bed_next fills *reg (the caller frees it with
+ * ds_region_free) and returns 1, 0 at the end, or a DS_E* code. */
+typedef struct ds_bed_reader ds_bed_reader;
+int ds_bed_open(ds_bed_reader **r, const char *path);
+int ds_bed_next(ds_bed_reader *r, ds_region *reg);
+int ds_bed_basenji(const ds_bed_reader *r);   /* column 4 is the split (decided on the first row) */
+void ds_bed_close(ds_bed_reader *r);
 int ds_regions_add(ds_regions *rs, const ds_region *r);   /* takes ownership of its strings */
 void ds_regions_free(ds_regions *rs);
 void ds_region_free(ds_region *r);
