@@ -12,6 +12,7 @@ echo "== $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cu
 echo "== OMP_NUM_THREADS=$OMP_NUM_THREADS  OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(auto)}  load $(cut -d" " -f1 /proc/loadavg)  $(date -u +%Y-%m-%dT%H:%MZ)"
 for b in "$build"/bench/*; do
     [ -x "$b" ] || continue
+    case $(basename "$b") in make_genome) continue;; esac   # a genome generator (genome_scale.sh), not a benchmark
     echo "== $(basename "$b")"
     "$b" | tee -a "$out"
 done
@@ -205,3 +206,22 @@ awk '
         for (n in ours)
             if (theirs[n] > 0) printf "%-20s fwd+bwd speed %.2fx\n", n, theirs[n] / ours[n]
     }' "$out" | sort
+
+# Scale-out (bench/README.md "Scale-out"): with the MPI build (make MPI=1
+# bench), pretraining on 1 process against 2 ranks on the same cores, and the
+# ring-allreduce projection to 8, 64 and 512 ranks.
+if "$build/derfseq" --version | grep -q '^MPI: Open MPI'; then
+    echo "== mpi_scaling (bench/mpi_scaling.sh) on $genome"
+    bench/mpi_scaling.sh "$build" "$genome"
+else
+    echo "== mpi_scaling: skipped, $build/derfseq is built without MPI ('make MPI=1 bench' runs it)"
+fi
+# Genome scale (bench/README.md "Genome scale"): BENCH_GENOME_SCALE=1 writes
+# a 3.1 Gbp genome (about 1 GB, bgzip) under $build/genome_scale and times
+# pretrain's first step, embed over 100,000 regions and eval over chr21.
+if [ "${BENCH_GENOME_SCALE:-0}" = 1 ]; then
+    echo "== genome_scale (bench/genome_scale.sh)"
+    bench/genome_scale.sh "$build"
+else
+    echo "== genome_scale: skipped (BENCH_GENOME_SCALE=1 runs it: 1 GB of disk, about 15 minutes)"
+fi
