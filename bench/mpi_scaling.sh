@@ -5,6 +5,7 @@
 # gradient sum, and the ring-allreduce (alpha-beta) projection of the
 # efficiency at 8, 64 and 512 ranks from each model's gradient size and
 # measured step time.
+# First the sum alone (bench_allreduce) for this machine's alpha and beta.
 # usage: bench/mpi_scaling.sh BUILD_MPI_DIR [GENOME]
 # MPI_BENCH_STEPS (default 12) steps per run; MPI_BENCH_THREADS (default 2)
 # cores in all; MPI_BENCH_ALPHA (s) and MPI_BENCH_BETA (bytes/s) the network
@@ -27,6 +28,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # last LOG KEY: the value of KEY in the last step line of a run log
 last() { grep '"step"' "$1" | grep '"loss"' | tail -n 1 | sed -n "s/.*\"$2\": *\\([-0-9.eE+]*\\).*/\\1/p"; }
 
+echo "== the gradient sum alone (bench_allreduce, 2 ranks)"
+mpirun -n 2 --oversubscribe --bind-to none "$build/bench/bench_allreduce" 1e8
+echo "== pretraining, one process against 2 ranks on the same $T cores"
 printf '%-20s %8s %12s %12s %8s %10s %10s | %s\n' preset params "1 x -t $T" "2 x -t $half" speedup "allreduce" "step (s)" \
     "projected efficiency at 8 / 64 / 512 ranks (ring, alpha $alpha s, beta $beta B/s)"
 run() {   # run PRESET B L [extra pretrain options]
