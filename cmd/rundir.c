@@ -43,6 +43,7 @@ static void join(char *dst, size_t cap, const char *dir, const char *name) { snp
 
 void ds_rundir_sweep_temps(const char *dir)
 {
+    if (!ds_dist_root()) return;   /* rank 0 owns the directory: another rank would race its atomic writes */
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *de;

@@ -61,6 +61,7 @@ void ds_dist_init(int *argc, char ***argv)
         exit(1);
     }
     g_started = 1;
+    atexit(ds_dist_finalize);   /* every return from main, --version and --help included */
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     MPI_Comm local;
